@@ -1,0 +1,36 @@
+//! `catsdogs`: the command-line front end. A thin layer over the crate's functions: each
+//! subcommand parses its arguments, calls the crate, and prints or writes the result.
+//! Errors end the program with one sentence on stderr and exit status 1, never a panic.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "catsdogs",
+    version,
+    about = "Cats vs dogs transfer learning with VGG16 and libtorch"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the compute device that libtorch sees.
+    Device,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Device => {
+            println!("{}", catsdogs::device::describe());
+            Ok(())
+        }
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}

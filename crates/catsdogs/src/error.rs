@@ -1,0 +1,46 @@
+//! Errors are values. Every failure a user can meet (a bad JPEG, a missing weight file, a wrong
+//! folder layout, a batch too large for memory) reads as one sentence that names the thing and
+//! says what to do. Each module has its own error enum; [`Error`] gathers them for callers that
+//! use several modules, such as the notebooks and the CLI.
+
+use std::path::Path;
+
+/// Any error of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or folder could not be read or written.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done, e.g. "cannot read".
+        what: &'static str,
+        /// The file or folder.
+        path: String,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A file exists but its content is not what was expected.
+    #[error("{path}: {why}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong and what to do.
+        why: String,
+    },
+    /// libtorch refused an operation; the message is libtorch's own.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+/// This crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An I/O error with the path and the action that failed.
+    pub fn io(what: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            what,
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! catsdogs: the support crate behind the notebooks that rebuild the tutorial "Cats vs Dogs
+//! part 2: 98.6% accuracy with Keras and transfer learning" in Rust, with libtorch (through
+//! `tch`) doing the compute.
+//!
+//! One module per concept, each named after its Keras counterpart where there is one.
+
+pub mod device;
+pub mod error;
+pub mod fsutil;
+pub mod history;
+pub mod progress;
+
+pub use device::device;
+pub use error::{Error, Result};
+pub use history::History;
