@@ -23,7 +23,7 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result: anyhow::Result<()> = match cli.command {
         Command::Device => {
             println!("{}", catsdogs::device::describe());
             Ok(())
