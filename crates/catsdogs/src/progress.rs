@@ -136,11 +136,9 @@ impl Progress {
 
 /// Keras's bar: `[====>.....]`, full `=` when done.
 pub fn bar(done: u64, total: u64) -> String {
-    let filled = if total == 0 {
-        BAR_WIDTH
-    } else {
-        (BAR_WIDTH as u64 * done / total) as usize
-    };
+    let filled = (BAR_WIDTH as u64 * done)
+        .checked_div(total)
+        .map_or(BAR_WIDTH, |f| f as usize);
     let mut s = String::with_capacity(BAR_WIDTH + 2);
     s.push('[');
     if filled > 0 {
