@@ -29,6 +29,12 @@ pub enum Error {
     /// libtorch refused an operation; the message is libtorch's own.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// An image could not be shown or encoded.
+    #[error(transparent)]
+    Display(#[from] crate::display::DisplayError),
+    /// A figure could not be drawn from the data given.
+    #[error(transparent)]
+    Plot(#[from] crate::plot::PlotError),
 }
 
 /// This crate's result type.

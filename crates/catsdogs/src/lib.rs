@@ -5,9 +5,11 @@
 //! One module per concept, each named after its Keras counterpart where there is one.
 
 pub mod device;
+pub mod display;
 pub mod error;
 pub mod fsutil;
 pub mod history;
+pub mod plot;
 pub mod progress;
 
 pub use device::device;

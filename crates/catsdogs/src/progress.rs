@@ -1,144 +1,147 @@
 //! Progress on long work (decoding images, training epochs, predicting), drawn like Keras's
-//! progress bar: `  37/320 [===>..........................] - ETA: 1:02 - loss: 0.31`.
+//! progress bar: ` 37/320 [===>..........................] - ETA: 1:02 - loss: 0.31`, and ended
+//! with Keras's final line: `320/320 [==============================] - 12s 38ms/step - loss: ...`.
 //!
-//! In a terminal the bar is redrawn in place. In a notebook, evcxr forwards output only line by
-//! line and JupyterLab cannot rewrite an earlier line, so the bar is printed as a new line at most
-//! every few seconds (`CATSDOGS_PROGRESS_SECONDS`, default 10): an epoch of two minutes shows a
-//! dozen lines of live progress, and a short one shows only its final line.
+//! In a terminal (the CLI) an `indicatif` bar redraws that line in place on stderr. In a notebook
+//! or a pipe, evcxr forwards output only line by line and JupyterLab cannot rewrite an earlier
+//! line, so the bar is printed as a new line at most every few seconds
+//! (`CATSDOGS_PROGRESS_SECONDS`, default 10): an epoch of two minutes shows a dozen lines of live
+//! progress, and a short one shows only its final line. The final line always goes to stdout.
 //!
 //! ```
 //! let progress = catsdogs::progress::Progress::new(320, "");
 //! progress.set(160, "loss: 0.5000");
-//! progress.finish("done");
+//! progress.inc(160, "loss: 0.4000");
+//! progress.finish("loss: 0.4000 - acc: 0.8000");
 //! ```
 
-use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// Width of the bar between the brackets, as in Keras.
 const BAR_WIDTH: usize = 30;
 
-/// A progress bar over `total` steps.
+/// A progress bar over `total` steps. It may be advanced from several threads.
 pub struct Progress {
     total: u64,
     prefix: String,
-    start: Instant,
-    state: Mutex<State>,
-    terminal: bool,
-    interval: Duration,
-}
-
-struct State {
-    done: u64,
-    last_draw: Instant,
+    /// Counts the steps and the time; draws itself only in a terminal.
+    bar: ProgressBar,
+    /// Outside a terminal: when the last line was printed, and how often to print one.
+    lines: Option<(Mutex<Instant>, Duration)>,
 }
 
 impl Progress {
     /// A bar over `total` steps; `prefix` (may be empty) is printed before it.
     pub fn new(total: u64, prefix: &str) -> Self {
-        let interval = std::env::var("CATSDOGS_PROGRESS_SECONDS")
-            .ok()
-            .and_then(|s| s.parse::<f64>().ok())
-            .map_or(Duration::from_secs(10), Duration::from_secs_f64);
-        let start = Instant::now();
-        Progress {
-            total,
-            prefix: prefix.to_string(),
-            start,
-            state: Mutex::new(State {
-                done: 0,
-                last_draw: start,
-            }),
-            terminal: std::io::stderr().is_terminal()
-                && std::env::var_os("EVCXR_IS_RUNTIME").is_none(),
-            interval,
+        let terminal = std::io::stderr().is_terminal() && !crate::display::is_notebook();
+        if terminal {
+            Self::drawn_on(ProgressDrawTarget::stderr(), total, prefix)
+        } else {
+            let every = std::env::var("CATSDOGS_PROGRESS_SECONDS")
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map_or(Duration::from_secs(10), Duration::from_secs_f64);
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+            Progress {
+                total,
+                prefix: prefix.to_string(),
+                lines: Some((Mutex::new(Instant::now()), every)),
+                bar,
+            }
         }
     }
 
-    /// Advances by `n` steps.
+    /// A bar that `indicatif` draws on `target`, styled like Keras's.
+    fn drawn_on(target: ProgressDrawTarget, total: u64, prefix: &str) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(total), target);
+        let owned_prefix = prefix.to_string();
+        let keras = move |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+            let done = state.pos();
+            let timing = eta(done, total, state.elapsed());
+            let _ = out.write_str(&line(&owned_prefix, done, total, &timing, ""));
+        };
+        let style = ProgressStyle::with_template("{keras}{msg}")
+            .expect("the template names only known keys")
+            .with_key("keras", keras);
+        bar.set_style(style);
+        Progress {
+            total,
+            prefix: prefix.to_string(),
+            bar,
+            lines: None,
+        }
+    }
+
+    /// Advances by `n` steps; `detail` (e.g. running loss and accuracy) follows the bar.
     pub fn inc(&self, n: u64, detail: &str) {
-        let done = self.state.lock().expect("progress state").done + n;
-        self.set(done, detail);
+        self.bar.inc(n);
+        self.show(detail);
     }
 
     /// Sets the number of steps done; `detail` (e.g. running loss and accuracy) follows the bar.
     pub fn set(&self, done: u64, detail: &str) {
-        let mut state = self.state.lock().expect("progress state");
-        state.done = done.min(self.total);
-        let now = Instant::now();
-        let due = if self.terminal {
-            Duration::from_millis(100)
-        } else {
-            self.interval
+        self.bar.set_position(done);
+        self.show(detail);
+    }
+
+    fn show(&self, detail: &str) {
+        let Some((last_line, every)) = &self.lines else {
+            let suffix = if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" - {detail}")
+            };
+            self.bar.set_message(suffix);
+            return;
         };
-        if now.duration_since(state.last_draw) < due || state.done >= self.total {
+        let done = self.bar.position();
+        let now = Instant::now();
+        let mut last_line = last_line.lock().unwrap_or_else(PoisonError::into_inner);
+        if done >= self.total || now.duration_since(*last_line) < *every {
             return;
         }
-        state.last_draw = now;
-        let line = self.render(state.done, &self.eta(state.done, now), detail);
-        if self.terminal {
-            eprint!("\r{line}\x1b[K");
-            let _ = std::io::stderr().flush();
-        } else {
-            println!("{line}");
-        }
+        *last_line = now;
+        let timing = eta(done, self.total, self.bar.elapsed());
+        println!("{}", line(&self.prefix, done, self.total, &timing, detail));
     }
 
-    /// Ends the bar with its full width and `detail`, e.g. Keras's
-    /// `320/320 [==============================] - 12s 38ms/step - loss: ...`.
+    /// Ends the bar with Keras's final line, full width, total time and time per step, then
+    /// `detail`: `320/320 [==============================] - 12s 38ms/step - loss: ...`.
     pub fn finish(&self, detail: &str) {
-        let elapsed = self.start.elapsed();
-        let per_step = elapsed.as_secs_f64() / self.total.max(1) as f64;
-        let timing = format!("{}s {}", elapsed.as_secs(), format_per_step(per_step));
-        let line = self.render(self.total, &timing, detail);
-        if self.terminal {
-            eprint!("\r\x1b[K");
-        }
-        println!("{line}");
-    }
-
-    fn eta(&self, done: u64, now: Instant) -> String {
-        if done == 0 {
-            return "ETA: ?".into();
-        }
-        let per_step = now.duration_since(self.start).as_secs_f64() / done as f64;
-        let left = (per_step * (self.total - done) as f64).round() as u64;
-        if left >= 3600 {
-            format!(
-                "ETA: {}:{:02}:{:02}",
-                left / 3600,
-                left / 60 % 60,
-                left % 60
-            )
-        } else if left >= 60 {
-            format!("ETA: {}:{:02}", left / 60, left % 60)
-        } else {
-            format!("ETA: {left}s")
-        }
-    }
-
-    fn render(&self, done: u64, timing: &str, detail: &str) -> String {
-        let digits = self.total.to_string().len();
-        let mut line = format!(
-            "{}{done:>digits$}/{} {} - {timing}",
-            self.prefix,
-            self.total,
-            bar(done, self.total)
+        let timing = total_time(self.total, self.bar.elapsed());
+        self.bar.finish_and_clear();
+        println!(
+            "{}",
+            line(&self.prefix, self.total, self.total, &timing, detail)
         );
-        if !detail.is_empty() {
-            line.push_str(" - ");
-            line.push_str(detail);
-        }
-        line
     }
+}
+
+/// `prefix 37/320 [===>.....] - timing - detail`, the count right-aligned to the total's width.
+fn line(prefix: &str, done: u64, total: u64, timing: &str, detail: &str) -> String {
+    let done = done.min(total);
+    let digits = total.to_string().len();
+    let mut line = format!(
+        "{prefix}{done:>digits$}/{total} {} - {timing}",
+        bar(done, total)
+    );
+    if !detail.is_empty() {
+        let _ = write!(line, " - {detail}");
+    }
+    line
 }
 
 /// Keras's bar: `[====>.....]`, full `=` when done.
 pub fn bar(done: u64, total: u64) -> String {
     let filled = (BAR_WIDTH as u64 * done)
         .checked_div(total)
-        .map_or(BAR_WIDTH, |f| f as usize);
+        .map_or(BAR_WIDTH, |f| (f as usize).min(BAR_WIDTH));
     let mut s = String::with_capacity(BAR_WIDTH + 2);
     s.push('[');
     if filled > 0 {
@@ -148,6 +151,30 @@ pub fn bar(done: u64, total: u64) -> String {
     s.push_str(&".".repeat(BAR_WIDTH - filled));
     s.push(']');
     s
+}
+
+/// Keras's estimate of the time left, from the mean time per step so far: `ETA: 1:02`.
+fn eta(done: u64, total: u64, elapsed: Duration) -> String {
+    if done == 0 {
+        return "ETA: ?".into();
+    }
+    let left = elapsed.as_secs_f64() / done as f64 * total.saturating_sub(done) as f64;
+    // Keras formats seconds with %d, which truncates.
+    let s = left as u64;
+    if left > 3600.0 {
+        format!("ETA: {}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60)
+    } else if left > 60.0 {
+        format!("ETA: {}:{:02}", s / 60, s % 60)
+    } else {
+        format!("ETA: {s}s")
+    }
+}
+
+/// Keras's timing at the end: total seconds, then time per step: `12s 38ms/step`.
+fn total_time(total: u64, elapsed: Duration) -> String {
+    let seconds = elapsed.as_secs_f64();
+    let per_step = seconds / total.max(1) as f64;
+    format!("{seconds:.0}s {}", format_per_step(per_step))
 }
 
 /// Keras's time per step: `38ms/step`, `2s/step` or `512us/step`.
@@ -164,6 +191,7 @@ fn format_per_step(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn bar_matches_keras_drawing() {
@@ -173,6 +201,8 @@ mod tests {
             format!("[{}>{}]", "=".repeat(14), ".".repeat(15))
         );
         assert_eq!(bar(320, 320), format!("[{}]", "=".repeat(30)));
+        assert_eq!(bar(400, 320), format!("[{}]", "=".repeat(30)));
+        assert_eq!(bar(0, 0), format!("[{}]", "=".repeat(30)));
     }
 
     #[test]
@@ -180,5 +210,97 @@ mod tests {
         assert_eq!(format_per_step(0.038), "38ms/step");
         assert_eq!(format_per_step(2.2), "2s/step");
         assert_eq!(format_per_step(0.0005), "500us/step");
+    }
+
+    #[test]
+    fn final_line_is_keras_s() {
+        let timing = total_time(320, Duration::from_millis(12_300));
+        assert_eq!(
+            line("", 320, 320, &timing, "loss: 0.1234 - acc: 0.9500"),
+            "320/320 [==============================] - 12s 38ms/step - loss: 0.1234 - acc: 0.9500"
+        );
+        // Keras rounds the total seconds (%.0f) rather than truncating them.
+        assert_eq!(total_time(10, Duration::from_millis(12_600)), "13s 1s/step");
+    }
+
+    #[test]
+    fn eta_is_formatted_like_keras() {
+        let eta_for = |left_seconds: f64| eta(1, 2, Duration::from_secs_f64(left_seconds));
+        assert_eq!(eta(0, 320, Duration::from_secs(5)), "ETA: ?");
+        assert_eq!(eta_for(59.9), "ETA: 59s");
+        assert_eq!(eta_for(60.0), "ETA: 60s");
+        assert_eq!(eta_for(62.7), "ETA: 1:02");
+        assert_eq!(eta_for(3600.0), "ETA: 60:00");
+        assert_eq!(eta_for(3661.5), "ETA: 1:01:01");
+        // 37 of 320 steps in 8 s: 283 steps left at 8/37 s each, 61.2 s.
+        assert_eq!(eta(37, 320, Duration::from_secs(8)), "ETA: 1:01");
+    }
+
+    #[test]
+    fn live_line_pads_the_count_and_appends_the_detail() {
+        assert_eq!(
+            line("", 37, 320, "ETA: 1:01", "loss: 0.31"),
+            format!(" 37/320 [==>{}] - ETA: 1:01 - loss: 0.31", ".".repeat(27))
+        );
+        assert_eq!(
+            line("val ", 5, 8, "ETA: 3s", ""),
+            format!("val 5/8 [{}>{}] - ETA: 3s", "=".repeat(17), ".".repeat(12))
+        );
+    }
+
+    /// A terminal in memory that keeps the lines indicatif wrote (not the blanks that clear them).
+    #[derive(Debug, Clone, Default)]
+    struct Screen(Arc<Mutex<Vec<String>>>);
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            200
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(s)
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            if !s.trim().is_empty() {
+                self.0.lock().unwrap().push(s.to_string());
+            }
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_terminal_bar_is_drawn_like_keras() {
+        let screen = Screen::default();
+        let target = ProgressDrawTarget::term_like(Box::new(screen.clone()));
+        let progress = Progress::drawn_on(target, 320, "");
+        progress.set(37, "loss: 0.31");
+        let drawn = screen
+            .0
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("a line was drawn");
+        // The ETA depends on the time the test took; the rest is fixed.
+        let (head, tail) = drawn.split_once(" - ETA: ").expect("an ETA");
+        assert_eq!(head, format!(" 37/320 [==>{}]", ".".repeat(27)));
+        assert!(tail.ends_with("s - loss: 0.31"), "{drawn}");
     }
 }

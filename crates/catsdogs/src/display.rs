@@ -1,0 +1,414 @@
+//! Inline output in evcxr notebooks, the Rust counterpart of Jupyter's `display`.
+//!
+//! evcxr shows a value under a cell when the cell's last expression has a method
+//! `evcxr_display(&self)` that prints
+//! `EVCXR_BEGIN_CONTENT <mime>\n<content>\nEVCXR_END_CONTENT\n` to stdout. [`Png`] (figures and
+//! images) and [`Table`] (top-5 predictions, metrics) have that method. evcxr keeps one output per
+//! MIME type per cell, the last one printed, so a figure with several panels is drawn as one PNG.
+//!
+//! ```
+//! use catsdogs::display::Table;
+//! let mut table = Table::new(["class", "probability"]);
+//! table.push_row(["tabby", "0.8123"]);
+//! table.push_row(["Egyptian_cat", "0.1011"]);
+//! assert_eq!(
+//!     table.to_string(),
+//!     "class         probability\n\
+//!      ------------  -----------\n\
+//!      tabby              0.8123\n\
+//!      Egyptian_cat       0.1011\n"
+//! );
+//! ```
+
+use std::fmt;
+use std::io::{Cursor, Write};
+use std::path::Path;
+
+use base64::Engine;
+use image::RgbImage;
+
+use crate::error::Result;
+
+/// The keyword of the PNG `tEXt` chunk in which a figure of [`crate::plot`] names its kind
+/// (`history-curves`, `image-grid` or `confusion-matrix`); see [`Png::figure_kind`].
+pub const FIGURE_KEYWORD: &str = "catsdogs-figure";
+
+/// Why an image could not be turned into a PNG.
+#[derive(Debug, thiserror::Error)]
+pub enum DisplayError {
+    /// The image has no pixels.
+    #[error("cannot encode a {width}x{height} image as PNG: a PNG needs at least one pixel in each direction; check where the image was made")]
+    EmptyImage {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
+    /// The PNG encoder refused the image.
+    #[error("cannot encode the image as PNG: {0}")]
+    Encode(#[from] png::EncodingError),
+}
+
+/// True when this code runs inside an evcxr notebook kernel (evcxr sets `EVCXR_IS_RUNTIME` in
+/// the process that runs cell code).
+pub fn is_notebook() -> bool {
+    std::env::var_os("EVCXR_IS_RUNTIME").is_some()
+}
+
+/// A PNG image in memory: a figure of [`crate::plot`] or an image to look at.
+///
+/// As the last expression of a notebook cell it is shown under the cell.
+///
+/// ```
+/// let image = image::RgbImage::from_pixel(4, 3, image::Rgb([255, 0, 0]));
+/// let png = catsdogs::display::Png::from_rgb(&image).unwrap();
+/// assert_eq!(png.dimensions(), (4, 3));
+/// assert!(png.bytes().starts_with(b"\x89PNG"));
+/// assert_eq!(png.figure_kind(), None);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Png {
+    bytes: Vec<u8>,
+    width: u32,
+    height: u32,
+}
+
+impl Png {
+    /// Encodes an RGB image as PNG.
+    pub fn from_rgb(image: &RgbImage) -> Result<Png, DisplayError> {
+        encode(image, None)
+    }
+
+    /// Encodes a figure, naming its `kind` in a `tEXt` chunk under [`FIGURE_KEYWORD`].
+    pub(crate) fn figure(image: &RgbImage, kind: &str) -> Result<Png, DisplayError> {
+        encode(image, Some(kind))
+    }
+
+    /// The encoded PNG file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Width and height in pixels.
+    pub fn dimensions(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// The kind of figure this is (e.g. `history-curves`), read back from its `tEXt` chunk;
+    /// `None` for an image that is not a figure of [`crate::plot`].
+    pub fn figure_kind(&self) -> Option<String> {
+        let reader = png::Decoder::new(Cursor::new(&self.bytes))
+            .read_info()
+            .ok()?;
+        let text = &reader.info().uncompressed_latin1_text;
+        text.iter()
+            .find(|chunk| chunk.keyword == FIGURE_KEYWORD)
+            .map(|chunk| chunk.text.clone())
+    }
+
+    /// Writes the PNG file to `path`, atomically; creates the folder if needed.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        crate::fsutil::write_atomic(path.as_ref(), &self.bytes)
+    }
+
+    /// Shows the image under the notebook cell; evcxr calls this for a cell's last expression.
+    pub fn evcxr_display(&self) {
+        emit(&self.evcxr_blocks());
+    }
+
+    fn evcxr_blocks(&self) -> String {
+        let base64 = base64::engine::general_purpose::STANDARD.encode(&self.bytes);
+        evcxr_block("image/png", &base64)
+    }
+
+    /// Shows the image now, in the middle of a cell (a cell shows one image per cell: the last
+    /// one shown). Outside a notebook it prints one line that says what the image is, since a
+    /// terminal cannot show it: [`Png::save`] it there instead.
+    pub fn show(&self) {
+        if is_notebook() {
+            self.evcxr_display();
+        } else {
+            emit(&format!("{self:?} (save it to a file to look at it)\n"));
+        }
+    }
+}
+
+impl fmt::Debug for Png {
+    /// `Png(1200x450, history-curves, 48213 bytes)`, without the bytes themselves.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Png({}x{}, ", self.width, self.height)?;
+        if let Some(kind) = self.figure_kind() {
+            write!(f, "{kind}, ")?;
+        }
+        write!(f, "{} bytes)", self.bytes.len())
+    }
+}
+
+fn encode(image: &RgbImage, kind: Option<&str>) -> Result<Png, DisplayError> {
+    let (width, height) = image.dimensions();
+    if width == 0 || height == 0 {
+        return Err(DisplayError::EmptyImage { width, height });
+    }
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    if let Some(kind) = kind {
+        encoder.add_text_chunk(FIGURE_KEYWORD.to_string(), kind.to_string())?;
+    }
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(image.as_raw())?;
+    writer.finish()?;
+    Ok(Png {
+        bytes,
+        width,
+        height,
+    })
+}
+
+/// One output for evcxr, in its protocol.
+fn evcxr_block(mime: &str, content: &str) -> String {
+    format!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT\n")
+}
+
+/// Prints `text` to stdout at once. Display is best effort: with stdout closed there is no one
+/// to show anything to, so a failed write is ignored.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// A small table of strings: a header and rows. In a notebook it shows as an HTML table (and
+/// as plain text for text-only readers of the notebook); [`fmt::Display`] prints it as aligned
+/// plain text, where columns of numbers are right-aligned.
+///
+/// Rows may be shorter than the header (the missing cells are empty) or longer (the extra
+/// columns get an empty heading).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column headings and no rows yet.
+    pub fn new<S: ToString>(header: impl IntoIterator<Item = S>) -> Table {
+        Table {
+            header: header.into_iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Appends a row.
+    pub fn push_row<S: ToString>(&mut self, cells: impl IntoIterator<Item = S>) {
+        self.rows
+            .push(cells.into_iter().map(|s| s.to_string()).collect());
+    }
+
+    /// The table as an HTML `<table>`, with the cells escaped.
+    pub fn html(&self) -> String {
+        let columns = self.columns();
+        let mut html = String::from("<table>\n<thead><tr>");
+        for c in 0..columns {
+            html.push_str(&format!("<th>{}</th>", escape_html(cell(&self.header, c))));
+        }
+        html.push_str("</tr></thead>\n<tbody>\n");
+        for row in &self.rows {
+            html.push_str("<tr>");
+            for c in 0..columns {
+                html.push_str(&format!("<td>{}</td>", escape_html(cell(row, c))));
+            }
+            html.push_str("</tr>\n");
+        }
+        html.push_str("</tbody>\n</table>");
+        html
+    }
+
+    /// Shows the table under the notebook cell, as HTML and as plain text; evcxr calls this for
+    /// a cell's last expression.
+    pub fn evcxr_display(&self) {
+        emit(&self.evcxr_blocks());
+    }
+
+    fn evcxr_blocks(&self) -> String {
+        let plain = self.to_string();
+        evcxr_block("text/html", &self.html()) + &evcxr_block("text/plain", plain.trim_end())
+    }
+
+    fn columns(&self) -> usize {
+        self.rows
+            .iter()
+            .map(Vec::len)
+            .chain([self.header.len()])
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+impl fmt::Display for Table {
+    /// Columns two spaces apart, a line of dashes under the header, numbers right-aligned.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let columns = self.columns();
+        let widths: Vec<usize> = (0..columns)
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .chain([&self.header])
+                    .map(|row| cell(row, c).chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let numeric: Vec<bool> = (0..columns)
+            .map(|c| !self.rows.is_empty() && self.rows.iter().all(|row| is_number(cell(row, c))))
+            .collect();
+        let dashes: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+        let mut write_row = |row: &[String]| {
+            let mut line = String::new();
+            for c in 0..columns {
+                if c > 0 {
+                    line.push_str("  ");
+                }
+                let (text, width) = (cell(row, c), widths[c]);
+                if numeric[c] {
+                    line.push_str(&format!("{text:>width$}"));
+                } else {
+                    line.push_str(&format!("{text:<width$}"));
+                }
+            }
+            writeln!(f, "{}", line.trim_end())
+        };
+        write_row(&self.header)?;
+        write_row(&dashes)?;
+        self.rows.iter().try_for_each(|row| write_row(row))
+    }
+}
+
+fn cell(row: &[String], column: usize) -> &str {
+    row.get(column).map_or("", String::as_str)
+}
+
+fn is_number(text: &str) -> bool {
+    let text = text.strip_suffix('%').unwrap_or(text);
+    text.parse::<f64>().is_ok()
+}
+
+fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            _ => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        let mut table = Table::new(["label", "p"]);
+        table.push_row(["cat <&>", "0.25"]);
+        table.push_row(["dog", "12.5%", "extra"]);
+        table
+    }
+
+    #[test]
+    fn plain_text_pads_short_rows_and_heads_extra_columns() {
+        assert_eq!(
+            table().to_string(),
+            "label        p\n\
+             -------  -----  -----\n\
+             cat <&>   0.25\n\
+             dog      12.5%  extra\n"
+        );
+    }
+
+    #[test]
+    fn html_escapes_cells_and_fills_missing_ones() {
+        assert_eq!(
+            table().html(),
+            "<table>\n<thead><tr><th>label</th><th>p</th><th></th></tr></thead>\n<tbody>\n\
+             <tr><td>cat &lt;&amp;&gt;</td><td>0.25</td><td></td></tr>\n\
+             <tr><td>dog</td><td>12.5%</td><td>extra</td></tr>\n</tbody>\n</table>"
+        );
+    }
+
+    #[test]
+    fn table_shows_as_html_then_plain_text() {
+        let mut table = Table::new(["a"]);
+        table.push_row(["x"]);
+        assert_eq!(
+            table.evcxr_blocks(),
+            "EVCXR_BEGIN_CONTENT text/html\n\
+             <table>\n<thead><tr><th>a</th></tr></thead>\n<tbody>\n<tr><td>x</td></tr>\n</tbody>\n</table>\n\
+             EVCXR_END_CONTENT\n\
+             EVCXR_BEGIN_CONTENT text/plain\na\n-\nx\nEVCXR_END_CONTENT\n"
+        );
+    }
+
+    #[test]
+    fn a_table_without_rows_has_header_and_dashes() {
+        assert_eq!(
+            Table::new(["epoch", "acc"]).to_string(),
+            "epoch  acc\n-----  ---\n"
+        );
+        assert_eq!(Table::default().to_string(), "\n\n");
+    }
+
+    #[test]
+    fn png_round_trips_pixels_and_figure_kind() {
+        let mut image = RgbImage::from_pixel(3, 2, image::Rgb([10, 20, 30]));
+        image.put_pixel(2, 1, image::Rgb([200, 100, 0]));
+        let png = Png::figure(&image, "image-grid").unwrap();
+        assert_eq!(png.figure_kind().as_deref(), Some("image-grid"));
+        let decoded = image::load_from_memory(png.bytes()).unwrap().to_rgb8();
+        assert_eq!(decoded, image);
+        assert_eq!(
+            format!("{png:?}"),
+            format!("Png(3x2, image-grid, {} bytes)", png.bytes().len())
+        );
+    }
+
+    #[test]
+    fn png_shows_as_base64_between_markers() {
+        let png = Png::from_rgb(&RgbImage::new(1, 1)).unwrap();
+        let blocks = png.evcxr_blocks();
+        let content = blocks
+            .strip_prefix("EVCXR_BEGIN_CONTENT image/png\n")
+            .and_then(|rest| rest.strip_suffix("\nEVCXR_END_CONTENT\n"))
+            .expect("one image/png block");
+        let decoded = base64::engine::general_purpose::STANDARD.decode(content);
+        assert_eq!(decoded.unwrap(), png.bytes());
+    }
+
+    #[test]
+    fn an_empty_image_is_an_error_not_a_panic() {
+        let err = Png::from_rgb(&RgbImage::new(0, 5)).unwrap_err();
+        assert!(matches!(
+            err,
+            DisplayError::EmptyImage {
+                width: 0,
+                height: 5
+            }
+        ));
+        assert!(err
+            .to_string()
+            .starts_with("cannot encode a 0x5 image as PNG"));
+    }
+
+    #[test]
+    fn save_writes_the_png_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("figures/one.png");
+        let png = Png::from_rgb(&RgbImage::new(2, 2)).unwrap();
+        png.save(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), png.bytes());
+    }
+}
