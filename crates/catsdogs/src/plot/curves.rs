@@ -85,7 +85,6 @@ struct Panel<'a> {
     metric: &'a str,
     train: (&'a str, Vec<f64>),
     validation: (&'a str, Vec<f64>),
-    legend: SeriesLabelPosition,
 }
 
 /// The tutorial's two plots side by side, "Training and validation accuracy" and "Training and
@@ -105,14 +104,12 @@ fn draw(history: &History, title: &str) -> (Png, Vec<Axes>) {
             metric: "Accuracy",
             train: ("Training acc", history.acc()),
             validation: ("Validation acc", history.val_acc()),
-            legend: SeriesLabelPosition::LowerRight,
         },
         Panel {
             caption: "Training and validation loss",
             metric: "Loss",
             train: ("Training loss", history.loss()),
             validation: ("Validation loss", history.val_loss()),
-            legend: SeriesLabelPosition::UpperRight,
         },
     ];
     let mut axes = Vec::new();
@@ -133,12 +130,14 @@ fn draw(history: &History, title: &str) -> (Png, Vec<Axes>) {
 
 fn draw_panel(area: &Area, panel: &Panel, epochs: usize) -> Result<Axes, DrawError> {
     let values = panel.train.1.iter().chain(&panel.validation.1);
+    let (x, y) = (EpochAxis::new(epochs), value_range(values.copied()));
+    let legend = best_corner(&panel.train.1, &panel.validation.1, &x.range(), &y);
     let mut chart = ChartBuilder::on(area)
         .caption(panel.caption, text(18.0))
         .margin(14)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(EpochAxis::new(epochs), value_range(values.copied()))?;
+        .build_cartesian_2d(x, y)?;
     chart
         .configure_mesh()
         .x_desc("Epochs")
@@ -164,7 +163,7 @@ fn draw_panel(area: &Area, panel: &Panel, epochs: usize) -> Result<Axes, DrawErr
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
     chart
         .configure_series_labels()
-        .position(panel.legend.clone())
+        .position(legend)
         .label_font(text(14.0))
         .background_style(WHITE)
         .border_style(RGBColor(200, 200, 200))
@@ -178,6 +177,53 @@ fn points(values: &[f64]) -> impl Iterator<Item = (f64, f64)> + '_ {
         .zip(values)
         .filter(|(_, v)| v.is_finite())
         .map(|(epoch, &v)| (f64::from(epoch), v))
+}
+
+/// The corner of the panel where the legend covers the fewest training points and the fewest
+/// points along the validation line, upper right first on a tie, like matplotlib's
+/// `loc="best"`.
+fn best_corner(
+    train: &[f64],
+    validation: &[f64],
+    x: &Range<f64>,
+    y: &Range<f64>,
+) -> SeriesLabelPosition {
+    // Where the points are, as fractions of the panel's width and height.
+    let unit = |(px, py): (f64, f64)| {
+        (
+            (px - x.start) / (x.end - x.start),
+            (py - y.start) / (y.end - y.start),
+        )
+    };
+    let dots = points(train).map(unit);
+    let vertices: Vec<(f64, f64)> = points(validation).map(unit).collect();
+    let along_line = vertices.windows(2).flat_map(|pair| {
+        let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+        (0..8).map(move |i| {
+            let t = f64::from(i) / 8.0;
+            (x0 + t * (x1 - x0), y0 + t * (y1 - y0))
+        })
+    });
+    let all: Vec<(f64, f64)> = dots
+        .chain(along_line)
+        .chain(vertices.last().copied())
+        .collect();
+    let corners = [
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::LowerLeft, false, false),
+    ];
+    let covered = |right: bool, upper: bool| {
+        all.iter()
+            .filter(|&&(u, _)| if right { u > 0.55 } else { u < 0.45 })
+            .filter(|&&(_, v)| if upper { v > 0.7 } else { v < 0.3 })
+            .count()
+    };
+    corners
+        .into_iter()
+        .min_by_key(|&(_, right, upper)| covered(right, upper))
+        .map_or(SeriesLabelPosition::UpperRight, |(corner, _, _)| corner)
 }
 
 /// The y axis: the finite values with 5% of room above and below, as matplotlib does.
@@ -277,6 +323,30 @@ mod tests {
         // The accuracy panel is on the left half, the loss panel on the right half.
         assert!(axes[0].translate(&(3.0, 0.9)).0 < 600);
         assert!(axes[1].translate(&(1.0, 0.5)).0 > 600);
+    }
+
+    #[test]
+    fn the_legend_goes_where_the_data_is_not() {
+        let corner = |train: &[f64], validation: &[f64]| {
+            let x = EpochAxis::new(train.len()).range();
+            let y = value_range(train.iter().chain(validation).copied());
+            best_corner(train, validation, &x, &y)
+        };
+        // Rising accuracy: the lower right is empty.
+        assert_eq!(
+            corner(&[0.5, 0.7, 0.9], &[0.6, 0.8, 0.9]),
+            SeriesLabelPosition::LowerRight
+        );
+        // Falling loss: the upper right is empty.
+        assert_eq!(
+            corner(&[0.9, 0.5, 0.1], &[0.8, 0.4, 0.2]),
+            SeriesLabelPosition::UpperRight
+        );
+        // Loss that falls, then rises again on the validation data: the lower left is empty.
+        assert_eq!(
+            corner(&[0.9, 0.5, 0.1], &[0.9, 0.6, 0.95]),
+            SeriesLabelPosition::LowerLeft
+        );
     }
 
     #[test]
