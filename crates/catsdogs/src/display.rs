@@ -179,6 +179,44 @@ fn emit(text: &str) {
     let _ = out.flush();
 }
 
+/// HTML with its plain-text equivalent: shows as HTML in JupyterLab, and as the text where HTML
+/// cannot be shown (a terminal, a text-only reader of the notebook).
+///
+/// ```
+/// let note = catsdogs::display::Html::new("<b>hello</b>", "hello");
+/// assert_eq!(note.to_string(), "hello");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Html {
+    html: String,
+    text: String,
+}
+
+impl Html {
+    /// The HTML and the plain text that says the same.
+    pub fn new(html: impl Into<String>, text: impl Into<String>) -> Html {
+        Html {
+            html: html.into(),
+            text: text.into(),
+        }
+    }
+
+    /// Shows the HTML under the notebook cell; evcxr calls this for a cell's last expression.
+    pub fn evcxr_display(&self) {
+        emit(&self.evcxr_blocks());
+    }
+
+    fn evcxr_blocks(&self) -> String {
+        evcxr_block("text/html", &self.html) + &evcxr_block("text/plain", self.text.trim_end())
+    }
+}
+
+impl fmt::Display for Html {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// A small table of strings: a header and rows. In a notebook it shows as an HTML table (and
 /// as plain text for text-only readers of the notebook); [`fmt::Display`] prints it as aligned
 /// plain text, where columns of numbers are right-aligned.
@@ -232,8 +270,7 @@ impl Table {
     }
 
     fn evcxr_blocks(&self) -> String {
-        let plain = self.to_string();
-        evcxr_block("text/html", &self.html()) + &evcxr_block("text/plain", plain.trim_end())
+        Html::new(self.html(), self.to_string()).evcxr_blocks()
     }
 
     fn columns(&self) -> usize {

@@ -67,6 +67,11 @@ impl History {
         self.epochs.iter().map(f).collect()
     }
 
+    /// The tutorial's two plots, accuracy and loss, training against validation, as one figure.
+    pub fn plot(&self) -> crate::display::Png {
+        crate::plot::history_curves(self, "")
+    }
+
     /// The history as pretty-printed JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a History always serialises")

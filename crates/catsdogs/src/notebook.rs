@@ -1,0 +1,390 @@
+//! What the first cell of every notebook sets up: whether this is the real run (Kaggle's data,
+//! Keras's ImageNet weights) or the built-in synthetic sample, where the data, weights and
+//! results live, and the parameters, which environment variables may override.
+//!
+//! The real data is used when `data/train.zip` or its split `data/split/` is there (or under
+//! `$CATSDOGS_DATA`), the real weights when `weights/vgg16_weights_tf_dim_ordering_tf_kernels*.h5`
+//! (or their `.safetensors` conversions) are there (or under `$CATSDOGS_WEIGHTS`). Otherwise the
+//! notebook runs on the synthetic sample, or with random weights, and its banner says so and what
+//! to fetch. `CATSDOGS_MODE=sample` forces the sample and random weights (the tests use it).
+//!
+//! ```no_run
+//! use catsdogs::notebook::Notebook;
+//! let nb = Notebook::start("02-feature-extraction")?;
+//! let epochs: usize = nb.param("EPOCHS", nb.real_or_sample(30, 3));
+//! let split = nb.split_dir()?;
+//! # Ok::<(), catsdogs::Error>(())
+//! ```
+
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::data::{self, SampleOptions, SplitOptions, SplitReport};
+use crate::display::Html;
+use crate::error::{Error, Result};
+
+/// The Keras file of VGG16 with its ImageNet top (without the extension).
+pub const TOP_WEIGHTS: &str = "vgg16_weights_tf_dim_ordering_tf_kernels";
+/// The Keras file of VGG16's convolutional base alone (without the extension).
+pub const NOTOP_WEIGHTS: &str = "vgg16_weights_tf_dim_ordering_tf_kernels_notop";
+
+/// The synthetic sample's split: train, validation, test images (both classes together).
+const SAMPLE_SPLIT: (usize, usize, usize) = (400, 100, 100);
+
+/// One notebook's run: its name, the mode, and where things are.
+#[derive(Debug, Clone)]
+pub struct Notebook {
+    name: String,
+    root: PathBuf,
+    data: Source,
+    weights: Option<PathBuf>,
+}
+
+/// Where the images come from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// Kaggle's data, in this folder.
+    Kaggle(PathBuf),
+    /// The synthetic sample, made under `runs/sample/`.
+    Sample(PathBuf),
+}
+
+impl Notebook {
+    /// Finds the data and weights for notebook `name`, prints what it found, and returns the
+    /// notebook's context. Results go to `runs/<name>/`.
+    pub fn start(name: &str) -> Result<Notebook> {
+        let root = repository_root();
+        let nb = Notebook::locate(
+            name,
+            &root,
+            env_path("CATSDOGS_DATA").unwrap_or_else(|| root.join("data")),
+            env_path("CATSDOGS_WEIGHTS").unwrap_or_else(|| root.join("weights")),
+            std::env::var("CATSDOGS_MODE").is_ok_and(|m| m == "sample"),
+        );
+        println!("{}", nb.banner());
+        Ok(nb)
+    }
+
+    fn locate(
+        name: &str,
+        root: &Path,
+        data_dir: PathBuf,
+        weights_dir: PathBuf,
+        forced_sample: bool,
+    ) -> Notebook {
+        let has_kaggle = data_dir.join("train.zip").is_file() || data_dir.join("split").is_dir();
+        let data = if has_kaggle && !forced_sample {
+            Source::Kaggle(data_dir)
+        } else {
+            Source::Sample(root.join("runs").join("sample"))
+        };
+        let weights = (!forced_sample).then_some(weights_dir);
+        Notebook {
+            name: name.to_string(),
+            root: root.to_path_buf(),
+            data,
+            weights,
+        }
+    }
+
+    /// True when the images are Kaggle's.
+    pub fn is_real(&self) -> bool {
+        matches!(self.data, Source::Kaggle(_))
+    }
+
+    /// `real` on Kaggle's data, `sample` on the synthetic sample: for parameters such as the
+    /// number of epochs, which the sample needs fewer of.
+    pub fn real_or_sample<T>(&self, real: T, sample: T) -> T {
+        if self.is_real() {
+            real
+        } else {
+            sample
+        }
+    }
+
+    /// The parameter `name`: the environment variable `CATSDOGS_<NAME>` when it is set (and
+    /// parses), else `default`. A variable that does not parse is reported and ignored.
+    pub fn param<T: FromStr + Display>(&self, name: &str, default: T) -> T {
+        let var = format!("CATSDOGS_{name}");
+        match std::env::var(&var) {
+            Ok(text) => match text.parse() {
+                Ok(value) => {
+                    println!("{name} = {value} (from {var})");
+                    value
+                }
+                Err(_) => {
+                    println!("{var}={text} is not a valid {name}; using {default}");
+                    default
+                }
+            },
+            Err(_) => default,
+        }
+    }
+
+    /// Kaggle's `train.zip` (which the data notebook splits), or, in sample mode, the synthetic
+    /// sample's zip, made here on first use.
+    pub fn train_zip(&self) -> Result<PathBuf> {
+        match &self.data {
+            Source::Kaggle(dir) => {
+                let zip = dir.join("train.zip");
+                if zip.is_file() {
+                    Ok(zip)
+                } else {
+                    Err(missing(
+                        &zip,
+                        "run environment/fetch-data, or copy Kaggle's train.zip there",
+                    ))
+                }
+            }
+            Source::Sample(dir) => {
+                let zip = dir.join("train.zip");
+                if !zip.is_file() {
+                    data::sample(&zip, &SampleOptions::default())?;
+                }
+                Ok(zip)
+            }
+        }
+    }
+
+    /// The split the tutorial makes: 16,000 / 4,500 / 4,500 images from Kaggle's data, or
+    /// 400 / 100 / 100 from the synthetic sample.
+    pub fn split_options(&self) -> SplitOptions {
+        match self.data {
+            Source::Kaggle(_) => SplitOptions::default(),
+            Source::Sample(_) => {
+                let (train, validation, test) = SAMPLE_SPLIT;
+                SplitOptions::sizes(train, validation, test)
+            }
+        }
+    }
+
+    /// Makes the split from [`Notebook::train_zip`] into [`Notebook::split_path`] (a no-op when
+    /// it is already there) and returns what it holds.
+    pub fn make_split(&self) -> Result<SplitReport> {
+        let zip = self.train_zip()?;
+        Ok(data::split(
+            &zip,
+            &self.split_path(),
+            &self.split_options(),
+        )?)
+    }
+
+    /// Where the split lives: `data/split/`, or `runs/sample/split/` in sample mode.
+    pub fn split_path(&self) -> PathBuf {
+        match &self.data {
+            Source::Kaggle(dir) | Source::Sample(dir) => dir.join("split"),
+        }
+    }
+
+    /// The folder with `train/`, `validation/` and `test/`. In sample mode it is made here on
+    /// first use; with Kaggle's data, `00-prepare-data` makes it.
+    pub fn split_dir(&self) -> Result<PathBuf> {
+        let dir = self.split_path();
+        match self.data {
+            Source::Kaggle(_) if !dir.join("train").is_dir() => Err(missing(
+                &dir,
+                "run notebooks/00-prepare-data.ipynb first to make the split",
+            )),
+            Source::Kaggle(_) => Ok(dir),
+            Source::Sample(_) => {
+                self.make_split()?;
+                Ok(dir)
+            }
+        }
+    }
+
+    /// The Keras VGG16 weight file (with the ImageNet top when `include_top`), preferring its
+    /// safetensors conversion; `None` means random weights (the banner said so).
+    pub fn weights(&self, include_top: bool) -> Option<PathBuf> {
+        let dir = self.weights.as_ref()?;
+        let stem = if include_top {
+            TOP_WEIGHTS
+        } else {
+            NOTOP_WEIGHTS
+        };
+        ["safetensors", "h5"]
+            .iter()
+            .map(|ext| dir.join(format!("{stem}.{ext}")))
+            .find(|p| p.is_file())
+    }
+
+    /// Where this notebook writes its results: `runs/<name>/`.
+    pub fn run_dir(&self) -> PathBuf {
+        self.root.join("runs").join(&self.name)
+    }
+
+    /// What this run uses and what is missing for the real one, as HTML with a plain-text
+    /// equivalent; the first cell shows it.
+    pub fn banner(&self) -> Html {
+        let mut missing = Vec::new();
+        if !self.is_real() {
+            missing.push("Kaggle's dogs-vs-cats train.zip in data/ (environment/fetch-data)");
+        }
+        if self.weights(true).is_none() || self.weights(false).is_none() {
+            missing.push("Keras's VGG16 weight files in weights/ (environment/fetch-weights)");
+        }
+        let device = crate::device::describe();
+        if missing.is_empty() {
+            let text = format!("{}: Kaggle's data, ImageNet weights, {device}", self.name);
+            return Html::new(format!("<p>{}</p>", escape(&text)), text);
+        }
+        let what = if self.is_real() {
+            "Kaggle's data"
+        } else {
+            "the SYNTHETIC sample"
+        };
+        let weights = if self.weights(false).is_some() {
+            "ImageNet weights"
+        } else {
+            "RANDOM weights"
+        };
+        let headline = format!(
+            "{}: running on {what} with {weights} ({device}): the numbers below say nothing about the tutorial.",
+            self.name
+        );
+        let text = format!(
+            "*** {headline}\n*** For the real run, fetch: {}.",
+            missing.join("; ")
+        );
+        let html = format!(
+            "<div style=\"background:#fff3cd;border:2px solid #d39e00;padding:8px;font-weight:bold\">\
+             {}<br>For the real run, fetch: {}.</div>",
+            escape(&headline),
+            escape(&missing.join("; "))
+        );
+        Html::new(html, text)
+    }
+}
+
+fn missing(path: &Path, what_to_do: &str) -> Error {
+    Error::Invalid {
+        path: path.display().to_string(),
+        why: format!("not found; {what_to_do}"),
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn env_path(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The repository's root: `$CATSDOGS_ROOT`, else the nearest folder above the working directory
+/// that holds `crates/catsdogs` (a notebook runs in `notebooks/`), else the working directory.
+fn repository_root() -> PathBuf {
+    if let Some(root) = env_path("CATSDOGS_ROOT") {
+        return root;
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    cwd.ancestors()
+        .find(|dir| {
+            dir.join("crates")
+                .join("catsdogs")
+                .join("Cargo.toml")
+                .is_file()
+        })
+        .map_or(cwd.clone(), Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"x").unwrap();
+    }
+
+    fn locate(root: &Path, forced_sample: bool) -> Notebook {
+        Notebook::locate(
+            "02-x",
+            root,
+            root.join("data"),
+            root.join("weights"),
+            forced_sample,
+        )
+    }
+
+    #[test]
+    fn without_data_or_weights_it_runs_on_the_sample_and_says_so() {
+        let root = tempfile::tempdir().unwrap();
+        let nb = locate(root.path(), false);
+        assert!(!nb.is_real());
+        assert_eq!(nb.real_or_sample(30, 3), 3);
+        assert_eq!(nb.split_path(), root.path().join("runs/sample/split"));
+        assert_eq!(nb.run_dir(), root.path().join("runs/02-x"));
+        assert_eq!(nb.weights(false), None);
+        let options = nb.split_options();
+        assert_eq!(
+            (options.train, options.validation, options.test),
+            (400, 100, 100)
+        );
+        let banner = nb.banner().to_string();
+        assert!(
+            banner.contains("the SYNTHETIC sample with RANDOM weights"),
+            "{banner}"
+        );
+        assert!(banner.contains("environment/fetch-data"), "{banner}");
+        assert!(banner.contains("environment/fetch-weights"), "{banner}");
+    }
+
+    #[test]
+    fn kaggle_data_and_keras_weights_make_the_real_run() {
+        let root = tempfile::tempdir().unwrap();
+        touch(&root.path().join("data/train.zip"));
+        touch(&root.path().join(format!("weights/{NOTOP_WEIGHTS}.h5")));
+        touch(&root.path().join(format!("weights/{TOP_WEIGHTS}.h5")));
+        touch(
+            &root
+                .path()
+                .join(format!("weights/{TOP_WEIGHTS}.safetensors")),
+        );
+        let nb = locate(root.path(), false);
+        assert!(nb.is_real());
+        assert_eq!(nb.real_or_sample(30, 3), 30);
+        assert_eq!(nb.train_zip().unwrap(), root.path().join("data/train.zip"));
+        assert_eq!(nb.split_options().train, 16_000);
+        assert_eq!(
+            nb.weights(false),
+            Some(root.path().join(format!("weights/{NOTOP_WEIGHTS}.h5")))
+        );
+        assert_eq!(
+            nb.weights(true),
+            Some(
+                root.path()
+                    .join(format!("weights/{TOP_WEIGHTS}.safetensors"))
+            ),
+            "the safetensors conversion is preferred"
+        );
+        assert!(!nb.banner().to_string().contains("SYNTHETIC"));
+        let err = nb.split_dir().unwrap_err().to_string();
+        assert!(err.contains("00-prepare-data"), "{err}");
+    }
+
+    #[test]
+    fn sample_mode_can_be_forced_over_real_data() {
+        let root = tempfile::tempdir().unwrap();
+        touch(&root.path().join("data/train.zip"));
+        touch(&root.path().join(format!("weights/{NOTOP_WEIGHTS}.h5")));
+        let nb = locate(root.path(), true);
+        assert!(!nb.is_real());
+        assert_eq!(nb.weights(false), None);
+    }
+
+    #[test]
+    fn parameters_come_from_the_environment_when_set() {
+        let nb = locate(Path::new("/nonexistent"), true);
+        std::env::set_var("CATSDOGS_NOTEBOOK_TEST_EPOCHS", "7");
+        std::env::set_var("CATSDOGS_NOTEBOOK_TEST_LR", "fast");
+        assert_eq!(nb.param("NOTEBOOK_TEST_EPOCHS", 30usize), 7);
+        assert_eq!(nb.param("NOTEBOOK_TEST_LR", 2e-5), 2e-5);
+        assert_eq!(nb.param("NOTEBOOK_TEST_UNSET", true), true);
+    }
+}
