@@ -4,6 +4,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod data;
+
 #[derive(Parser)]
 #[command(
     name = "catsdogs",
@@ -19,6 +21,8 @@ struct Cli {
 enum Command {
     /// Print the compute device that libtorch sees.
     Device,
+    #[command(flatten)]
+    Data(data::DataCommand),
 }
 
 fn main() {
@@ -28,6 +32,7 @@ fn main() {
             println!("{}", catsdogs::device::describe());
             Ok(())
         }
+        Command::Data(command) => data::run(command),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

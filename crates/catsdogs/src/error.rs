@@ -29,6 +29,9 @@ pub enum Error {
     /// libtorch refused an operation; the message is libtorch's own.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// Data could not be split, loaded or batched.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
     /// An image could not be shown or encoded.
     #[error(transparent)]
     Display(#[from] crate::display::DisplayError),

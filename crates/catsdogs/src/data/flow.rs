@@ -1,0 +1,344 @@
+//! Keras's `ImageDataGenerator(preprocessing_function=preprocess_input)
+//! .flow_from_directory(dir, target_size=(224, 224), batch_size=50, class_mode='binary')`.
+//!
+//! Files and labels follow Keras's rules (see [`list_images`]). The images are decoded once
+//! into a memory-mapped cache (see the `image_cache` notes); batches are gathered from it,
+//! preprocessed on the device, and come out as (N, 3, H, W) `f32` tensors with (N,) `f32`
+//! labels, the class index as in Keras's binary mode. An epoch shuffles with the seed and the
+//! epoch number, so the same epoch and seed always give the same order and the same tensors,
+//! and the last, short batch is kept.
+//!
+//! ```no_run
+//! use catsdogs::data::{FlowOptions, ImageDataGenerator, Preprocess};
+//! let datagen = ImageDataGenerator::new(Preprocess::Vgg16);
+//! let train = datagen.flow_from_directory("data/train", FlowOptions::default().batch_size(50))?;
+//! // Found 16000 images belonging to 2 classes.
+//! for batch in train.epoch(0, catsdogs::device()) {
+//!     let batch = batch?;
+//!     assert_eq!(batch.x.size()[1..], [3, 224, 224]);
+//! }
+//! # Ok::<(), catsdogs::data::DataError>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tch::{Device, Kind, Tensor};
+
+use super::error::DataError;
+use super::image_cache::{default_cache_dir, ImageCache};
+use super::listing::list_images;
+use super::load::check_target_size;
+use super::preprocess::{f_preprocess_batch, Preprocess};
+use super::rng::Rng;
+
+/// How many batches the background thread prepares ahead of the consumer.
+const PREFETCH: usize = 2;
+
+/// Keras's `ImageDataGenerator`, reduced to what the tutorial uses: a preprocessing function.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageDataGenerator {
+    /// Applied to every batch.
+    pub preprocessing: Preprocess,
+}
+
+/// The options of [`ImageDataGenerator::flow_from_directory`], with Keras's defaults except
+/// the target size, which is VGG16's 224x224.
+///
+/// ```
+/// let options = catsdogs::data::FlowOptions::default().batch_size(50).shuffle(false);
+/// assert_eq!((options.target_size, options.batch_size, options.shuffle), ((224, 224), 50, false));
+/// ```
+#[derive(Clone, Debug)]
+pub struct FlowOptions {
+    /// (height, width) of the images, as in Keras.
+    pub target_size: (u32, u32),
+    /// Images per batch; the last batch of an epoch may be shorter.
+    pub batch_size: usize,
+    /// Whether each epoch visits the images in a new seeded order.
+    pub shuffle: bool,
+    /// The seed of the epoch orders.
+    pub seed: u64,
+    /// Where the decoded images are cached; `None` means `<dir>/.catsdogs-cache`.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for FlowOptions {
+    fn default() -> Self {
+        FlowOptions {
+            target_size: (224, 224),
+            batch_size: 32,
+            shuffle: true,
+            seed: 0,
+            cache_dir: None,
+        }
+    }
+}
+
+impl FlowOptions {
+    /// Sets the (height, width) of the images.
+    pub fn target_size(mut self, height: u32, width: u32) -> Self {
+        self.target_size = (height, width);
+        self
+    }
+
+    /// Sets the number of images per batch.
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Turns shuffling on or off.
+    pub fn shuffle(mut self, shuffle: bool) -> Self {
+        self.shuffle = shuffle;
+        self
+    }
+
+    /// Sets the seed of the epoch orders.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets the folder of the decoded-image cache.
+    pub fn cache_dir(mut self, cache_dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(cache_dir.into());
+        self
+    }
+}
+
+impl ImageDataGenerator {
+    /// A generator that applies `preprocessing` to every batch.
+    pub fn new(preprocessing: Preprocess) -> Self {
+        ImageDataGenerator { preprocessing }
+    }
+
+    /// Lists the images of `dir` (one sub-folder per class), prints Keras's
+    /// `Found N images belonging to K classes.`, and maps their decoded-image cache, decoding
+    /// them first if the cache does not hold them yet.
+    pub fn flow_from_directory(
+        &self,
+        dir: impl AsRef<Path>,
+        options: FlowOptions,
+    ) -> Result<DirectoryIterator, DataError> {
+        let dir = dir.as_ref();
+        let (height, width) = options.target_size;
+        check_target_size(height, width)?;
+        if options.batch_size == 0 {
+            return Err(DataError::Options(
+                "batch size 0 is empty: use at least 1, such as 50".into(),
+            ));
+        }
+        let list = list_images(dir)?;
+        println!(
+            "Found {} images belonging to {} classes.",
+            list.filenames.len(),
+            list.class_indices.len()
+        );
+        if let Some(note) = synthetic_note(dir) {
+            println!(
+                "These are synthetic sample images, not Kaggle's photos (see {}).",
+                note.display()
+            );
+        }
+        let cache_dir = options
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| default_cache_dir(dir));
+        let cache = ImageCache::open_or_build(dir, &list, (height, width), &cache_dir)?;
+        let labels = list.classes.iter().map(|&c| c as f32).collect();
+        Ok(DirectoryIterator {
+            directory: dir.to_path_buf(),
+            filenames: list.filenames,
+            classes: list.classes,
+            class_indices: list.class_indices,
+            options,
+            preprocessing: self.preprocessing,
+            images: Arc::new(Images { cache, labels }),
+        })
+    }
+}
+
+/// The `SYNTHETIC.txt` that `split` leaves next to the split folders of the synthetic sample.
+fn synthetic_note(dir: &Path) -> Option<PathBuf> {
+    let parent = dir.parent().unwrap_or(dir);
+    [dir, parent]
+        .into_iter()
+        .map(|d| d.join("SYNTHETIC.txt"))
+        .find(|p| p.is_file())
+}
+
+/// The images of a flow, shared with the prefetching thread.
+struct Images {
+    cache: ImageCache,
+    labels: Vec<f32>,
+}
+
+impl Images {
+    /// (N, H, W, 3) `u8` and (N,) `f32` labels on the CPU.
+    fn gather(
+        &self,
+        indices: &[usize],
+        height: u32,
+        width: u32,
+    ) -> Result<(Tensor, Tensor), DataError> {
+        let count = self.cache.count();
+        if let Some(&index) = indices.iter().find(|&&i| i >= count) {
+            return Err(DataError::Index {
+                index,
+                samples: count,
+            });
+        }
+        let mut pixels = Vec::with_capacity(indices.len() * self.cache.image_len());
+        for &i in indices {
+            pixels.extend_from_slice(self.cache.image(i));
+        }
+        let shape = [indices.len() as i64, i64::from(height), i64::from(width), 3];
+        let x = Tensor::f_from_data_size(&pixels, &shape, Kind::Uint8)?;
+        let labels: Vec<f32> = indices.iter().map(|&i| self.labels[i]).collect();
+        Ok((x, Tensor::f_from_slice(&labels)?))
+    }
+}
+
+/// A batch: preprocessed images, labels and the images' indices in the flow.
+#[derive(Debug)]
+pub struct Batch {
+    /// (N, 3, H, W) `f32`, preprocessed, on the flow's device.
+    pub x: Tensor,
+    /// (N,) `f32` labels: the class index (0 or 1 for cats and dogs).
+    pub y: Tensor,
+    /// Which images of the flow these are.
+    pub indices: Vec<usize>,
+}
+
+/// Keras's `DirectoryIterator`: the images of a folder, their labels, and batches of them.
+pub struct DirectoryIterator {
+    /// The folder that was listed.
+    pub directory: PathBuf,
+    /// Image paths relative to the folder, in Keras's order.
+    pub filenames: Vec<String>,
+    /// The label of each image.
+    pub classes: Vec<u32>,
+    /// Class folder name to label.
+    pub class_indices: BTreeMap<String, u32>,
+    options: FlowOptions,
+    preprocessing: Preprocess,
+    images: Arc<Images>,
+}
+
+impl DirectoryIterator {
+    /// The number of images.
+    pub fn samples(&self) -> usize {
+        self.filenames.len()
+    }
+
+    /// Batches per epoch, the last short batch included (Keras's `len()`).
+    pub fn len(&self) -> usize {
+        self.samples().div_ceil(self.options.batch_size)
+    }
+
+    /// Whether the flow has no images (never true: an empty class folder is an error).
+    pub fn is_empty(&self) -> bool {
+        self.samples() == 0
+    }
+
+    /// Images per batch.
+    pub fn batch_size(&self) -> usize {
+        self.options.batch_size
+    }
+
+    /// (height, width) of the images.
+    pub fn target_size(&self) -> (u32, u32) {
+        self.options.target_size
+    }
+
+    /// The preprocessing applied to batches.
+    pub fn preprocessing(&self) -> Preprocess {
+        self.preprocessing
+    }
+
+    /// The content key of the decoded-image cache: SHA-256 (hex) over the files' content
+    /// hashes, names and the resize settings. Equal keys mean equal images in equal order.
+    pub fn cache_key(&self) -> &str {
+        self.images.cache.key()
+    }
+
+    /// The memory-mapped file that holds the decoded images.
+    pub fn cache_path(&self) -> &Path {
+        self.images.cache.path()
+    }
+
+    /// The order in which epoch `epoch` visits the images: a seeded permutation, new for each
+    /// epoch, or `0..samples` when shuffling is off.
+    pub fn epoch_order(&self, epoch: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.samples()).collect();
+        if self.options.shuffle {
+            Rng::new(self.options.seed, epoch as u64).shuffle(&mut order);
+        }
+        order
+    }
+
+    /// The batch of the images at `indices`, preprocessed, on `device`.
+    pub fn batch(&self, indices: &[usize], device: Device) -> Result<Batch, DataError> {
+        let (height, width) = self.options.target_size;
+        let (x, y) = self.images.gather(indices, height, width)?;
+        self.finish(x, y, indices.to_vec(), device)
+    }
+
+    /// The batches of epoch `epoch`, in [`epoch_order`](Self::epoch_order). A background
+    /// thread gathers the next batches from the cache while the current one is in use.
+    pub fn epoch(
+        &self,
+        epoch: usize,
+        device: Device,
+    ) -> impl Iterator<Item = Result<Batch, DataError>> + '_ {
+        let order = self.epoch_order(epoch);
+        let batch_size = self.options.batch_size;
+        let (height, width) = self.options.target_size;
+        let images = Arc::clone(&self.images);
+        let (sender, receiver) = std::sync::mpsc::sync_channel(PREFETCH);
+        std::thread::spawn(move || {
+            for indices in order.chunks(batch_size) {
+                let gathered = images.gather(indices, height, width);
+                if sender.send((gathered, indices.to_vec())).is_err() {
+                    break; // the consumer stopped early
+                }
+            }
+        });
+        receiver.into_iter().map(move |(gathered, indices)| {
+            let (x, y) = gathered?;
+            self.finish(x, y, indices, device)
+        })
+    }
+
+    /// The images at `indices` as (N, H, W, 3) `u8` on the CPU, for plots and grids.
+    ///
+    /// Panics if an index is out of range; [`f_images_u8`](Self::f_images_u8) returns an error.
+    pub fn images_u8(&self, indices: &[usize]) -> Tensor {
+        self.f_images_u8(indices)
+            .unwrap_or_else(|e| panic!("images_u8: {e}"))
+    }
+
+    /// [`images_u8`](Self::images_u8), returning an error for an index out of range.
+    pub fn f_images_u8(&self, indices: &[usize]) -> Result<Tensor, DataError> {
+        let (height, width) = self.options.target_size;
+        Ok(self.images.gather(indices, height, width)?.0)
+    }
+
+    /// Moves a gathered batch to `device` and preprocesses it there.
+    fn finish(
+        &self,
+        x: Tensor,
+        y: Tensor,
+        indices: Vec<usize>,
+        device: Device,
+    ) -> Result<Batch, DataError> {
+        let x = f_preprocess_batch(&x.f_to_device(device)?, self.preprocessing)?;
+        Ok(Batch {
+            x,
+            y: y.f_to_device(device)?,
+            indices,
+        })
+    }
+}

@@ -1,0 +1,115 @@
+//! The split's manifest, `<out>/manifest.json`: where every entry of the input went (file,
+//! class, split, size, SHA-256), which entries were left out and why, and what the input and
+//! the options were, so that a re-run can tell "nothing to do" from "the input changed".
+
+use std::path::Path;
+
+use super::error::DataError;
+use crate::fsutil::write_atomic;
+
+/// The file name of the manifest inside the split's output folder.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// The manifest of a split.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    /// The format's name and version.
+    pub format: String,
+    /// Whether the input is the synthetic sample (`catsdogs sample`), not Kaggle's data.
+    pub synthetic: bool,
+    /// The input, as given.
+    pub source: String,
+    /// SHA-256 over the input's entries (name, size and CRC-32 or modification time).
+    pub fingerprint: String,
+    /// The options that chose the split.
+    pub settings: SplitSettings,
+    /// The images of the split, by split, class and name.
+    pub files: Vec<ManifestFile>,
+    /// The entries left out, with the reason.
+    pub skipped: Vec<SkippedEntry>,
+}
+
+/// The options that decide which image goes where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SplitSettings {
+    /// Training images (both classes together); with `all`, whatever validation leaves.
+    pub train: usize,
+    /// Validation images.
+    pub validation: usize,
+    /// Test images (none with `all`).
+    pub test: usize,
+    /// The seed of the shuffle.
+    pub seed: u64,
+    /// Whether every image goes to train or validation.
+    pub all: bool,
+}
+
+impl std::fmt::Display for SplitSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.all {
+            write!(
+                f,
+                "--all --validation {} --seed {}",
+                self.validation, self.seed
+            )
+        } else {
+            write!(
+                f,
+                "--train {} --validation {} --test {} --seed {}",
+                self.train, self.validation, self.test, self.seed
+            )
+        }
+    }
+}
+
+/// One image of the split.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ManifestFile {
+    /// Path inside the output folder, e.g. `train/cats/cat.1.jpg`.
+    pub file: String,
+    /// Class folder: `cats` or `dogs`.
+    pub class: String,
+    /// `train`, `validation` or `test`.
+    pub split: String,
+    /// Bytes.
+    pub size: u64,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+    /// The entry of the input it came from, e.g. `train/cat.1.jpg`.
+    pub entry: String,
+}
+
+/// An entry of the input that is not in the split.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SkippedEntry {
+    /// The entry's name in the input.
+    pub entry: String,
+    /// Bytes.
+    pub size: u64,
+    /// Why it was left out.
+    pub reason: String,
+}
+
+impl Manifest {
+    /// Reads `<out>/manifest.json`; `None` if there is none.
+    pub fn read(out: &Path) -> Result<Option<Manifest>, DataError> {
+        let path = out.join(MANIFEST_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(DataError::read(&path, e)),
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            DataError::invalid(
+                &path,
+                format!("is not a split manifest ({e}): delete it and split again with --force"),
+            )
+        })
+    }
+
+    /// Writes `<out>/manifest.json` atomically.
+    pub fn write(&self, out: &Path) -> Result<(), DataError> {
+        let json = serde_json::to_vec_pretty(self).expect("a manifest serialises");
+        Ok(write_atomic(&out.join(MANIFEST_FILE), &json)?)
+    }
+}

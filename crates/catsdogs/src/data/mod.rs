@@ -1,0 +1,65 @@
+//! Data: everything between Kaggle's `train.zip` and batches of tensors, as the tutorial's
+//! `ImageDataGenerator(preprocessing_function=preprocess_input).flow_from_directory(...)`.
+//!
+//! - [`split`]: `train.zip` (or its folder) to `train/`, `validation/` and `test/` class folders
+//!   and a manifest.
+//! - [`load_img`], [`img_to_array`], [`preprocess_input`]: Keras's image loading, pixel for
+//!   pixel (JPEGs through libjpeg-turbo's decoder, as Pillow decodes them).
+//! - [`ImageDataGenerator::flow_from_directory`]: Keras's classes, file order, labels and
+//!   batches, from images decoded once into a memory-mapped cache.
+//! - [`sample`]: a synthetic Kaggle-like `train.zip` for machines without Kaggle's data.
+//!
+//! ```no_run
+//! use catsdogs::data::{sample, split, FlowOptions, ImageDataGenerator, Preprocess, SampleOptions, SplitOptions};
+//! sample("sample/train.zip".as_ref(), &SampleOptions::default())?;
+//! split("sample/train.zip".as_ref(), "sample".as_ref(), &SplitOptions::sizes(400, 100, 100))?;
+//! let datagen = ImageDataGenerator::new(Preprocess::Vgg16);
+//! let train = datagen.flow_from_directory("sample/train", FlowOptions::default().batch_size(50))?;
+//! # Ok::<(), catsdogs::data::DataError>(())
+//! ```
+
+mod decode;
+mod error;
+mod flow;
+mod image_cache;
+mod listing;
+mod load;
+mod manifest;
+mod npy;
+mod preprocess;
+mod rng;
+mod sample;
+mod split;
+
+pub use decode::decode_rgb;
+pub use error::{DataError, MAX_IMAGE_PIXELS};
+pub use flow::{Batch, DirectoryIterator, FlowOptions, ImageDataGenerator};
+pub use image_cache::default_cache_dir;
+pub use listing::{is_image_name, list_images, ImageList, WHITE_LIST_FORMATS};
+pub use load::{img_to_array, load_img, nearest_indices};
+pub use manifest::{Manifest, ManifestFile, SkippedEntry, SplitSettings, MANIFEST_FILE};
+pub use npy::{npy_bytes, write_npy};
+pub use preprocess::{f_preprocess_batch, preprocess_batch, preprocess_input, Preprocess};
+pub use sample::{sample, SampleOptions, SampleReport, SYNTHETIC_TEXT};
+pub use split::{split, SplitOptions, SplitReport, CLASSES, SPLITS, SYNTHETIC_NOTE};
+
+/// Parses a target size written `HEIGHTxWIDTH`, such as `224x224`, into (height, width).
+///
+/// ```
+/// assert_eq!(catsdogs::data::parse_target_size("224x160").unwrap(), (224, 160));
+/// assert!(catsdogs::data::parse_target_size("224").is_err());
+/// ```
+pub fn parse_target_size(s: &str) -> Result<(u32, u32), DataError> {
+    let parsed = s
+        .split_once(['x', 'X'])
+        .and_then(|(h, w)| Some((h.trim().parse().ok()?, w.trim().parse().ok()?)));
+    match parsed {
+        Some((height, width)) => {
+            load::check_target_size(height, width)?;
+            Ok((height, width))
+        }
+        None => Err(DataError::Options(format!(
+            "target size {s:?} is not HEIGHTxWIDTH: write it like 224x224"
+        ))),
+    }
+}
