@@ -29,6 +29,15 @@ pub enum Error {
     /// libtorch refused an operation; the message is libtorch's own.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// A model could not be built, run or loaded.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    /// A weights file could not be read or does not fit VGG16.
+    #[error(transparent)]
+    Weights(#[from] crate::weights::WeightsError),
+    /// Predictions could not be decoded into ImageNet classes.
+    #[error(transparent)]
+    ImageNet(#[from] crate::imagenet::ImageNetError),
     /// Data could not be split, loaded or batched.
     #[error(transparent)]
     Data(#[from] crate::data::DataError),

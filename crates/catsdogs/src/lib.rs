@@ -10,8 +10,12 @@ pub mod display;
 pub mod error;
 pub mod fsutil;
 pub mod history;
+pub mod imagenet;
+pub mod model;
 pub mod plot;
 pub mod progress;
+pub mod vgg16;
+pub mod weights;
 
 pub use device::device;
 pub use error::{Error, Result};

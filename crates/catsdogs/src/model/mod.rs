@@ -1,0 +1,405 @@
+//! Keras's `models.Sequential` and `layers`: the tutorial's model is the VGG16 conv base followed
+//! by a small head, and is written the same way:
+//!
+//! ```
+//! use catsdogs::model::{Activation, Sequential};
+//! use catsdogs::vgg16::Vgg16;
+//! let conv_base = Vgg16::new(false, tch::Device::Cpu);
+//! let mut model = Sequential::new(conv_base)
+//!     .flatten()
+//!     .dropout(0.5)
+//!     .dense(256, Activation::Relu)
+//!     .dense(1, Activation::Sigmoid);
+//! model.freeze_base();
+//! let summary = model.summary();
+//! assert_eq!(summary.total_params(), 21_137_729);
+//! assert_eq!(summary.trainable_params(), 6_423_041);
+//! ```
+//!
+//! The model is one flat list of [`Layer`]s (the base's, then the head's), so any range of it
+//! runs with [`Sequential::forward_range`]: a frozen prefix can run once and be cached, and the
+//! rest trained on the cache.
+
+mod layer;
+mod stack;
+mod summary;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Tensor};
+
+pub use layer::{Activation, Layer, LayerKind};
+pub(crate) use stack::Stack;
+pub(crate) use summary::keras_shape;
+pub use summary::Summary;
+
+use crate::error::Result;
+use crate::vgg16::Vgg16;
+use crate::weights::safetensors;
+
+/// What can go wrong when building, running or loading a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A layer name that the model does not have.
+    #[error("{model} has no layer named '{layer}'; its layers are {}", known.join(", "))]
+    UnknownLayer {
+        /// The model.
+        model: String,
+        /// The name asked for.
+        layer: String,
+        /// The model's layer names.
+        known: Vec<String>,
+    },
+    /// A range of layer indices outside the model.
+    #[error("{model} has {len} layers, so it cannot run layers {start}..{end}")]
+    Range {
+        /// The model.
+        model: String,
+        /// First index asked for.
+        start: usize,
+        /// One past the last index asked for.
+        end: usize,
+        /// Number of layers.
+        len: usize,
+    },
+    /// A layer was given the wrong number of weight tensors.
+    #[error("layer {layer} takes {expected} weight tensors (kernel, bias) but was given {found}")]
+    WeightCount {
+        /// The layer.
+        layer: String,
+        /// Tensors the layer takes.
+        expected: usize,
+        /// Tensors given.
+        found: usize,
+    },
+    /// A weight tensor of the wrong shape.
+    #[error(
+        "layer {layer}: {weight} should have shape {} but has shape {}",
+        fmt_shape(expected),
+        fmt_shape(found)
+    )]
+    WeightShape {
+        /// The layer.
+        layer: String,
+        /// `kernel` or `bias`.
+        weight: String,
+        /// The shape the architecture needs.
+        expected: Vec<i64>,
+        /// The shape given.
+        found: Vec<i64>,
+    },
+    /// An input of the wrong shape for a layer or model.
+    #[error(
+        "{what} expects {expected} but got a batch of shape {}",
+        fmt_shape(found)
+    )]
+    Input {
+        /// The layer or model, e.g. "layer block1_conv1".
+        what: String,
+        /// What it needs.
+        expected: String,
+        /// The batch's shape.
+        found: Vec<i64>,
+    },
+    /// An image size a model cannot be built for.
+    #[error("{model} needs images of {expected}; {height}x{width} does not fit")]
+    InputSize {
+        /// The model.
+        model: String,
+        /// The sizes it takes.
+        expected: String,
+        /// Height asked for.
+        height: i64,
+        /// Width asked for.
+        width: i64,
+    },
+    /// A saved model file without a readable architecture.
+    #[error("{path} is not a model saved by Sequential::save ({why}); save it again with Sequential::save")]
+    Architecture {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// A shape as `(a, b, c)`, or `(a,)` for one axis, like Python prints tuples.
+pub(crate) fn fmt_shape(shape: &[i64]) -> String {
+    match shape {
+        [one] => format!("({one},)"),
+        _ => {
+            let dims: Vec<String> = shape.iter().map(i64::to_string).collect();
+            format!("({})", dims.join(", "))
+        }
+    }
+}
+
+/// A layer's parameters if it is trainable, else 0.
+fn trainable_params(layer: &Layer) -> i64 {
+    if layer.trainable() {
+        layer.count_params()
+    } else {
+        0
+    }
+}
+
+/// Keras's `models.Sequential` whose first element is a conv base (a [`Vgg16`]).
+#[derive(Debug)]
+pub struct Sequential {
+    stack: Stack,
+    base_name: String,
+    base_len: usize,
+}
+
+/// What [`Sequential::save`] writes beside the weights, to rebuild the model.
+#[derive(Serialize, Deserialize)]
+struct Architecture {
+    name: String,
+    input_shape: Vec<i64>,
+    base_name: String,
+    base_len: usize,
+    layers: Vec<LayerConfig>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LayerConfig {
+    name: String,
+    kind: LayerKind,
+    trainable: bool,
+}
+
+const ARCHITECTURE_KEY: &str = "catsdogs.architecture";
+
+impl Sequential {
+    /// `model = models.Sequential(); model.add(conv_base)`.
+    pub fn new(conv_base: Vgg16) -> Self {
+        let base = conv_base.into_stack();
+        Sequential {
+            base_len: base.layers.len(),
+            base_name: base.name,
+            stack: Stack {
+                name: "sequential_1".to_string(),
+                input_shape: base.input_shape,
+                layers: base.layers,
+            },
+        }
+    }
+
+    fn add(mut self, prefix: &str, kind: LayerKind) -> Self {
+        let count = self.stack.layers[self.base_len..]
+            .iter()
+            .filter(|l| l.kind().class_name() == kind.class_name())
+            .count();
+        let device = self
+            .stack
+            .layers
+            .iter()
+            .find_map(|l| l.weights().first().map(Tensor::device))
+            .unwrap_or(Device::Cpu);
+        let name = format!("{prefix}_{}", count + 1);
+        self.stack.layers.push(Layer::new(name, kind, device));
+        self
+    }
+
+    fn output_shape(&self) -> Vec<i64> {
+        self.stack
+            .output_shapes()
+            .pop()
+            .unwrap_or_else(|| self.stack.input_shape.clone())
+    }
+
+    /// `model.add(layers.Flatten())`, named `flatten_1`, `flatten_2`, ...
+    pub fn flatten(self) -> Self {
+        self.add("flatten", LayerKind::Flatten)
+    }
+
+    /// `model.add(layers.Dropout(rate))`, named `dropout_1`, ...
+    pub fn dropout(self, rate: f64) -> Self {
+        self.add("dropout", LayerKind::Dropout { rate })
+    }
+
+    /// `model.add(layers.Dense(units, activation=...))`, named `dense_1`, ..., initialised like
+    /// Keras (see [`Layer::new`]; seed with `tch::manual_seed`). Its inputs are all features of
+    /// the previous layer's output.
+    pub fn dense(self, units: i64, activation: Activation) -> Self {
+        let inputs = self.output_shape().iter().product();
+        self.add(
+            "dense",
+            LayerKind::Dense {
+                inputs,
+                units,
+                activation,
+            },
+        )
+    }
+
+    /// `conv_base.trainable = False`: every layer of the base frozen, the head unchanged.
+    pub fn freeze_base(&mut self) {
+        for layer in &mut self.stack.layers[..self.base_len] {
+            layer.set_trainable(false);
+        }
+    }
+
+    /// Fine-tuning as in the tutorial: layers before `name` frozen, `name` and every later layer
+    /// (the rest of the base and the head) trainable.
+    pub fn trainable_from(&mut self, name: &str) -> Result<()> {
+        Ok(self.stack.trainable_from(name)?)
+    }
+
+    /// Sets one layer's `trainable` flag.
+    pub fn set_trainable(&mut self, name: &str, trainable: bool) -> Result<()> {
+        Ok(self.stack.set_trainable(name, trainable)?)
+    }
+
+    /// The layers, the base's first.
+    pub fn layers(&self) -> &[Layer] {
+        &self.stack.layers
+    }
+
+    /// How many of [`Sequential::layers`] belong to the conv base.
+    pub fn base_len(&self) -> usize {
+        self.base_len
+    }
+
+    /// The index of the layer called `name` in [`Sequential::layers`].
+    pub fn layer_index(&self, name: &str) -> Result<usize> {
+        Ok(self.stack.layer_index(name)?)
+    }
+
+    /// The index of the first trainable layer: everything before it is frozen and can be
+    /// computed once. `None` if the whole model is frozen.
+    pub fn first_trainable(&self) -> Option<usize> {
+        self.stack.layers.iter().position(Layer::trainable)
+    }
+
+    /// The shape of one input sample, NCHW without the batch axis (e.g. `[3, 224, 224]`).
+    pub fn input_shape(&self) -> &[i64] {
+        &self.stack.input_shape
+    }
+
+    /// Runs the whole model on a batch of images (NCHW). `train` turns dropout on.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.stack
+            .forward_range(x, 0..self.stack.layers.len(), train)
+    }
+
+    /// Runs layers `range` on `x`, which is the input of layer `range.start` (for example a
+    /// cached output of layer `range.start - 1`).
+    pub fn forward_range(&self, x: &Tensor, range: Range<usize>, train: bool) -> Result<Tensor> {
+        self.stack.forward_range(x, range, train)
+    }
+
+    /// Every weight with its name (`"block1_conv1/kernel"`, `"dense_1/bias"`, ...), sharing
+    /// storage with the model's own.
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        self.stack.named_parameters(false)
+    }
+
+    /// The weights of trainable layers, named as in [`Sequential::named_parameters`]: what the
+    /// optimiser updates.
+    pub fn trainable_parameters(&self) -> Vec<(String, Tensor)> {
+        self.stack.named_parameters(true)
+    }
+
+    /// A content hash (SHA-256, hex) of the kinds and weights of layers `range`: a cache key for
+    /// their outputs.
+    pub fn parameters_hash(&self, range: Range<usize>) -> Result<String> {
+        self.stack.parameters_hash(range)
+    }
+
+    /// Moves every weight to `device`.
+    pub fn to(&mut self, device: Device) {
+        self.stack.move_to(device);
+    }
+
+    /// Keras's `model.summary()`: the base as one row (`vgg16 (Model)`), then the head's layers.
+    pub fn summary(&self) -> Summary {
+        let shapes = self.stack.output_shapes();
+        let base = &self.stack.layers[..self.base_len];
+        let mut rows = Vec::new();
+        if !base.is_empty() {
+            rows.push((
+                format!("{} (Model)", self.base_name),
+                keras_shape(&shapes[self.base_len - 1]),
+                base.iter().map(Layer::count_params).sum(),
+                base.iter().map(trainable_params).sum(),
+            ));
+        }
+        rows.extend(self.stack.summary_rows(self.base_len));
+        Summary::new(&self.stack.name, rows)
+    }
+
+    /// Saves the weights and the architecture (layers, names, `trainable` flags) as one
+    /// safetensors file, written atomically.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let architecture = Architecture {
+            name: self.stack.name.clone(),
+            input_shape: self.stack.input_shape.clone(),
+            base_name: self.base_name.clone(),
+            base_len: self.base_len,
+            layers: self
+                .stack
+                .layers
+                .iter()
+                .map(|l| LayerConfig {
+                    name: l.name().to_string(),
+                    kind: l.kind().clone(),
+                    trainable: l.trainable(),
+                })
+                .collect(),
+        };
+        let metadata = HashMap::from([(
+            ARCHITECTURE_KEY.to_string(),
+            serde_json::to_string(&architecture).expect("architectures serialise"),
+        )]);
+        safetensors::write(path.as_ref(), &self.named_parameters(), metadata)
+    }
+
+    /// Loads a model written by [`Sequential::save`] onto `device`.
+    pub fn load(path: impl AsRef<Path>, device: Device) -> Result<Self> {
+        let path = path.as_ref();
+        let (mut tensors, metadata) = safetensors::read(path)?;
+        let invalid = |why: String| ModelError::Architecture {
+            path: path.display().to_string(),
+            why,
+        };
+        let json = metadata
+            .get(ARCHITECTURE_KEY)
+            .ok_or_else(|| invalid(format!("no '{ARCHITECTURE_KEY}' entry")))?;
+        let architecture: Architecture =
+            serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
+        if architecture.base_len > architecture.layers.len() {
+            return Err(invalid("its base is longer than the model".into()).into());
+        }
+        let mut layers = Vec::with_capacity(architecture.layers.len());
+        for config in architecture.layers {
+            let weights = config
+                .kind
+                .weight_shapes()
+                .iter()
+                .map(|(weight, _)| {
+                    let name = format!("{}/{weight}", config.name);
+                    tensors
+                        .remove(&name)
+                        .ok_or_else(|| invalid(format!("the tensor {name} is missing")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut layer = Layer::with_weights(config.name, config.kind, weights)?;
+            layer.move_to(device);
+            layer.set_trainable(config.trainable);
+            layers.push(layer);
+        }
+        Ok(Sequential {
+            stack: Stack {
+                name: architecture.name,
+                input_shape: architecture.input_shape,
+                layers,
+            },
+            base_name: architecture.base_name,
+            base_len: architecture.base_len,
+        })
+    }
+}

@@ -1,0 +1,557 @@
+//! `torch.save` files of a state dict, read without Python: the zip format (PyTorch 1.6 and
+//! later: `<name>/data.pkl` plus one entry per storage, `<name>/data/<key>`) and the older
+//! format that torchvision's own VGG16 file uses (a few pickles, then each storage as an i64
+//! element count and its bytes).
+//!
+//! The pickle machine below knows only what a state dict pickles to: dicts, tuples, lists,
+//! numbers, strings, `OrderedDict`, and tensors (`torch._utils._rebuild_tensor_v2` over a
+//! storage given by persistent id). Everything else becomes an opaque value.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use tch::{Kind, Tensor};
+
+use super::WeightsError;
+use crate::error::{Error, Result};
+
+/// The zip signature, and the start of the older format: protocol 2, then the magic number.
+const ZIP_SIGNATURE: &[u8] = b"PK\x03\x04";
+const LEGACY_SIGNATURE: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
+
+/// Whether a file starting with `head` is a `torch.save` file.
+pub(super) fn is_torch_save(head: &[u8]) -> bool {
+    head.starts_with(ZIP_SIGNATURE) || head.starts_with(LEGACY_SIGNATURE)
+}
+
+/// The tensors of the state dict saved in `path` (a `{"state_dict": ...}` wrapper is looked
+/// through), as float32 or their own integer kinds, contiguous, on the CPU.
+pub(super) fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+    let unreadable = |why: String| WeightsError::Unreadable {
+        path: path.display().to_string(),
+        format: "a torch.save file",
+        why,
+    };
+    let tensors = if bytes.starts_with(ZIP_SIGNATURE) {
+        read_zip(&bytes)
+    } else {
+        read_legacy(&bytes)
+    };
+    Ok(tensors.map_err(unreadable)?)
+}
+
+type Reading<T> = std::result::Result<T, String>;
+
+fn read_zip(bytes: &[u8]) -> Reading<HashMap<String, Tensor>> {
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    let pickle_name = archive
+        .file_names()
+        .find(|n| n.ends_with("data.pkl"))
+        .map(str::to_string)
+        .ok_or("the zip archive has no data.pkl")?;
+    let prefix = &pickle_name[..pickle_name.len() - "data.pkl".len()];
+    let mut entry = |name: &str| -> Reading<Vec<u8>> {
+        let mut file = archive
+            .by_name(&format!("{prefix}{name}"))
+            .map_err(|e| format!("entry {prefix}{name}: {e}"))?;
+        let mut data = Vec::new();
+        file.read_to_end(&mut data)
+            .map_err(|e| format!("entry {prefix}{name}: {e}"))?;
+        Ok(data)
+    };
+    if let Ok(order) = entry("byteorder") {
+        if order != b"little" {
+            return Err("its tensors are big-endian; save them on a little-endian machine".into());
+        }
+    }
+    let root = Machine::new(&entry("data.pkl")?).run()?.value;
+    let mut storages = HashMap::new();
+    state_dict(root)?
+        .into_iter()
+        .map(|(name, tensor)| {
+            let key = &tensor.storage.key;
+            if !storages.contains_key(key) {
+                storages.insert(key.clone(), entry(&format!("data/{key}"))?);
+            }
+            let tensor = tensor.build(&storages[key])?;
+            Ok((name, tensor))
+        })
+        .collect()
+}
+
+fn read_legacy(bytes: &[u8]) -> Reading<HashMap<String, Tensor>> {
+    let mut position = 0;
+    let mut next = || -> Reading<Pickled> {
+        let pickled = Machine::new(&bytes[position..]).run()?;
+        position += pickled.len;
+        Ok(pickled)
+    };
+    let _magic = next()?;
+    let _protocol = next()?;
+    let _sys_info = next()?;
+    let root = next()?;
+    let Value::List(keys) = next()?.value else {
+        return Err("the list of storages is missing".into());
+    };
+    let tensors = state_dict(root.value)?;
+    let mut storages = HashMap::new();
+    for key in keys {
+        let Value::Str(key) = key else {
+            return Err("a storage key is not a string".into());
+        };
+        let kind = root
+            .storages
+            .get(&key)
+            .ok_or_else(|| format!("storage {key} has no type"))?;
+        let element_size = element_size(*kind)?;
+        let count = bytes
+            .get(position..position + 8)
+            .ok_or("the file ends inside the storages")?;
+        let count = u64::from_le_bytes(count.try_into().expect("8 bytes"));
+        let len = usize::try_from(count)
+            .ok()
+            .and_then(|c| c.checked_mul(element_size))
+            .ok_or("a storage is too large")?;
+        let start = position + 8;
+        let data = bytes
+            .get(start..start.saturating_add(len))
+            .ok_or("the file ends inside the storages")?;
+        storages.insert(key, data);
+        position = start + len;
+    }
+    tensors
+        .into_iter()
+        .map(|(name, tensor)| {
+            let data = storages
+                .get(&tensor.storage.key)
+                .ok_or_else(|| format!("the storage of {name} is missing"))?;
+            Ok((name, tensor.build(data)?))
+        })
+        .collect()
+}
+
+/// The (name, tensor) entries of the pickled state dict.
+fn state_dict(root: Value) -> Reading<Vec<(String, TensorRef)>> {
+    let Value::Dict(mut items) = root else {
+        return Err("it holds no dict of tensors (a state_dict)".into());
+    };
+    if let Some(i) = items
+        .iter()
+        .position(|(k, v)| matches!((k, v), (Value::Str(k), Value::Dict(_)) if k == "state_dict"))
+    {
+        let (_, Value::Dict(inner)) = items.swap_remove(i) else {
+            unreachable!("matched above")
+        };
+        items = inner;
+    }
+    Ok(items
+        .into_iter()
+        .filter_map(|(k, v)| match (k, v) {
+            (Value::Str(name), Value::Tensor(t)) => Some((name, t)),
+            _ => None,
+        })
+        .collect())
+}
+
+fn element_size(kind: Kind) -> Reading<usize> {
+    Ok(match kind {
+        Kind::Double | Kind::Int64 => 8,
+        Kind::Float | Kind::Int => 4,
+        Kind::Half | Kind::BFloat16 | Kind::Int16 => 2,
+        Kind::Uint8 | Kind::Int8 | Kind::Bool => 1,
+        other => return Err(format!("tensors of kind {other:?} are not supported")),
+    })
+}
+
+#[derive(Clone, Debug)]
+struct StorageRef {
+    key: String,
+    kind: Kind,
+}
+
+#[derive(Clone, Debug)]
+struct TensorRef {
+    storage: StorageRef,
+    offset: i64,
+    size: Vec<i64>,
+    stride: Vec<i64>,
+}
+
+impl TensorRef {
+    /// The tensor over the storage's bytes `data`, contiguous, float32 if it is floating point.
+    fn build(&self, data: &[u8]) -> Reading<Tensor> {
+        let numel = (data.len() / element_size(self.storage.kind)?) as i64;
+        let last = self
+            .size
+            .iter()
+            .zip(&self.stride)
+            .try_fold(self.offset, |acc, (&n, &s)| {
+                (n >= 0 && s >= 0).then(|| acc + (n - 1).max(0) * s)
+            });
+        let empty = self.size.contains(&0);
+        if !empty && last.is_none_or(|last| last >= numel) || self.offset < 0 {
+            return Err(format!(
+                "a tensor of shape {:?} reads past its storage",
+                self.size
+            ));
+        }
+        let torch = |e: tch::TchError| e.to_string();
+        let storage = Tensor::f_from_data_size(data, &[numel], self.storage.kind).map_err(torch)?;
+        let tensor = storage
+            .f_as_strided(self.size.as_slice(), self.stride.as_slice(), self.offset)
+            .map_err(torch)?;
+        let tensor = if tensor.is_floating_point() {
+            tensor.f_to_kind(Kind::Float).map_err(torch)?
+        } else {
+            tensor
+        };
+        tensor.f_contiguous().map_err(torch)
+    }
+}
+
+/// A pickled value; what a state dict does not need is `Other`.
+#[derive(Clone, Debug)]
+enum Value {
+    None,
+    Int(i64),
+    Str(String),
+    Tuple(Vec<Value>),
+    List(Vec<Value>),
+    Dict(Vec<(Value, Value)>),
+    Global(String),
+    Storage(StorageRef),
+    Tensor(TensorRef),
+    Other,
+}
+
+/// A pickle machine over one pickle.
+struct Machine<'a> {
+    data: &'a [u8],
+    position: usize,
+    stack: Vec<Value>,
+    marks: Vec<usize>,
+    memo: HashMap<u32, Value>,
+    storages: HashMap<String, Kind>,
+}
+
+/// What one pickle holds: its value, its length in bytes, and the kinds of the storages it
+/// refers to by key.
+struct Pickled {
+    value: Value,
+    len: usize,
+    storages: HashMap<String, Kind>,
+}
+
+impl<'a> Machine<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Machine {
+            data,
+            position: 0,
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+            storages: HashMap::new(),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Reading<&'a [u8]> {
+        let bytes = self
+            .data
+            .get(self.position..self.position.saturating_add(n))
+            .ok_or("the pickle ends early")?;
+        self.position += n;
+        Ok(bytes)
+    }
+
+    fn uint(&mut self, n: usize) -> Reading<u64> {
+        let mut buf = [0u8; 8];
+        buf[..n].copy_from_slice(self.take(n)?);
+        Ok(u64::from_le_bytes(buf))
+    }
+
+    fn line(&mut self) -> Reading<String> {
+        let rest = &self.data[self.position..];
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or("the pickle ends early")?;
+        self.position += end + 1;
+        Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
+    }
+
+    fn text(&mut self, n: usize) -> Reading<String> {
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|e| e.to_string())
+    }
+
+    fn pop(&mut self) -> Reading<Value> {
+        self.stack
+            .pop()
+            .ok_or_else(|| "the pickle's stack underflows".into())
+    }
+
+    fn pop_mark(&mut self) -> Reading<Vec<Value>> {
+        let mark = self.marks.pop().ok_or("the pickle has no mark")?;
+        if mark > self.stack.len() {
+            return Err("the pickle's stack underflows".into());
+        }
+        Ok(self.stack.split_off(mark))
+    }
+
+    fn top(&mut self) -> Reading<&mut Value> {
+        self.stack
+            .last_mut()
+            .ok_or_else(|| "the pickle's stack is empty".into())
+    }
+
+    fn set_items(&mut self, items: Vec<Value>) -> Reading<()> {
+        if let Value::Dict(dict) = self.top()? {
+            let mut items = items.into_iter();
+            while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                dict.push((k, v));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs to STOP.
+    fn run(mut self) -> Reading<Pickled> {
+        loop {
+            let opcode = self.take(1)?[0];
+            match opcode {
+                0x80 => {
+                    self.take(1)?; // PROTO
+                }
+                0x95 => {
+                    self.take(8)?; // FRAME
+                }
+                b'.' => {
+                    return Ok(Pickled {
+                        value: self.pop()?,
+                        len: self.position,
+                        storages: self.storages,
+                    })
+                }
+                b'(' => self.marks.push(self.stack.len()),
+                b'N' => self.stack.push(Value::None),
+                0x88 | 0x89 => self.stack.push(Value::Other), // True, False
+                b'J' => {
+                    let v = self.uint(4)? as u32 as i32;
+                    self.stack.push(Value::Int(v.into()));
+                }
+                b'K' => {
+                    let v = self.uint(1)?;
+                    self.stack.push(Value::Int(v as i64));
+                }
+                b'M' => {
+                    let v = self.uint(2)?;
+                    self.stack.push(Value::Int(v as i64));
+                }
+                0x8a => {
+                    // LONG1: little-endian two's complement; only values that fit i64 matter.
+                    let n = self.uint(1)? as usize;
+                    let bytes = self.take(n)?;
+                    let mut v: i64 = 0;
+                    for (i, &b) in bytes.iter().take(8).enumerate() {
+                        v |= (b as i64) << (8 * i);
+                    }
+                    if n > 0 && n < 8 && bytes[n - 1] & 0x80 != 0 {
+                        v -= 1 << (8 * n);
+                    }
+                    self.stack.push(Value::Int(v));
+                }
+                b'G' => {
+                    self.take(8)?; // BINFLOAT
+                    self.stack.push(Value::Other);
+                }
+                b'X' => {
+                    let n = self.uint(4)? as usize;
+                    let s = self.text(n)?;
+                    self.stack.push(Value::Str(s));
+                }
+                0x8c => {
+                    let n = self.uint(1)? as usize;
+                    let s = self.text(n)?;
+                    self.stack.push(Value::Str(s));
+                }
+                0x8d => {
+                    let n = self.uint(8)? as usize;
+                    let s = self.text(n)?;
+                    self.stack.push(Value::Str(s));
+                }
+                b'T' | b'U' | b'B' | b'C' => {
+                    let n = match opcode {
+                        b'U' | b'C' => self.uint(1)?,
+                        _ => self.uint(4)?,
+                    } as usize;
+                    let bytes = self.take(n)?.to_vec();
+                    self.stack.push(match String::from_utf8(bytes) {
+                        Ok(s) if opcode == b'T' || opcode == b'U' => Value::Str(s),
+                        _ => Value::Other,
+                    });
+                }
+                b')' => self.stack.push(Value::Tuple(Vec::new())),
+                b']' => self.stack.push(Value::List(Vec::new())),
+                b'}' => self.stack.push(Value::Dict(Vec::new())),
+                b't' => {
+                    let items = self.pop_mark()?;
+                    self.stack.push(Value::Tuple(items));
+                }
+                0x85..=0x87 => {
+                    let n = (opcode - 0x84) as usize;
+                    if self.stack.len() < n {
+                        return Err("the pickle's stack underflows".into());
+                    }
+                    let items = self.stack.split_off(self.stack.len() - n);
+                    self.stack.push(Value::Tuple(items));
+                }
+                b'q' | b'r' | 0x94 => {
+                    let key = match opcode {
+                        b'q' => self.uint(1)?,
+                        b'r' => self.uint(4)?,
+                        _ => self.memo.len() as u64,
+                    } as u32;
+                    let value = self.top()?.clone();
+                    self.memo.insert(key, value);
+                }
+                b'h' | b'j' => {
+                    let key = if opcode == b'h' {
+                        self.uint(1)?
+                    } else {
+                        self.uint(4)?
+                    } as u32;
+                    let value = self
+                        .memo
+                        .get(&key)
+                        .cloned()
+                        .ok_or("the pickle's memo misses")?;
+                    self.stack.push(value);
+                }
+                b'c' => {
+                    let module = self.line()?;
+                    let name = self.line()?;
+                    self.stack.push(Value::Global(format!("{module}.{name}")));
+                }
+                0x93 => {
+                    let (Value::Str(name), Value::Str(module)) = (self.pop()?, self.pop()?) else {
+                        return Err("a global's name is not a string".into());
+                    };
+                    self.stack.push(Value::Global(format!("{module}.{name}")));
+                }
+                b'Q' => {
+                    let storage = storage(self.pop()?)?;
+                    self.storages.insert(storage.key.clone(), storage.kind);
+                    self.stack.push(Value::Storage(storage));
+                }
+                b'R' | 0x81 => {
+                    let args = self.pop()?;
+                    let callable = self.pop()?;
+                    self.stack.push(call(callable, args)?);
+                }
+                b'b' => {
+                    self.pop()?; // BUILD: the state of an object is not needed
+                }
+                b's' => {
+                    let value = self.pop()?;
+                    let key = self.pop()?;
+                    self.set_items(vec![key, value])?;
+                }
+                b'u' => {
+                    let items = self.pop_mark()?;
+                    self.set_items(items)?;
+                }
+                b'a' => {
+                    let value = self.pop()?;
+                    if let Value::List(list) = self.top()? {
+                        list.push(value);
+                    }
+                }
+                b'e' => {
+                    let items = self.pop_mark()?;
+                    if let Value::List(list) = self.top()? {
+                        list.extend(items);
+                    }
+                }
+                other => return Err(format!("unsupported pickle opcode 0x{other:02x}")),
+            }
+        }
+    }
+}
+
+/// A storage from its persistent id: ('storage', torch.FloatStorage, key, location, numel, ...).
+fn storage(pid: Value) -> Reading<StorageRef> {
+    let Value::Tuple(parts) = pid else {
+        return Err("a persistent id is not a tuple".into());
+    };
+    match parts.as_slice() {
+        [Value::Str(tag), Value::Global(storage_type), Value::Str(key), _, _, rest @ ..]
+            if tag == "storage" && rest.iter().all(|v| matches!(v, Value::None)) =>
+        {
+            let kind = match storage_type.strip_prefix("torch.") {
+                Some("FloatStorage") => Kind::Float,
+                Some("DoubleStorage") => Kind::Double,
+                Some("HalfStorage") => Kind::Half,
+                Some("BFloat16Storage") => Kind::BFloat16,
+                Some("LongStorage") => Kind::Int64,
+                Some("IntStorage") => Kind::Int,
+                Some("ShortStorage") => Kind::Int16,
+                Some("CharStorage") => Kind::Int8,
+                Some("ByteStorage") => Kind::Uint8,
+                Some("BoolStorage") => Kind::Bool,
+                _ => return Err(format!("storages of type {storage_type} are not supported")),
+            };
+            Ok(StorageRef {
+                key: key.clone(),
+                kind,
+            })
+        }
+        _ => Err("a persistent id is not a storage".into()),
+    }
+}
+
+fn ints(value: &Value) -> Option<Vec<i64>> {
+    let Value::Tuple(items) = value else {
+        return None;
+    };
+    items
+        .iter()
+        .map(|v| match v {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        })
+        .collect()
+}
+
+/// REDUCE and NEWOBJ: what a state dict needs, or `Other`.
+fn call(callable: Value, args: Value) -> Reading<Value> {
+    let (Value::Global(name), Value::Tuple(args)) = (callable, args) else {
+        return Ok(Value::Other);
+    };
+    Ok(match (name.as_str(), args.as_slice()) {
+        ("collections.OrderedDict", []) => Value::Dict(Vec::new()),
+        (
+            "torch._utils._rebuild_tensor_v2" | "torch._utils._rebuild_tensor",
+            [Value::Storage(storage), Value::Int(offset), size, stride, ..],
+        ) => {
+            let (Some(size), Some(stride)) = (ints(size), ints(stride)) else {
+                return Err("a tensor's size or stride is not a tuple of integers".into());
+            };
+            if size.len() != stride.len() {
+                return Err("a tensor's size and stride differ in length".into());
+            }
+            Value::Tensor(TensorRef {
+                storage: storage.clone(),
+                offset: *offset,
+                size,
+                stride,
+            })
+        }
+        (
+            "torch._utils._rebuild_parameter" | "torch._utils._rebuild_parameter_with_state",
+            [t @ Value::Tensor(_), ..],
+        ) => t.clone(),
+        _ => Value::Other,
+    })
+}
