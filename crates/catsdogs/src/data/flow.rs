@@ -227,6 +227,20 @@ pub struct DirectoryIterator {
     images: Arc<Images>,
 }
 
+impl std::fmt::Debug for DirectoryIterator {
+    /// A summary: the folder, the counts and the settings, not every file name.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectoryIterator")
+            .field("directory", &self.directory)
+            .field("samples", &self.samples())
+            .field("class_indices", &self.class_indices)
+            .field("options", &self.options)
+            .field("preprocessing", &self.preprocessing)
+            .field("cache_key", &self.cache_key())
+            .finish()
+    }
+}
+
 impl DirectoryIterator {
     /// The number of images.
     pub fn samples(&self) -> usize {
