@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 mod data;
+mod imagenet;
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +24,8 @@ enum Command {
     Device,
     #[command(flatten)]
     Data(data::DataCommand),
+    #[command(flatten)]
+    Imagenet(imagenet::ImagenetCommand),
 }
 
 fn main() {
@@ -33,6 +36,7 @@ fn main() {
             Ok(())
         }
         Command::Data(command) => data::run(command),
+        Command::Imagenet(command) => imagenet::run(command),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

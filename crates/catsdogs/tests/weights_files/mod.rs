@@ -6,7 +6,8 @@ use super::common::run_python;
 
 /// Writes a VGG16 weights file in Keras's legacy layout. Argument: a JSON spec with
 /// `path`, `top`, `values` ("formula": value of element i over the whole file in write order is
-/// ((i * 7919) % 1000) / 1000 - 0.5; or "random" with `seed`), `style` ("W_1" as in the official
+/// ((i * 7919) % 1000) / 1000 - 0.5; or "random" with `seed`: normal, with He's standard
+/// deviation times `scale`), `style` ("W_1" as in the official
 /// files, or "kernel" as Keras 2 names them, nested `layer/kernel:0`), `strings` ("fixed" or
 /// "vlen"), `wrapper` (under `model_weights` as `model.save` does), `last` (stop after this
 /// layer) and `shapes` ({"layer": [kernel shape]} to write a wrong shape).
@@ -36,7 +37,8 @@ def values(shape, fan_in):
         v = ((i * 7919) % 1000) / 1000.0 - 0.5
         written += n
         return v.astype(np.float32).reshape(shape)
-    return rng.standard_normal(shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))
+    std = spec.get("scale", 1.0) * np.sqrt(2.0 / fan_in)
+    return rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
 def strings(names):
     if spec.get("strings") == "vlen":
         return np.array(names, dtype=h5py.string_dtype())

@@ -1,0 +1,159 @@
+//! The VGG16 subcommands: `predict-imagenet`, `features` and `convert-weights`, over
+//! `catsdogs::vgg16`, `catsdogs::weights` and `catsdogs::imagenet`. `--weights` takes a Keras
+//! `.h5`, a torchvision `.pth` or a safetensors file, told apart by content.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use catsdogs::data::{self, Preprocess};
+use catsdogs::imagenet::decode_predictions;
+use catsdogs::vgg16::{Vgg16, TOP_INPUT_SIZE};
+use catsdogs::weights::Weights;
+use tch::Tensor;
+
+/// Images per forward pass.
+const BATCH: usize = 16;
+
+/// VGG16 subcommands.
+#[derive(Subcommand)]
+pub enum ImagenetCommand {
+    /// Classify images with VGG16 and its ImageNet top, printing each image's top classes as
+    /// Keras's decode_predictions gives them.
+    PredictImagenet {
+        /// Weights with the top: Keras .h5, torchvision .pth or safetensors.
+        #[arg(long)]
+        weights: PathBuf,
+        /// Image files; each is resized to 224x224 as Keras's load_img does.
+        #[arg(required = true)]
+        imgs: Vec<PathBuf>,
+        /// Classes per image.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// Print one JSON list per image (one line each) of {index, wnid, name, prob}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write VGG16's activations at a layer for images as a float32 .npy file, in Keras's
+    /// layout: (images, height, width, channels) for maps, (images, features) after flatten.
+    Features {
+        /// Keras .h5, torchvision .pth or safetensors; with the top for flatten, fc1, fc2 and
+        /// predictions.
+        #[arg(long)]
+        weights: PathBuf,
+        /// The layer whose output is written, e.g. block5_pool or block4_pool.
+        #[arg(long, default_value = "block5_pool")]
+        layer: String,
+        /// Image files.
+        #[arg(required = true)]
+        imgs: Vec<PathBuf>,
+        /// HEIGHTxWIDTH the images are resized to (224x224 for the top's layers).
+        #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
+        target_size: (u32, u32),
+        /// The .npy file to write.
+        #[arg(long)]
+        npy: PathBuf,
+    },
+    /// Convert weights (Keras .h5, torchvision .pth) to safetensors, which load memory-mapped
+    /// in a fraction of the time.
+    ConvertWeights {
+        /// The weights file to read.
+        input: PathBuf,
+        /// The safetensors file to write.
+        output: PathBuf,
+    },
+}
+
+/// Runs a VGG16 subcommand.
+pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
+    let _no_grad = tch::no_grad_guard();
+    match command {
+        ImagenetCommand::PredictImagenet {
+            weights,
+            imgs,
+            top,
+            json,
+        } => {
+            let weights = Weights::load(&weights)?;
+            let model = Vgg16::from_weights(&weights, true, catsdogs::device())?;
+            let size = (TOP_INPUT_SIZE as u32, TOP_INPUT_SIZE as u32);
+            for paths in imgs.chunks(BATCH) {
+                let x = load_batch(paths, size, weights.preprocess())?;
+                let predictions = decode_predictions(&model.forward(&x)?, top)?;
+                for (path, classes) in paths.iter().zip(predictions) {
+                    if json {
+                        println!("{}", serde_json::to_string(&classes)?);
+                    } else {
+                        let shown: Vec<String> = classes.iter().map(|c| c.to_string()).collect();
+                        println!("{}", path.display());
+                        println!("Predicted: [{}]", shown.join(", "));
+                    }
+                }
+            }
+        }
+        ImagenetCommand::Features {
+            weights,
+            layer,
+            imgs,
+            target_size,
+            npy,
+        } => {
+            let weights = Weights::load(&weights)?;
+            let in_top = ["flatten", "fc1", "fc2", "predictions"].contains(&layer.as_str());
+            let model = Vgg16::from_weights(&weights, in_top, catsdogs::device())?
+                .with_input_size(target_size.0.into(), target_size.1.into())?;
+            let mut outputs = Vec::new();
+            for paths in imgs.chunks(BATCH) {
+                let x = load_batch(paths, target_size, weights.preprocess())?;
+                outputs.push(model.forward_to(&x, &layer)?);
+            }
+            let features = Tensor::f_cat(&outputs, 0)?;
+            let features = if features.dim() == 4 {
+                features.f_permute([0, 2, 3, 1])?
+            } else {
+                features
+            };
+            features
+                .f_to_device(tch::Device::Cpu)?
+                .f_contiguous()?
+                .write_npy(&npy)
+                .with_context(|| format!("cannot write {}", npy.display()))?;
+        }
+        ImagenetCommand::ConvertWeights { input, output } => {
+            let start = Instant::now();
+            let weights = Weights::load(&input)?;
+            let loaded = start.elapsed().as_secs_f64();
+            weights.save(&output)?;
+            let top = if weights.has_top() { "with" } else { "without" };
+            println!(
+                "Converted {} ({:?}, {top} the top, preprocessing {:?}; read in {loaded:.2} s) to {}",
+                input.display(),
+                weights.format(),
+                weights.preprocess(),
+                output.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Images loaded as Keras's `load_img(path, target_size)` and preprocessed for the weights:
+/// a (N, 3, H, W) batch on the compute device.
+fn load_batch(
+    paths: &[PathBuf],
+    (height, width): (u32, u32),
+    preprocess: Preprocess,
+) -> anyhow::Result<Tensor> {
+    let mut pixels = Vec::new();
+    for path in paths {
+        let image = data::load_img(Path::new(path), Some((height, width)))?;
+        pixels.extend_from_slice(image.as_raw());
+    }
+    let shape = [paths.len() as i64, height.into(), width.into(), 3];
+    let images = Tensor::f_from_slice(&pixels)?
+        .f_view(shape)?
+        .f_to_device(catsdogs::device())?;
+    Ok(data::f_preprocess_batch(&images, preprocess)?)
+}
