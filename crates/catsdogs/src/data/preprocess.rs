@@ -116,16 +116,28 @@ pub fn f_preprocess_batch(images: &Tensor, mode: Preprocess) -> Result<Tensor, D
             .f_view([1, 3, 1, 1])?
             .f_to_device(device)?)
     };
-    let x = images.f_permute([0, 3, 1, 2])?.f_to_kind(Kind::Float)?;
-    let x = match mode {
-        Preprocess::None => x,
-        Preprocess::Vgg16 => x.f_flip([1])?.f_sub(&channels(CAFFE_MEAN_BGR)?)?,
-        Preprocess::Torch => x
-            .f_div(&channels([255.0; 3])?)?
-            .f_sub(&channels(TORCH_MEAN)?)?
-            .f_div(&channels(TORCH_STD)?)?,
+    // Layout work on the u8 pixels (BGR flip, NCHW copy), then one conversion to f32 and the
+    // arithmetic in place: fewer passes over the 4-times larger floats.
+    let images = match mode {
+        Preprocess::Vgg16 => images.f_flip([3])?,
+        Preprocess::None | Preprocess::Torch => images.shallow_clone(),
     };
-    Ok(x.f_contiguous()?)
+    let mut x = images
+        .f_permute([0, 3, 1, 2])?
+        .f_contiguous()?
+        .f_to_kind(Kind::Float)?;
+    match mode {
+        Preprocess::None => {}
+        Preprocess::Vgg16 => {
+            x.f_sub_(&channels(CAFFE_MEAN_BGR)?)?;
+        }
+        Preprocess::Torch => {
+            x.f_div_(&channels([255.0; 3])?)?;
+            x.f_sub_(&channels(TORCH_MEAN)?)?;
+            x.f_div_(&channels(TORCH_STD)?)?;
+        }
+    }
+    Ok(x)
 }
 
 #[cfg(test)]
