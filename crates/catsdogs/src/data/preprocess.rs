@@ -126,17 +126,15 @@ pub fn f_preprocess_batch(images: &Tensor, mode: Preprocess) -> Result<Tensor, D
         .f_permute([0, 3, 1, 2])?
         .f_contiguous()?
         .f_to_kind(Kind::Float)?;
-    match mode {
-        Preprocess::None => {}
-        Preprocess::Vgg16 => {
-            x.f_sub_(&channels(CAFFE_MEAN_BGR)?)?;
-        }
-        Preprocess::Torch => {
-            x.f_div_(&channels([255.0; 3])?)?;
-            x.f_sub_(&channels(TORCH_MEAN)?)?;
-            x.f_div_(&channels(TORCH_STD)?)?;
-        }
-    }
+    // In-place operations return the same tensor.
+    let x = match mode {
+        Preprocess::None => x,
+        Preprocess::Vgg16 => x.f_sub_(&channels(CAFFE_MEAN_BGR)?)?,
+        Preprocess::Torch => x
+            .f_div_(&channels([255.0; 3])?)?
+            .f_sub_(&channels(TORCH_MEAN)?)?
+            .f_div_(&channels(TORCH_STD)?)?,
+    };
     Ok(x)
 }
 
