@@ -9,6 +9,11 @@
 //!   batches, from images decoded once into a memory-mapped cache.
 //! - [`sample`]: a synthetic Kaggle-like `train.zip` for machines without Kaggle's data.
 //!
+//! The decoded images live in `<dir>/.catsdogs-cache/`, one file per folder and target size:
+//! hidden, so never taken for a class. [`FlowOptions::cache_dir`] puts them elsewhere (for a
+//! read-only data folder, say). The cache is keyed by the files' SHA-256 and the resize rule
+//! ([`DirectoryIterator::cache_key`]) and may be deleted at any time.
+//!
 //! ```no_run
 //! use catsdogs::data::{sample, split, FlowOptions, ImageDataGenerator, Preprocess, SampleOptions, SplitOptions};
 //! sample("sample/train.zip".as_ref(), &SampleOptions::default())?;
