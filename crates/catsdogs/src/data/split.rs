@@ -502,7 +502,7 @@ fn list_zip(archive: &ZipArchive<Cursor<&[u8]>>) -> Vec<Entry> {
         .collect()
 }
 
-/// The files of a folder, recursively, hidden folders and `out` left out.
+/// The files of a folder, recursively; hidden folders, links to folders and `out` left out.
 fn list_folder(root: &Path, out: &Path) -> Result<Vec<Entry>, DataError> {
     let out = out.canonicalize().ok();
     let mut entries = Vec::new();
@@ -517,7 +517,9 @@ fn list_folder(root: &Path, out: &Path) -> Result<Vec<Entry>, DataError> {
             let path = item.path();
             let meta = std::fs::metadata(&path).map_err(|e| DataError::read(&path, e))?;
             if meta.is_dir() {
-                if !name.starts_with('.') {
+                // Hidden folders and links to folders (which could loop) are not entered.
+                let is_link = item.file_type().is_ok_and(|t| t.is_symlink());
+                if !name.starts_with('.') && !is_link {
                     stack.push((path, format!("{prefix}{name}/")));
                 }
                 continue;
