@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod data;
 mod imagenet;
+mod train;
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +27,8 @@ enum Command {
     Data(data::DataCommand),
     #[command(flatten)]
     Imagenet(imagenet::ImagenetCommand),
+    #[command(flatten)]
+    Train(train::TrainCommand),
 }
 
 fn main() {
@@ -37,6 +40,7 @@ fn main() {
         }
         Command::Data(command) => data::run(command),
         Command::Imagenet(command) => imagenet::run(command),
+        Command::Train(command) => train::run(command),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

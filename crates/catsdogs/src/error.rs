@@ -35,6 +35,9 @@ pub enum Error {
     /// A weights file could not be read or does not fit VGG16.
     #[error(transparent)]
     Weights(#[from] crate::weights::WeightsError),
+    /// Training, evaluation or prediction stopped.
+    #[error(transparent)]
+    Train(#[from] crate::train::TrainError),
     /// Predictions could not be decoded into ImageNet classes.
     #[error(transparent)]
     ImageNet(#[from] crate::imagenet::ImageNetError),

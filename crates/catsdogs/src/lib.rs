@@ -4,6 +4,7 @@
 //!
 //! One module per concept, each named after its Keras counterpart where there is one.
 
+pub mod cache;
 pub mod data;
 pub mod device;
 pub mod display;
@@ -14,6 +15,7 @@ pub mod imagenet;
 pub mod model;
 pub mod plot;
 pub mod progress;
+pub mod train;
 pub mod vgg16;
 pub mod weights;
 

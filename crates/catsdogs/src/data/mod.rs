@@ -41,6 +41,7 @@ pub use error::{DataError, MAX_IMAGE_PIXELS};
 pub use flow::{Batch, DirectoryIterator, FlowOptions, ImageDataGenerator};
 pub use image_cache::default_cache_dir;
 pub use listing::{is_image_name, list_images, ImageList, WHITE_LIST_FORMATS};
+pub(crate) use load::resize_nearest_into;
 pub use load::{img_to_array, load_img, nearest_indices};
 pub use manifest::{Manifest, ManifestFile, SkippedEntry, SplitSettings, MANIFEST_FILE};
 pub use npy::{npy_bytes, write_npy};

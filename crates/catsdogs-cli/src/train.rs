@@ -1,0 +1,199 @@
+//! The training subcommands: `train`, `evaluate`, `predict` and `submit`, over
+//! `catsdogs::train`.
+
+use std::path::PathBuf;
+
+use clap::{Subcommand, ValueEnum};
+
+use catsdogs::cache::CacheOptions;
+use catsdogs::data::{self, Preprocess};
+use catsdogs::train::run::{self, Experiment, RunOptions};
+use catsdogs::train::{input_size, interrupt, load_images, submit, Predict};
+
+/// `--cache on|off`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Switch {
+    /// Cache the frozen layers' outputs.
+    On,
+    /// Run the whole network at every step.
+    Off,
+}
+
+/// Training subcommands.
+#[derive(Subcommand)]
+pub enum TrainCommand {
+    /// Train one of the tutorial's experiments on a split folder; writes run.json, the History
+    /// (history.json), a checkpoint per epoch, curves.png, model.safetensors and
+    /// test_metrics.json under --out.
+    Train {
+        /// frozen (conv base frozen, lr 2e-5) or finetune (block5 trainable, lr 1e-5).
+        #[arg(long, value_parser = str::parse::<Experiment>)]
+        experiment: Experiment,
+        /// The split folder, with train/, validation/ and test/.
+        #[arg(long)]
+        data: PathBuf,
+        /// VGG16 weights (Keras .h5, torchvision .pth or safetensors). Without them the base
+        /// is random.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Start from this frozen run's trained model (folder or model file) instead of a new
+        /// head.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Epochs.
+        #[arg(long, default_value_t = 30)]
+        epochs: usize,
+        /// Images per batch.
+        #[arg(long, default_value_t = 50)]
+        batch_size: usize,
+        /// Learning rate (default: the experiment's).
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Seed of the head's initialisation, the epoch orders and the dropout masks.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Cache the outputs of the frozen layers.
+        #[arg(long, value_enum, default_value = "on")]
+        cache: Switch,
+        /// GiB of device memory for cached features (default: half the device's); beyond it
+        /// they go to disk.
+        #[arg(long)]
+        cache_memory: Option<f64>,
+        /// HEIGHTxWIDTH of the images.
+        #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
+        target_size: (u32, u32),
+        /// Continue from the run's latest checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// CUDA float16 autocast (not yet measured not to change accuracy).
+        #[arg(long)]
+        mixed_precision: bool,
+        /// The run folder, e.g. runs/frozen.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a trained model's loss and accuracy on a split's test folder (or any folder of
+    /// class folders).
+    Evaluate {
+        /// A run folder or a model file.
+        model: PathBuf,
+        /// The split folder (its test/ is used) or a folder of class folders.
+        #[arg(long)]
+        data: PathBuf,
+        /// Images per batch.
+        #[arg(long, default_value_t = 50)]
+        batch_size: usize,
+        /// none, vgg16 or torch (default: the run's).
+        #[arg(long, value_parser = str::parse::<Preprocess>)]
+        preprocess: Option<Preprocess>,
+    },
+    /// Print the probability that each image is a dog.
+    Predict {
+        /// A run folder or a model file.
+        model: PathBuf,
+        /// Image files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// none, vgg16 or torch (default: the run's).
+        #[arg(long, value_parser = str::parse::<Preprocess>)]
+        preprocess: Option<Preprocess>,
+    },
+    /// Write Kaggle's submission (id,label with the probability of a dog) for test1.zip.
+    Submit {
+        /// A run folder or a model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Kaggle's test1.zip.
+        #[arg(long)]
+        test_zip: PathBuf,
+        /// The CSV to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Images per batch.
+        #[arg(long, default_value_t = 50)]
+        batch_size: usize,
+        /// none, vgg16 or torch (default: the run's).
+        #[arg(long, value_parser = str::parse::<Preprocess>)]
+        preprocess: Option<Preprocess>,
+    },
+}
+
+/// Runs a training subcommand.
+pub fn run(command: TrainCommand) -> anyhow::Result<()> {
+    match command {
+        TrainCommand::Train {
+            experiment,
+            data,
+            weights,
+            from,
+            epochs,
+            batch_size,
+            lr,
+            seed,
+            cache,
+            cache_memory,
+            target_size,
+            resume,
+            mixed_precision,
+            out,
+        } => {
+            interrupt::stop_on_ctrl_c();
+            let options = RunOptions {
+                weights,
+                from,
+                epochs,
+                batch_size,
+                lr,
+                seed,
+                target_size,
+                cache: CacheOptions {
+                    enabled: matches!(cache, Switch::On),
+                    memory_budget: cache_memory.map(|gib| (gib * (1u64 << 30) as f64) as u64),
+                    dir: None,
+                },
+                resume,
+                mixed_precision,
+                ..RunOptions::new(experiment, data, out)
+            };
+            let report = run::run(&options)?;
+            println!("Wrote the run to {}", report.out.display());
+        }
+        TrainCommand::Evaluate {
+            model,
+            data,
+            batch_size,
+            preprocess,
+        } => {
+            let (loss, acc) = run::evaluate(&model, &data, batch_size, preprocess)?;
+            println!("test_loss: {loss:.4} - test_acc: {acc:.4}");
+        }
+        TrainCommand::Predict {
+            model,
+            images,
+            preprocess,
+        } => {
+            let (model, preprocess) = run::load_trained(&model, preprocess)?;
+            let x = load_images(&images, input_size(&model)?, preprocess)?;
+            let p = model.predict(&x)?;
+            for (i, image) in images.iter().enumerate() {
+                let dog = p.f_double_value(&[i as i64])?;
+                let class = if dog > 0.5 { "dog" } else { "cat" };
+                println!("{}: {class} (dog probability {dog:.4})", image.display());
+            }
+        }
+        TrainCommand::Submit {
+            model,
+            test_zip,
+            out,
+            batch_size,
+            preprocess,
+        } => {
+            let (model, preprocess) = run::load_trained(&model, preprocess)?;
+            let report = submit::submit(&model, preprocess, &test_zip, &out, batch_size)?;
+            for skipped in &report.skipped {
+                println!("Skipped {skipped}: not an image named N.jpg.");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! `catsdogs train`, `evaluate`, `predict` and `submit` end to end on a tiny synthetic sample at
+//! 32x32 with a random base: the run folder's files, and the other commands reading it.
+
+use std::path::Path;
+use std::process::Command;
+
+/// Runs the binary and returns its stdout; panics with its stderr if it fails.
+fn catsdogs(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_catsdogs"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "catsdogs {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn train_then_evaluate_predict_and_submit_from_the_run_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("train.zip");
+    let data = dir.path().join("data");
+    let run = dir.path().join("runs/frozen");
+    catsdogs(&["sample", path(&zip), "--per-class", "30"]);
+    catsdogs(&[
+        "split",
+        path(&zip),
+        path(&data),
+        "--train",
+        "40",
+        "--validation",
+        "10",
+        "--test",
+        "10",
+    ]);
+    let out = catsdogs(&[
+        "train",
+        "--experiment",
+        "frozen",
+        "--data",
+        path(&data),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "20",
+        "--target-size",
+        "32x32",
+        "--out",
+        path(&run),
+    ]);
+    assert!(out.contains("Epoch 2/2\n"), "{out}");
+    for file in [
+        "run.json",
+        "history.json",
+        "curves.png",
+        "model.safetensors",
+        "test_metrics.json",
+    ] {
+        assert!(run.join(file).is_file(), "{file} is missing");
+    }
+    assert!(run
+        .join("checkpoints/epoch-0002/model.safetensors")
+        .is_file());
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("test_metrics.json")).unwrap())
+            .unwrap();
+    let (loss, acc) = (
+        metrics["test_loss"].as_f64().unwrap(),
+        metrics["test_acc"].as_f64().unwrap(),
+    );
+
+    let evaluated = catsdogs(&["evaluate", path(&run), "--data", path(&data)]);
+    assert!(
+        evaluated.ends_with(&format!("test_loss: {loss:.4} - test_acc: {acc:.4}\n")),
+        "{evaluated}"
+    );
+
+    let cat = data
+        .join("test/cats")
+        .read_dir()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let predicted = catsdogs(&["predict", path(&run), path(&cat)]);
+    assert!(
+        predicted.starts_with(&format!("{}: ", cat.display())),
+        "{predicted}"
+    );
+    assert!(predicted.contains("(dog probability 0."), "{predicted}");
+
+    // A resumed run with nothing left to do keeps the History; a new one refuses to overwrite.
+    let history = std::fs::read_to_string(run.join("history.json")).unwrap();
+    let args = [
+        "train",
+        "--experiment",
+        "frozen",
+        "--data",
+        path(&data),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "20",
+        "--target-size",
+        "32x32",
+        "--out",
+        path(&run),
+    ];
+    catsdogs(&[&args[..], &["--resume"]].concat());
+    assert_eq!(
+        std::fs::read_to_string(run.join("history.json")).unwrap(),
+        history
+    );
+    let refused = Command::new(env!("CARGO_BIN_EXE_catsdogs"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("already holds a checkpoint after epoch 2: resume it (--resume"),
+        "{stderr}"
+    );
+
+    let test_zip = dir.path().join("test1.zip");
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(&test_zip).unwrap());
+    writer
+        .start_file("test1/1.jpg", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut writer, &std::fs::read(&cat).unwrap()).unwrap();
+    writer.finish().unwrap();
+    let csv = dir.path().join("submission.csv");
+    catsdogs(&[
+        "submit",
+        "--model",
+        path(&run),
+        "--test-zip",
+        path(&test_zip),
+        "--out",
+        path(&csv),
+    ]);
+    let written = std::fs::read_to_string(&csv).unwrap();
+    assert!(written.starts_with("id,label\n1,0."), "{written}");
+}

@@ -1,0 +1,187 @@
+//! Training, as the tutorial's Keras does it: `compile` with `RMSprop` and binary
+//! cross-entropy, `fit` on the data module's batches printing Keras's epoch lines and returning a
+//! [`History`](crate::History), then `evaluate` and `predict`.
+//!
+//! ```no_run
+//! use catsdogs::data::{FlowOptions, ImageDataGenerator, Preprocess};
+//! use catsdogs::model::{Activation, Sequential};
+//! use catsdogs::train::{Compile, FitOptions, Loss, RMSprop};
+//! use catsdogs::vgg16::Vgg16;
+//! # fn main() -> catsdogs::Result<()> {
+//! let datagen = ImageDataGenerator::new(Preprocess::Vgg16);
+//! let train = datagen.flow_from_directory("data/train", FlowOptions::default().batch_size(50))?;
+//! let validation = datagen.flow_from_directory("data/validation", FlowOptions::default().batch_size(50))?;
+//! let conv_base = Vgg16::load("weights/vgg16_notop.h5", false, catsdogs::device())?;
+//! let mut model = Sequential::new(conv_base)
+//!     .flatten()
+//!     .dropout(0.5)
+//!     .dense(256, Activation::Relu)
+//!     .dense(1, Activation::Sigmoid);
+//! model.freeze_base();
+//! let mut model = model.compile(RMSprop::new(2e-5), Loss::BinaryCrossentropy);
+//! let history = model.fit_with(&train, 30, &validation, FitOptions::default().checkpoints("runs/frozen").resume(true))?;
+//! // Epoch 1/30
+//! // 320/320 [==============================] - 12s 38ms/step - loss: 0.4012 - acc: 0.8123 - val_loss: ...
+//! # Ok(()) }
+//! ```
+//!
+//! - [`optimizer`](RMSprop): Keras 2.2's RMSprop, with a state that checkpoints save.
+//! - [`loss`](Loss): binary cross-entropy and accuracy with Keras's clipping and rounding.
+//! - [`fit`](CompiledModel::fit): the epoch loop, on the images or on cached features (see
+//!   [`crate::cache`]), with a checkpoint after every epoch and exact resumption.
+//! - [`checkpoint`](Checkpoint): model, optimizer state, History and epoch, written atomically.
+//! - [`interrupt`]: Ctrl-C in the CLI stops at the next step and says how to resume.
+//! - [`run`]: the tutorial's two experiments end to end, as `catsdogs train` runs them.
+//! - [`submit`]: Kaggle's `test1.zip` to a submission CSV.
+
+mod checkpoint;
+mod fit;
+pub mod interrupt;
+mod loss;
+mod optimizer;
+mod predict;
+pub mod run;
+pub mod submit;
+
+pub use checkpoint::Checkpoint;
+pub use fit::{CompiledModel, FitOptions};
+pub use loss::{binary_accuracy, Loss, EPSILON};
+pub use optimizer::RMSprop;
+pub use predict::{input_size, load_images, Predict};
+
+use crate::model::Sequential;
+
+/// Keras's `model.compile(optimizer, loss, metrics=['acc'])` for a [`Sequential`].
+pub trait Compile {
+    /// The model ready to `fit`, with its optimizer and loss; accuracy is always measured.
+    fn compile(self, optimizer: RMSprop, loss: Loss) -> CompiledModel;
+}
+
+impl Compile for Sequential {
+    fn compile(self, optimizer: RMSprop, loss: Loss) -> CompiledModel {
+        CompiledModel::new(self, optimizer, loss)
+    }
+}
+
+/// What can stop training, evaluation or prediction.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The loss stopped being a number.
+    #[error("the loss became {value} at epoch {epoch}/{epochs}, step {step}/{steps}, so training stopped before updating the weights: lower the learning rate (lr) or look for broken images; {saved}")]
+    NanLoss {
+        /// The loss, NaN or infinite.
+        value: f64,
+        /// The epoch, from 1.
+        epoch: usize,
+        /// Epochs asked for.
+        epochs: usize,
+        /// The step within the epoch, from 1.
+        step: usize,
+        /// Steps per epoch.
+        steps: usize,
+        /// What the checkpoints hold.
+        saved: String,
+    },
+    /// A batch did not fit in memory.
+    #[error("out of memory on the {device} {during} with batches of {batch_size} images: lower --batch-size / batch_size (for example to {}); libtorch said: {message}", (batch_size / 2).max(1))]
+    OutOfMemory {
+        /// CPU or GPU.
+        device: String,
+        /// What was running, e.g. "at epoch 1, step 3".
+        during: String,
+        /// Images per batch.
+        batch_size: usize,
+        /// libtorch's first line.
+        message: String,
+    },
+    /// Ctrl-C (or [`interrupt::request`]) stopped the work.
+    #[error("interrupted {during}; {saved}")]
+    Interrupted {
+        /// What was running.
+        during: String,
+        /// What the checkpoints hold and how to resume.
+        saved: String,
+    },
+    /// A checkpoint folder already holds a run, and resuming was not asked for.
+    #[error("{dir} already holds a checkpoint after epoch {epoch}: resume it (--resume, or FitOptions::resume(true)), or delete the folder to start over")]
+    CheckpointExists {
+        /// The checkpoint folder.
+        dir: String,
+        /// Its last epoch.
+        epoch: usize,
+    },
+    /// A checkpoint made with other settings or another model.
+    #[error("cannot resume from {dir}: {why}; resume with the same model and settings, or use another checkpoint folder")]
+    CheckpointMismatch {
+        /// The checkpoint folder.
+        dir: String,
+        /// What differs.
+        why: String,
+    },
+    /// An option out of range.
+    #[error("{0}")]
+    Options(String),
+}
+
+/// Turns libtorch's out-of-memory failures into [`TrainError::OutOfMemory`]; other errors pass.
+pub(crate) fn out_of_memory(
+    error: crate::Error,
+    device: tch::Device,
+    batch_size: usize,
+    during: impl FnOnce() -> String,
+) -> crate::Error {
+    if matches!(error, crate::Error::Train(_)) {
+        return error;
+    }
+    let text = error.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    let lower = line.to_ascii_lowercase();
+    let Some(found) = [
+        "out of memory",
+        "not enough memory",
+        "can't allocate memory",
+    ]
+    .iter()
+    .find_map(|pattern| lower.find(pattern)) else {
+        return error;
+    };
+    // libtorch's own sentence, without the wrappers' prefixes and source locations.
+    let sentence = line[..found].rfind(". ").map_or(0, |i| i + 2);
+    let message = line[sentence..].trim_start_matches("libtorch: ").trim();
+    TrainError::OutOfMemory {
+        device: if device.is_cuda() { "GPU" } else { "CPU" }.into(),
+        during: during(),
+        batch_size,
+        message: message.to_string(),
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuda_out_of_memory_reads_as_one_sentence() {
+        let torch = tch::TchError::Torch(
+            "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total)\nframes"
+                .into(),
+        );
+        let error = out_of_memory(torch.into(), tch::Device::Cuda(0), 50, || {
+            "at epoch 2/30, step 7/320".into()
+        });
+        assert_eq!(
+            error.to_string(),
+            "out of memory on the GPU at epoch 2/30, step 7/320 with batches of 50 images: lower \
+             --batch-size / batch_size (for example to 25); libtorch said: CUDA out of memory. \
+             Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total)"
+        );
+        let other = out_of_memory(
+            tch::TchError::Torch("shape mismatch".into()).into(),
+            tch::Device::Cpu,
+            50,
+            String::new,
+        );
+        assert_eq!(other.to_string(), "libtorch: shape mismatch");
+    }
+}

@@ -1,0 +1,93 @@
+//! Keras's `model.predict(x)` and `predict_generator(flow)`: the probability of class 1 (dogs)
+//! for each image, without training. Works on any [`Sequential`], compiled or loaded.
+//!
+//! ```
+//! use catsdogs::model::{Activation, Sequential};
+//! use catsdogs::train::Predict;
+//! use catsdogs::vgg16::Vgg16;
+//! let conv_base = Vgg16::new(false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
+//! let model = Sequential::new(conv_base).flatten().dense(1, Activation::Sigmoid);
+//! let x = tch::Tensor::zeros([3, 3, 32, 32], (tch::Kind::Float, tch::Device::Cpu));
+//! let p = model.predict(&x).unwrap();
+//! assert_eq!(p.size(), [3]);
+//! ```
+
+use std::path::Path;
+
+use tch::{Kind, Tensor};
+
+use super::fit::{model_device, probabilities};
+use super::TrainError;
+use crate::data::{self, DirectoryIterator, Preprocess};
+use crate::error::Result;
+use crate::model::Sequential;
+
+/// Keras's batch size for `predict`.
+const PREDICT_BATCH_SIZE: usize = 32;
+
+/// Predictions of a model.
+pub trait Predict {
+    /// The probabilities (N,) on the CPU of a batch of preprocessed images (N, 3, H, W), run in
+    /// chunks of 32 as Keras does.
+    fn predict(&self, x: &Tensor) -> Result<Tensor>;
+
+    /// The probabilities of every image of `flow`, in the order of its `filenames` (whatever
+    /// its shuffling), so they line up with `flow.classes`.
+    fn predict_generator(&self, flow: &DirectoryIterator) -> Result<Tensor>;
+}
+
+impl Predict for Sequential {
+    fn predict(&self, x: &Tensor) -> Result<Tensor> {
+        probabilities(self, x, PREDICT_BATCH_SIZE)
+    }
+
+    fn predict_generator(&self, flow: &DirectoryIterator) -> Result<Tensor> {
+        let all: Vec<usize> = (0..flow.samples()).collect();
+        let mut outputs = Vec::new();
+        for indices in all.chunks(flow.batch_size()) {
+            let batch = flow.batch(indices, model_device(self))?;
+            outputs.push(probabilities(self, &batch.x, flow.batch_size())?);
+        }
+        Ok(Tensor::f_cat(&outputs, 0)?)
+    }
+}
+
+/// The (height, width) of the images a model takes, from its input shape.
+pub fn input_size(model: &Sequential) -> Result<(u32, u32)> {
+    match model.input_shape() {
+        [3, height, width] => Ok((*height as u32, *width as u32)),
+        other => Err(TrainError::Options(format!(
+            "the model's input shape {other:?} is not (3, height, width)"
+        ))
+        .into()),
+    }
+}
+
+/// Loads image files as the flows do (Keras's `load_img` with `target_size = (height,
+/// width)`, then `preprocess`), as one batch (N, 3, H, W) on the CPU, ready for
+/// [`Predict::predict`].
+pub fn load_images(
+    paths: &[impl AsRef<Path>],
+    target_size: (u32, u32),
+    preprocess: Preprocess,
+) -> Result<Tensor> {
+    let (height, width) = target_size;
+    let mut pixels = Vec::with_capacity(paths.len() * (height * width * 3) as usize);
+    for path in paths {
+        let image = data::load_img(path.as_ref(), Some(target_size))?;
+        pixels.extend_from_slice(image.as_raw());
+    }
+    pixels_to_batch(&pixels, target_size, preprocess)
+}
+
+/// RGB pixels of N images of `target_size`, row after row, as a preprocessed batch.
+pub(crate) fn pixels_to_batch(
+    pixels: &[u8],
+    target_size: (u32, u32),
+    preprocess: Preprocess,
+) -> Result<Tensor> {
+    let (height, width) = (i64::from(target_size.0), i64::from(target_size.1));
+    let count = pixels.len() as i64 / (height * width * 3);
+    let images = Tensor::f_from_data_size(pixels, &[count, height, width, 3], Kind::Uint8)?;
+    Ok(data::f_preprocess_batch(&images, preprocess)?)
+}

@@ -1,0 +1,376 @@
+//! The tutorial's two experiments end to end, as `catsdogs train` runs them (and as a notebook
+//! may): build the model, fit it with a checkpoint per epoch, evaluate it on the test set, and
+//! leave everything in one run folder:
+//!
+//! ```text
+//! runs/NAME/run.json            what was run (experiment, data, weights, settings, preprocessing)
+//! runs/NAME/checkpoints/        the latest epoch's checkpoint (see Checkpoint)
+//! runs/NAME/history.json        the History
+//! runs/NAME/curves.png          accuracy and loss curves
+//! runs/NAME/model.safetensors   the trained model
+//! runs/NAME/test_metrics.json   {"test_loss": ..., "test_acc": ...}
+//! ```
+//!
+//! - `frozen`: the ImageNet conv base frozen under a new head, Flatten, Dropout(0.5),
+//!   Dense(256, relu), Dense(1, sigmoid), RMSprop(lr=2e-5).
+//! - `finetune`: as the tutorial, a fresh base with block5 (from block5_conv1 on) trainable and
+//!   a new head, RMSprop(lr=1e-5); or, with `from`, the head trained by a frozen run, the
+//!   common two-stage recipe.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{input_size, Compile, FitOptions, Loss, RMSprop, TrainError};
+use crate::cache::CacheOptions;
+use crate::data::{FlowOptions, ImageDataGenerator, Preprocess};
+use crate::error::Result;
+use crate::history::History;
+use crate::model::{Activation, Sequential};
+use crate::vgg16::Vgg16;
+use crate::weights::Weights;
+
+/// The first layer that the fine-tune trains.
+pub const FINETUNE_FROM: &str = "block5_conv1";
+/// The file a run's configuration is written to.
+pub const RUN_FILE: &str = "run.json";
+/// The file a run's trained model is written to.
+pub const MODEL_FILE: &str = "model.safetensors";
+
+/// One of the tutorial's two experiments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Experiment {
+    /// The conv base frozen; only the head trains.
+    Frozen,
+    /// block5 and the head train.
+    Finetune,
+}
+
+impl FromStr for Experiment {
+    type Err = TrainError;
+
+    fn from_str(s: &str) -> std::result::Result<Self, TrainError> {
+        match s {
+            "frozen" => Ok(Experiment::Frozen),
+            "finetune" => Ok(Experiment::Finetune),
+            _ => Err(TrainError::Options(format!(
+                "unknown experiment {s:?}: use frozen or finetune"
+            ))),
+        }
+    }
+}
+
+impl Experiment {
+    /// The tutorial's learning rate: 2e-5 frozen, 1e-5 fine-tuning.
+    pub fn learning_rate(self) -> f64 {
+        match self {
+            Experiment::Frozen => 2e-5,
+            Experiment::Finetune => 1e-5,
+        }
+    }
+
+    /// The tutorial's model on `conv_base`, with this experiment's trainable layers.
+    ///
+    /// ```
+    /// use catsdogs::train::run::Experiment;
+    /// let conv_base = catsdogs::vgg16::Vgg16::new(false, tch::Device::Cpu);
+    /// let model = Experiment::Finetune.model(conv_base).unwrap();
+    /// assert_eq!(model.summary().trainable_params(), 7_079_424 + 6_423_041);
+    /// ```
+    pub fn model(self, conv_base: Vgg16) -> Result<Sequential> {
+        let mut model = Sequential::new(conv_base)
+            .flatten()
+            .dropout(0.5)
+            .dense(256, Activation::Relu)
+            .dense(1, Activation::Sigmoid);
+        self.set_trainable(&mut model)?;
+        Ok(model)
+    }
+
+    /// Makes this experiment's layers trainable and the others frozen.
+    pub fn set_trainable(self, model: &mut Sequential) -> Result<()> {
+        let first = match self {
+            Experiment::Frozen => model.layers()[model.base_len()].name().to_string(),
+            Experiment::Finetune => FINETUNE_FROM.to_string(),
+        };
+        model.trainable_from(&first)
+    }
+}
+
+/// Everything `catsdogs train` takes.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Which experiment.
+    pub experiment: Experiment,
+    /// The split folder, holding `train/`, `validation/` and `test/`.
+    pub data: PathBuf,
+    /// The run folder.
+    pub out: PathBuf,
+    /// VGG16 weights (any format `Weights::load` reads); `None` means random ones.
+    pub weights: Option<PathBuf>,
+    /// A run (folder or model file) whose model to start from, for the two-stage fine-tune.
+    pub from: Option<PathBuf>,
+    /// Epochs (30).
+    pub epochs: usize,
+    /// Images per batch (50).
+    pub batch_size: usize,
+    /// The learning rate; `None` means the experiment's.
+    pub lr: Option<f64>,
+    /// Seeds the head's initialisation, the epoch orders and the dropout masks.
+    pub seed: u64,
+    /// (height, width) of the images (224x224).
+    pub target_size: (u32, u32),
+    /// The feature cache.
+    pub cache: CacheOptions,
+    /// Continue from the run's latest checkpoint.
+    pub resume: bool,
+    /// CUDA float16 autocast.
+    pub mixed_precision: bool,
+}
+
+impl RunOptions {
+    /// The tutorial's settings for `experiment` on `data`, written to `out`.
+    pub fn new(experiment: Experiment, data: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Self {
+        RunOptions {
+            experiment,
+            data: data.into(),
+            out: out.into(),
+            weights: None,
+            from: None,
+            epochs: 30,
+            batch_size: 50,
+            lr: None,
+            seed: 0,
+            target_size: (224, 224),
+            cache: CacheOptions::default(),
+            resume: false,
+            mixed_precision: false,
+        }
+    }
+}
+
+/// `run.json`: what a run was made with, and how its images are preprocessed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// The experiment.
+    pub experiment: Experiment,
+    /// The split folder.
+    pub data: String,
+    /// The weights file, if any.
+    pub weights: Option<String>,
+    /// The run it started from, if any.
+    pub from: Option<String>,
+    /// Epochs.
+    pub epochs: usize,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Seed.
+    pub seed: u64,
+    /// (height, width) of the images.
+    pub target_size: (u32, u32),
+    /// How images are preprocessed for this model.
+    pub preprocess: Preprocess,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunReport {
+    /// The run folder.
+    pub out: PathBuf,
+    /// Per-epoch metrics.
+    pub history: History,
+    /// `(loss, acc)` on the test folder, if the split has one.
+    pub test: Option<(f64, f64)>,
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// The model file of a run folder, or the file itself.
+fn model_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join(MODEL_FILE)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Loads a trained model (a run folder, or a model file saved by `Sequential::save`) onto
+/// [`crate::device()`], with its preprocessing: `preprocess` if given, else the `run.json`
+/// beside the model, else Keras's VGG16 preprocessing (with a note).
+pub fn load_trained(
+    path: &Path,
+    preprocess: Option<Preprocess>,
+) -> Result<(Sequential, Preprocess)> {
+    let file = model_file(path);
+    let model = Sequential::load(&file, crate::device())?;
+    let config = file
+        .parent()
+        .map(|dir| dir.join(RUN_FILE))
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|text| serde_json::from_str::<RunConfig>(&text).ok());
+    let preprocess = match (preprocess, config) {
+        (Some(p), _) => p,
+        (None, Some(config)) => config.preprocess,
+        (None, None) => {
+            println!(
+                "No {RUN_FILE} beside {}: preprocessing images as Keras's VGG16 (caffe); pass \
+                 --preprocess if the model was trained otherwise.",
+                file.display()
+            );
+            Preprocess::Vgg16
+        }
+    };
+    Ok((model, preprocess))
+}
+
+/// The folder of test images in `data`: `data/test` if the split has one, else `data` itself.
+pub fn test_dir(data: &Path) -> PathBuf {
+    let test = data.join("test");
+    if test.is_dir() {
+        test
+    } else {
+        data.to_path_buf()
+    }
+}
+
+/// The conv base and its preprocessing: the weights' if given, else random (with a warning).
+fn conv_base(weights: Option<&Path>, target_size: (u32, u32)) -> Result<(Vgg16, Preprocess)> {
+    let device = crate::device();
+    let (base, preprocess) = match weights {
+        Some(path) => {
+            let weights = Weights::load(path)?;
+            (
+                Vgg16::from_weights(&weights, false, device)?,
+                weights.preprocess(),
+            )
+        }
+        None => {
+            eprintln!(
+                "warning: no --weights given, so the VGG16 base is randomly initialised, not \
+                 ImageNet's: accuracy will be far below the tutorial's. Pass --weights with \
+                 Keras's vgg16 notop .h5 (see environment/fetch-data)."
+            );
+            (Vgg16::new(false, device), Preprocess::Vgg16)
+        }
+    };
+    let (height, width) = target_size;
+    Ok((
+        base.with_input_size(i64::from(height), i64::from(width))?,
+        preprocess,
+    ))
+}
+
+/// Runs an experiment as `catsdogs train` does; see the module's notes for what it writes.
+pub fn run(options: &RunOptions) -> Result<RunReport> {
+    tch::manual_seed(options.seed as i64);
+    let (model, preprocess, target_size) = match &options.from {
+        Some(from) => {
+            let (mut model, preprocess) = load_trained(from, None)?;
+            options.experiment.set_trainable(&mut model)?;
+            let size = input_size(&model)?;
+            (model, preprocess, size)
+        }
+        None => {
+            let (base, preprocess) = conv_base(options.weights.as_deref(), options.target_size)?;
+            (
+                options.experiment.model(base)?,
+                preprocess,
+                options.target_size,
+            )
+        }
+    };
+    let lr = options.lr.unwrap_or(options.experiment.learning_rate());
+    let config = RunConfig {
+        experiment: options.experiment,
+        data: display(&options.data),
+        weights: options.weights.as_deref().map(display),
+        from: options.from.as_deref().map(display),
+        epochs: options.epochs,
+        batch_size: options.batch_size,
+        lr,
+        seed: options.seed,
+        target_size,
+        preprocess,
+    };
+    let json = serde_json::to_string_pretty(&config).expect("run configs serialise");
+    crate::fsutil::write_atomic(&options.out.join(RUN_FILE), json.as_bytes())?;
+
+    let datagen = ImageDataGenerator::new(preprocess);
+    let flow_options = FlowOptions::default()
+        .target_size(target_size.0, target_size.1)
+        .batch_size(options.batch_size)
+        .seed(options.seed);
+    let train = datagen.flow_from_directory(options.data.join("train"), flow_options.clone())?;
+    let validation = datagen.flow_from_directory(
+        options.data.join("validation"),
+        flow_options.clone().shuffle(false),
+    )?;
+    let mut model = model.compile(RMSprop::new(lr), Loss::BinaryCrossentropy);
+    println!("{}", model.summary());
+    let fit_options = FitOptions {
+        seed: options.seed,
+        cache: options.cache.clone(),
+        checkpoint_dir: Some(options.out.join("checkpoints")),
+        resume: options.resume,
+        mixed_precision: options.mixed_precision,
+    };
+    let history = model.fit_with(&train, options.epochs, &validation, fit_options)?;
+    history.save(options.out.join("history.json"))?;
+    let title = format!(
+        "{:?} conv base, {}",
+        options.experiment,
+        display(&options.data)
+    );
+    crate::plot::history_curves(&history, &title).save(options.out.join("curves.png"))?;
+    model.save(options.out.join(MODEL_FILE))?;
+
+    let test = if options.data.join("test").is_dir() {
+        let test =
+            datagen.flow_from_directory(options.data.join("test"), flow_options.shuffle(false))?;
+        let (test_loss, test_acc) = model.evaluate(&test)?;
+        let metrics = serde_json::json!({ "test_loss": test_loss, "test_acc": test_acc });
+        let text = serde_json::to_string_pretty(&metrics).expect("metrics serialise");
+        crate::fsutil::write_atomic(&options.out.join("test_metrics.json"), text.as_bytes())?;
+        println!("test_loss: {test_loss:.4} - test_acc: {test_acc:.4}");
+        Some((test_loss, test_acc))
+    } else {
+        println!(
+            "{} has no test folder (a split with --all): no test_metrics.json.",
+            options.data.display()
+        );
+        None
+    };
+    Ok(RunReport {
+        out: options.out.clone(),
+        history,
+        test,
+    })
+}
+
+/// Evaluates a trained model (run folder or model file) on `data`'s test folder (or `data`
+/// itself if it has none), as `catsdogs evaluate` does: `(loss, acc)`.
+pub fn evaluate(
+    model: &Path,
+    data: &Path,
+    batch_size: usize,
+    preprocess: Option<Preprocess>,
+) -> Result<(f64, f64)> {
+    let (model, preprocess) = load_trained(model, preprocess)?;
+    let size = input_size(&model)?;
+    let flow = ImageDataGenerator::new(preprocess).flow_from_directory(
+        test_dir(data),
+        FlowOptions::default()
+            .target_size(size.0, size.1)
+            .batch_size(batch_size)
+            .shuffle(false),
+    )?;
+    model
+        .compile(RMSprop::new(0.0), Loss::BinaryCrossentropy)
+        .evaluate(&flow)
+}

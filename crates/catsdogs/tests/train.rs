@@ -1,0 +1,379 @@
+//! Training on the built-in synthetic sample, at 32x32 with a randomly initialised VGG16 base so
+//! that each run takes seconds: the frozen experiment learns the sample, cached training equals
+//! uncached training, a resumed run equals an uninterrupted one, a NaN loss stops the run with
+//! the epoch and step, and a submission CSV matches `predict`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use catsdogs::data::{
+    sample, split, DirectoryIterator, FlowOptions, ImageDataGenerator, Preprocess, SampleOptions,
+    SplitOptions,
+};
+use catsdogs::model::Sequential;
+use catsdogs::train::run::{Experiment, RunOptions};
+use catsdogs::train::{interrupt, Compile, CompiledModel, FitOptions, Loss, Predict, RMSprop};
+use catsdogs::vgg16::Vgg16;
+use catsdogs::History;
+use tch::{Device, Tensor};
+
+const SIZE: u32 = 32;
+
+/// libtorch's random generator and the interrupt flag are one per process, and tests run on
+/// parallel threads: every test that builds or trains a model holds this lock.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The sample (300 cats, 300 dogs) split 400/100/100 into `data/` and 60/20/20 into
+/// `small/`, with their 32x32 image caches built.
+fn sample_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let zip = dir.join("train.zip");
+        sample(&zip, &SampleOptions::default()).unwrap();
+        for (name, sizes) in [("data", (400, 100, 100)), ("small", (60, 20, 20))] {
+            let data = dir.join(name);
+            split(&zip, &data, &SplitOptions::sizes(sizes.0, sizes.1, sizes.2)).unwrap();
+            for split in ["train", "validation", "test"] {
+                flow(&data.join(split), 50, true);
+            }
+        }
+        dir
+    })
+}
+
+/// The 400/100/100 split, for the accuracy of the frozen experiment.
+fn data() -> PathBuf {
+    sample_dir().join("data")
+}
+
+fn flow(dir: &Path, batch_size: usize, shuffle: bool) -> DirectoryIterator {
+    let options = FlowOptions::default()
+        .target_size(SIZE, SIZE)
+        .batch_size(batch_size)
+        .shuffle(shuffle);
+    ImageDataGenerator::new(Preprocess::Vgg16)
+        .flow_from_directory(dir, options)
+        .unwrap()
+}
+
+/// Train (shuffled) and validation flows of the 60/20/20 split, 3 steps of 20 an epoch.
+fn flows() -> (DirectoryIterator, DirectoryIterator) {
+    let small = sample_dir().join("small");
+    (
+        flow(&small.join("train"), 20, true),
+        flow(&small.join("validation"), 20, false),
+    )
+}
+
+/// The tutorial's model for `experiment` on a random 32x32 base, compiled at `lr`.
+fn model(experiment: Experiment, seed: i64, lr: f64) -> CompiledModel {
+    tch::manual_seed(seed);
+    let base = Vgg16::new(false, Device::Cpu)
+        .with_input_size(i64::from(SIZE), i64::from(SIZE))
+        .unwrap();
+    experiment
+        .model(base)
+        .unwrap()
+        .compile(RMSprop::new(lr), Loss::BinaryCrossentropy)
+}
+
+fn weights(model: &Sequential) -> Vec<(String, Tensor)> {
+    model.named_parameters()
+}
+
+fn max_difference(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+/// Histories without the seconds, which always differ.
+fn metrics(history: &History) -> Vec<[f64; 4]> {
+    history
+        .epochs
+        .iter()
+        .map(|m| [m.loss, m.acc, m.val_loss, m.val_acc])
+        .collect()
+}
+
+#[test]
+fn frozen_experiment_learns_the_sample_and_writes_its_run_folder() {
+    let _serial = serial();
+    let out = tempfile::tempdir().unwrap();
+    let mut options = RunOptions::new(Experiment::Frozen, data(), out.path());
+    options.epochs = 10;
+    options.target_size = (SIZE, SIZE);
+    let report = catsdogs::train::run::run(&options).unwrap();
+    let (test_loss, test_acc) = report.test.unwrap();
+    assert!(test_acc >= 0.9, "test accuracy {test_acc}");
+    let written: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("test_metrics.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(written["test_loss"], test_loss);
+    assert_eq!(written["test_acc"], test_acc);
+    let history = History::load(out.path().join("history.json")).unwrap();
+    assert_eq!(history, report.history);
+    assert_eq!(history.epochs.len(), 10);
+    let checkpoint = catsdogs::train::Checkpoint::latest(out.path().join("checkpoints"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(checkpoint.epoch, 10);
+    assert_eq!(checkpoint.history, history);
+    assert!(std::fs::read(out.path().join("curves.png"))
+        .unwrap()
+        .starts_with(b"\x89PNG"));
+
+    // The saved model, loaded with its run.json, evaluates to the same test metrics.
+    let again = catsdogs::train::run::evaluate(out.path(), &data(), 50, None).unwrap();
+    assert_eq!(again, (test_loss, test_acc));
+}
+
+/// Trains `epochs` epochs of `experiment` with the cache on (in memory or, with a zero
+/// budget, on disk) or off, and returns the trained model and its History.
+fn train_with_cache(
+    experiment: Experiment,
+    epochs: usize,
+    cache: Option<u64>,
+    cache_dir: &Path,
+) -> (CompiledModel, History) {
+    let (train, validation) = flows();
+    let mut model = model(experiment, 3, 1e-4);
+    let mut options = FitOptions::default()
+        .seed(5)
+        .cache(cache.is_some())
+        .cache_dir(cache_dir);
+    if let Some(budget) = cache {
+        options = options.cache_memory(budget);
+    }
+    let history = model
+        .fit_with(&train, epochs, &validation, options)
+        .unwrap();
+    (model, history)
+}
+
+#[test]
+fn cached_training_equals_the_full_network_at_both_cuts() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    for (experiment, epochs, layer) in [
+        (Experiment::Frozen, 2, "block5_pool"),
+        (Experiment::Finetune, 1, "block4_pool"),
+    ] {
+        let (full, full_history) = train_with_cache(experiment, epochs, None, dir.path());
+        assert!(full.feature_cache().entries().is_empty());
+        let (cached, cached_history) =
+            train_with_cache(experiment, epochs, Some(1 << 30), dir.path());
+        let entries = cached.feature_cache().entries();
+        assert_eq!(entries.len(), 2, "train and validation features");
+        for features in entries {
+            assert_eq!(features.layer(), layer);
+            assert_eq!(features.location(), "CPU memory");
+        }
+        for (a, b) in metrics(&full_history).iter().zip(metrics(&cached_history)) {
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() < 1e-5, "{experiment:?}: {a:?} vs {b:?}");
+            }
+        }
+        // The last step's gradients and the updated weights agree.
+        for ((name, a), (_, b)) in weights(&full).iter().zip(weights(&cached)) {
+            let scale = a.abs().max().double_value(&[]).max(1e-3);
+            assert!(
+                max_difference(a, &b) / scale < 1e-5,
+                "{experiment:?} {name}"
+            );
+            if a.requires_grad() {
+                let (ga, gb) = (a.grad(), b.grad());
+                let scale = ga.abs().max().double_value(&[]).max(1e-6);
+                assert!(
+                    max_difference(&ga, &gb) / scale < 1e-4,
+                    "{experiment:?} grad {name}"
+                );
+            }
+        }
+        // The same features from a memory-mapped file give bit-identical training.
+        let (on_disk, disk_history) = train_with_cache(experiment, epochs, Some(0), dir.path());
+        assert!(on_disk
+            .feature_cache()
+            .entries()
+            .iter()
+            .all(|f| f.on_disk()));
+        assert_eq!(metrics(&disk_history), metrics(&cached_history));
+        for ((name, a), (_, b)) in weights(&cached).iter().zip(weights(&on_disk)) {
+            assert_eq!(max_difference(a, &b), 0.0, "{name}");
+        }
+    }
+    // A second run finds the files written by the first.
+    let files = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(files, 4, "train and validation features at two cuts");
+}
+
+#[test]
+fn evaluate_reuses_the_cache_and_matches_the_last_validation_and_predict() {
+    let _serial = serial();
+    let (train, validation) = flows();
+    let mut model = model(Experiment::Frozen, 4, 1e-4);
+    let history = model
+        .fit_with(&train, 1, &validation, FitOptions::default().seed(1))
+        .unwrap();
+    let last = history.epochs[0];
+    assert_eq!(
+        model.evaluate(&validation).unwrap(),
+        (last.val_loss, last.val_acc)
+    );
+    let p = model.predict_generator(&validation).unwrap();
+    let labels: Vec<f32> = validation.classes.iter().map(|&c| c as f32).collect();
+    let correct = p.gt(0.5).eq_tensor(&Tensor::from_slice(&labels).gt(0.5));
+    let acc = correct.to_kind(tch::Kind::Float).mean(tch::Kind::Float);
+    assert!((acc.double_value(&[]) - last.val_acc).abs() < 1e-9);
+}
+
+#[test]
+fn a_resumed_run_equals_an_uninterrupted_one() {
+    let _serial = serial();
+    let (train, validation) = flows();
+    let dir = tempfile::tempdir().unwrap();
+    let options = |name: &str| {
+        FitOptions::default()
+            .seed(9)
+            .checkpoints(dir.path().join(name))
+            .resume(true)
+    };
+    let mut straight = model(Experiment::Finetune, 1, 1e-4);
+    let full = straight
+        .fit_with(&train, 2, &validation, options("straight"))
+        .unwrap();
+
+    let mut first = model(Experiment::Finetune, 1, 1e-4);
+    first
+        .fit_with(&train, 1, &validation, options("resumed"))
+        .unwrap();
+    // Ctrl-C during epoch 2 abandons it and says how to go on.
+    interrupt::stop_on_ctrl_c();
+    // SAFETY: raising a signal whose handler was just installed.
+    assert_eq!(unsafe { libc::raise(libc::SIGINT) }, 0);
+    let message = first
+        .fit_with(&train, 2, &validation, options("resumed"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.starts_with(
+            "interrupted at epoch 2/2, step 1/3 (that epoch is not saved); epoch 1 is saved in"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("--resume"), "{message}");
+    drop(first);
+
+    // A new process: another initialisation, which the checkpoint overwrites.
+    let mut resumed = model(Experiment::Finetune, 2, 1e-4);
+    let history = resumed
+        .fit_with(&train, 2, &validation, options("resumed"))
+        .unwrap();
+    assert_eq!(metrics(&history), metrics(&full));
+    for ((name, a), (_, b)) in weights(&straight).iter().zip(weights(&resumed)) {
+        assert_eq!(max_difference(a, &b), 0.0, "{name}");
+    }
+
+    // Without resume, an existing run is not overwritten; with another seed, not resumed.
+    let error = resumed
+        .fit_with(&train, 3, &validation, options("resumed").resume(false))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("already holds a checkpoint after epoch 2"),
+        "{error}"
+    );
+    let error = resumed
+        .fit_with(&train, 3, &validation, options("resumed").seed(10))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("the checkpoint has seed 9 but this run 10"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_naming_the_epoch_and_step() {
+    let _serial = serial();
+    let (train, validation) = flows();
+    let mut model = model(Experiment::Frozen, 1, 1e39);
+    let error = model
+        .fit_with(&train, 2, &validation, FitOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("the loss became NaN at epoch 1/2, step 2/3, so training stopped"),
+        "{error}"
+    );
+    assert!(error.contains("lower the learning rate"), "{error}");
+}
+
+#[test]
+fn a_submission_lists_every_test_image_by_id_with_its_dog_probability() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    // A small test1.zip: Kaggle's names, out of order, plus a folder entry and a stray file.
+    let images: Vec<PathBuf> = ["cats", "dogs"]
+        .iter()
+        .flat_map(|class| {
+            let folder = data().join("test").join(class);
+            let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            files.sort();
+            files.into_iter().take(3)
+        })
+        .collect();
+    let zip_path = dir.path().join("test1.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    zip.add_directory("test1/", options).unwrap();
+    let ids = [10u64, 2, 7, 1, 12, 3];
+    for (id, image) in ids.iter().zip(&images) {
+        zip.start_file(format!("test1/{id}.jpg"), options).unwrap();
+        std::io::Write::write_all(&mut zip, &std::fs::read(image).unwrap()).unwrap();
+    }
+    zip.start_file("test1/readme.txt", options).unwrap();
+    zip.finish().unwrap();
+
+    let model = {
+        tch::manual_seed(6);
+        Experiment::Frozen
+            .model(
+                Vgg16::new(false, Device::Cpu)
+                    .with_input_size(32, 32)
+                    .unwrap(),
+            )
+            .unwrap()
+    };
+    let out = dir.path().join("submission.csv");
+    let report =
+        catsdogs::train::submit::submit(&model, Preprocess::Vgg16, &zip_path, &out, 4).unwrap();
+    assert_eq!(report.rows, 6);
+    assert_eq!(report.skipped, ["test1/readme.txt"]);
+    let expected = model
+        .predict(&catsdogs::train::load_images(&images, (SIZE, SIZE), Preprocess::Vgg16).unwrap())
+        .unwrap();
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("id,label"));
+    let mut by_id: Vec<(u64, usize)> = ids.iter().copied().zip(0..).collect();
+    by_id.sort();
+    for (line, (id, index)) in lines.zip(&by_id) {
+        let (got_id, label) = line.split_once(',').unwrap();
+        assert_eq!(got_id, id.to_string());
+        // Batches of 4 here and of 32 in predict round differently in the last bits.
+        let label: f64 = label.parse().unwrap();
+        let expected = expected.double_value(&[*index as i64]);
+        assert!(
+            (label - expected).abs() < 1e-6,
+            "id {id}: {label} vs {expected}"
+        );
+    }
+    assert_eq!(csv.lines().count(), 7);
+}
