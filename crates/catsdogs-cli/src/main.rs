@@ -4,6 +4,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod data;
 mod imagenet;
 mod train;
@@ -23,6 +24,10 @@ struct Cli {
 enum Command {
     /// Print the compute device that libtorch sees.
     Device,
+    /// Time one piece of work (decode, forward, epoch) and print it as a JSON line, for
+    /// environment/bench.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     #[command(flatten)]
     Data(data::DataCommand),
     #[command(flatten)]
@@ -38,6 +43,7 @@ fn main() {
             println!("{}", catsdogs::device::describe());
             Ok(())
         }
+        Command::Bench(command) => bench::run(command),
         Command::Data(command) => data::run(command),
         Command::Imagenet(command) => imagenet::run(command),
         Command::Train(command) => train::run(command),

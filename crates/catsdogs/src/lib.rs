@@ -4,6 +4,7 @@
 //!
 //! One module per concept, each named after its Keras counterpart where there is one.
 
+pub mod bench;
 pub mod cache;
 pub mod data;
 pub mod device;

@@ -1,0 +1,230 @@
+//! `catsdogs bench`: one measurement per call, printed as one JSON line on stdout, for
+//! `environment/bench` to put beside the Python peers' numbers. Each call runs in its own
+//! process, so that the caller can read that process's peak memory.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Subcommand, ValueEnum};
+use serde_json::json;
+
+use catsdogs::bench::{self, Timing};
+use catsdogs::data;
+use catsdogs::train::run::{self, Experiment, RunOptions};
+use catsdogs::vgg16::Vgg16;
+use tch::Device;
+
+/// The measurements.
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Time load_img (decode + Pillow NEAREST resize) over a list of image files.
+    Decode {
+        /// A text file with one image path per line.
+        #[arg(long)]
+        files: PathBuf,
+        /// Decoding threads.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: u16,
+        /// HEIGHTxWIDTH to resize to.
+        #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
+        target_size: (u32, u32),
+    },
+    /// Time VGG16's convolutional base (include_top=False) on random 224x224 batches.
+    Forward {
+        /// Images per batch.
+        #[arg(long, default_value_t = 50)]
+        batch: usize,
+        /// Timed batches (after one untimed).
+        #[arg(long, default_value_t = 5)]
+        iterations: usize,
+        /// libtorch's CPU threads.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: u16,
+        /// Where to run.
+        #[arg(long, value_enum, default_value_t = Where::Auto)]
+        device: Where,
+    },
+    /// Run VGG16's conv base on the same random images on the CPU and on the GPU, and print
+    /// how far apart the outputs are.
+    Agree {
+        /// Images.
+        #[arg(long, default_value_t = 4)]
+        batch: usize,
+    },
+    /// Time epochs of one of the tutorial's experiments, end to end, as `catsdogs train` runs
+    /// them (random VGG16 weights: the speed is the same).
+    Epoch {
+        /// The split folder, holding train/ and validation/.
+        #[arg(long)]
+        data: PathBuf,
+        /// frozen or finetune.
+        #[arg(long, value_parser = str::parse::<Experiment>)]
+        experiment: Experiment,
+        /// Epochs.
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+        /// Images per batch.
+        #[arg(long, default_value_t = 50)]
+        batch: usize,
+        /// The feature cache: on (the fast path) or off (every step runs the whole network).
+        #[arg(long, value_enum, default_value_t = Switch::On)]
+        cache: Switch,
+        /// CUDA float16 autocast.
+        #[arg(long)]
+        mixed_precision: bool,
+        /// libtorch's CPU threads.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: u16,
+        /// Where to run.
+        #[arg(long, value_enum, default_value_t = Where::Auto)]
+        device: Where,
+        /// The run folder (checkpoints, history, model); it must not hold a run already.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// On or off.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Switched on.
+    On,
+    /// Switched off.
+    Off,
+}
+
+/// Where a measurement runs.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Where {
+    /// CUDA when libtorch sees a GPU, else the CPU.
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// The first GPU; an error when there is none.
+    Cuda,
+}
+
+impl Where {
+    fn device(self) -> anyhow::Result<Device> {
+        if let Where::Cpu = self {
+            // Before anything asks for the device: the training code uses catsdogs::device().
+            std::env::set_var("CATSDOGS_DEVICE", "cpu");
+        }
+        match (self, catsdogs::device()) {
+            (Where::Cpu, _) => Ok(Device::Cpu),
+            (Where::Cuda, Device::Cpu) => anyhow::bail!(
+                "libtorch sees no CUDA GPU ({}): run with --device cpu",
+                catsdogs::device::describe()
+            ),
+            (_, device) => Ok(device),
+        }
+    }
+}
+
+/// Runs one measurement and prints it as a JSON line.
+pub fn run(command: BenchCommand) -> anyhow::Result<()> {
+    let (timing, details) = match command {
+        BenchCommand::Agree { batch } => {
+            let device = catsdogs::device();
+            if device == Device::Cpu {
+                anyhow::bail!(
+                    "libtorch sees no CUDA GPU ({}): this check compares the CPU with a GPU, so \
+                     run it on a GPU machine",
+                    catsdogs::device::describe()
+                );
+            }
+            tch::manual_seed(0);
+            let mut model = Vgg16::new(false, Device::Cpu);
+            let agreement = bench::agreement(&mut model, batch, device)?;
+            let mut line = serde_json::to_value(agreement)?;
+            line["relative"] = json!(agreement.relative());
+            println!("{line}");
+            return Ok(());
+        }
+        BenchCommand::Decode {
+            files,
+            threads,
+            target_size,
+        } => {
+            let list = std::fs::read_to_string(&files)
+                .with_context(|| format!("cannot read the file list {}", files.display()))?;
+            let paths: Vec<PathBuf> = list
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(PathBuf::from)
+                .collect();
+            let timing = bench::decode(&paths, target_size, usize::from(threads))?;
+            (timing, json!({ "threads": threads, "device": "cpu" }))
+        }
+        BenchCommand::Forward {
+            batch,
+            iterations,
+            threads,
+            device,
+        } => {
+            tch::set_num_threads(i32::from(threads));
+            let device = device.device()?;
+            tch::manual_seed(0);
+            let model = Vgg16::new(false, device);
+            let timing = bench::forward(&model, batch, iterations)?;
+            (
+                timing,
+                json!({ "threads": threads, "batch": batch, "device": describe(device) }),
+            )
+        }
+        BenchCommand::Epoch {
+            data,
+            experiment,
+            epochs,
+            batch,
+            cache,
+            mixed_precision,
+            threads,
+            device,
+            out,
+        } => {
+            tch::set_num_threads(i32::from(threads));
+            let device = device.device()?;
+            let mut options = RunOptions::new(experiment, &data, out);
+            options.epochs = epochs;
+            options.batch_size = batch;
+            options.cache.enabled = cache == Switch::On;
+            options.mixed_precision = mixed_precision;
+            let report = run::run(&options)?;
+            let epoch_seconds: Vec<f64> = report.history.epochs.iter().map(|e| e.seconds).collect();
+            let last = report.history.epochs.last();
+            let timing = Timing {
+                images: data::list_images(&data.join("train"))?.filenames.len() * epochs,
+                seconds: epoch_seconds.iter().sum(),
+            };
+            let details = json!({
+                "threads": threads,
+                "batch": batch,
+                "device": describe(device),
+                "cache": cache == Switch::On,
+                "epoch_seconds": epoch_seconds,
+                "acc": last.map(|e| e.acc),
+                "val_acc": last.map(|e| e.val_acc),
+            });
+            (timing, details)
+        }
+    };
+    println!("{}", line(timing, details));
+    Ok(())
+}
+
+/// `cpu` or `cuda`.
+fn describe(device: Device) -> &'static str {
+    match device {
+        Device::Cuda(_) => "cuda",
+        _ => "cpu",
+    }
+}
+
+/// The timing and the details as one JSON object.
+fn line(timing: Timing, mut details: serde_json::Value) -> serde_json::Value {
+    details["images"] = json!(timing.images);
+    details["seconds"] = json!(timing.seconds);
+    details["images_per_second"] = json!(timing.images_per_second());
+    details
+}

@@ -1,0 +1,155 @@
+//! Timings of the crate's own hot paths, for `catsdogs bench` and for notebooks: decoding and
+//! resizing JPEGs exactly as [`load_img`] does, and VGG16's forward pass; and [`agreement`],
+//! which checks that the CPU and a GPU compute the same forward pass.
+//!
+//! Each timing runs the work once untimed (to warm the page cache, the allocators and, on CUDA,
+//! cuDNN's autotuner), then once timed. The Python peers in `environment/peers/` time the same
+//! work the same way, so `environment/bench` can put the numbers side by side.
+//!
+//! ```
+//! use catsdogs::bench;
+//! use catsdogs::vgg16::Vgg16;
+//! let model = Vgg16::new(false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
+//! let timing = bench::forward(&model, 2, 1).unwrap();
+//! assert_eq!(timing.images, 2);
+//! assert!(timing.images_per_second() > 0.0);
+//! ```
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use tch::{Device, Kind, Tensor};
+
+use crate::data::{load_img, DataError};
+use crate::error::Result;
+use crate::vgg16::Vgg16;
+
+/// How long some images took.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Timing {
+    /// Images processed in the timed pass.
+    pub images: usize,
+    /// Wall-clock seconds of the timed pass.
+    pub seconds: f64,
+}
+
+impl Timing {
+    /// Throughput of the timed pass.
+    pub fn images_per_second(&self) -> f64 {
+        self.images as f64 / self.seconds.max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Loads every file of `paths` with [`load_img`] at `target_size` (height, width) on a pool of
+/// `threads` threads: one untimed pass, then a timed one.
+pub fn decode(paths: &[PathBuf], target_size: (u32, u32), threads: usize) -> Result<Timing> {
+    if paths.is_empty() {
+        return Err(
+            DataError::Options("no images to decode: give at least one file".into()).into(),
+        );
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| {
+            DataError::Options(format!(
+                "cannot start {threads} decoding threads ({e}): ask for fewer threads"
+            ))
+        })?;
+    let pass = || -> Result<f64> {
+        let start = Instant::now();
+        pool.install(|| {
+            paths
+                .par_iter()
+                .try_for_each(|path| load_img(path, Some(target_size)).map(drop))
+        })?;
+        Ok(start.elapsed().as_secs_f64())
+    };
+    pass()?;
+    Ok(Timing {
+        images: paths.len(),
+        seconds: pass()?,
+    })
+}
+
+/// Runs `model` (without gradients) on `iterations` batches of `batch` random images of its
+/// input size, on the device its weights are on: one untimed batch, then the timed ones.
+pub fn forward(model: &Vgg16, batch: usize, iterations: usize) -> Result<Timing> {
+    if batch == 0 || iterations == 0 {
+        return Err(DataError::Options(
+            "a forward timing needs a batch of at least 1 image and at least 1 iteration".into(),
+        )
+        .into());
+    }
+    let device = model
+        .layers()
+        .iter()
+        .flat_map(|layer| layer.weights().first())
+        .map(Tensor::device)
+        .next()
+        .unwrap_or(Device::Cpu);
+    let _no_grad = tch::no_grad_guard();
+    let mut shape = vec![batch as i64];
+    shape.extend_from_slice(model.input_shape());
+    let x = Tensor::f_randn(shape.as_slice(), (Kind::Float, device))?;
+    let run = |count: usize| -> Result<f64> {
+        let start = Instant::now();
+        for _ in 0..count {
+            drop(model.forward(&x)?);
+        }
+        if let Device::Cuda(index) = device {
+            tch::Cuda::synchronize(index as i64);
+        }
+        Ok(start.elapsed().as_secs_f64())
+    };
+    run(1)?;
+    Ok(Timing {
+        images: batch * iterations,
+        seconds: run(iterations)?,
+    })
+}
+
+/// How far a GPU's forward pass is from the CPU's on the same weights and images.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Agreement {
+    /// The largest absolute difference between the two outputs.
+    pub max_abs_diff: f64,
+    /// The largest absolute value of the CPU's output, the scale of the difference.
+    pub max_abs: f64,
+}
+
+impl Agreement {
+    /// The largest difference relative to the output's scale.
+    pub fn relative(&self) -> f64 {
+        self.max_abs_diff / self.max_abs.max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Runs `model`, whose weights are on the CPU, on `batch` random images of its input size (in
+/// the range of VGG16's preprocessed pixels) on the CPU, then moves it to `device` and runs it
+/// on the same images there. The model is left on `device`.
+///
+/// ```
+/// use catsdogs::vgg16::Vgg16;
+/// let mut model = Vgg16::new(false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
+/// let same = catsdogs::bench::agreement(&mut model, 1, tch::Device::Cpu).unwrap();
+/// assert_eq!(same.max_abs_diff, 0.0);
+/// assert!(same.max_abs > 0.0);
+/// ```
+pub fn agreement(model: &mut Vgg16, batch: usize, device: Device) -> Result<Agreement> {
+    let _no_grad = tch::no_grad_guard();
+    let mut shape = vec![batch as i64];
+    shape.extend_from_slice(model.input_shape());
+    let x = (Tensor::f_rand(shape.as_slice(), (Kind::Float, Device::Cpu))? - 0.5) * 255.0;
+    let cpu = model.forward(&x)?;
+    model.to(device);
+    let other = model
+        .forward(&x.f_to_device(device)?)?
+        .f_to_device(Device::Cpu)?;
+    let max = |t: Tensor| -> Result<f64> { Ok(t.f_abs()?.f_max()?.f_double_value(&[])?) };
+    Ok(Agreement {
+        max_abs_diff: max(cpu.f_sub(&other)?)?,
+        max_abs: max(cpu)?,
+    })
+}
