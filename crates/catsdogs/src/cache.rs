@@ -640,6 +640,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_cut_stops_at_a_frozen_dropout() {
+        use crate::model::Activation;
+        let mut model = Sequential::new(crate::vgg16::Vgg16::new(false, Device::Cpu))
+            .flatten()
+            .dropout(0.5)
+            .dense(1, Activation::Sigmoid);
+        model.trainable_from("dense_1").unwrap();
+        assert_eq!(model.layers()[cut(&model)].name(), "dropout_1");
+        model.trainable_from("block1_conv1").unwrap();
+        assert_eq!(cut(&model), 0);
+    }
+
+    #[test]
     fn sizes_read_like_people_write_them() {
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(819_200), "819.2 KB");

@@ -205,9 +205,17 @@ fn cached_training_equals_the_full_network_at_both_cuts() {
             assert_eq!(max_difference(a, &b), 0.0, "{name}");
         }
     }
+    // Without room in memory or on disk (the folder cannot be made), the full network runs.
+    let not_a_folder = dir.path().join("file");
+    std::fs::write(&not_a_folder, b"").unwrap();
+    let (nowhere, _) = train_with_cache(Experiment::Frozen, 1, Some(0), &not_a_folder.join("x"));
+    assert!(nowhere.feature_cache().entries().is_empty());
     // A second run finds the files written by the first.
     let files = std::fs::read_dir(dir.path()).unwrap().count();
-    assert_eq!(files, 4, "train and validation features at two cuts");
+    assert_eq!(
+        files, 5,
+        "train and validation features at two cuts, and the file"
+    );
 }
 
 #[test]
@@ -228,6 +236,33 @@ fn evaluate_reuses_the_cache_and_matches_the_last_validation_and_predict() {
     let correct = p.gt(0.5).eq_tensor(&Tensor::from_slice(&labels).gt(0.5));
     let acc = correct.to_kind(tch::Kind::Float).mean(tch::Kind::Float);
     assert!((acc.double_value(&[]) - last.val_acc).abs() < 1e-9);
+}
+
+#[test]
+fn recompiling_after_unfreezing_block5_trains_block5_and_moves_the_cut() {
+    let _serial = serial();
+    let (train, validation) = flows();
+    let mut model = model(Experiment::Frozen, 7, 1e-4);
+    model
+        .fit_with(&train, 1, &validation, FitOptions::default())
+        .unwrap();
+    let before = weights(&model);
+    let before: Vec<(String, Tensor)> = before.iter().map(|(n, t)| (n.clone(), t.copy())).collect();
+    model.trainable_from("block5_conv1").unwrap();
+    model.compile(RMSprop::new(1e-5), Loss::BinaryCrossentropy);
+    model.fit(&train, 1, &validation).unwrap();
+    let layers: Vec<&str> = model
+        .feature_cache()
+        .entries()
+        .iter()
+        .map(|f| f.layer())
+        .collect();
+    assert_eq!(layers, ["block4_pool", "block4_pool"]);
+    for ((name, old), (_, new)) in before.iter().zip(weights(&model)) {
+        let changed = max_difference(old, &new) > 0.0;
+        let trainable = name.starts_with("block5") || name.starts_with("dense");
+        assert_eq!(changed, trainable, "{name}");
+    }
 }
 
 #[test]
