@@ -130,6 +130,30 @@ fn train_then_evaluate_predict_and_submit_from_the_run_folder() {
         "{stderr}"
     );
 
+    // The two-stage fine-tune starts from the frozen run's model, block5 now trainable.
+    let finetune = dir.path().join("runs/finetune");
+    let out = catsdogs(&[
+        "train",
+        "--experiment",
+        "finetune",
+        "--from",
+        path(&run),
+        "--data",
+        path(&data),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "20",
+        "--out",
+        path(&finetune),
+    ]);
+    assert!(
+        out.contains("Caching the block4_pool outputs of 40 images"),
+        "{out}"
+    );
+    assert!(out.contains("Trainable params: 7,211,009"), "{out}");
+    assert!(finetune.join("test_metrics.json").is_file());
+
     let test_zip = dir.path().join("test1.zip");
     let mut writer = zip::ZipWriter::new(std::fs::File::create(&test_zip).unwrap());
     writer
