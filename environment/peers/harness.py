@@ -1,0 +1,694 @@
+"""The benchmark harness behind environment/bench and environment/gpu-run.
+
+It makes the images with `catsdogs sample` and `catsdogs split`, runs every measurement as its
+own process (ours: `catsdogs bench ...`; the peers: torch_peer.py and keras_peer.py beside this
+file), samples each process tree's memory while it runs, and then prints one table, writes it
+as JSON and rewrites the matching results section of BENCHMARKS.md.
+
+Every measurement prints its result as the last line of its stdout, a JSON object with `images`
+and `seconds` (the timed work); the harness adds the process's wall-clock time and its peak
+memory: the larger of its peak RSS (from wait4) and the peak sum of PSS over the process and its
+children (sampled every 0.1 s; DataLoader workers and Pool processes count once each), and on
+CUDA the peak GPU memory in use (nvidia-smi, every 0.1 s, less what was in use before).
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SKIPPED = 3  # the peers' exit status for "framework not installed" (see common.py)
+SECTION = "<!-- bench:{}:{} -->"
+# cached and uncached training may differ by float rounding only (cuDNN picks algorithms per
+# batch shape; TF32 on the GPU): this bounds every metric's difference.
+SAME_TOLERANCE = 1e-3
+# CPU and GPU forward passes: cuDNN convolutions use TF32 by default, about 1e-3 relative.
+AGREE_TOLERANCE = 1e-2
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--catsdogs", help="the release binary of catsdogs")
+    p.add_argument("--python", default=sys.executable, help="the python that runs the peers")
+    p.add_argument("--work", help="folder for the generated images and runs")
+    p.add_argument("--out", help="folder for bench.json and the logs")
+    p.add_argument("--markdown", help="BENCHMARKS.md, whose results section is rewritten (a "
+                   "file that does not exist gets the section alone)")
+    p.add_argument("--quick", action="store_true", help="small sizes, to try the harness")
+    p.add_argument("--images", type=int, help="images decoded in (a) (1000; quick 200)")
+    p.add_argument("--train", type=int, help="training images in (c) (100; quick 20)")
+    p.add_argument("--validation", type=int, help="validation images in (c) (a quarter of --train)")
+    p.add_argument("--test", type=int, default=0, help="test images of the split used in (c)")
+    p.add_argument("--epochs", type=int, default=1, help="epochs of each run in (c)")
+    p.add_argument("--experiments", type=int, default=0,
+                   help="also run ours' two experiments with this many epochs each on (c)'s data")
+    p.add_argument("--batch", type=int, default=50, help="batch size of (c)")
+    p.add_argument("--forward-batch", type=int,
+                   help="batch of (b) (8 on the CPU, quick 4; 50 on CUDA)")
+    p.add_argument("--forward-iterations", type=int,
+                   help="timed batches of (b) (3 on the CPU, quick 2; 20 on CUDA)")
+    p.add_argument("--threads", type=int, help="threads for 'all cores' (the usable cores)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--parts", default="checks,b,a,c,experiments",
+                   help="which parts, in this order: checks, a, b, c, experiments")
+    p.add_argument("--budget", type=float, default=math.inf,
+                   help="seconds for the whole run; steps that no longer fit are skipped")
+    p.add_argument("--step-timeout", type=float, default=1800, help="seconds for one step")
+    p.add_argument("--render", metavar="BENCH_JSON",
+                   help="only rewrite --markdown from an existing bench.json")
+    args = p.parse_args()
+    if not args.render and not (args.catsdogs and args.work and args.out):
+        p.error("--catsdogs, --work and --out are needed, unless --render")
+    args.images = args.images or (200 if args.quick else 1000)
+    # Even counts, so that the split gives both classes the same number of images.
+    args.train = 2 * math.ceil((args.train or (20 if args.quick else 100)) / 2)
+    args.validation = 2 * math.ceil((args.validation or max(2, args.train // 4)) / 2)
+    args.test = 2 * math.ceil(args.test / 2)
+    return args
+
+
+class Harness:
+    def __init__(self, args):
+        self.args = args
+        self.start = time.monotonic()
+        self.out = Path(args.out)
+        self.work = Path(args.work)
+        self.logs = self.out / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.cores = len(os.sched_getaffinity(0))
+        self.threads = args.threads or self.cores
+        self.results = []
+        self.checks = []
+        self.device = self.resolve_device()
+        cuda = self.device == "cuda"
+        self.forward_batch = args.forward_batch or (50 if cuda else 4 if args.quick else 8)
+        self.forward_iterations = args.forward_iterations or (
+            20 if cuda else 2 if args.quick else 3)
+
+    # ----- running one measurement -------------------------------------------------------
+
+    def left(self):
+        return self.args.budget - (time.monotonic() - self.start)
+
+    def measure(self, part, name, cmd, threads, group, prepare=None):
+        """Runs one measurement process and records its row. The first row of each group that
+        runs ours is the reference of the group's ratios."""
+        row = {"part": part, "name": name, "threads": threads, "device": self.device,
+               "group": group, "ours": cmd[0] == self.args.catsdogs, "status": "ok", "note": ""}
+        self.results.append(row)
+        timeout = min(self.args.step_timeout, self.left())
+        if timeout < 15:
+            row.update(status="skipped", note="out of the time budget")
+            print(f"  {name}: skipped (out of the time budget)", flush=True)
+            return row
+        if prepare:
+            prepare()
+        log = self.logs / f"{len(self.results):02d}-{re.sub(r'[^A-Za-z0-9]+', '-', name)}.log"
+        child_env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
+            child_env[var] = str(threads)
+        child_env.update(PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+        if self.device == "cpu":
+            child_env["CATSDOGS_DEVICE"] = "cpu"
+        print(f"  {name} ({threads} thread{'s' if threads > 1 else ''}) ...", end="", flush=True)
+        with open(log, "w") as out:
+            outcome = run_sampled(cmd, child_env, out, timeout, self.device == "cuda")
+        row.update(wall_seconds=outcome["wall"], peak_ram_mb=outcome["ram_mb"],
+                   peak_gpu_mb=outcome["gpu_mb"], log=str(log))
+        result = last_json(log)
+        if outcome["timed_out"]:
+            row.update(status="timeout", note=f"stopped after {timeout:.0f} s")
+        elif outcome["status"] == SKIPPED and result and "skipped" in result:
+            row.update(status="skipped", note=result["skipped"])
+        elif outcome["status"] != 0 or not result:
+            row.update(status="failed", note=f"exit {outcome['status']}; {tail(log)}")
+        else:
+            row.update({k: v for k, v in result.items() if k not in row or k == "device"})
+            row["note"] = result.get("what", "")
+            if part in ("c", "experiments"):  # end to end: the whole process counts
+                row["images_per_second"] = row["images"] / row["wall_seconds"]
+        print(f" {row['status']} {summary(row)}", flush=True)
+        return row
+
+    # ----- the data ----------------------------------------------------------------------
+
+    def sample_split(self, name, total, train=None, validation=None, test=0):
+        """A Kaggle-size synthetic sample of `total` images, split; returns the split folder."""
+        folder = self.work / name
+        zip_path = folder / "train.zip"
+        per_class = (total + 1) // 2
+        stamp = folder / "sample.json"
+        wanted = {"per_class": per_class, "train": train, "validation": validation, "test": test}
+        if stamp.exists() and json.loads(stamp.read_text()) == wanted:
+            return folder
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        print(f"Making {2 * per_class} synthetic Kaggle-size images in {folder}", flush=True)
+        self.catsdogs("sample", "--kaggle-sizes", "--per-class", per_class, zip_path)
+        if train is None:
+            self.catsdogs("split", zip_path, folder, "--all", "--validation", 2)
+        elif test:
+            self.catsdogs("split", zip_path, folder, "--train", train, "--validation", validation,
+                          "--test", test)
+        else:
+            self.catsdogs("split", zip_path, folder, "--all", "--validation", validation)
+        zip_path.unlink()
+        # `split --all` leaves empty test/ class folders, which training would refuse.
+        test_dir = folder / "test"
+        if test_dir.is_dir() and not any(p.is_file() for p in test_dir.rglob("*")):
+            shutil.rmtree(test_dir)
+        stamp.write_text(json.dumps(wanted))
+        return folder
+
+    def catsdogs(self, *args):
+        cmd = [self.args.catsdogs, *map(str, args)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"harness: {' '.join(cmd)} failed: {done.stderr.strip() or done.stdout}")
+        return done.stdout
+
+    def resolve_device(self):
+        if self.args.device != "auto":
+            return self.args.device
+        return "cuda" if self.catsdogs("device").startswith("CUDA") else "cpu"
+
+    # ----- the parts ---------------------------------------------------------------------
+
+    def run(self):
+        a = self.args
+        print(f"Device: {self.catsdogs('device').strip()}; all cores = {self.threads} threads")
+        split = self.sample_split(
+            f"split-{a.train}-{a.validation}-{a.test}", a.train + a.validation + a.test,
+            a.train, a.validation, a.test)
+        images = sorted(str(p) for p in split.glob("*/*/*.jpg"))
+        if len(images) < a.images:
+            decode_set = self.sample_split(f"decode-{a.images}", a.images)
+            images = sorted(str(p) for p in decode_set.glob("*/*/*.jpg"))
+        files = self.out / "decode-files.txt"
+        files.write_text("\n".join(images[: a.images]) + "\n")
+        self.settings = {
+            "images_decoded": min(a.images, len(images)), "train": a.train,
+            "validation": a.validation, "test": a.test, "epochs": a.epochs,
+            "experiments_epochs": a.experiments, "batch": a.batch,
+            "forward_batch": self.forward_batch, "forward_iterations": self.forward_iterations,
+            "threads": self.threads, "device": self.device, "quick": a.quick,
+        }
+        for part in [p.strip() for p in a.parts.split(",") if p.strip()]:
+            {"checks": self.part_checks, "a": lambda: self.part_decode(files),
+             "b": self.part_forward, "c": lambda: self.part_epochs(split),
+             "experiments": lambda: self.part_experiments(split)}[part]()
+
+    def part_checks(self):
+        if self.device != "cuda":
+            return
+        print("Checks: CPU and GPU forward agree")
+        row = self.measure("checks", "ours: CPU vs GPU forward", self.ours("agree"), 1, "agree")
+        if row["status"] == "ok":
+            ok = row["relative"] < AGREE_TOLERANCE
+            self.check("CPU and GPU forward agree", ok,
+                       f"max |difference| {row['max_abs_diff']:.3g} on outputs up to "
+                       f"{row['max_abs']:.3g} (relative {row['relative']:.2g}; "
+                       f"tolerance {AGREE_TOLERANCE:g}, cuDNN uses TF32)")
+        else:
+            self.check("CPU and GPU forward agree", False, row["note"])
+
+    def part_decode(self, files):
+        print(f"(a) decode + resize to 224x224, {self.settings['images_decoded']} JPEGs")
+        for threads in sorted({1, self.threads}):
+            group = f"a{threads}"
+            f = ["--files", files, "--threads", threads]
+            self.measure("a", "ours (load_img, libjpeg-turbo)", self.ours("decode", *f), threads,
+                         group)
+            self.measure("a", "Keras load_img (Pillow)", self.peer("keras", "decode", *f),
+                         threads, group)
+            self.measure("a", "torchvision decode_jpeg", self.peer("torch", "decode", *f),
+                         threads, group)
+
+    def part_forward(self):
+        b, n = self.forward_batch, self.forward_iterations
+        print(f"(b) VGG16 conv base forward, batch {b}, {n} timed batches")
+        f = ["--batch", b, "--iterations", n, "--threads", self.threads, "--device", self.device]
+        self.measure("b", "ours (tch)", self.ours("forward", *f), self.threads, "b")
+        self.measure("b", "PyTorch eager", self.peer("torch", "forward", *f), self.threads, "b")
+        self.measure("b", "Keras (TensorFlow)", self.peer("keras", "forward", *f), self.threads,
+                     "b")
+
+    def part_epochs(self, split):
+        a = self.args
+        print(f"(c) {a.epochs} epoch(s) end to end, {a.train} training + {a.validation} "
+              f"validation images, batch {a.batch}, cold caches")
+        for phase in ("frozen", "finetune"):
+            group = f"c-{phase}"
+            f = ["--data", split, "--epochs", a.epochs, "--batch", a.batch,
+                 "--threads", self.threads, "--device", self.device]
+            phase_f = ["--phase", phase, *f]
+            runs = {}
+            for cache in ("on", "off"):
+                run_dir = self.work / "runs" / f"{phase}-cache-{cache}"
+                cmd = self.ours("epoch", "--experiment", phase, "--cache", cache, "--out", run_dir,
+                                *f)
+                label = "ours, caches" if cache == "on" else "ours, no feature cache"
+                self.measure("c", f"{phase}: {label}", cmd, self.threads, group,
+                             prepare=lambda d=run_dir: self.cold(split, d))
+                runs[cache] = run_dir / "history.json"
+            # Ours' cache folders would be one more class to ImageFolder and Keras.
+            no_caches = lambda: self.cold(split, None)  # noqa: E731
+            self.measure("c", f"{phase}: PyTorch loop (ImageFolder + DataLoader)",
+                         self.peer("torch", "epoch", *phase_f), self.threads, group,
+                         prepare=no_caches)
+            self.measure("c", f"{phase}: Keras fit (flow_from_directory)",
+                         self.peer("keras", "epoch", *phase_f), self.threads, group,
+                         prepare=no_caches)
+            self.same_history(phase, runs["on"], runs["off"])
+
+    def part_experiments(self, split):
+        a = self.args
+        if not a.experiments:
+            return
+        print(f"Experiments: ours, {a.experiments} epochs each, cold caches before the first")
+        first = True
+        for phase in ("frozen", "finetune"):
+            run_dir = self.work / "runs" / f"experiment-{phase}"
+            cmd = self.ours("epoch", "--experiment", phase, "--epochs", a.experiments,
+                            "--batch", a.batch, "--threads", self.threads, "--device",
+                            self.device, "--data", split, "--out", run_dir)
+            prepare = (lambda d=run_dir: self.cold(split, d)) if first else (
+                lambda d=run_dir: shutil.rmtree(d, ignore_errors=True))
+            row = self.measure("experiments", f"{phase}: ours, {a.experiments} epochs", cmd,
+                               self.threads, f"x-{phase}", prepare=prepare)
+            test = run_dir / "test_metrics.json"
+            if row["status"] == "ok" and test.exists():
+                row.update(json.loads(test.read_text()))
+                row["note"] = (f"val_acc {row['val_acc']:.4f}, test_acc {row['test_acc']:.4f} "
+                               "(synthetic images, random VGG16 weights)")
+            first = False
+            self.extrapolate(phase, a.experiments)
+
+    def extrapolate(self, phase, epochs):
+        """The PyTorch loop's time for `epochs` epochs on the same data, from its measured
+        epoch(s) in (c): its wall time plus the missing epochs at its mean epoch time."""
+        for row in list(self.results):
+            if row["group"] == f"c-{phase}" and row["name"].endswith("PyTorch loop (ImageFolder "
+                                                                     "+ DataLoader)"):
+                if row["status"] != "ok":
+                    return
+                per_epoch = sum(row["epoch_seconds"]) / len(row["epoch_seconds"])
+                measured = len(row["epoch_seconds"])
+                self.results.append({
+                    "part": "experiments", "name": f"{phase}: PyTorch loop, {epochs} epochs",
+                    "threads": row["threads"], "device": row["device"], "group": f"x-{phase}",
+                    "ours": False, "status": "ok", "images": row["images"] // measured * epochs,
+                    "seconds": per_epoch * epochs,
+                    "wall_seconds": row["wall_seconds"] + per_epoch * (epochs - measured),
+                    "images_per_second": row["images"] // measured * epochs / (
+                        row["wall_seconds"] + per_epoch * (epochs - measured)),
+                    "peak_ram_mb": row.get("peak_ram_mb"), "peak_gpu_mb": row.get("peak_gpu_mb"),
+                    "note": f"extrapolated from {measured} measured epoch(s) in (c)",
+                })
+
+    # ----- helpers -----------------------------------------------------------------------
+
+    def ours(self, *args):
+        return [self.args.catsdogs, "bench", *map(str, args)]
+
+    def peer(self, which, *args):
+        return [self.args.python, str(HERE / f"{which}_peer.py"), *map(str, args)]
+
+    def cold(self, split, run_dir):
+        """Deletes ours' caches (decoded images, features) and the run folder, if any."""
+        for cache in split.glob("*/.catsdogs-cache"):
+            shutil.rmtree(cache, ignore_errors=True)
+        if run_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+    def same_history(self, phase, cached, uncached):
+        what = f"cached equals uncached ({phase}, {self.device})"
+        if not (cached.exists() and uncached.exists()):
+            self.check(what, False, "a run did not finish")
+            return
+        a, b = (json.loads(p.read_text())["epochs"] for p in (cached, uncached))
+        diffs = [abs(x[k] - y[k]) for x, y in zip(a, b) for k in ("loss", "acc", "val_loss",
+                                                                     "val_acc")]
+        worst = max(diffs, default=0.0)
+        self.check(what, len(a) == len(b) and worst <= SAME_TOLERANCE,
+                   f"{len(a)} epoch(s); largest difference in loss/acc/val_loss/val_acc "
+                   f"{worst:.3g} (tolerance {SAME_TOLERANCE:g})")
+
+    def check(self, what, ok, detail):
+        self.checks.append({"check": what, "ok": ok, "detail": detail})
+        print(f"  check: {what}: {'PASS' if ok else 'FAIL'} ({detail})", flush=True)
+
+    def ratios(self):
+        """'ours is N x faster' for each row: the reference row of its group (the first, ours)
+        divided by it, by throughput in (a)/(b) and by wall-clock time in (c)/experiments."""
+        refs = {}
+        for row in self.results:
+            if row["status"] != "ok" or "seconds" not in row:
+                continue
+            if row["ours"]:
+                refs.setdefault(row["group"], row)
+            ref = refs.get(row["group"])
+            if ref is None:
+                continue
+            if row["part"] in ("a", "b"):
+                row["ours_speedup"] = ref["images_per_second"] / row["images_per_second"]
+            else:
+                row["ours_speedup"] = row["wall_seconds"] / ref["wall_seconds"]
+
+    def report(self):
+        self.ratios()
+        data = {
+            "machine": describe_machine(self.args, self.device, self.cores),
+            "settings": self.settings,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "seconds": time.monotonic() - self.start,
+            "results": self.results,
+            "checks": self.checks,
+        }
+        path = self.out / "bench.json"
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        print()
+        print(render_text(data))
+        print(f"Wrote {path}")
+        return data
+
+
+# ----- processes and memory ------------------------------------------------------------------
+
+
+def run_sampled(cmd, env, out, timeout, cuda):
+    """Runs cmd (stdout and stderr to `out`), sampling its tree's memory; returns wall seconds,
+    exit status, peak RAM and GPU MB and whether it timed out."""
+    gpu = GpuSampler() if cuda else None
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+    peak_pss = 0
+    timed_out = False
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        peak_pss = max(peak_pss, tree_pss(proc.pid))
+        if time.monotonic() - start > timeout:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            pid, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.1)
+    wall = time.monotonic() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    try:  # workers the measurement left behind
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    ram = max(peak_pss, usage.ru_maxrss * 1024) / 2**20
+    return {"wall": wall, "status": proc.returncode, "ram_mb": round(ram, 1),
+            "gpu_mb": gpu.stop() if gpu else None, "timed_out": timed_out}
+
+
+def tree_pss(pid):
+    """Sum of PSS (or RSS where PSS is unreadable) over pid and its descendants, in bytes."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += memory_of(p)
+        todo.extend(children_of(p))
+    return total
+
+
+def memory_of(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def children_of(pid):
+    kids = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids.extend(int(k) for k in f.read().split())
+        return kids
+    except OSError:
+        pass
+    for entry in os.listdir("/proc"):  # no children files: scan every process's parent
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+class GpuSampler:
+    """GPU memory in use, from nvidia-smi every 0.1 s, less what was in use before."""
+
+    def __init__(self):
+        self.peak = None
+        self.base = gpu_used()
+        self.proc = None
+        if self.base is None:
+            return
+        self.peak = self.base
+        self.proc = subprocess.Popen(
+            ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0",
+             "-lms", "100"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.thread = threading.Thread(target=self.read, daemon=True)
+        self.thread.start()
+
+    def read(self):
+        for line in self.proc.stdout:
+            try:
+                self.peak = max(self.peak, float(line.strip()))
+            except ValueError:
+                pass
+
+    def stop(self):
+        if self.proc is None:
+            return None
+        self.proc.terminate()
+        self.proc.wait()
+        self.thread.join(timeout=2)
+        return self.peak - self.base
+
+
+def gpu_used():
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used",
+                              "--format=csv,noheader,nounits", "-i", "0"],
+                             capture_output=True, text=True, timeout=20)
+        return float(out.stdout.strip())
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+
+
+def last_json(log):
+    for line in reversed(Path(log).read_text(errors="replace").splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
+def tail(log):
+    lines = [l for l in Path(log).read_text(errors="replace").splitlines() if l.strip()]
+    return lines[-1][:200] if lines else "no output"
+
+
+# ----- the machine ---------------------------------------------------------------------------
+
+
+def describe_machine(args, device, cores):
+    cpu = "unknown CPU"
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                   if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    ram = None
+    try:
+        kb = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
+        ram = round(kb / 2**20, 1)
+    except (OSError, StopIteration):
+        pass
+    gpu = None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+        gpu = out.stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    versions = {"catsdogs": run_text([args.catsdogs, "--version"])}
+    probe = (
+        "import json, platform, importlib\n"
+        "v = {'python': platform.python_version()}\n"
+        "for m in ['torch', 'torchvision', 'tensorflow', 'keras', 'PIL', 'numpy']:\n"
+        "    try: v[m] = importlib.import_module(m).__version__\n"
+        "    except Exception: v[m] = None\n"
+        "print(json.dumps(v))\n"
+    )
+    env = dict(os.environ, KERAS_BACKEND="torch", TF_CPP_MIN_LOG_LEVEL="3")
+    peers = run_text([args.python, "-c", probe], env=env)
+    try:
+        versions.update(json.loads(peers.splitlines()[-1]))
+    except (ValueError, IndexError):
+        versions["peers"] = f"unreadable: {peers[:200]}"
+    versions["rustc"] = run_text(["rustc", "--version"]) or None
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "cores_usable": cores, "ram_gib": ram, "gpu": gpu,
+        "device": device, "os": platform.platform(), "versions": versions,
+        "catsdogs_device": run_text([args.catsdogs, "device"]),
+    }
+
+
+def run_text(cmd, env=None):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                              env=env).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+# ----- the table ---------------------------------------------------------------------------
+
+PART_TITLES = {
+    "checks": "checks",
+    "a": "(a) decode",
+    "b": "(b) forward",
+    "c": "(c) epochs",
+    "experiments": "experiments",
+}
+COLUMNS = ["part", "implementation", "thr", "images", "time s", "wall s", "images/s",
+           "ours is", "peak RAM MB", "peak GPU MB", "note"]
+
+
+def summary(row):
+    if row["status"] != "ok" or "seconds" not in row:
+        return f"({row['note']})" if row["note"] else ""
+    return f"{row['seconds']:.2f} s timed, {row['wall_seconds']:.1f} s wall"
+
+
+def cells(row):
+    ok = row["status"] == "ok" and "seconds" in row
+    speed = row.get("ours_speedup")
+    note = row["note"] if row["status"] == "ok" else f"{row['status'].upper()}: {row['note']}"
+    gpu = row.get("peak_gpu_mb")
+    return [
+        PART_TITLES[row["part"]],
+        row["name"],
+        str(row["threads"]),
+        str(row.get("images", "")) if ok else "",
+        f"{row['seconds']:.2f}" if ok else "",
+        f"{row['wall_seconds']:.1f}" if row.get("wall_seconds") is not None else "",
+        f"{row['images_per_second']:.1f}" if ok and "images_per_second" in row else "",
+        f"{speed:.2f}x" if speed else "",
+        f"{row['peak_ram_mb']:.0f}" if row.get("peak_ram_mb") else "",
+        f"{gpu:.0f}" if gpu is not None else "",
+        note.replace("|", "/"),
+    ]
+
+
+def machine_lines(data):
+    m, s, v = data["machine"], data["settings"], data["machine"]["versions"]
+    gpu = m["gpu"] or "none"
+    peers = ", ".join(f"{k} {v[k]}" for k in ("torch", "torchvision", "tensorflow", "keras", "PIL",
+                                               "numpy", "python") if v.get(k))
+    return [
+        f"Machine: {m['cpu']}, {m['cores_usable']} usable cores of {m['cores']}, "
+        f"{m['ram_gib']} GiB RAM; GPU: {gpu}; {m['os']}.",
+        f"Ours: {v['catsdogs']} ({v.get('rustc') or 'rustc not on this machine'}); "
+        f"libtorch device: {m['catsdogs_device']}.",
+        f"Peers: {peers or 'none importable'}.",
+        f"Settings: {s['threads']} threads for 'all cores'; (a) {s['images_decoded']} JPEGs; "
+        f"(b) batch {s['forward_batch']}, {s['forward_iterations']} timed batches; (c) "
+        f"{s['epochs']} epoch(s) on {s['train']} training + {s['validation']} validation "
+        f"images, batch {s['batch']}"
+        + (f"; experiments {s['experiments_epochs']} epochs each" if s["experiments_epochs"]
+           else "") + ".",
+        f"Run on {data['date']}, {data['seconds'] / 60:.1f} minutes in all.",
+    ]
+
+
+def render_text(data):
+    rows = [COLUMNS] + [cells(r) for r in data["results"]]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    lines = machine_lines(data) + [""]
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    for c in data["checks"]:
+        lines.append(f"check: {c['check']}: {'PASS' if c['ok'] else 'FAIL'} ({c['detail']})")
+    return "\n".join(lines)
+
+
+def render_markdown(data):
+    lines = [f"- {l}" for l in machine_lines(data)] + [""]
+    lines.append("| " + " | ".join(COLUMNS) + " |")
+    lines.append("|" + "|".join("---" for _ in COLUMNS) + "|")
+    for r in data["results"]:
+        lines.append("| " + " | ".join(cells(r)) + " |")
+    if data["checks"]:
+        lines.append("")
+        for c in data["checks"]:
+            lines.append(f"- Check, {c['check']}: **{'pass' if c['ok'] else 'FAIL'}** "
+                         f"({c['detail']}).")
+    return "\n".join(lines)
+
+
+def update_markdown(path, data):
+    """Replaces the text between the section markers for the run's device."""
+    section = "gpu" if data["machine"]["device"] == "cuda" else "cpu"
+    begin, end = SECTION.format(section, "begin"), SECTION.format(section, "end")
+    if not Path(path).exists():
+        Path(path).write_text(f"{begin}\n{end}\n")
+    text = Path(path).read_text()
+    if begin not in text or end not in text:
+        print(f"harness: {path} has no {begin} ... {end} markers; left as it is")
+        return
+    head, rest = text.split(begin, 1)
+    _, tail_text = rest.split(end, 1)
+    Path(path).write_text(f"{head}{begin}\n{render_markdown(data)}\n{end}{tail_text}")
+    print(f"Rewrote the {section.upper()} results in {path}")
+
+
+def main():
+    args = parse_args()
+    if args.render:
+        data = json.loads(Path(args.render).read_text())
+        print(render_text(data))
+        if args.markdown:
+            update_markdown(args.markdown, data)
+        return
+    harness = Harness(args)
+    harness.run()
+    data = harness.report()
+    if args.markdown:
+        update_markdown(args.markdown, data)
+
+
+if __name__ == "__main__":
+    main()

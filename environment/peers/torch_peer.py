@@ -1,0 +1,198 @@
+"""The PyTorch peer: torchvision's JPEG decode, PyTorch eager VGG16, and the idiomatic training
+loop (ImageFolder + DataLoader), with the tutorial's model and optimizer.
+
+    python torch_peer.py decode  --files LIST --threads N
+    python torch_peer.py forward --batch B --iterations K --threads N --device cpu|cuda
+    python torch_peer.py epoch   --data DIR --phase frozen|finetune --epochs E --threads N
+"""
+
+import time
+
+import common
+
+
+def import_torch(threads, need_torchvision=True):
+    common.limit_threads(threads)
+    try:
+        import torch
+    except ImportError as e:
+        common.skip(f"PyTorch is not installed ({e})")
+    if need_torchvision:
+        try:
+            import torchvision  # noqa: F401
+        except ImportError as e:
+            common.skip(f"torchvision is not installed ({e})")
+    torch.set_num_threads(threads)
+    return torch
+
+
+def pick_device(torch, name):
+    if name == "cuda" and not torch.cuda.is_available():
+        common.skip("PyTorch sees no CUDA GPU")
+    if name == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    # As ours does on CUDA: every batch has the same shape.
+    torch.backends.cudnn.benchmark = True
+    return torch.device("cuda")
+
+
+def synchronize(torch, device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def decode_one(path):
+    """torchvision's decode_jpeg, then a resize to 224x224 with the nearest rule that matches
+    Pillow's (NEAREST_EXACT)."""
+    import torchvision
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as F
+
+    image = torchvision.io.decode_jpeg(
+        torchvision.io.read_file(path), mode=torchvision.io.ImageReadMode.RGB
+    )
+    return F.resize(image, list(common.TARGET_SIZE), interpolation=InterpolationMode.NEAREST_EXACT)
+
+
+def one_thread():
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def decode(args):
+    import_torch(args.threads)
+    files = common.read_files(args.files)
+    seconds = common.in_pool(args.threads, one_thread, decode_one, files)
+    common.report({"images": len(files), "seconds": seconds, "threads": args.threads})
+
+
+def conv_base():
+    """Keras's VGG16(include_top=False): torchvision's vgg16().features, freshly initialised."""
+    import torchvision
+
+    return torchvision.models.vgg16(weights=None).features
+
+
+def forward(args):
+    torch = import_torch(args.threads)
+    device = pick_device(torch, args.device)
+    torch.manual_seed(0)
+    model = conv_base().to(device).eval()
+    x = torch.randn(args.batch, 3, *common.TARGET_SIZE, device=device)
+
+    def run(count):
+        start = time.perf_counter()
+        with torch.inference_mode():
+            for _ in range(count):
+                model(x)
+        synchronize(torch, device)
+        return time.perf_counter() - start
+
+    run(1)
+    seconds = run(args.iterations)
+    result = {"images": args.batch * args.iterations, "seconds": seconds}
+    result.update(threads=args.threads, batch=args.batch, device=device.type)
+    common.report(result)
+
+
+class Caffe:
+    """Keras's preprocess_input for VGG16 on a uint8 CHW RGB tensor: BGR float minus the mean."""
+
+    def __init__(self, torch):
+        self.mean = torch.tensor(common.CAFFE_MEAN_BGR).view(3, 1, 1)
+
+    def __call__(self, x):
+        return x.flip(0).float() - self.mean
+
+
+def epoch(args):
+    torch = import_torch(args.threads)
+    import torchvision
+    from torch import nn
+    from torchvision import transforms
+
+    device = pick_device(torch, args.device)
+    torch.manual_seed(0)
+    transform = transforms.Compose(
+        [
+            # On the PIL image, as Keras's load_img: Pillow's NEAREST.
+            transforms.Resize(common.TARGET_SIZE, interpolation=transforms.InterpolationMode.NEAREST),
+            transforms.PILToTensor(),
+            Caffe(torch),
+        ]
+    )
+    loaders = {}
+    for split, shuffle in (("train", True), ("validation", False)):
+        dataset = torchvision.datasets.ImageFolder(f"{args.data}/{split}", transform=transform)
+        loaders[split] = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=args.batch,
+            shuffle=shuffle,
+            num_workers=args.threads,
+            pin_memory=device.type == "cuda",
+        )
+    base = conv_base()
+    model = nn.Sequential(
+        base,
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(512 * 7 * 7, 256),
+        nn.ReLU(),
+        nn.Linear(256, 1),
+    ).to(device)
+    base.requires_grad_(False)
+    if args.phase == "finetune":
+        base[common.TORCH_BLOCK5 :].requires_grad_(True)
+    # Keras's RMSprop: rho 0.9, epsilon 1e-7.
+    optimizer = torch.optim.RMSprop(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=common.LEARNING_RATES[args.phase],
+        alpha=0.9,
+        eps=1e-7,
+    )
+    loss_fn = nn.BCEWithLogitsLoss()
+    epoch_seconds, metrics = [], {}
+    for _ in range(args.epochs):
+        start = time.perf_counter()
+        model.train()
+        seen = correct = 0
+        total_loss = 0.0
+        for x, y in loaders["train"]:
+            x = x.to(device, non_blocking=True)
+            y = y.float().to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(x).squeeze(1)
+            loss = loss_fn(logits, y)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(y)
+            correct += ((logits > 0).float() == y).sum().item()
+            seen += len(y)
+        metrics.update(loss=total_loss / seen, acc=correct / seen)
+        model.eval()
+        seen = correct = 0
+        total_loss = 0.0
+        with torch.no_grad():
+            for x, y in loaders["validation"]:
+                x = x.to(device, non_blocking=True)
+                y = y.float().to(device, non_blocking=True)
+                logits = model(x).squeeze(1)
+                total_loss += loss_fn(logits, y).item() * len(y)
+                correct += ((logits > 0).float() == y).sum().item()
+                seen += len(y)
+        metrics.update(val_loss=total_loss / seen, val_acc=correct / seen)
+        epoch_seconds.append(time.perf_counter() - start)
+    images = len(loaders["train"].dataset) * args.epochs
+    result = {"images": images, "seconds": sum(epoch_seconds), "epoch_seconds": epoch_seconds}
+    result.update(metrics, threads=args.threads, batch=args.batch, device=device.type)
+    common.report(result)
+
+
+def main():
+    args = common.parser(__doc__).parse_args()
+    {"decode": decode, "forward": forward, "epoch": epoch}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
