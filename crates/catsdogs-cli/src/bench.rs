@@ -29,11 +29,14 @@ pub enum BenchCommand {
         #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
         target_size: (u32, u32),
     },
-    /// Time VGG16's convolutional base (include_top=False) on random 224x224 batches.
+    /// Time VGG16's convolutional base (include_top=False) on random batches.
     Forward {
         /// Images per batch.
         #[arg(long, default_value_t = 50)]
         batch: usize,
+        /// HEIGHTxWIDTH of the images.
+        #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
+        target_size: (u32, u32),
         /// Timed batches (after one untimed).
         #[arg(long, default_value_t = 5)]
         iterations: usize,
@@ -66,6 +69,9 @@ pub enum BenchCommand {
         /// Images per batch.
         #[arg(long, default_value_t = 50)]
         batch: usize,
+        /// HEIGHTxWIDTH of the images.
+        #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
+        target_size: (u32, u32),
         /// The feature cache: on (the fast path) or off (every step runs the whole network).
         #[arg(long, value_enum, default_value_t = Switch::On)]
         cache: Switch,
@@ -158,6 +164,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Forward {
             batch,
+            target_size: (height, width),
             iterations,
             threads,
             device,
@@ -165,7 +172,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             tch::set_num_threads(i32::from(threads));
             let device = device.device()?;
             tch::manual_seed(0);
-            let model = Vgg16::new(false, device);
+            let model =
+                Vgg16::new(false, device).with_input_size(i64::from(height), i64::from(width))?;
             let timing = bench::forward(&model, batch, iterations)?;
             (
                 timing,
@@ -177,6 +185,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             experiment,
             epochs,
             batch,
+            target_size,
             cache,
             mixed_precision,
             threads,
@@ -188,6 +197,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             let mut options = RunOptions::new(experiment, &data, out);
             options.epochs = epochs;
             options.batch_size = batch;
+            options.target_size = target_size;
             options.cache.enabled = cache == Switch::On;
             options.mixed_precision = mixed_precision;
             let report = run::run(&options)?;
