@@ -46,8 +46,8 @@ def parse_args():
     p.add_argument("--markdown", help="BENCHMARKS.md, whose results section is rewritten (a "
                    "file that does not exist gets the section alone)")
     p.add_argument("--quick", action="store_true", help="small sizes, to try the harness")
-    p.add_argument("--images", type=int, help="images decoded in (a) (1000; quick 200)")
-    p.add_argument("--train", type=int, help="training images in (c) (100; quick 20)")
+    p.add_argument("--images", type=int, help="images decoded in (a) (2000; quick 200)")
+    p.add_argument("--train", type=int, help="training images in (c) (200; quick 20)")
     p.add_argument("--validation", type=int, help="validation images in (c) (a quarter of --train)")
     p.add_argument("--test", type=int, default=0, help="test images of the split used in (c)")
     p.add_argument("--epochs", type=int, default=1, help="epochs of each run in (c)")
@@ -57,7 +57,7 @@ def parse_args():
     p.add_argument("--forward-batch", type=int,
                    help="batch of (b) (8 on the CPU, quick 4; 50 on CUDA)")
     p.add_argument("--forward-iterations", type=int,
-                   help="timed batches of (b) (3 on the CPU, quick 2; 20 on CUDA)")
+                   help="timed batches of (b) (6 on the CPU, quick 2; 20 on CUDA)")
     p.add_argument("--threads", type=int, help="threads for 'all cores' (the usable cores)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--parts", default="checks,b,a,c,experiments",
@@ -70,9 +70,9 @@ def parse_args():
     args = p.parse_args()
     if not args.render and not (args.catsdogs and args.work and args.out):
         p.error("--catsdogs, --work and --out are needed, unless --render")
-    args.images = args.images or (200 if args.quick else 1000)
+    args.images = args.images or (200 if args.quick else 2000)
     # Even counts, so that the split gives both classes the same number of images.
-    args.train = 2 * math.ceil((args.train or (20 if args.quick else 100)) / 2)
+    args.train = 2 * math.ceil((args.train or (20 if args.quick else 200)) / 2)
     args.validation = 2 * math.ceil((args.validation or max(2, args.train // 4)) / 2)
     args.test = 2 * math.ceil(args.test / 2)
     return args
@@ -94,7 +94,7 @@ class Harness:
         cuda = self.device == "cuda"
         self.forward_batch = args.forward_batch or (50 if cuda else 4 if args.quick else 8)
         self.forward_iterations = args.forward_iterations or (
-            20 if cuda else 2 if args.quick else 3)
+            20 if cuda else 2 if args.quick else 6)
 
     # ----- running one measurement -------------------------------------------------------
 
