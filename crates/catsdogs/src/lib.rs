@@ -14,6 +14,7 @@ pub mod fsutil;
 pub mod history;
 pub mod imagenet;
 pub mod model;
+pub mod notebook;
 pub mod plot;
 pub mod progress;
 pub mod train;
@@ -23,3 +24,5 @@ pub mod weights;
 pub use device::device;
 pub use error::{Error, Result};
 pub use history::History;
+/// libtorch's Rust bindings, re-exported so that notebooks need only `:dep catsdogs`.
+pub use tch;

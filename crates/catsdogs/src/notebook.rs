@@ -385,6 +385,6 @@ mod tests {
         std::env::set_var("CATSDOGS_NOTEBOOK_TEST_LR", "fast");
         assert_eq!(nb.param("NOTEBOOK_TEST_EPOCHS", 30usize), 7);
         assert_eq!(nb.param("NOTEBOOK_TEST_LR", 2e-5), 2e-5);
-        assert_eq!(nb.param("NOTEBOOK_TEST_UNSET", true), true);
+        assert!(nb.param("NOTEBOOK_TEST_UNSET", true));
     }
 }
