@@ -115,6 +115,26 @@ pub fn decode_predictions(probs: &Tensor, top: usize) -> Result<Vec<Vec<Predicti
         .collect())
 }
 
+/// One image's top predictions as a table (rank, class, WordNet id, probability), for a notebook.
+///
+/// ```
+/// use catsdogs::imagenet::{predictions_table, Prediction};
+/// let top = [Prediction { index: 199, wnid: "n02097298".into(), name: "Scotch_terrier".into(), probability: 0.84 }];
+/// assert!(predictions_table(&top).to_string().contains("Scotch_terrier"));
+/// ```
+pub fn predictions_table(predictions: &[Prediction]) -> crate::display::Table {
+    let mut table = crate::display::Table::new(["rank", "class", "wnid", "probability"]);
+    for (rank, p) in predictions.iter().enumerate() {
+        table.push_row([
+            (rank + 1).to_string(),
+            p.name.clone(),
+            p.wnid.clone(),
+            format!("{:.4}", p.probability),
+        ]);
+    }
+    table
+}
+
 /// Python's repr of a `str`: single quotes unless the text has a single quote and no double one.
 fn python_str(s: &str) -> String {
     if s.contains('\'') && !s.contains('"') {

@@ -26,3 +26,19 @@ pub use error::{Error, Result};
 pub use history::History;
 /// libtorch's Rust bindings, re-exported so that notebooks need only `:dep catsdogs`.
 pub use tch;
+
+/// The names a notebook uses, in the tutorial's vocabulary: `use catsdogs::prelude::*;`.
+pub mod prelude {
+    pub use crate::data::{
+        img_to_array, load_img, preprocess_input, FlowOptions, ImageDataGenerator, Preprocess,
+    };
+    pub use crate::device;
+    pub use crate::display::{Png, Table};
+    pub use crate::history::History;
+    pub use crate::imagenet::{decode_predictions, predictions_table};
+    pub use crate::model::{Activation, Sequential};
+    pub use crate::notebook::Notebook;
+    pub use crate::plot::Interpretation;
+    pub use crate::train::{load_images, Compile, FitOptions, Loss, Predict, RMSprop};
+    pub use crate::vgg16::Vgg16;
+}

@@ -23,6 +23,7 @@ use std::str::FromStr;
 use crate::data::{self, SampleOptions, SplitOptions, SplitReport};
 use crate::display::Html;
 use crate::error::{Error, Result};
+use crate::vgg16::Vgg16;
 
 /// The Keras file of VGG16 with its ImageNet top (without the extension).
 pub const TOP_WEIGHTS: &str = "vgg16_weights_tf_dim_ordering_tf_kernels";
@@ -207,6 +208,19 @@ impl Notebook {
             .iter()
             .map(|ext| dir.join(format!("{stem}.{ext}")))
             .find(|p| p.is_file())
+    }
+
+    /// Keras's `VGG16(weights='imagenet', include_top=...)`: VGG16 on [`crate::device`] with the
+    /// ImageNet weights of [`Notebook::weights`], or with random weights (and a note saying so)
+    /// when the files are missing.
+    pub fn vgg16(&self, include_top: bool) -> Result<Vgg16> {
+        match self.weights(include_top) {
+            Some(path) => Vgg16::load(path, include_top, crate::device()),
+            None => {
+                println!("VGG16 has RANDOM weights: no ImageNet weight file in weights/");
+                Ok(Vgg16::new(include_top, crate::device()))
+            }
+        }
     }
 
     /// Where this notebook writes its results: `runs/<name>/`.

@@ -20,10 +20,12 @@
 mod confusion;
 mod curves;
 mod grid;
+mod interpretation;
 
 pub use confusion::confusion_matrix;
 pub use curves::history_curves;
 pub use grid::image_grid;
+pub use interpretation::Interpretation;
 
 use std::sync::Once;
 

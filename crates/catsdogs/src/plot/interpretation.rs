@@ -1,0 +1,121 @@
+//! What fastai's `ClassificationInterpretation` offers and Keras lacked: after `evaluate`, where
+//! the model goes wrong. A confusion matrix, and the test images it was most confidently wrong
+//! about, with their probabilities.
+//!
+//! ```no_run
+//! # use catsdogs::prelude::*;
+//! # fn f(model: &catsdogs::train::CompiledModel, test: &catsdogs::data::DirectoryIterator) -> catsdogs::Result<()> {
+//! let interpretation = Interpretation::new(test, &model.predict_generator(test)?)?;
+//! interpretation.confusion_matrix()?;
+//! interpretation.top_losses(8)?;
+//! # Ok(()) }
+//! ```
+
+use tch::{Kind, Tensor};
+
+use super::{confusion_matrix, image_grid};
+use crate::data::DirectoryIterator;
+use crate::display::Png;
+use crate::error::{Error, Result};
+
+/// A flow's images, true classes and the model's probabilities of class 1 for each of them.
+pub struct Interpretation<'a> {
+    flow: &'a DirectoryIterator,
+    probabilities: Vec<f32>,
+    class_names: Vec<String>,
+}
+
+impl<'a> Interpretation<'a> {
+    /// `probabilities`: the model's output for `flow`'s images in file order, one per image, as
+    /// `predict_generator` gives them.
+    pub fn new(flow: &'a DirectoryIterator, probabilities: &Tensor) -> Result<Self> {
+        let probabilities: Vec<f32> =
+            Vec::try_from(probabilities.f_to_kind(Kind::Float)?.f_flatten(0, -1)?)?;
+        if probabilities.len() != flow.samples() {
+            return Err(Error::Invalid {
+                path: flow.directory.display().to_string(),
+                why: format!(
+                    "{} probabilities for {} images; pass the predictions of this same flow",
+                    probabilities.len(),
+                    flow.samples()
+                ),
+            });
+        }
+        let mut class_names = vec![String::new(); flow.class_indices.len()];
+        for (name, &index) in &flow.class_indices {
+            class_names[index as usize] = name.clone();
+        }
+        Ok(Interpretation {
+            flow,
+            probabilities,
+            class_names,
+        })
+    }
+
+    /// The predicted class of each image: 1 when its probability is above 0.5, as Keras's
+    /// binary accuracy counts it.
+    pub fn predicted(&self) -> Vec<u32> {
+        self.probabilities
+            .iter()
+            .map(|&p| u32::from(p > 0.5))
+            .collect()
+    }
+
+    /// Counts of (true class, predicted class), drawn as a matrix.
+    pub fn confusion_matrix(&self) -> Result<Png> {
+        Ok(confusion_matrix(
+            &self.flow.classes,
+            &self.predicted(),
+            &self.class_names,
+        )?)
+    }
+
+    /// The indices of the wrongly classified images, the most confidently wrong first (the
+    /// largest binary cross-entropy), at most `count` of them.
+    pub fn top_loss_indices(&self, count: usize) -> Vec<usize> {
+        let predicted = self.predicted();
+        let mut wrong: Vec<usize> = (0..self.probabilities.len())
+            .filter(|&i| predicted[i] != self.flow.classes[i])
+            .collect();
+        let confidence = |i: usize| (self.probabilities[i] - self.flow.classes[i] as f32).abs();
+        wrong.sort_by(|&a, &b| confidence(b).total_cmp(&confidence(a)).then(a.cmp(&b)));
+        wrong.truncate(count);
+        wrong
+    }
+
+    /// A grid of the `count` most confidently wrong images, captioned like
+    /// `dog 0.98 (truth: cat)`: the predicted class and the model's probability for it.
+    pub fn top_losses(&self, count: usize) -> Result<Png> {
+        let indices = self.top_loss_indices(count);
+        let images = rgb_images(&self.flow.f_images_u8(&indices)?)?;
+        let captions = indices
+            .iter()
+            .map(|&i| {
+                let p = self.probabilities[i];
+                let (class, confidence) = if p > 0.5 { (1, p) } else { (0, 1.0 - p) };
+                let truth = &self.class_names[self.flow.classes[i] as usize];
+                format!(
+                    "{} {confidence:.2} (truth: {truth})",
+                    self.class_names[class]
+                )
+            })
+            .collect::<Vec<_>>();
+        Ok(image_grid(&images, &captions, 4)?)
+    }
+}
+
+/// A batch of images (N, H, W, 3) u8 as `RgbImage`s.
+fn rgb_images(batch: &Tensor) -> Result<Vec<image::RgbImage>> {
+    let size = batch.size();
+    let (n, h, w) = (size[0], size[1] as u32, size[2] as u32);
+    (0..n)
+        .map(|i| {
+            let pixels: Vec<u8> = Vec::try_from(batch.f_get(i)?.f_flatten(0, -1)?)?;
+            image::RgbImage::from_raw(w, h, pixels).ok_or_else(|| Error::Invalid {
+                path: "image cache".into(),
+                why: "an image has the wrong number of pixels; delete the .catsdogs-cache folder"
+                    .into(),
+            })
+        })
+        .collect()
+}
