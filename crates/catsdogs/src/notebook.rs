@@ -52,8 +52,8 @@ enum Source {
 }
 
 impl Notebook {
-    /// Finds the data and weights for notebook `name`, prints what it found, and returns the
-    /// notebook's context. Results go to `runs/<name>/`.
+    /// Finds the data and weights for notebook `name` and returns the
+    /// notebook's context; show [`Notebook::banner`] next. Results go to `runs/<name>/`.
     pub fn start(name: &str) -> Result<Notebook> {
         let root = repository_root();
         let nb = Notebook::locate(
@@ -63,7 +63,6 @@ impl Notebook {
             env_path("CATSDOGS_WEIGHTS").unwrap_or_else(|| root.join("weights")),
             std::env::var("CATSDOGS_MODE").is_ok_and(|m| m == "sample"),
         );
-        println!("{}", nb.banner());
         Ok(nb)
     }
 
@@ -208,6 +207,19 @@ impl Notebook {
             .iter()
             .map(|ext| dir.join(format!("{stem}.{ext}")))
             .find(|p| p.is_file())
+    }
+
+    /// The first image of `class` (e.g. `"dogs"`) in the split's `folder` (e.g. `"train"`), in
+    /// Keras's file order: a picture to peek at.
+    pub fn first_image(&self, folder: &str, class: &str) -> Result<PathBuf> {
+        let dir = self.split_dir()?.join(folder);
+        let prefix = format!("{class}/");
+        data::list_images(&dir)?
+            .filenames
+            .into_iter()
+            .find(|name| name.starts_with(&prefix))
+            .map(|name| dir.join(name))
+            .ok_or_else(|| missing(&dir.join(class), "no image of this class; check the split"))
     }
 
     /// Keras's `VGG16(weights='imagenet', include_top=...)`: VGG16 on [`crate::device`] with the

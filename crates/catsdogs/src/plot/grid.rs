@@ -22,6 +22,14 @@ const CELL_HEIGHT: u32 = PAD + THUMB + CAPTION;
 const CAPTION_SIZE: f64 = 16.0;
 const MIN_CAPTION_SIZE: f64 = 11.0;
 
+/// The images of `flow` at `indices`, as the model sees them (resized to the flow's target
+/// size), captioned with their file names, four to a row.
+pub fn flow_images(flow: &crate::data::DirectoryIterator, indices: &[usize]) -> crate::Result<Png> {
+    let images = super::rgb_images(&flow.f_images_u8(indices)?)?;
+    let captions: Vec<String> = indices.iter().map(|&i| flow.filenames[i].clone()).collect();
+    Ok(image_grid(&images, &captions, 4)?)
+}
+
 /// Shows `images` in a grid of `columns` columns (fewer if there are fewer images), each fitted
 /// into a 224x224 square, keeping its proportions, centred on the bottom of the square, right
 /// above its caption. A caption too

@@ -13,7 +13,7 @@
 
 use tch::{Kind, Tensor};
 
-use super::{confusion_matrix, image_grid};
+use super::{confusion_matrix, image_grid, rgb_images};
 use crate::data::DirectoryIterator;
 use crate::display::Png;
 use crate::error::{Error, Result};
@@ -102,20 +102,4 @@ impl<'a> Interpretation<'a> {
             .collect::<Vec<_>>();
         Ok(image_grid(&images, &captions, 4)?)
     }
-}
-
-/// A batch of images (N, H, W, 3) u8 as `RgbImage`s.
-fn rgb_images(batch: &Tensor) -> Result<Vec<image::RgbImage>> {
-    let size = batch.size();
-    let (n, h, w) = (size[0], size[1] as u32, size[2] as u32);
-    (0..n)
-        .map(|i| {
-            let pixels: Vec<u8> = Vec::try_from(batch.f_get(i)?.f_flatten(0, -1)?)?;
-            image::RgbImage::from_raw(w, h, pixels).ok_or_else(|| Error::Invalid {
-                path: "image cache".into(),
-                why: "an image has the wrong number of pixels; delete the .catsdogs-cache folder"
-                    .into(),
-            })
-        })
-        .collect()
 }

@@ -24,8 +24,24 @@ mod interpretation;
 
 pub use confusion::confusion_matrix;
 pub use curves::history_curves;
-pub use grid::image_grid;
+pub use grid::{flow_images, image_grid};
 pub use interpretation::Interpretation;
+
+/// A batch of images (N, H, W, 3) u8, as the image cache gives them, as `RgbImage`s.
+fn rgb_images(batch: &tch::Tensor) -> crate::Result<Vec<RgbImage>> {
+    let size = batch.size();
+    let (n, h, w) = (size[0], size[1] as u32, size[2] as u32);
+    (0..n)
+        .map(|i| {
+            let pixels: Vec<u8> = Vec::try_from(batch.f_get(i)?.f_flatten(0, -1)?)?;
+            RgbImage::from_raw(w, h, pixels).ok_or_else(|| crate::Error::Invalid {
+                path: "image cache".into(),
+                why: "an image has the wrong number of pixels; delete the .catsdogs-cache folder"
+                    .into(),
+            })
+        })
+        .collect()
+}
 
 use std::sync::Once;
 
