@@ -26,6 +26,8 @@ pub use error::{Error, Result};
 pub use history::History;
 /// libtorch's Rust bindings, re-exported so that notebooks need only `:dep catsdogs`.
 pub use tch;
+/// The image crate, re-exported so that notebooks can name its types (`RgbImage`).
+pub use image;
 
 /// The names a notebook uses, in the tutorial's vocabulary: `use catsdogs::prelude::*;`.
 pub mod prelude {
@@ -38,7 +40,8 @@ pub mod prelude {
     pub use crate::imagenet::{decode_predictions, predictions_table};
     pub use crate::model::{Activation, Sequential};
     pub use crate::notebook::Notebook;
-    pub use crate::plot::Interpretation;
+    pub use crate::plot::{self, Interpretation};
+    pub use crate::train::run::save_test_metrics;
     pub use crate::train::{load_images, Compile, FitOptions, Loss, Predict, RMSprop};
     pub use crate::vgg16::Vgg16;
 }

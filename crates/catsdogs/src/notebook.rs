@@ -235,9 +235,13 @@ impl Notebook {
         }
     }
 
-    /// Where this notebook writes its results: `runs/<name>/`.
+    /// Where this notebook writes its results: `runs/<name>/`, or `runs/sample/<name>/` in
+    /// sample mode, so that the two never resume each other's checkpoints.
     pub fn run_dir(&self) -> PathBuf {
-        self.root.join("runs").join(&self.name)
+        match &self.data {
+            Source::Kaggle(_) => self.root.join("runs").join(&self.name),
+            Source::Sample(dir) => dir.join(&self.name),
+        }
     }
 
     /// What this run uses and what is missing for the real one, as HTML with a plain-text
@@ -345,7 +349,7 @@ mod tests {
         assert!(!nb.is_real());
         assert_eq!(nb.real_or_sample(30, 3), 3);
         assert_eq!(nb.split_path(), root.path().join("runs/sample/split"));
-        assert_eq!(nb.run_dir(), root.path().join("runs/02-x"));
+        assert_eq!(nb.run_dir(), root.path().join("runs/sample/02-x"));
         assert_eq!(nb.weights(false), None);
         let options = nb.split_options();
         assert_eq!(
@@ -377,6 +381,7 @@ mod tests {
         assert_eq!(nb.real_or_sample(30, 3), 30);
         assert_eq!(nb.train_zip().unwrap(), root.path().join("data/train.zip"));
         assert_eq!(nb.split_options().train, 16_000);
+        assert_eq!(nb.run_dir(), root.path().join("runs/02-x"));
         assert_eq!(
             nb.weights(false),
             Some(root.path().join(format!("weights/{NOTOP_WEIGHTS}.h5")))

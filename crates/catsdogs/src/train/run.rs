@@ -334,9 +334,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
         let test =
             datagen.flow_from_directory(options.data.join("test"), flow_options.shuffle(false))?;
         let (test_loss, test_acc) = model.evaluate(&test)?;
-        let metrics = serde_json::json!({ "test_loss": test_loss, "test_acc": test_acc });
-        let text = serde_json::to_string_pretty(&metrics).expect("metrics serialise");
-        crate::fsutil::write_atomic(&options.out.join("test_metrics.json"), text.as_bytes())?;
+        save_test_metrics(&options.out, test_loss, test_acc)?;
         println!("test_loss: {test_loss:.4} - test_acc: {test_acc:.4}");
         Some((test_loss, test_acc))
     } else {
@@ -351,6 +349,14 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
         history,
         test,
     })
+}
+
+/// Writes `test_metrics.json` (`{"test_loss": ..., "test_acc": ...}`) into the run folder `dir`,
+/// atomically.
+pub fn save_test_metrics(dir: impl AsRef<Path>, test_loss: f64, test_acc: f64) -> Result<()> {
+    let metrics = serde_json::json!({ "test_loss": test_loss, "test_acc": test_acc });
+    let text = serde_json::to_string_pretty(&metrics).expect("metrics serialise");
+    crate::fsutil::write_atomic(&dir.as_ref().join("test_metrics.json"), text.as_bytes())
 }
 
 /// Evaluates a trained model (run folder or model file) on `data`'s test folder (or `data`
