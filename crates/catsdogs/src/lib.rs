@@ -24,10 +24,10 @@ pub mod weights;
 pub use device::device;
 pub use error::{Error, Result};
 pub use history::History;
-/// libtorch's Rust bindings, re-exported so that notebooks need only `:dep catsdogs`.
-pub use tch;
 /// The image crate, re-exported so that notebooks can name its types (`RgbImage`).
 pub use image;
+/// libtorch's Rust bindings, re-exported so that notebooks need only `:dep catsdogs`.
+pub use tch;
 
 /// The names a notebook uses, in the tutorial's vocabulary: `use catsdogs::prelude::*;`.
 pub mod prelude {

@@ -56,6 +56,16 @@ fn the_most_confidently_wrong_images_come_first() {
         Some("image-grid")
     );
 
+    let perfect =
+        Interpretation::new(&flow, &Tensor::from_slice(&[0.1f32, 0.2, 0.9, 0.8])).unwrap();
+    assert!(perfect.top_loss_indices(8).is_empty());
+    let empty_grid = perfect.top_losses(8).unwrap();
+    assert_eq!(empty_grid.figure_kind().as_deref(), Some("image-grid"));
+    assert!(
+        empty_grid.dimensions().0 < grid.dimensions().0,
+        "a small 'no images to show' figure"
+    );
+
     let err = Interpretation::new(&flow, &Tensor::from_slice(&[0.5f32]))
         .err()
         .unwrap()
