@@ -327,7 +327,7 @@ class Harness:
 
     def cold(self, split, run_dir):
         """Deletes ours' caches (decoded images, features) and the run folder, if any."""
-        for cache in split.glob("*/.catsdogs-cache"):
+        for cache in split.glob(".catsdogs-cache"):
             shutil.rmtree(cache, ignore_errors=True)
         if run_dir:
             shutil.rmtree(run_dir, ignore_errors=True)

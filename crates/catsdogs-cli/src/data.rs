@@ -77,7 +77,7 @@ pub enum DataCommand {
         /// HEIGHTxWIDTH of the cached images.
         #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
         target_size: (u32, u32),
-        /// Cache folder (default: DIR/.catsdogs-cache).
+        /// Cache folder (default: DIR/../.catsdogs-cache/NAME, beside DIR).
         #[arg(long)]
         cache_dir: Option<PathBuf>,
     },

@@ -27,7 +27,7 @@ pub enum Error {
         why: String,
     },
     /// libtorch refused an operation; the message is libtorch's own.
-    #[error("libtorch: {0}")]
+    #[error("libtorch: {}", torch_message(.0))]
     Torch(#[from] tch::TchError),
     /// A model could not be built, run or loaded.
     #[error(transparent)]
@@ -54,6 +54,20 @@ pub enum Error {
 
 /// This crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// libtorch's own words: without tch's "Internal torch error: " prefix and without the C++ stack
+/// that libtorch appends after "Exception raised from".
+fn torch_message(error: &tch::TchError) -> String {
+    match error {
+        tch::TchError::Torch(message) => message
+            .split("\nException raised from")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        other => other.to_string(),
+    }
+}
 
 impl Error {
     /// An I/O error with the path and the action that failed.

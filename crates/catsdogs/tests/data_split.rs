@@ -211,6 +211,9 @@ fn all_puts_everything_in_train_and_validation() {
         assert_eq!(report.count("validation", class), 3);
         assert_eq!(report.count("test", class), 0);
     }
+    // No empty test/ that a later flow_from_directory would take for a broken split.
+    assert!(dir.path().join("all/train/cats").is_dir());
+    assert!(!dir.path().join("all/test").exists());
 }
 
 #[test]

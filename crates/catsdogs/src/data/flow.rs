@@ -60,7 +60,7 @@ pub struct FlowOptions {
     pub shuffle: bool,
     /// The seed of the epoch orders.
     pub seed: u64,
-    /// Where the decoded images are cached; `None` means `<dir>/.catsdogs-cache`.
+    /// Where the decoded images are cached; `None` means [`default_cache_dir`], beside `dir`.
     pub cache_dir: Option<PathBuf>,
 }
 

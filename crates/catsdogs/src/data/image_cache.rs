@@ -2,8 +2,8 @@
 //! does, stored as `uint8` (H, W, 3) in one file per folder, memory-mapped. After the first
 //! `flow_from_directory` no epoch reads a JPEG.
 //!
-//! The cache lives in `<dir>/.catsdogs-cache/` unless `FlowOptions::cache_dir` says otherwise
-//! (the folder is hidden, so it never becomes a class). It holds:
+//! The cache lives beside the folder, in `<parent>/.catsdogs-cache/<name>/` (see
+//! [`default_cache_dir`]), unless `FlowOptions::cache_dir` says otherwise. It holds:
 //!
 //! - `images-<key>.u8`: a 64-byte header (magic, count, height, width, key) and the pixels.
 //!   `<key>` is the content key: SHA-256 over the resize settings and each file's relative path
@@ -38,9 +38,23 @@ const HEADER_LEN: usize = 64;
 const PIXEL_RULES: &str = "catsdogs decoded images v1: libjpeg-turbo islow + fancy upsampling, \
                            Pillow convert('RGB'), Pillow NEAREST (accumulated f64)";
 
-/// The default cache folder of a data folder.
+/// The default cache folder of a data folder: `<parent>/.catsdogs-cache/<name>/`, beside it
+/// rather than inside, because Keras and torchvision take every sub-folder, hidden ones too, for a
+/// class: a cache inside `train/` would shift their labels. A folder without a parent (`/`) keeps
+/// its cache inside.
+///
+/// ```
+/// use std::path::Path;
+/// assert_eq!(
+///     catsdogs::data::default_cache_dir(Path::new("data/split/train")),
+///     Path::new("data/split/.catsdogs-cache/train"),
+/// );
+/// ```
 pub fn default_cache_dir(dir: &Path) -> PathBuf {
-    dir.join(".catsdogs-cache")
+    match (dir.parent(), dir.file_name()) {
+        (Some(parent), Some(name)) => parent.join(".catsdogs-cache").join(name),
+        _ => dir.join(".catsdogs-cache"),
+    }
 }
 
 /// The decoded images of one folder, memory-mapped.

@@ -1,8 +1,8 @@
 //! Which files `flow_from_directory` reads, in which order, with which labels: Keras's rules.
 //!
 //! - Classes are the sub-folders of the directory, sorted by name; class `i` gets label `i`.
-//!   Unlike Keras, hidden folders (a name starting with `.`, such as `.ipynb_checkpoints` or our
-//!   own `.catsdogs-cache`) are skipped, at every depth.
+//!   Unlike Keras, hidden folders (a name starting with `.`, such as `.ipynb_checkpoints` or
+//!   an editor's `.trash`) are skipped, at every depth.
 //! - Within a class folder, files are gathered recursively: folders in the sorted order of their
 //!   paths, files in plain string order within each (`cat.1`, `cat.10`, `cat.2`). Links to
 //!   folders are not followed, as in Keras's default.

@@ -9,8 +9,8 @@
 //!   batches, from images decoded once into a memory-mapped cache.
 //! - [`sample`]: a synthetic Kaggle-like `train.zip` for machines without Kaggle's data.
 //!
-//! The decoded images live in `<dir>/.catsdogs-cache/`, one file per folder and target size:
-//! hidden, so never taken for a class. [`FlowOptions::cache_dir`] puts them elsewhere (for a
+//! The decoded images live beside the folder, in `<parent>/.catsdogs-cache/<name>/`, one file per
+//! folder and target size: outside the class folders, so neither we nor Keras take it for a class. [`FlowOptions::cache_dir`] puts them elsewhere (for a
 //! read-only data folder, say). The cache is keyed by the files' SHA-256 and the resize rule
 //! ([`DirectoryIterator::cache_key`]) and may be deleted at any time.
 //!

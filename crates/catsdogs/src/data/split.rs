@@ -414,11 +414,12 @@ pub fn split(source: &Path, out: &Path, options: &SplitOptions) -> Result<SplitR
             }
         }
     }
-    for split in SPLITS {
-        for class in CLASSES {
-            let dir = out.join(split).join(class);
-            std::fs::create_dir_all(&dir).map_err(|e| DataError::write(&dir, e))?;
-        }
+    // Only the folders that get images: an empty `test/` (with `all`, or a size of 0) would
+    // read as a broken split to `flow_from_directory`.
+    let folders: std::collections::BTreeSet<&Path> =
+        plan.iter().filter_map(|(_, dest)| dest.parent()).collect();
+    for dir in folders {
+        std::fs::create_dir_all(dir).map_err(|e| DataError::write(dir, e))?;
     }
     plan.par_iter()
         .map_init(

@@ -36,7 +36,7 @@ fn rgb_images(batch: &tch::Tensor) -> crate::Result<Vec<RgbImage>> {
             let pixels: Vec<u8> = Vec::try_from(batch.f_get(i)?.f_flatten(0, -1)?)?;
             RgbImage::from_raw(w, h, pixels).ok_or_else(|| crate::Error::Invalid {
                 path: "image cache".into(),
-                why: "an image has the wrong number of pixels; delete the .catsdogs-cache folder"
+                why: "an image has the wrong number of pixels; delete the folder's .catsdogs-cache"
                     .into(),
             })
         })

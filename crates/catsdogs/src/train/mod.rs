@@ -145,9 +145,15 @@ pub(crate) fn out_of_memory(
     .find_map(|pattern| lower.find(pattern)) else {
         return error;
     };
-    // libtorch's own sentence, without the wrappers' prefixes and source locations.
-    let sentence = line[..found].rfind(". ").map_or(0, |i| i + 2);
-    let message = line[sentence..].trim_start_matches("libtorch: ").trim();
+    // libtorch's own sentence, without the wrappers' prefixes ("libtorch: Internal torch error: ")
+    // and source locations ("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: ").
+    let before = &line[..found];
+    let sentence = [before.rfind(". "), before.rfind(": ")]
+        .into_iter()
+        .flatten()
+        .max()
+        .map_or(0, |i| i + 2);
+    let message = line[sentence..].trim();
     TrainError::OutOfMemory {
         device: if device.is_cuda() { "GPU" } else { "CPU" }.into(),
         during: during(),
@@ -177,7 +183,12 @@ mod tests {
              Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total)"
         );
         let other = out_of_memory(
-            tch::TchError::Torch("shape mismatch".into()).into(),
+            tch::TchError::Torch(
+                "shape mismatch\nException raised from check at shape.cpp:1 (most recent call \
+                 first):\nframe #0: f()"
+                    .into(),
+            )
+            .into(),
             tch::Device::Cpu,
             50,
             String::new,
