@@ -68,6 +68,13 @@ def report(result):
     print(json.dumps(result), flush=True)
 
 
+def report_epochs(args, images, epoch_seconds, metrics, device):
+    """Prints the result line of an epoch measurement: its images, the epochs' times, the last
+    epoch's metrics, and the settings."""
+    report({"images": images, "seconds": sum(epoch_seconds), "epoch_seconds": epoch_seconds,
+            **metrics, "threads": args.threads, "batch": args.batch, "device": device})
+
+
 def timed_twice(work):
     """Runs work() untimed, then timed; returns the timed seconds."""
     work()

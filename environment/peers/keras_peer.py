@@ -183,11 +183,8 @@ def epoch(args):
         verbose=2,
         callbacks=[Timer()],
     )
-    images = flows["train"].samples * args.epochs
-    result = {"images": images, "seconds": sum(epoch_seconds), "epoch_seconds": epoch_seconds}
-    result.update({k: float(v[-1]) for k, v in history.history.items()})
-    result.update(threads=args.threads, batch=args.batch, device=device)
-    common.report(result)
+    common.report_epochs(args, flows["train"].samples * args.epochs, epoch_seconds,
+                         {k: float(v[-1]) for k, v in history.history.items()}, device)
 
 
 def main():

@@ -183,10 +183,8 @@ def epoch(args):
                 seen += len(y)
         metrics.update(val_loss=total_loss / seen, val_acc=correct / seen)
         epoch_seconds.append(time.perf_counter() - start)
-    images = len(loaders["train"].dataset) * args.epochs
-    result = {"images": images, "seconds": sum(epoch_seconds), "epoch_seconds": epoch_seconds}
-    result.update(metrics, threads=args.threads, batch=args.batch, device=device.type)
-    common.report(result)
+    common.report_epochs(args, len(loaders["train"].dataset) * args.epochs, epoch_seconds,
+                         metrics, device.type)
 
 
 def main():

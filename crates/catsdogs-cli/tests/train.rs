@@ -40,7 +40,7 @@ fn train_then_evaluate_predict_and_submit_from_the_run_folder() {
         "--test",
         "10",
     ]);
-    let out = catsdogs(&[
+    let train = [
         "train",
         "--experiment",
         "frozen",
@@ -54,7 +54,8 @@ fn train_then_evaluate_predict_and_submit_from_the_run_folder() {
         "32x32",
         "--out",
         path(&run),
-    ]);
+    ];
+    let out = catsdogs(&train);
     assert!(out.contains("Epoch 2/2\n"), "{out}");
     for file in [
         "run.json",
@@ -99,28 +100,13 @@ fn train_then_evaluate_predict_and_submit_from_the_run_folder() {
 
     // A resumed run with nothing left to do keeps the History; a new one refuses to overwrite.
     let history = std::fs::read_to_string(run.join("history.json")).unwrap();
-    let args = [
-        "train",
-        "--experiment",
-        "frozen",
-        "--data",
-        path(&data),
-        "--epochs",
-        "2",
-        "--batch-size",
-        "20",
-        "--target-size",
-        "32x32",
-        "--out",
-        path(&run),
-    ];
-    catsdogs(&[&args[..], &["--resume"]].concat());
+    catsdogs(&[&train[..], &["--resume"]].concat());
     assert_eq!(
         std::fs::read_to_string(run.join("history.json")).unwrap(),
         history
     );
     let refused = Command::new(env!("CARGO_BIN_EXE_catsdogs"))
-        .args(args)
+        .args(train)
         .output()
         .unwrap();
     assert_eq!(refused.status.code(), Some(1));
