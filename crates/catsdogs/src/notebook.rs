@@ -222,7 +222,7 @@ impl Notebook {
             .ok_or_else(|| missing(&dir.join(class), "no image of this class; check the split"))
     }
 
-    /// Keras's `VGG16(weights='imagenet', include_top=...)`: VGG16 on [`crate::device`] with the
+    /// Keras's `VGG16(weights='imagenet', include_top=...)`: VGG16 on [`crate::device()`] with the
     /// ImageNet weights of [`Notebook::weights`], or with random weights (and a note saying so)
     /// when the files are missing.
     pub fn vgg16(&self, include_top: bool) -> Result<Vgg16> {

@@ -10,9 +10,10 @@
 //! - [`sample`]: a synthetic Kaggle-like `train.zip` for machines without Kaggle's data.
 //!
 //! The decoded images live beside the folder, in `<parent>/.catsdogs-cache/<name>/`, one file per
-//! folder and target size: outside the class folders, so neither we nor Keras take it for a class. [`FlowOptions::cache_dir`] puts them elsewhere (for a
-//! read-only data folder, say). The cache is keyed by the files' SHA-256 and the resize rule
-//! ([`DirectoryIterator::cache_key`]) and may be deleted at any time.
+//! folder and target size: outside the class folders, so neither we nor Keras take it for a
+//! class. [`FlowOptions::cache_dir`] puts them elsewhere (for a read-only data folder, say). The
+//! cache is keyed by the files' SHA-256 and the resize rule ([`DirectoryIterator::cache_key`])
+//! and may be deleted at any time.
 //!
 //! ```no_run
 //! use catsdogs::data::{sample, split, FlowOptions, ImageDataGenerator, Preprocess, SampleOptions, SplitOptions};

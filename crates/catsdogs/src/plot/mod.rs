@@ -25,7 +25,7 @@ mod interpretation;
 pub use confusion::confusion_matrix;
 pub use curves::history_curves;
 pub use grid::{flow_images, image_grid};
-pub use interpretation::Interpretation;
+pub use interpretation::{Interpretation, MAX_TOP_LOSSES};
 
 /// A batch of images (N, H, W, 3) u8, as the image cache gives them, as `RgbImage`s.
 fn rgb_images(batch: &tch::Tensor) -> crate::Result<Vec<RgbImage>> {

@@ -145,8 +145,8 @@ pub(crate) fn out_of_memory(
     .find_map(|pattern| lower.find(pattern)) else {
         return error;
     };
-    // libtorch's own sentence, without the wrappers' prefixes ("libtorch: Internal torch error: ")
-    // and source locations ("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: ").
+    // libtorch's own sentence, without our prefix ("libtorch: ") and libtorch's source location
+    // ("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: ").
     let before = &line[..found];
     let sentence = [before.rfind(". "), before.rfind(": ")]
         .into_iter()
