@@ -144,7 +144,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             let agreement = bench::agreement(&mut model, batch, device)?;
             let mut line = serde_json::to_value(agreement)?;
             line["relative"] = json!(agreement.relative());
-            println!("{line}");
+            out!("{line}");
             return Ok(());
         }
         BenchCommand::Decode {
@@ -219,7 +219,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             (timing, details)
         }
     };
-    println!("{}", line(timing, details));
+    out!("{}", line(timing, details));
     Ok(())
 }
 

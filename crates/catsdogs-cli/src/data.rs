@@ -48,6 +48,9 @@ pub enum DataCommand {
         /// Seed of the drawings.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Replace an existing file at OUT.
+        #[arg(long)]
+        force: bool,
     },
     /// Load an image as Keras's load_img + img_to_array (+ preprocess_input) and write it as a
     /// float32 HxWx3 .npy file.
@@ -104,21 +107,27 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
                 all,
                 force,
             };
-            print!("{}", data::split(&source, &out, &options)?);
+            out!(
+                "{}",
+                data::split(&source, &out, &options)?.to_string().trim_end()
+            );
         }
         DataCommand::Sample {
             out,
             per_class,
             kaggle_sizes,
             seed,
+            force,
         } => {
+            catsdogs::interrupt::stop_on_ctrl_c();
             let options = SampleOptions {
                 per_class,
                 kaggle_sizes,
                 seed,
+                force,
             };
             let report = data::sample(&out, &options)?;
-            println!(
+            out!(
                 "Wrote {} synthetic images ({} bytes) to {}",
                 report.images,
                 report.bytes,
@@ -133,11 +142,12 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
         } => {
             let image = data::load_img(&img, target_size)?;
             let x = data::preprocess_input(data::img_to_array(&image), preprocess);
-            data::write_npy(&npy, &x)?;
+            let values: Vec<f32> = x.iter().copied().collect();
+            data::write_npy(&npy, x.shape(), &values)?;
         }
         DataCommand::Flow { dir } => {
             let list = data::list_images(&dir)?;
-            println!("{}", serde_json::to_string_pretty(&list.to_json())?);
+            out!("{}", serde_json::to_string_pretty(&list.to_json())?);
         }
         DataCommand::Cache {
             dir,
@@ -149,7 +159,7 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
             options.cache_dir = cache_dir;
             let flow =
                 ImageDataGenerator::new(Preprocess::None).flow_from_directory(&dir, options)?;
-            println!("{} {}", flow.cache_key(), flow.cache_path().display());
+            out!("{} {}", flow.cache_key(), flow.cache_path().display());
         }
     }
     Ok(())

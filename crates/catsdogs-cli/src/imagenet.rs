@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::Subcommand;
 
 use catsdogs::data::{self, Preprocess};
@@ -84,11 +83,11 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
                 let predictions = decode_predictions(&model.forward(&x)?, top)?;
                 for (path, classes) in paths.iter().zip(predictions) {
                     if json {
-                        println!("{}", serde_json::to_string(&classes)?);
+                        out!("{}", serde_json::to_string(&classes)?);
                     } else {
                         let shown: Vec<String> = classes.iter().map(|c| c.to_string()).collect();
-                        println!("{}", path.display());
-                        println!("Predicted: [{}]", shown.join(", "));
+                        out!("{}", path.display());
+                        out!("Predicted: [{}]", shown.join(", "));
                     }
                 }
             }
@@ -115,11 +114,13 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             } else {
                 features
             };
-            features
+            let features = features
                 .f_to_device(tch::Device::Cpu)?
-                .f_contiguous()?
-                .write_npy(&npy)
-                .with_context(|| format!("cannot write {}", npy.display()))?;
+                .f_to_kind(tch::Kind::Float)?
+                .f_contiguous()?;
+            let shape: Vec<usize> = features.size().iter().map(|&d| d as usize).collect();
+            let values = Vec::<f32>::try_from(features.f_flatten(0, -1)?)?;
+            data::write_npy(&npy, &shape, &values)?;
         }
         ImagenetCommand::ConvertWeights { input, output } => {
             let start = Instant::now();
@@ -127,7 +128,7 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             let loaded = start.elapsed().as_secs_f64();
             weights.save(&output)?;
             let top = if weights.has_top() { "with" } else { "without" };
-            println!(
+            out!(
                 "Converted {} ({:?}, {top} the top, preprocessing {:?}; read in {loaded:.2} s) to {}",
                 input.display(),
                 weights.format(),

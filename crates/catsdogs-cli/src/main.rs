@@ -1,8 +1,21 @@
 //! `catsdogs`: the command-line front end. A thin layer over the crate's functions: each
 //! subcommand parses its arguments, calls the crate, and prints or writes the result.
 //! Errors end the program with one sentence on stderr and exit status 1, never a panic.
+//!
+//! Results go to stdout through [`out!`]: when the reader goes away (`catsdogs flow DIR | head
+//! -1`) the program stops quietly, as a Unix tool does, after the work is done; the crate's own
+//! messages meanwhile just stop showing.
+
+use std::io::Write;
 
 use clap::{Parser, Subcommand};
+
+/// `println!` for results: a reader that went away ends the program quietly (status 0).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_out(format_args!($($arg)*))
+    };
+}
 
 mod bench;
 mod data;
@@ -36,11 +49,38 @@ enum Command {
     Train(train::TrainCommand),
 }
 
+/// Writes one line of results on stdout; see [`out!`].
+fn write_out(args: std::fmt::Arguments) {
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{args}").and_then(|()| stdout.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        let _ = writeln!(std::io::stderr(), "error: cannot write the results: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// The error and its causes, each cause once: a cause whose words the message already holds
+/// (as the crate's errors hold the operating system's reason) is not repeated.
+fn sentence(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
+}
+
 fn main() {
     let cli = Cli::parse();
+    catsdogs::console::set_command_line(true);
     let result: anyhow::Result<()> = match cli.command {
         Command::Device => {
-            println!("{}", catsdogs::device::describe());
+            out!("{}", catsdogs::device::describe());
             Ok(())
         }
         Command::Bench(command) => bench::run(command),
@@ -49,7 +89,7 @@ fn main() {
         Command::Train(command) => train::run(command),
     };
     if let Err(error) = result {
-        eprintln!("error: {error:#}");
+        let _ = writeln!(std::io::stderr(), "error: {}", sentence(&error));
         std::process::exit(1);
     }
 }

@@ -7,8 +7,9 @@ use clap::{Subcommand, ValueEnum};
 
 use catsdogs::cache::CacheOptions;
 use catsdogs::data::{self, Preprocess};
+use catsdogs::interrupt;
 use catsdogs::train::run::{self, Experiment, RunOptions};
-use catsdogs::train::{input_size, interrupt, load_images, submit, Predict};
+use catsdogs::train::{input_size, load_images, submit, Predict};
 
 /// `--cache on|off`.
 #[derive(Clone, Copy, ValueEnum)]
@@ -57,7 +58,7 @@ pub enum TrainCommand {
         cache: Switch,
         /// GiB of device memory for cached features (default: half the device's); beyond it
         /// they go to disk.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_gib)]
         cache_memory: Option<f64>,
         /// HEIGHTxWIDTH of the images.
         #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
@@ -118,6 +119,16 @@ pub enum TrainCommand {
     },
 }
 
+/// A number of GiB: 0 or more, and finite.
+fn parse_gib(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(gib) if gib.is_finite() && gib >= 0.0 => Ok(gib),
+        _ => Err(format!(
+            "{text:?} is not a size in GiB: give a number of 0 or more, such as 4"
+        )),
+    }
+}
+
 /// Runs a training subcommand.
 pub fn run(command: TrainCommand) -> anyhow::Result<()> {
     match command {
@@ -156,7 +167,7 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
                 ..RunOptions::new(experiment, data, out)
             };
             let report = run::run(&options)?;
-            println!("Wrote the run to {}", report.out.display());
+            out!("Wrote the run to {}", report.out.display());
         }
         TrainCommand::Evaluate {
             model,
@@ -165,7 +176,7 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
             preprocess,
         } => {
             let (loss, acc) = run::evaluate(&model, &data, batch_size, preprocess)?;
-            println!("test_loss: {loss:.4} - test_acc: {acc:.4}");
+            out!("test_loss: {loss:.4} - test_acc: {acc:.4}");
         }
         TrainCommand::Predict {
             model,
@@ -178,7 +189,7 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
             for (i, image) in images.iter().enumerate() {
                 let dog = p.f_double_value(&[i as i64])?;
                 let class = if dog > 0.5 { "dog" } else { "cat" };
-                println!("{}: {class} (dog probability {dog:.4})", image.display());
+                out!("{}: {class} (dog probability {dog:.4})", image.display());
             }
         }
         TrainCommand::Submit {
@@ -191,7 +202,7 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
             let (model, preprocess) = run::load_trained(&model, preprocess)?;
             let report = submit::submit(&model, preprocess, &test_zip, &out, batch_size)?;
             for skipped in &report.skipped {
-                println!("Skipped {skipped}: not an image named N.jpg.");
+                out!("Skipped {skipped}: not an image named N.jpg.");
             }
         }
     }

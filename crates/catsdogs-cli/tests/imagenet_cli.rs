@@ -194,7 +194,7 @@ Image.fromarray(a).save(sys.argv[2])
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
         format!(
-            "error: {} is not a weights file this crate reads: expected Keras .h5 (HDF5), \
+            "error: {} is not a weights file that catsdogs reads: expected Keras .h5 (HDF5), \
              torchvision .pth (torch.save) or safetensors\n",
             path("b.png")
         )

@@ -34,23 +34,23 @@
 //! assert_eq!(model.layers()[catsdogs::cache::cut(&model) - 1].name(), "block4_pool");
 //! ```
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use memmap2::Mmap;
 use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
+use crate::cache_file::{CacheFile, CacheFileError, CacheFileWriter};
+use crate::console::human_bytes;
 use crate::data::{default_cache_dir, DirectoryIterator};
 use crate::error::{Error, Result};
+use crate::fsutil::available_space;
+use crate::hashing::hex;
 use crate::model::{LayerKind, Sequential};
 use crate::progress::Progress;
 
-const MAGIC: &[u8; 8] = b"CDFEAT01";
-/// Feature files start their data at a multiple of this many bytes.
-const ALIGN: usize = 64;
+const MAGIC: &[u8; 8] = b"CDFEAT02";
 /// Changes whenever the same key could give other numbers.
 const FORMAT: &str = "catsdogs features v1, float32 little-endian, NCHW rows in file order";
 
@@ -81,12 +81,8 @@ impl Default for CacheOptions {
 enum Storage {
     /// One tensor on the training device.
     Memory(Tensor),
-    /// A memory-mapped file; rows start at `offset`.
-    Disk {
-        path: PathBuf,
-        map: Arc<Mmap>,
-        offset: usize,
-    },
+    /// A memory-mapped feature file: the rows are its payload.
+    Disk(Arc<CacheFile>),
 }
 
 /// The outputs of the layers before a model's cut, for every image of a flow, in file order.
@@ -101,11 +97,7 @@ impl Clone for Features {
     fn clone(&self) -> Self {
         let storage = match &self.storage {
             Storage::Memory(tensor) => Storage::Memory(tensor.shallow_clone()),
-            Storage::Disk { path, map, offset } => Storage::Disk {
-                path: path.clone(),
-                map: Arc::clone(map),
-                offset: *offset,
-            },
+            Storage::Disk(file) => Storage::Disk(Arc::clone(file)),
         };
         Features {
             meta: self.meta.clone(),
@@ -114,7 +106,7 @@ impl Clone for Features {
     }
 }
 
-/// What a set of features is; the header of a feature file, after [`FORMAT`].
+/// What a set of features is; with [`FORMAT`], the header of a feature file.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Meta {
     key: String,
@@ -167,13 +159,13 @@ impl Features {
         match &self.storage {
             Storage::Memory(t) if t.device().is_cuda() => "GPU memory".into(),
             Storage::Memory(_) => "CPU memory".into(),
-            Storage::Disk { path, .. } => path.display().to_string(),
+            Storage::Disk(file) => file.path().display().to_string(),
         }
     }
 
     /// Whether they are in a memory-mapped file rather than in device memory.
     pub fn on_disk(&self) -> bool {
-        matches!(self.storage, Storage::Disk { .. })
+        matches!(self.storage, Storage::Disk(_))
     }
 
     /// The features of the images at `indices`, as one batch on `device`.
@@ -194,11 +186,11 @@ impl Features {
                 let rows = Tensor::f_from_slice(&rows)?.f_to_device(all.device())?;
                 Ok(all.f_index_select(0, &rows)?.f_to_device(device)?)
             }
-            Storage::Disk { map, offset, .. } => {
+            Storage::Disk(file) => {
                 let row = sample_bytes(&meta.sample_shape) as usize;
                 let mut bytes = Vec::with_capacity(indices.len() * row);
                 for &i in indices {
-                    bytes.extend_from_slice(&map[offset + i * row..][..row]);
+                    bytes.extend_from_slice(&file.payload()[i * row..][..row]);
                 }
                 Ok(Tensor::f_from_data_size(&bytes, &shape, Kind::Float)?.f_to_device(device)?)
             }
@@ -249,7 +241,7 @@ pub fn key(
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }
-    Ok(format!("{:x}", hasher.finalize()))
+    Ok(hex(&hasher.finalize()))
 }
 
 /// The features computed so far, shared by `fit`, `evaluate` and their repeats.
@@ -301,7 +293,7 @@ impl FeatureCache {
         let path = dir.join(format!("features-{key}.bin"));
         let found = match open_file(&path, &key)? {
             Some(features) => {
-                println!(
+                crate::say!(
                     "Using the {} outputs of {} images cached in {}.",
                     features.meta.layer,
                     features.meta.count,
@@ -383,7 +375,7 @@ impl FeatureCache {
         };
         let started = Instant::now();
         let features = if let Some(all) = memory {
-            println!("Caching {what} in {}:", device_memory(request.device));
+            crate::say!("Caching {what} in {}:", device_memory(request.device));
             run_prefix(request, cut, |start, batch| {
                 let rows = batch.size()[0];
                 Ok(all.f_narrow(0, start as i64, rows)?.f_copy_(batch)?)
@@ -393,12 +385,14 @@ impl FeatureCache {
                 storage: Storage::Memory(all),
             }
         } else if disk_has_room(dir, bytes) {
-            println!("Caching {what} on disk, in {}:", path.display());
+            crate::say!("Caching {what} on disk, in {}:", path.display());
             write_file(request, path, &meta)?;
-            open_file(path, &meta.key)?
-                .ok_or_else(|| invalid(path, "it was not readable right after writing"))?
+            open_file(path, &meta.key)?.ok_or_else(|| Error::Invalid {
+                path: path.display().to_string(),
+                why: "it was not readable right after writing; check the disk".into(),
+            })?
         } else {
-            println!(
+            crate::say!(
                 "Not caching {what}: they fit neither the memory budget ({} left) nor the disk \
                  at {}; every step runs the whole network.",
                 human_bytes(self.memory_left(request)),
@@ -406,7 +400,7 @@ impl FeatureCache {
             );
             return Ok(None);
         };
-        println!("Cached in {:.1}s.", started.elapsed().as_secs_f64());
+        crate::say!("Cached in {:.1}s.", started.elapsed().as_secs_f64());
         Ok(Some(features))
     }
 }
@@ -453,9 +447,9 @@ fn run_prefix(
     let _guard = tch::no_grad_guard();
     let flow = request.flow;
     let all: Vec<usize> = (0..flow.samples()).collect();
-    let progress = Progress::new(flow.len() as u64, "");
+    let progress = Progress::new(flow.len() as u64);
     for (step, indices) in all.chunks(flow.batch_size()).enumerate() {
-        crate::train::interrupt::check(|| {
+        crate::interrupt::check(|| {
             format!(
                 "while caching features ({step}/{} batches done)",
                 flow.len()
@@ -479,136 +473,67 @@ fn run_prefix(
     Ok(())
 }
 
-/// Computes the features of `meta` and writes them to `path` atomically: magic, header length,
-/// header, padding, then the rows in file order.
+/// Computes the features of `meta` and writes them to `path` as a [`crate::cache_file`], the
+/// rows in file order.
 fn write_file(request: &Request, path: &Path, meta: &Meta) -> Result<()> {
-    let header = serde_json::to_vec(&Header {
+    let header = Header {
         format: FORMAT.into(),
         meta: meta.clone(),
-    })
-    .expect("headers serialise");
-    let mut failure = None;
-    let written = crate::fsutil::write_atomic_with(path, |file| {
-        let mut file = std::io::BufWriter::new(file);
-        file.write_all(MAGIC)?;
-        file.write_all(&(header.len() as u64).to_le_bytes())?;
-        file.write_all(&header)?;
-        file.write_all(&vec![0; data_offset(header.len()) - 16 - header.len()])?;
-        let result = run_prefix(request, meta.start, |_, batch| {
-            let values = batch
-                .f_to_device(Device::Cpu)?
-                .f_to_kind(Kind::Float)?
-                .f_contiguous()?;
-            let mut bytes = vec![0u8; values.numel() * 4];
-            values.f_copy_data_u8(&mut bytes, values.numel())?;
-            file.write_all(&bytes)
-                .map_err(|e| Error::io("cannot write", path, e))
-        });
-        if let Err(e) = result {
-            failure = Some(e);
-            return Err(std::io::Error::other("feature computation failed"));
-        }
-        file.flush()
-    });
-    match failure {
-        Some(e) => Err(e),
-        None => written,
-    }
-}
-
-fn data_offset(header_len: usize) -> usize {
-    (16 + header_len).div_ceil(ALIGN) * ALIGN
-}
-
-fn invalid(path: &Path, why: &str) -> Error {
-    Error::Invalid {
-        path: path.display().to_string(),
-        why: format!("{why}; delete it and it will be computed again"),
-    }
+    };
+    let mut file = CacheFileWriter::create(path, MAGIC, &header)?;
+    run_prefix(request, meta.start, |_, batch| {
+        let values = batch
+            .f_to_device(Device::Cpu)?
+            .f_to_kind(Kind::Float)?
+            .f_contiguous()?;
+        let mut bytes = vec![0u8; values.numel() * 4];
+        values.f_copy_data_u8(&mut bytes, values.numel())?;
+        Ok(file.write_payload(&bytes)?)
+    })?;
+    Ok(file.commit()?)
 }
 
 /// Opens a feature file with the given key; `None` if there is none, or it is stale or broken
 /// (then it is recomputed and replaced).
 fn open_file(path: &Path, key: &str) -> Result<Option<Features>> {
-    let Ok(file) = std::fs::File::open(path) else {
-        return Ok(None);
+    let file = match CacheFile::open(path, MAGIC) {
+        Ok(file) => file,
+        Err(CacheFileError::Missing { .. } | CacheFileError::File(_)) => return Ok(None),
+        Err(damaged) => {
+            crate::say!("Ignoring {damaged}.");
+            return Ok(None);
+        }
     };
-    // SAFETY: feature files are only ever replaced by an atomic rename, never written in place,
-    // so the mapped bytes do not change under us.
-    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("cannot map", path, e))?;
-    let header = (|| {
-        let len = u64::from_le_bytes(map.get(8..16)?.try_into().ok()?) as usize;
-        let header: Header = serde_json::from_slice(map.get(16..16 + len)?).ok()?;
-        let meta = header.meta;
-        let expected =
-            data_offset(len) as u64 + meta.count as u64 * sample_bytes(&meta.sample_shape);
-        let valid = map.starts_with(MAGIC)
-            && header.format == FORMAT
+    let header = file.header::<Header>().ok().filter(|header| {
+        let meta = &header.meta;
+        header.format == FORMAT
             && meta.key == key
-            && map.len() as u64 == expected;
-        valid.then_some((meta, data_offset(len)))
-    })();
-    let Some((meta, offset)) = header else {
-        println!(
+            && file.payload().len() as u64 == meta.count as u64 * sample_bytes(&meta.sample_shape)
+    });
+    let Some(header) = header else {
+        crate::say!(
             "Ignoring {}: it is not a complete feature file for this key.",
             path.display()
         );
         return Ok(None);
     };
     Ok(Some(Features {
-        meta,
-        storage: Storage::Disk {
-            path: path.to_path_buf(),
-            map: Arc::new(map),
-            offset,
-        },
+        meta: header.meta,
+        storage: Storage::Disk(Arc::new(file)),
     }))
 }
 
 /// Whether `dir` (created if needed) has room for `bytes` and a margin of 1 GiB.
 fn disk_has_room(dir: &Path, bytes: u64) -> bool {
-    if std::fs::create_dir_all(dir).is_err() {
-        return false;
-    }
-    let Ok(c_dir) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
-        return false;
-    };
-    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid NUL-terminated path and a zeroed statvfs to fill.
-    if unsafe { libc::statvfs(c_dir.as_ptr(), &mut stats) } != 0 {
-        return false;
-    }
-    let free = stats.f_bavail as u64 * stats.f_frsize as u64;
-    free >= bytes.saturating_add(1 << 30)
+    std::fs::create_dir_all(dir).is_ok()
+        && available_space(dir).is_some_and(|free| free >= bytes.saturating_add(1 << 30))
 }
 
-/// Half the device's memory: the GPU's total (from `nvidia-smi`, 8 GiB if unknown), or the
-/// available RAM.
+/// Half the device's memory: the GPU's total (8 GiB if unknown), or the available RAM.
 fn default_budget(device: Device) -> u64 {
     const GIB: u64 = 1 << 30;
-    match device {
-        Device::Cuda(index) => gpu_memory_mib(index).map_or(8 * GIB, |mib| mib * (1 << 20)) / 2,
-        _ => available_ram().unwrap_or(4 * GIB) / 2,
-    }
-}
-
-fn gpu_memory_mib(index: usize) -> Option<u64> {
-    let out = std::process::Command::new("nvidia-smi")
-        .args([
-            "--query-gpu=memory.total",
-            "--format=csv,noheader,nounits",
-            &format!("--id={index}"),
-        ])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
-
-fn available_ram() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    let memory = crate::device::memory_bytes(device);
+    memory.unwrap_or(if device.is_cuda() { 8 * GIB } else { 4 * GIB }) / 2
 }
 
 fn device_memory(device: Device) -> &'static str {
@@ -616,22 +541,6 @@ fn device_memory(device: Device) -> &'static str {
         "GPU memory"
     } else {
         "CPU memory"
-    }
-}
-
-/// `1.6 GB`, `800 KB`: decimal units, one decimal.
-pub fn human_bytes(bytes: u64) -> String {
-    let units = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < units.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", units[unit])
     }
 }
 
@@ -650,19 +559,5 @@ mod tests {
         assert_eq!(model.layers()[cut(&model)].name(), "dropout_1");
         model.trainable_from("block1_conv1").unwrap();
         assert_eq!(cut(&model), 0);
-    }
-
-    #[test]
-    fn sizes_read_like_people_write_them() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(819_200), "819.2 KB");
-        assert_eq!(human_bytes(1_605_632_000), "1.6 GB");
-    }
-
-    #[test]
-    fn data_starts_aligned_after_the_header() {
-        assert_eq!(data_offset(10), 64);
-        assert_eq!(data_offset(48), 64);
-        assert_eq!(data_offset(49), 128);
     }
 }

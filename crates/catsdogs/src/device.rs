@@ -95,18 +95,40 @@ pub fn describe() -> String {
     }
 }
 
-/// The GPU's marketing name, as `nvidia-smi` would print it.
-fn cuda_device_name(index: usize) -> Option<String> {
+/// One property of GPU `index` as `nvidia-smi --query-gpu=<property>` prints it, without units.
+fn nvidia_smi(property: &str, index: usize) -> Option<String> {
     let out = std::process::Command::new("nvidia-smi")
         .args([
-            "--query-gpu=name",
-            "--format=csv,noheader",
+            &format!("--query-gpu={property}"),
+            "--format=csv,noheader,nounits",
             &format!("--id={index}"),
         ])
         .output()
         .ok()?;
-    let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (!name.is_empty()).then_some(name)
+    let value = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!value.is_empty()).then_some(value)
+}
+
+/// The GPU's marketing name, as `nvidia-smi` would print it.
+fn cuda_device_name(index: usize) -> Option<String> {
+    nvidia_smi("name", index)
+}
+
+/// The memory of `device` in bytes: a GPU's total, or the RAM available now (from
+/// `/proc/meminfo`) for the CPU; `None` when the system does not say.
+pub fn memory_bytes(device: tch::Device) -> Option<u64> {
+    match device {
+        tch::Device::Cuda(index) => {
+            let mib: u64 = nvidia_smi("memory.total", index)?.parse().ok()?;
+            Some(mib << 20)
+        }
+        _ => {
+            let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+            let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ impl Png {
 
     /// Writes the PNG file to `path`, atomically; creates the folder if needed.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        crate::fsutil::write_atomic(path.as_ref(), &self.bytes)
+        Ok(crate::fsutil::write_atomic(path.as_ref(), &self.bytes)?)
     }
 
     /// Shows the image under the notebook cell; evcxr calls this for a cell's last expression.

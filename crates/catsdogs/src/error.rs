@@ -8,16 +8,9 @@ use std::path::Path;
 /// Any error of this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file or folder could not be read or written.
-    #[error("{what} {path}: {source}")]
-    Io {
-        /// What was being done, e.g. "cannot read".
-        what: &'static str,
-        /// The file or folder.
-        path: String,
-        /// The operating system's reason.
-        source: std::io::Error,
-    },
+    /// A file or folder could not be read, written or locked.
+    #[error(transparent)]
+    File(#[from] crate::fsutil::FileError),
     /// A file exists but its content is not what was expected.
     #[error("{path}: {why}")]
     Invalid {
@@ -26,6 +19,9 @@ pub enum Error {
         /// What is wrong and what to do.
         why: String,
     },
+    /// A tensor file could not be read or written.
+    #[error(transparent)]
+    TensorFile(#[from] crate::tensor_file::TensorFileError),
     /// libtorch refused an operation; the message is libtorch's own.
     #[error("libtorch: {}", torch_message(.0))]
     Torch(#[from] tch::TchError),
@@ -71,11 +67,7 @@ fn torch_message(error: &tch::TchError) -> String {
 
 impl Error {
     /// An I/O error with the path and the action that failed.
-    pub fn io(what: &'static str, path: &Path, source: std::io::Error) -> Self {
-        Error::Io {
-            what,
-            path: path.display().to_string(),
-            source,
-        }
+    pub fn io(what: &'static str, path: &Path, reason: std::io::Error) -> Self {
+        Error::File(crate::fsutil::FileError::io(what, path, reason))
     }
 }

@@ -84,7 +84,10 @@ impl History {
 
     /// Writes the history as JSON, atomically (a temporary file renamed into place).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        crate::fsutil::write_atomic(path.as_ref(), self.to_json().as_bytes())
+        Ok(crate::fsutil::write_atomic(
+            path.as_ref(),
+            self.to_json().as_bytes(),
+        )?)
     }
 
     /// Reads a history saved by [`History::save`].

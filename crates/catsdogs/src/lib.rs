@@ -6,17 +6,22 @@
 
 pub mod bench;
 pub mod cache;
+pub mod cache_file;
+pub mod console;
 pub mod data;
 pub mod device;
 pub mod display;
 pub mod error;
 pub mod fsutil;
+pub mod hashing;
 pub mod history;
 pub mod imagenet;
+pub mod interrupt;
 pub mod model;
 pub mod notebook;
 pub mod plot;
 pub mod progress;
+pub mod tensor_file;
 pub mod train;
 pub mod vgg16;
 pub mod weights;

@@ -110,11 +110,11 @@ impl Notebook {
         match std::env::var(&var) {
             Ok(text) => match text.parse() {
                 Ok(value) => {
-                    println!("{name} = {value} (from {var})");
+                    crate::say!("{name} = {value} (from {var})");
                     value
                 }
                 Err(_) => {
-                    println!("{var}={text} is not a valid {name}; using {default}");
+                    crate::say!("{var}={text} is not a valid {name}; using {default}");
                     default
                 }
             },
@@ -229,7 +229,7 @@ impl Notebook {
         match self.weights(include_top) {
             Some(path) => Vgg16::load(path, include_top, crate::device()),
             None => {
-                println!("VGG16 has RANDOM weights: no ImageNet weight file in weights/");
+                crate::say!("VGG16 has RANDOM weights: no ImageNet weight file in weights/");
                 Ok(Vgg16::new(include_top, crate::device()))
             }
         }

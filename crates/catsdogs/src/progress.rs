@@ -7,9 +7,10 @@
 //! line, so the bar is printed as a new line at most every few seconds
 //! (`CATSDOGS_PROGRESS_SECONDS`, default 10): an epoch of two minutes shows a dozen lines of live
 //! progress, and a short one shows only its final line. The final line always goes to stdout.
+//! Live progress shows at [`crate::console::verbose`] 2, the final line at 1 and above.
 //!
 //! ```
-//! let progress = catsdogs::progress::Progress::new(320, "");
+//! let progress = catsdogs::progress::Progress::new(320);
 //! progress.set(160, "loss: 0.5000");
 //! progress.inc(160, "loss: 0.4000");
 //! progress.finish("loss: 0.4000 - acc: 0.8000");
@@ -28,7 +29,6 @@ const BAR_WIDTH: usize = 30;
 /// A progress bar over `total` steps. It may be advanced from several threads.
 pub struct Progress {
     total: u64,
-    prefix: String,
     /// Counts the steps and the time; draws itself only in a terminal.
     bar: ProgressBar,
     /// Outside a terminal: when the last line was printed, and how often to print one.
@@ -36,11 +36,17 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A bar over `total` steps; `prefix` (may be empty) is printed before it.
-    pub fn new(total: u64, prefix: &str) -> Self {
+    /// A bar over `total` steps.
+    pub fn new(total: u64) -> Self {
+        let live = crate::console::verbose() >= 2;
         let terminal = std::io::stderr().is_terminal() && !crate::display::is_notebook();
-        if terminal {
-            Self::drawn_on(ProgressDrawTarget::stderr(), total, prefix)
+        if terminal || !live {
+            let target = if live {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            };
+            Self::drawn_on(target, total)
         } else {
             let every = std::env::var("CATSDOGS_PROGRESS_SECONDS")
                 .ok()
@@ -50,7 +56,6 @@ impl Progress {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
             Progress {
                 total,
-                prefix: prefix.to_string(),
                 lines: Some((Mutex::new(Instant::now()), every)),
                 bar,
             }
@@ -58,13 +63,12 @@ impl Progress {
     }
 
     /// A bar that `indicatif` draws on `target`, styled like Keras's.
-    fn drawn_on(target: ProgressDrawTarget, total: u64, prefix: &str) -> Self {
+    fn drawn_on(target: ProgressDrawTarget, total: u64) -> Self {
         let bar = ProgressBar::with_draw_target(Some(total), target);
-        let owned_prefix = prefix.to_string();
         let keras = move |state: &ProgressState, out: &mut dyn std::fmt::Write| {
             let done = state.pos();
             let timing = eta(done, total, state.elapsed());
-            let _ = out.write_str(&line(&owned_prefix, done, total, &timing, ""));
+            let _ = out.write_str(&line(done, total, &timing, ""));
         };
         let style = ProgressStyle::with_template("{keras}{msg}")
             .expect("the template names only known keys")
@@ -72,7 +76,6 @@ impl Progress {
         bar.set_style(style);
         Progress {
             total,
-            prefix: prefix.to_string(),
             bar,
             lines: None,
         }
@@ -108,7 +111,10 @@ impl Progress {
         }
         *last_line = now;
         let timing = eta(done, self.total, self.bar.elapsed());
-        println!("{}", line(&self.prefix, done, self.total, &timing, detail));
+        crate::console::line_at(
+            2,
+            format_args!("{}", line(done, self.total, &timing, detail)),
+        );
     }
 
     /// Ends the bar with Keras's final line, full width, total time and time per step, then
@@ -116,21 +122,15 @@ impl Progress {
     pub fn finish(&self, detail: &str) {
         let timing = total_time(self.total, self.bar.elapsed());
         self.bar.finish_and_clear();
-        println!(
-            "{}",
-            line(&self.prefix, self.total, self.total, &timing, detail)
-        );
+        crate::say!("{}", line(self.total, self.total, &timing, detail));
     }
 }
 
-/// `prefix 37/320 [===>.....] - timing - detail`, the count right-aligned to the total's width.
-fn line(prefix: &str, done: u64, total: u64, timing: &str, detail: &str) -> String {
+/// ` 37/320 [===>.....] - timing - detail`, the count right-aligned to the total's width.
+fn line(done: u64, total: u64, timing: &str, detail: &str) -> String {
     let done = done.min(total);
     let digits = total.to_string().len();
-    let mut line = format!(
-        "{prefix}{done:>digits$}/{total} {} - {timing}",
-        bar(done, total)
-    );
+    let mut line = format!("{done:>digits$}/{total} {} - {timing}", bar(done, total));
     if !detail.is_empty() {
         let _ = write!(line, " - {detail}");
     }
@@ -216,7 +216,7 @@ mod tests {
     fn final_line_is_keras_s() {
         let timing = total_time(320, Duration::from_millis(12_300));
         assert_eq!(
-            line("", 320, 320, &timing, "loss: 0.1234 - acc: 0.9500"),
+            line(320, 320, &timing, "loss: 0.1234 - acc: 0.9500"),
             "320/320 [==============================] - 12s 38ms/step - loss: 0.1234 - acc: 0.9500"
         );
         // Keras rounds the total seconds (%.0f) rather than truncating them.
@@ -239,12 +239,12 @@ mod tests {
     #[test]
     fn live_line_pads_the_count_and_appends_the_detail() {
         assert_eq!(
-            line("", 37, 320, "ETA: 1:01", "loss: 0.31"),
+            line(37, 320, "ETA: 1:01", "loss: 0.31"),
             format!(" 37/320 [==>{}] - ETA: 1:01 - loss: 0.31", ".".repeat(27))
         );
         assert_eq!(
-            line("val ", 5, 8, "ETA: 3s", ""),
-            format!("val 5/8 [{}>{}] - ETA: 3s", "=".repeat(17), ".".repeat(12))
+            line(5, 8, "ETA: 3s", ""),
+            format!("5/8 [{}>{}] - ETA: 3s", "=".repeat(17), ".".repeat(12))
         );
     }
 
@@ -289,7 +289,7 @@ mod tests {
     fn the_terminal_bar_is_drawn_like_keras() {
         let screen = Screen::default();
         let target = ProgressDrawTarget::term_like(Box::new(screen.clone()));
-        let progress = Progress::drawn_on(target, 320, "");
+        let progress = Progress::drawn_on(target, 320);
         progress.set(37, "loss: 0.31");
         let drawn = screen
             .0

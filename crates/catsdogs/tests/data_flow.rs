@@ -233,7 +233,7 @@ fn bad_folders_and_images_say_what_to_do() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{} does not exist: run `catsdogs split` first, or check the path",
+            "{} does not exist: split the data first (notebook 00-prepare-data), or check the path",
             missing.display()
         )
     );

@@ -132,7 +132,7 @@ fn rerun_is_a_no_op_and_a_changed_input_is_refused_unless_forced() {
         message.contains("2 entries added, 0 removed, 0 changed in size"),
         "{message}"
     );
-    assert!(message.contains("--force"), "{message}");
+    assert!(message.contains("SplitOptions::force"), "{message}");
 
     let forced = SplitOptions {
         force: true,

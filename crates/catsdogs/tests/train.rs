@@ -10,9 +10,10 @@ use catsdogs::data::{
     sample, split, DirectoryIterator, FlowOptions, ImageDataGenerator, Preprocess, SampleOptions,
     SplitOptions,
 };
+use catsdogs::interrupt;
 use catsdogs::model::Sequential;
 use catsdogs::train::run::{Experiment, RunOptions};
-use catsdogs::train::{interrupt, Compile, CompiledModel, FitOptions, Loss, Predict, RMSprop};
+use catsdogs::train::{Compile, CompiledModel, FitOptions, Loss, Predict, RMSprop};
 use catsdogs::vgg16::Vgg16;
 use catsdogs::History;
 use tch::{Device, Tensor};
@@ -299,7 +300,7 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
         ),
         "{message}"
     );
-    assert!(message.contains("--resume"), "{message}");
+    assert!(message.contains("FitOptions::resume(true)"), "{message}");
     drop(first);
 
     // A new process: another initialisation, which the checkpoint overwrites.

@@ -77,7 +77,7 @@ fn a_batch_too_large_for_memory_says_to_lower_the_batch_size() {
     assert!(
         message.starts_with(
             "out of memory on the CPU at epoch 1/1, step 1/1 with batches of 32 images: lower \
-             --batch-size / batch_size (for example to 16); libtorch said: \
+             batch_size (for example to 16); libtorch said: \
              can't allocate memory: you tried to allocate 536870912 bytes."
         ),
         "{message}"

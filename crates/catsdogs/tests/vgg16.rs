@@ -338,8 +338,8 @@ fn loading_a_file_without_architecture_says_so() {
     assert_eq!(
         error,
         format!(
-            "{} is not a model saved by Sequential::save (no 'catsdogs.architecture' entry); \
-             save it again with Sequential::save",
+            "{} is not a model that catsdogs saved (no 'catsdogs.architecture' entry): train \
+             it again, or give the model.safetensors of a run folder",
             path.display()
         )
     );

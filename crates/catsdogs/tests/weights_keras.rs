@@ -167,7 +167,7 @@ fn misshapen_and_foreign_files_are_clear_errors() {
     assert_eq!(
         Weights::load(&path).unwrap_err().to_string(),
         format!(
-            "{path_str} is not a weights file this crate reads: expected Keras .h5 (HDF5), \
+            "{path_str} is not a weights file that catsdogs reads: expected Keras .h5 (HDF5), \
              torchvision .pth (torch.save) or safetensors"
         )
     );

@@ -15,10 +15,38 @@ use std::io::{BufRead, Cursor, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use image::{DynamicImage, ImageDecoder, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageFormat, RgbImage};
 use mozjpeg::ColorSpace;
 
 use super::error::{DataError, MAX_IMAGE_PIXELS};
+
+/// The largest image file that is read, 256 MiB: far above any photo (Kaggle's largest JPEG is
+/// under 1 MB), and a bound on what a file or a zip entry that claims to be an image can make us
+/// allocate.
+pub const MAX_IMAGE_FILE_BYTES: u64 = 1 << 28;
+
+/// Reads an image file whole, after checking that its size is at most
+/// [`MAX_IMAGE_FILE_BYTES`].
+pub fn read_image_file(path: &Path) -> Result<Vec<u8>, DataError> {
+    let file = std::fs::File::open(path).map_err(|e| DataError::read(path, e))?;
+    read_bounded(file).map_err(|e| DataError::read(path, e))
+}
+
+/// Reads all of `reader` (a file, a zip entry), refusing more than [`MAX_IMAGE_FILE_BYTES`]
+/// before holding them.
+pub fn read_bounded(reader: impl Read) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_IMAGE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_IMAGE_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} MiB, more than any image holds: remove it",
+            MAX_IMAGE_FILE_BYTES >> 20
+        )));
+    }
+    Ok(bytes)
+}
 
 /// Decodes an image file's bytes into RGB pixels as Pillow's `convert('RGB')` does. `path` only
 /// names the file in errors.
@@ -137,19 +165,41 @@ fn mul_div_255(a: u8, b: u8) -> u8 {
     (((t >> 8) + t) >> 8) as u8
 }
 
+/// The memory a PNG decoder may take beside the pixels (its metadata chunks, such as a
+/// compressed ICC profile, and its row buffers): the `png` crate's own default, 64 MiB. Pillow
+/// refuses such chunks above 1 MB each, so no image that Keras loads comes near it.
+const PNG_METADATA_BYTES: u64 = 64 << 20;
+
 /// PNG, BMP, PPM and TIFF through the `image` crate, converted to RGB as Pillow converts them.
 fn decode_lossless(bytes: &[u8], path: &Path) -> Result<RgbImage, DataError> {
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DataError::not_an_image(path, e.to_string()))?;
-    if reader.format().is_none() {
-        return Err(DataError::not_an_image(
-            path,
-            "its content is not JPEG, PNG, BMP, PPM or TIFF",
-        ));
+    let format = match reader.format() {
+        Some(
+            format @ (ImageFormat::Png | ImageFormat::Bmp | ImageFormat::Pnm | ImageFormat::Tiff),
+        ) => format,
+        Some(other) => {
+            let name = other.extensions_str().first().copied().unwrap_or("unknown");
+            return Err(DataError::Unsupported {
+                path: path.display().to_string(),
+                format: name.to_uppercase(),
+            });
+        }
+        None => {
+            return Err(DataError::not_an_image(
+                path,
+                "its content is not JPEG, PNG, BMP, PPM or TIFF",
+            ))
+        }
+    };
+    // The pixels are bounded by `check_size` below, as Pillow bounds them; a PNG decoder's own
+    // allocations (a compressed chunk could inflate to gigabytes) by `PNG_METADATA_BYTES`.
+    let mut limits = image::Limits::no_limits();
+    if format == ImageFormat::Png {
+        limits.max_alloc = Some(PNG_METADATA_BYTES);
     }
-    // The size is bounded by `check_size` below, as Pillow bounds it.
-    reader.no_limits();
+    reader.limits(limits);
     let decoder = reader
         .into_decoder()
         .map_err(|e| DataError::not_an_image(path, e.to_string()))?;

@@ -34,6 +34,14 @@ pub enum DataError {
         /// What the decoder said.
         why: String,
     },
+    /// An image in a format that Keras (Pillow) loads but this crate does not decode.
+    #[error("{path} is a {format} image: Keras (through Pillow) would load it, but catsdogs decodes only JPEG, PNG, BMP, PPM and TIFF: convert it to one of those, or remove it")]
+    Unsupported {
+        /// The file.
+        path: String,
+        /// The format found in its content, e.g. `GIF`.
+        format: String,
+    },
     /// A JPEG ends before its last row of pixels.
     #[error("{path} is truncated (the file ends before its last row of pixels): copy or download it again, or remove it")]
     Truncated {
@@ -59,7 +67,7 @@ pub enum DataError {
         hint: &'static str,
     },
     /// A folder given to `flow_from_directory` has no class sub-folders.
-    #[error("{path} has no class folders (such as cats/ and dogs/): point flow_from_directory at a split folder such as data/train")]
+    #[error("{path} has no class folders (such as cats/ and dogs/): give a split folder such as data/split/train")]
     NoClasses {
         /// The folder.
         path: String,
@@ -92,15 +100,12 @@ pub enum DataError {
     /// libtorch refused an operation.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
-    /// An atomic write failed (see [`crate::fsutil`]).
+    /// Ctrl-C stopped the work (see [`crate::interrupt`]).
     #[error(transparent)]
-    Fs(Box<crate::error::Error>),
-}
-
-impl From<crate::error::Error> for DataError {
-    fn from(e: crate::error::Error) -> Self {
-        DataError::Fs(Box::new(e))
-    }
+    Interrupted(#[from] crate::interrupt::Interrupted),
+    /// A file could not be written, or a folder locked (see [`crate::fsutil`]).
+    #[error(transparent)]
+    File(#[from] crate::fsutil::FileError),
 }
 
 /// Shorthands that name the path.

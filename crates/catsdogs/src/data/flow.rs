@@ -125,19 +125,15 @@ impl ImageDataGenerator {
         let dir = dir.as_ref();
         let (height, width) = options.target_size;
         check_target_size(height, width)?;
-        if options.batch_size == 0 {
-            return Err(DataError::Options(
-                "batch size 0 is empty: use at least 1, such as 50".into(),
-            ));
-        }
+        super::check_batch_size(options.batch_size)?;
         let list = list_images(dir)?;
-        println!(
+        crate::say!(
             "Found {} images belonging to {} classes.",
             list.filenames.len(),
             list.class_indices.len()
         );
         if let Some(note) = synthetic_note(dir) {
-            println!(
+            crate::say!(
                 "These are synthetic sample images, not Kaggle's photos (see {}).",
                 note.display()
             );

@@ -5,9 +5,10 @@
 //! The cache lives beside the folder, in `<parent>/.catsdogs-cache/<name>/` (see
 //! [`default_cache_dir`]), unless `FlowOptions::cache_dir` says otherwise. It holds:
 //!
-//! - `images-<key>.u8`: a 64-byte header (magic, count, height, width, key) and the pixels.
-//!   `<key>` is the content key: SHA-256 over the resize settings and each file's relative path
-//!   and SHA-256, so the same images give the same key on any machine. Written atomically.
+//! - `images-<key>.u8`: a [`crate::cache_file`] whose header says the pixel rules, the count,
+//!   the size and the key, and whose payload is the pixels. `<key>` is the content key: SHA-256
+//!   over the resize settings and each file's relative path and SHA-256, so the same images give
+//!   the same key on any machine. Written atomically; checked against its checksum when opened.
 //! - `index-<id>.json`, one per (folder, target size): the files' sizes and modification times
 //!   when the key was computed, so that a later call only compares `stat`s instead of hashing
 //!   every file again. When they differ, the files are hashed; unchanged content keeps its key
@@ -15,25 +16,26 @@
 //!
 //! The folder may be deleted at any time; it is rebuilt on the next call.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::UNIX_EPOCH;
 
-use memmap2::Mmap;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::decode::decode_rgb;
+use super::decode::{decode_rgb, read_image_file};
 use super::error::DataError;
 use super::listing::ImageList;
 use super::load::resize_nearest_into;
-use crate::fsutil::{write_atomic, write_atomic_with};
+use crate::cache_file::{CacheFile, CacheFileWriter};
+use crate::console::{hint, human_bytes};
+use crate::fsutil::{available_space, modified_nanos, write_atomic};
+use crate::hashing::{hex, sha256_hex};
 use crate::progress::Progress;
 
-const MAGIC: &[u8; 8] = b"CDIMG001";
-const HEADER_LEN: usize = 64;
+const MAGIC: &[u8; 8] = b"CDIMG002";
+/// Images decoded in parallel before they are written: at most this many bytes of pixels (so
+/// about 256 images at 224x224, one at the largest target size).
+const CHUNK_BYTES: usize = 1 << 25;
 /// Changes whenever decoding or resizing could give other pixels, so old caches are not reused.
 const PIXEL_RULES: &str = "catsdogs decoded images v1: libjpeg-turbo islow + fancy upsampling, \
                            Pillow convert('RGB'), Pillow NEAREST (accumulated f64)";
@@ -59,12 +61,18 @@ pub fn default_cache_dir(dir: &Path) -> PathBuf {
 
 /// The decoded images of one folder, memory-mapped.
 pub(crate) struct ImageCache {
-    map: Mmap,
+    file: CacheFile,
+    header: Header,
+}
+
+/// What an images file holds.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Header {
+    rules: String,
     count: usize,
     height: u32,
     width: u32,
     key: String,
-    path: PathBuf,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -86,13 +94,16 @@ impl ImageCache {
         std::fs::create_dir_all(cache_dir).map_err(|e| {
             DataError::invalid(
                 cache_dir,
-                format!("cannot create the image cache folder ({e}): set FlowOptions::cache_dir to a writable folder"),
+                format!(
+                    "cannot create the image cache folder ({e}): set {} to a writable folder",
+                    hint("--cache-dir", "FlowOptions::cache_dir")
+                ),
             )
         })?;
         let paths: Vec<PathBuf> = list.filenames.iter().map(|f| dir.join(f)).collect();
         let canonical = dir.canonicalize().map_err(|e| DataError::read(dir, e))?;
         let directory = canonical.display().to_string();
-        let id = hex(&Sha256::digest(format!("{directory}\n{height}x{width}")))[..16].to_string();
+        let id = sha256_hex(format!("{directory}\n{height}x{width}"))[..16].to_string();
         let index_path = cache_dir.join(format!("index-{id}.json"));
         let stats = stats_key(&list.filenames, &paths)?;
 
@@ -134,52 +145,49 @@ impl ImageCache {
         width: u32,
     ) -> Result<Self, DataError> {
         let path = images_path(cache_dir, key);
-        let file = std::fs::File::open(&path).map_err(|e| DataError::read(&path, e))?;
-        // SAFETY: cache files are written once, atomically (temporary file + rename), and never
-        // modified in place; a rebuilt cache is a new file under a new name.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| DataError::read(&path, e))?;
-        let expected = header(count, height, width, key);
-        let image_len = height as usize * width as usize * 3;
-        if map.len() != HEADER_LEN + count * image_len || map[..HEADER_LEN] != expected {
-            return Err(DataError::invalid(
-                &path,
-                "is not the expected image cache: delete it",
-            ));
-        }
-        Ok(ImageCache {
-            map,
+        let expected = Header {
+            rules: PIXEL_RULES.into(),
             count,
             height,
             width,
-            key: key.to_string(),
-            path,
-        })
+            key: key.into(),
+        };
+        let unusable = |why: String| DataError::invalid(&path, why);
+        let file = CacheFile::open(&path, MAGIC).map_err(|e| unusable(e.to_string()))?;
+        let header: Header = file.header().map_err(|e| unusable(e.to_string()))?;
+        let image_len = height as usize * width as usize * 3;
+        if header != expected || file.payload().len() != count * image_len {
+            return Err(unusable(
+                "it holds other images: it is decoded again".into(),
+            ));
+        }
+        Ok(ImageCache { file, header })
     }
 
     /// The pixels of image `i`, (height, width, 3) `u8`. `i` must be below the count.
     pub(crate) fn image(&self, i: usize) -> &[u8] {
         let len = self.image_len();
-        &self.map[HEADER_LEN + i * len..][..len]
+        &self.file.payload()[i * len..][..len]
     }
 
     /// Bytes per image.
     pub(crate) fn image_len(&self) -> usize {
-        self.height as usize * self.width as usize * 3
+        self.header.height as usize * self.header.width as usize * 3
     }
 
     /// The number of images.
     pub(crate) fn count(&self) -> usize {
-        self.count
+        self.header.count
     }
 
     /// The content key.
     pub(crate) fn key(&self) -> &str {
-        &self.key
+        &self.header.key
     }
 
     /// The images file.
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 }
 
@@ -187,27 +195,12 @@ fn images_path(cache_dir: &Path, key: &str) -> PathBuf {
     cache_dir.join(format!("images-{key}.u8"))
 }
 
-fn header(count: usize, height: u32, width: u32, key: &str) -> [u8; HEADER_LEN] {
-    let mut h = [0u8; HEADER_LEN];
-    h[..8].copy_from_slice(MAGIC);
-    h[8..16].copy_from_slice(&(count as u64).to_le_bytes());
-    h[16..20].copy_from_slice(&height.to_le_bytes());
-    h[20..24].copy_from_slice(&width.to_le_bytes());
-    let digest = Sha256::digest(key.as_bytes());
-    h[24..56].copy_from_slice(&digest);
-    h
-}
-
 /// SHA-256 over each file's name, size and modification time.
 fn stats_key(names: &[String], paths: &[PathBuf]) -> Result<String, DataError> {
     let mut hasher = Sha256::new();
     for (name, path) in names.iter().zip(paths) {
         let meta = std::fs::metadata(path).map_err(|e| DataError::read(path, e))?;
-        let modified = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
+        let modified = modified_nanos(&meta);
         hasher.update(format!("{name}\t{}\t{modified}\n", meta.len()));
     }
     Ok(hex(&hasher.finalize()))
@@ -224,7 +217,7 @@ fn content_key(
         .par_iter()
         .map(|path| {
             let bytes = std::fs::read(path).map_err(|e| DataError::read(path, e))?;
-            Ok(hex(&Sha256::digest(&bytes)))
+            Ok(sha256_hex(&bytes))
         })
         .collect::<Result<_, DataError>>()?;
     let mut hasher = Sha256::new();
@@ -235,8 +228,8 @@ fn content_key(
     Ok(hex(&hasher.finalize()))
 }
 
-/// Decodes and resizes the images in parallel, a chunk at a time, into a temporary file that is
-/// then renamed into place.
+/// Decodes and resizes the images in parallel, a chunk at a time, into the images file of
+/// `key` (written atomically), after checking that the disk has room for it.
 fn build(
     path: &Path,
     paths: &[PathBuf],
@@ -244,44 +237,53 @@ fn build(
     width: u32,
     key: &str,
 ) -> Result<(), DataError> {
-    /// Images decoded in parallel before they are written (about 38 MB at 224x224).
-    const CHUNK: usize = 256;
     let image_len = height as usize * width as usize * 3;
-    println!(
+    let total = paths.len() as u64 * image_len as u64;
+    if let Some(free) = available_space(path) {
+        if free < total.saturating_add(1 << 28) {
+            return Err(DataError::invalid(
+                path,
+                format!(
+                    "the decoded images take {} but the disk has {} free: free some space, or set {} to a folder on a larger disk",
+                    human_bytes(total),
+                    human_bytes(free),
+                    hint("--cache-dir", "FlowOptions::cache_dir")
+                ),
+            ));
+        }
+    }
+    crate::say!(
         "Decoding {} images once into {} ({height}x{width})",
         paths.len(),
         path.display()
     );
-    let progress = Progress::new(paths.len() as u64, "");
+    let header = Header {
+        rules: PIXEL_RULES.into(),
+        count: paths.len(),
+        height,
+        width,
+        key: key.into(),
+    };
+    let mut file = CacheFileWriter::create(path, MAGIC, &header)?;
+    let progress = Progress::new(paths.len() as u64);
     let done = AtomicU64::new(0);
-    let failure: Mutex<Option<DataError>> = Mutex::new(None);
-    let written = write_atomic_with(path, |file| {
-        file.write_all(&header(paths.len(), height, width, key))?;
-        let mut buffer = vec![0u8; CHUNK.min(paths.len()) * image_len];
-        for chunk in paths.chunks(CHUNK) {
-            let slots = &mut buffer[..chunk.len() * image_len];
-            let decoded = slots
-                .par_chunks_mut(image_len)
-                .zip(chunk.par_iter())
-                .try_for_each(|(slot, path)| {
-                    let bytes = std::fs::read(path).map_err(|e| DataError::read(path, e))?;
-                    let image = decode_rgb(&bytes, path)?;
-                    resize_nearest_into(&image, width, height, slot);
-                    progress.set(done.fetch_add(1, Ordering::Relaxed) + 1, "");
-                    Ok(())
-                });
-            if let Err(e) = decoded {
-                *failure.lock().expect("failure slot") = Some(e);
-                return Err(std::io::Error::other("an image could not be decoded"));
-            }
-            file.write_all(slots)?;
-        }
-        Ok(())
-    });
-    if let Some(e) = failure.into_inner().expect("failure slot") {
-        return Err(e);
+    let chunk = (CHUNK_BYTES / image_len).clamp(1, paths.len().max(1));
+    let mut buffer = vec![0u8; chunk * image_len];
+    for names in paths.chunks(chunk) {
+        crate::interrupt::check(|| format!("while decoding images into {}", path.display()))?;
+        let slots = &mut buffer[..names.len() * image_len];
+        slots
+            .par_chunks_mut(image_len)
+            .zip(names.par_iter())
+            .try_for_each(|(slot, path)| {
+                let image = decode_rgb(&read_image_file(path)?, path)?;
+                resize_nearest_into(&image, width, height, slot);
+                progress.set(done.fetch_add(1, Ordering::Relaxed) + 1, "");
+                Ok::<(), DataError>(())
+            })?;
+        file.write_payload(slots)?;
     }
-    written?;
+    file.commit()?;
     progress.finish("decoded");
     Ok(())
 }
@@ -312,9 +314,4 @@ fn remove_unindexed(cache_dir: &Path) {
             }
         }
     }
-}
-
-/// Lower-case hexadecimal.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -6,7 +6,10 @@
 //! - Within a class folder, files are gathered recursively: folders in the sorted order of their
 //!   paths, files in plain string order within each (`cat.1`, `cat.10`, `cat.2`). Links to
 //!   folders are not followed, as in Keras's default.
-//! - Files ending in png, jpg, jpeg, bmp, ppm, tif or tiff (any case) are kept, others skipped.
+//! - Files whose lower-cased name ends in png, jpg, jpeg, bmp, ppm, tif or tiff are kept, others
+//!   skipped: Keras's test, which does not ask for a dot (`photojpg` is kept).
+//! - A class folder or image whose name is not valid UTF-8 is refused with its path: the caches
+//!   and the manifests record names as text.
 //!
 //! ```
 //! let dir = tempfile::tempdir().unwrap();
@@ -21,6 +24,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
 use super::error::DataError;
@@ -52,16 +56,15 @@ impl ImageList {
     }
 }
 
-/// Whether `name` ends in one of [`WHITE_LIST_FORMATS`], as Keras tests it.
+/// Whether `name` ends in one of [`WHITE_LIST_FORMATS`], as Keras tests it:
+/// `fname.lower().endswith(white_list_formats)`, without a dot.
 pub fn is_image_name(name: &str) -> bool {
     let lower = name.to_lowercase();
-    WHITE_LIST_FORMATS
-        .iter()
-        .any(|ext| lower.ends_with(&format!(".{ext}")))
+    WHITE_LIST_FORMATS.iter().any(|ext| lower.ends_with(ext))
 }
 
-fn is_hidden(name: &str) -> bool {
-    name.starts_with('.')
+fn is_hidden(name: &OsStr) -> bool {
+    name.as_encoded_bytes().starts_with(b".")
 }
 
 /// Lists the images of `dir` as Keras's `flow_from_directory` would (see the module's notes).
@@ -69,7 +72,10 @@ pub fn list_images(dir: &Path) -> Result<ImageList, DataError> {
     if !dir.exists() {
         return Err(DataError::Missing {
             path: dir.display().to_string(),
-            hint: "run `catsdogs split` first, or check the path",
+            hint: crate::console::hint(
+                "run `catsdogs split` first, or check the path",
+                "split the data first (notebook 00-prepare-data), or check the path",
+            ),
         });
     }
     if !dir.is_dir() {
@@ -81,7 +87,8 @@ pub fn list_images(dir: &Path) -> Result<ImageList, DataError> {
     let mut class_names: Vec<String> = read_dir_names(dir)?
         .into_iter()
         .filter(|name| !is_hidden(name) && dir.join(name).is_dir())
-        .collect();
+        .map(|name| utf8(dir, name))
+        .collect::<Result<_, _>>()?;
     class_names.sort();
     if class_names.is_empty() {
         return Err(DataError::NoClasses {
@@ -123,25 +130,36 @@ fn walk(root: &Path, folder: &str, out: &mut Vec<(String, Vec<String>)>) -> Resu
         let is_link = child.symlink_metadata().is_ok_and(|m| m.is_symlink());
         if child.is_dir() {
             if !is_hidden(&name) && !is_link {
+                let name = utf8(&path, name)?;
                 walk(root, &format!("{folder}/{name}"), out)?;
             }
-        } else if is_image_name(&name) {
-            files.push(name);
+        } else if is_image_name(&name.to_string_lossy()) {
+            files.push(utf8(&path, name)?);
         }
     }
     out.push((folder.to_string(), files));
     Ok(())
 }
 
-fn read_dir_names(dir: &Path) -> Result<Vec<String>, DataError> {
+fn read_dir_names(dir: &Path) -> Result<Vec<OsString>, DataError> {
     let entries = std::fs::read_dir(dir).map_err(|e| DataError::read(dir, e))?;
     entries
         .map(|entry| {
             entry
-                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .map(|e| e.file_name())
                 .map_err(|e| DataError::read(dir, e))
         })
         .collect()
+}
+
+/// The name of an entry of `dir` as text, or an error that names it and says what to do.
+fn utf8(dir: &Path, name: OsString) -> Result<String, DataError> {
+    name.into_string().map_err(|name| {
+        DataError::invalid(
+            &dir.join(name),
+            "has a name that is not valid UTF-8, which the caches cannot record: rename it",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -155,8 +173,12 @@ mod tests {
         ] {
             assert!(is_image_name(name), "{name}");
         }
-        for name in ["a.gif", "a.webp", "jpg", "a.jpg.txt"] {
+        for name in ["a.gif", "a.webp", "a.jpg.txt", "a.jpgx"] {
             assert!(!is_image_name(name), "{name}");
+        }
+        // Keras does not ask for a dot.
+        for name in ["photojpg", "jpg", "scan.TIF"] {
+            assert!(is_image_name(name), "{name}");
         }
     }
 }

@@ -35,7 +35,7 @@ pub fn load_img(path: &Path, target_size: Option<(u32, u32)>) -> Result<RgbImage
     if let Some((height, width)) = target_size {
         check_target_size(height, width)?;
     }
-    let bytes = std::fs::read(path).map_err(|e| DataError::read(path, e))?;
+    let bytes = super::decode::read_image_file(path)?;
     let image = decode_rgb(&bytes, path)?;
     Ok(match target_size {
         Some((height, width)) if image.dimensions() != (width, height) => {
@@ -47,11 +47,21 @@ pub fn load_img(path: &Path, target_size: Option<(u32, u32)>) -> Result<RgbImage
     })
 }
 
-/// Refuses a zero target size, which Pillow would refuse too.
+/// The largest side of a target size: far beyond any use (VGG16 was trained at 224), and a bound
+/// on what one decoded image takes (48 MiB).
+pub const MAX_TARGET_SIDE: u32 = 4096;
+
+/// Refuses a zero target size, which Pillow would refuse too, and one with a side above
+/// [`MAX_TARGET_SIDE`].
 pub(crate) fn check_target_size(height: u32, width: u32) -> Result<(), DataError> {
     if height == 0 || width == 0 {
         return Err(DataError::Options(format!(
             "target size {height}x{width} is empty: give a height and a width of at least 1, such as 224x224"
+        )));
+    }
+    if height > MAX_TARGET_SIDE || width > MAX_TARGET_SIDE {
+        return Err(DataError::Options(format!(
+            "target size {height}x{width} is too large: each side may be at most {MAX_TARGET_SIDE} pixels (VGG16 was trained on 224x224)"
         )));
     }
     Ok(())
@@ -145,6 +155,14 @@ mod tests {
         resize_nearest_into(&src, 2, 1, &mut out);
         // columns [0, 2] (s = 1.5), row [1] (s = 2: x = 1).
         assert_eq!(out, [0, 1, 7, 2, 1, 7]);
+    }
+
+    #[test]
+    fn huge_target_sizes_are_refused_before_anything_is_allocated() {
+        for (height, width) in [(100_000, 100_000), (u32::MAX, u32::MAX), (224, 4097)] {
+            let err = load_img(Path::new("any.jpg"), Some((height, width))).unwrap_err();
+            assert!(err.to_string().contains("is too large"), "{err}");
+        }
     }
 
     #[test]

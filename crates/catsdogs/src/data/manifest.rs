@@ -93,7 +93,12 @@ pub struct SkippedEntry {
 impl Manifest {
     /// Reads `<out>/manifest.json`; `None` if there is none.
     pub fn read(out: &Path) -> Result<Option<Manifest>, DataError> {
-        let path = out.join(MANIFEST_FILE);
+        Manifest::read_from(&out.join(MANIFEST_FILE))
+    }
+
+    /// Reads a manifest from `path`; `None` if there is none.
+    pub(crate) fn read_from(path: &Path) -> Result<Option<Manifest>, DataError> {
+        let path = path.to_path_buf();
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -109,7 +114,12 @@ impl Manifest {
 
     /// Writes `<out>/manifest.json` atomically.
     pub fn write(&self, out: &Path) -> Result<(), DataError> {
+        self.write_to(&out.join(MANIFEST_FILE))
+    }
+
+    /// Writes the manifest to `path` atomically.
+    pub(crate) fn write_to(&self, path: &Path) -> Result<(), DataError> {
         let json = serde_json::to_vec_pretty(self).expect("a manifest serialises");
-        Ok(write_atomic(&out.join(MANIFEST_FILE), &json)?)
+        Ok(write_atomic(path, &json)?)
     }
 }

@@ -37,18 +37,28 @@ mod rng;
 mod sample;
 mod split;
 
-pub use decode::decode_rgb;
+pub use decode::{decode_rgb, read_bounded, read_image_file, MAX_IMAGE_FILE_BYTES};
 pub use error::{DataError, MAX_IMAGE_PIXELS};
 pub use flow::{Batch, DirectoryIterator, FlowOptions, ImageDataGenerator};
 pub use image_cache::default_cache_dir;
 pub use listing::{is_image_name, list_images, ImageList, WHITE_LIST_FORMATS};
 pub(crate) use load::resize_nearest_into;
-pub use load::{img_to_array, load_img, nearest_indices};
+pub use load::{img_to_array, load_img, nearest_indices, MAX_TARGET_SIDE};
 pub use manifest::{Manifest, ManifestFile, SkippedEntry, SplitSettings, MANIFEST_FILE};
 pub use npy::{npy_bytes, write_npy};
 pub use preprocess::{f_preprocess_batch, preprocess_batch, preprocess_input, Preprocess};
 pub use sample::{sample, SampleOptions, SampleReport, SYNTHETIC_TEXT};
 pub use split::{split, SplitOptions, SplitReport, CLASSES, SPLITS, SYNTHETIC_NOTE};
+
+/// Refuses a batch size of 0, which would hold no images.
+pub fn check_batch_size(batch_size: usize) -> Result<(), DataError> {
+    if batch_size == 0 {
+        return Err(DataError::Options(
+            "batch size 0 is empty: use at least 1, such as 50".into(),
+        ));
+    }
+    Ok(())
+}
 
 /// Parses a target size written `HEIGHTxWIDTH`, such as `224x224`, into (height, width).
 ///

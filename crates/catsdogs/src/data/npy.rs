@@ -1,43 +1,45 @@
-//! NumPy's `.npy` format, version 1.0, for `f32` arrays: what `catsdogs load-img --npy` writes,
-//! so that outside tools can compare our pixels with Keras's by `numpy.load`.
+//! NumPy's `.npy` format, version 1.0, for `f32` arrays: what `catsdogs load-img --npy` and
+//! `catsdogs features --npy` write, so that outside tools can compare our numbers with Keras's
+//! by `numpy.load`. Files are written atomically.
 
 use std::path::Path;
-
-use ndarray::Array3;
 
 use super::error::DataError;
 use crate::fsutil::write_atomic;
 
-/// The bytes of `array` as a little-endian `float32` C-order `.npy` file.
+/// The bytes of a little-endian `float32` C-order `.npy` file of `shape` holding `values`.
 ///
 /// ```
-/// let x = ndarray::Array3::<f32>::zeros((2, 3, 3));
-/// let bytes = catsdogs::data::npy_bytes(&x);
+/// let bytes = catsdogs::data::npy_bytes(&[2, 3, 3], &[0.0; 18]);
 /// assert!(bytes.starts_with(b"\x93NUMPY\x01\x00"));
 /// assert_eq!(bytes.len(), 128 + 2 * 3 * 3 * 4);
+/// let flat = catsdogs::data::npy_bytes(&[2], &[1.0, 2.0]);
+/// assert!(String::from_utf8_lossy(&flat).contains("'shape': (2,)"));
 /// ```
-pub fn npy_bytes(array: &Array3<f32>) -> Vec<u8> {
-    let shape = array.shape();
-    let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}, {}), }}",
-        shape[0], shape[1], shape[2]
-    );
+pub fn npy_bytes(shape: &[usize], values: &[f32]) -> Vec<u8> {
+    debug_assert_eq!(shape.iter().product::<usize>(), values.len());
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let tuple = match dims.as_slice() {
+        [one] => format!("({one},)"),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
     // Magic (6) + version (2) + header length (2) + header, padded with spaces and ended by a
     // newline to a multiple of 64 bytes.
     let unpadded = 10 + header.len() + 1;
     header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
     header.push('\n');
-    let mut bytes = Vec::with_capacity(10 + header.len() + array.len() * 4);
+    let mut bytes = Vec::with_capacity(10 + header.len() + values.len() * 4);
     bytes.extend_from_slice(b"\x93NUMPY\x01\x00");
     bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
     bytes.extend_from_slice(header.as_bytes());
-    for v in array.iter() {
+    for v in values {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
     bytes
 }
 
-/// Writes `array` to `path` as a `.npy` file, atomically.
-pub fn write_npy(path: &Path, array: &Array3<f32>) -> Result<(), DataError> {
-    Ok(write_atomic(path, &npy_bytes(array))?)
+/// Writes `values` of `shape` to `path` as a `.npy` file, atomically.
+pub fn write_npy(path: &Path, shape: &[usize], values: &[f32]) -> Result<(), DataError> {
+    Ok(write_atomic(path, &npy_bytes(shape, values))?)
 }

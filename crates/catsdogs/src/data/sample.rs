@@ -20,7 +20,8 @@ use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use super::error::DataError;
 use super::rng::Rng;
-use crate::fsutil::write_atomic_with;
+use crate::console::{hint, human_bytes};
+use crate::fsutil::{available_space, AtomicFile};
 use crate::progress::Progress;
 
 /// The note that marks the synthetic sample (zip comment, `SYNTHETIC.txt`).
@@ -29,15 +30,20 @@ background, dark round face, pointed ears) and dogs (cool striped background, li
 floppy ears), not Kaggle's dogs-vs-cats photos. Use it to try the notebooks and in tests; an \
 accuracy on it says nothing about real cats and dogs.\n";
 
+/// The most images per class a sample may have: four times Kaggle's 12,500.
+pub const MAX_PER_CLASS: usize = 50_000;
+
 /// What to generate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SampleOptions {
-    /// Images per class (default 300).
+    /// Images per class (default 300, at most [`MAX_PER_CLASS`]).
     pub per_class: usize,
     /// Kaggle's sizes (mostly 500x375, 250 to 500 pixels a side) instead of 80 to 320 pixels.
     pub kaggle_sizes: bool,
     /// The seed of the drawings (default 0).
     pub seed: u64,
+    /// Replace an existing file at the output path (default false: refused).
+    pub force: bool,
 }
 
 impl Default for SampleOptions {
@@ -46,6 +52,7 @@ impl Default for SampleOptions {
             per_class: 300,
             kaggle_sizes: false,
             seed: 0,
+            force: false,
         }
     }
 }
@@ -56,8 +63,14 @@ impl SampleOptions {
         SampleOptions {
             per_class: 12_500,
             kaggle_sizes: true,
-            seed: 0,
+            ..SampleOptions::default()
         }
+    }
+
+    /// An upper bound on the zip's size: JPEGs of these sizes at quality 90 stay well under it.
+    fn max_bytes(&self) -> u64 {
+        let per_image: u64 = if self.kaggle_sizes { 120_000 } else { 40_000 };
+        2 * self.per_class as u64 * per_image
     }
 }
 
@@ -73,7 +86,9 @@ pub struct SampleReport {
 }
 
 /// Writes the synthetic sample to `out_zip` (atomically), laid out like Kaggle's `train.zip`:
-/// `train/cat.0.jpg` ... `train/dog.N.jpg`.
+/// `train/cat.0.jpg` ... `train/dog.N.jpg`. An existing file there is refused unless
+/// `options.force`; a sample that cannot fit the disk is refused before it starts; Ctrl-C (see
+/// [`crate::interrupt`]) stops it and leaves nothing behind.
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
@@ -82,39 +97,74 @@ pub struct SampleReport {
 /// assert_eq!(report.images, 10);
 /// ```
 pub fn sample(out_zip: &Path, options: &SampleOptions) -> Result<SampleReport, DataError> {
-    if options.per_class == 0 {
-        return Err(DataError::Options(
-            "a sample needs at least 1 image per class".into(),
+    if options.per_class == 0 || options.per_class > MAX_PER_CLASS {
+        return Err(DataError::Options(format!(
+            "a sample has 1 to {MAX_PER_CLASS} images per class, not {}: give {} within that (Kaggle has 12500)",
+            options.per_class,
+            hint("--per-class", "SampleOptions::per_class")
+        )));
+    }
+    if out_zip.exists() && !options.force {
+        return Err(DataError::invalid(
+            out_zip,
+            format!(
+                "exists already: choose another file, or pass {} to replace it",
+                hint("--force", "SampleOptions::force")
+            ),
         ));
     }
+    let needed = options.max_bytes();
+    if let Some(free) = available_space(out_zip) {
+        if free < needed {
+            return Err(DataError::invalid(
+                out_zip,
+                format!(
+                    "the sample may take up to {} but the disk has {} free: give a smaller {}, or write it to another disk",
+                    human_bytes(needed),
+                    human_bytes(free),
+                    hint("--per-class", "SampleOptions::per_class")
+                ),
+            ));
+        }
+    }
     let total = 2 * options.per_class;
-    let progress = Progress::new(total as u64, "");
+    let progress = Progress::new(total as u64);
     let entry_options = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Stored)
         .last_modified_time(DateTime::default());
-    write_atomic_with(out_zip, |file| {
-        let mut zip = ZipWriter::new(file);
-        zip.set_comment(SYNTHETIC_TEXT.trim_end());
-        zip.start_file("train/SYNTHETIC.txt", entry_options)?;
-        zip.write_all(SYNTHETIC_TEXT.as_bytes())?;
-        let jobs: Vec<(usize, usize)> = (0..2)
-            .flat_map(|class| (0..options.per_class).map(move |i| (class, i)))
-            .collect();
-        for (done, chunk) in jobs.chunks(512).enumerate() {
-            let jpegs: Vec<Vec<u8>> = chunk
-                .par_iter()
-                .map(|&(class, index)| encode(&draw(class, index, options)))
-                .collect::<std::io::Result<_>>()?;
-            for (&(class, index), jpeg) in chunk.iter().zip(&jpegs) {
-                let name = ["cat", "dog"][class];
-                zip.start_file(format!("train/{name}.{index}.jpg"), entry_options)?;
-                zip.write_all(jpeg)?;
-            }
-            progress.set(((done + 1) * 512).min(total) as u64, "");
+    let file = AtomicFile::create(out_zip)?;
+    let failed = |e: zip::result::ZipError| DataError::write(out_zip, std::io::Error::other(e));
+    let mut zip = ZipWriter::new(file);
+    zip.set_comment(SYNTHETIC_TEXT.trim_end());
+    zip.start_file("train/SYNTHETIC.txt", entry_options)
+        .map_err(failed)?;
+    zip.write_all(SYNTHETIC_TEXT.as_bytes())
+        .map_err(|e| DataError::write(out_zip, e))?;
+    let jobs: Vec<(usize, usize)> = (0..2)
+        .flat_map(|class| (0..options.per_class).map(move |i| (class, i)))
+        .collect();
+    for (done, chunk) in jobs.chunks(512).enumerate() {
+        crate::interrupt::check(|| format!("while drawing the sample {}", out_zip.display()))?;
+        let jpegs: Vec<Vec<u8>> = chunk
+            .par_iter()
+            .map(|&(class, index)| encode(&draw(class, index, options)))
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| DataError::write(out_zip, e))?;
+        for (&(class, index), jpeg) in chunk.iter().zip(&jpegs) {
+            let name = ["cat", "dog"][class];
+            zip.start_file(format!("train/{name}.{index}.jpg"), entry_options)
+                .map_err(failed)?;
+            zip.write_all(jpeg)
+                .map_err(|e| DataError::write(out_zip, e))?;
         }
-        zip.finish()?;
-        Ok(())
-    })?;
+        progress.set(((done + 1) * 512).min(total) as u64, "");
+    }
+    let file = zip.finish().map_err(failed)?;
+    if options.force {
+        file.commit()?;
+    } else {
+        file.commit_new()?;
+    }
     progress.finish("images drawn");
     let bytes = std::fs::metadata(out_zip)
         .map_err(|e| DataError::read(out_zip, e))?

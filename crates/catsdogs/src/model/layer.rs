@@ -143,6 +143,62 @@ impl LayerKind {
         }
     }
 
+    /// Whether this layer can take samples of shape `input` and its sizes are sane: positive
+    /// sizes within what the weights readers accept, a dropout rate in [0, 1), maps at least 2x2
+    /// before a pooling. A sentence saying what is wrong otherwise.
+    ///
+    /// ```
+    /// use catsdogs::model::LayerKind;
+    /// assert!(LayerKind::Dropout { rate: 0.5 }.check_input(&[10]).is_ok());
+    /// assert!(LayerKind::Dropout { rate: 5.0 }.check_input(&[10]).is_err());
+    /// assert!(LayerKind::MaxPool2d.check_input(&[64, 1, 1]).is_err());
+    /// ```
+    pub fn check_input(&self, input: &[i64]) -> Result<(), String> {
+        let elements = |shape: &[i64]| crate::tensor_file::checked_elements(shape);
+        match *self {
+            LayerKind::Conv2d {
+                in_channels,
+                filters,
+                ..
+            } => {
+                elements(&[filters, in_channels, 3, 3])?;
+                if in_channels < 1 || filters < 1 {
+                    return Err(format!(
+                        "a convolution of {in_channels} to {filters} channels"
+                    ));
+                }
+                match input {
+                    [channels, _, _] if *channels == in_channels => Ok(()),
+                    _ => Err(format!(
+                        "a convolution over {in_channels} channels gets samples of shape {input:?}"
+                    )),
+                }
+            }
+            LayerKind::MaxPool2d => match input {
+                [_, height, width] if *height >= 2 && *width >= 2 => Ok(()),
+                _ => Err(format!("a 2x2 pooling gets samples of shape {input:?}")),
+            },
+            LayerKind::Flatten => Ok(()),
+            LayerKind::Dense { inputs, units, .. } => {
+                elements(&[inputs, units])?;
+                let features = input.iter().product::<i64>();
+                if units < 1 || inputs != features {
+                    return Err(format!(
+                        "a dense layer of {inputs} inputs and {units} units gets samples of {features} features"
+                    ));
+                }
+                Ok(())
+            }
+            LayerKind::Dropout { rate } => {
+                if (0.0..1.0).contains(&rate) {
+                    Ok(())
+                } else {
+                    Err(format!("a dropout rate of {rate}, outside [0, 1)"))
+                }
+            }
+        }
+    }
+
     fn fan_in_out(&self) -> (i64, i64) {
         match *self {
             LayerKind::Conv2d {

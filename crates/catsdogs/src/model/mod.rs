@@ -37,8 +37,8 @@ pub(crate) use summary::keras_shape;
 pub use summary::Summary;
 
 use crate::error::Result;
+use crate::tensor_file;
 use crate::vgg16::Vgg16;
-use crate::weights::safetensors;
 
 /// What can go wrong when building, running or loading a model.
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +117,7 @@ pub enum ModelError {
         width: i64,
     },
     /// A saved model file without a readable architecture.
-    #[error("{path} is not a model saved by Sequential::save ({why}); save it again with Sequential::save")]
+    #[error("{path} is not a model that catsdogs saved ({why}): train it again, or give the model.safetensors of a run folder")]
     Architecture {
         /// The file.
         path: String,
@@ -172,6 +172,37 @@ struct LayerConfig {
 }
 
 const ARCHITECTURE_KEY: &str = "catsdogs.architecture";
+
+impl Architecture {
+    /// Checks a stored architecture before anything is built from it: an image input of sane
+    /// size, at least one layer, a base within the model, and every layer able to take what the
+    /// one before it gives (see [`LayerKind::check_input`]).
+    fn check(&self) -> Result<(), String> {
+        let max = i64::from(crate::data::MAX_TARGET_SIDE);
+        let side = |n: i64| (1..=max).contains(&n);
+        if !matches!(self.input_shape[..], [3, h, w] if side(h) && side(w)) {
+            return Err(format!(
+                "its input shape {:?} is not 3 channels of 1 to {max} pixels a side",
+                self.input_shape
+            ));
+        }
+        if self.layers.is_empty() {
+            return Err("it has no layers".into());
+        }
+        if self.base_len > self.layers.len() {
+            return Err("its base is longer than the model".into());
+        }
+        let mut shape = self.input_shape.clone();
+        for layer in &self.layers {
+            layer
+                .kind
+                .check_input(&shape)
+                .map_err(|why| format!("layer {}: {why}", layer.name))?;
+            shape = layer.kind.output_shape(&shape);
+        }
+        Ok(())
+    }
+}
 
 impl Sequential {
     /// `model = models.Sequential(); model.add(conv_base)`.
@@ -355,13 +386,17 @@ impl Sequential {
             ARCHITECTURE_KEY.to_string(),
             serde_json::to_string(&architecture).expect("architectures serialise"),
         )]);
-        safetensors::write(path.as_ref(), &self.named_parameters(), metadata)
+        Ok(tensor_file::write(
+            path.as_ref(),
+            &self.named_parameters(),
+            metadata,
+        )?)
     }
 
     /// Loads a model written by [`Sequential::save`] onto `device`.
     pub fn load(path: impl AsRef<Path>, device: Device) -> Result<Self> {
         let path = path.as_ref();
-        let (mut tensors, metadata) = safetensors::read(path)?;
+        let (mut tensors, metadata) = tensor_file::read(path)?;
         let invalid = |why: String| ModelError::Architecture {
             path: path.display().to_string(),
             why,
@@ -371,9 +406,7 @@ impl Sequential {
             .ok_or_else(|| invalid(format!("no '{ARCHITECTURE_KEY}' entry")))?;
         let architecture: Architecture =
             serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
-        if architecture.base_len > architecture.layers.len() {
-            return Err(invalid("its base is longer than the model".into()).into());
-        }
+        architecture.check().map_err(invalid)?;
         let mut layers = Vec::with_capacity(architecture.layers.len());
         for config in architecture.layers {
             let weights = config

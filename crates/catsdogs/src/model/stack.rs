@@ -9,6 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::{keras_shape, trainable_params, Layer, ModelError};
 use crate::error::Result;
+use crate::hashing::hex;
 
 /// Layers with the shape of one input sample (NCHW without the batch axis).
 #[derive(Debug)]
@@ -126,7 +127,7 @@ impl Stack {
                 hasher.update(tensor_bytes(weight)?);
             }
         }
-        Ok(format!("{:x}", hasher.finalize()))
+        Ok(hex(&hasher.finalize()))
     }
 
     pub(crate) fn move_to(&mut self, device: Device) {

@@ -1,7 +1,9 @@
 //! Checkpoints: after every epoch, `fit` writes the model, the optimizer's state, the History
 //! and the epoch into `<dir>/epoch-NNNN/`. The files go into a temporary folder first, which is
-//! then renamed into place, so a checkpoint folder is either complete or absent; older
-//! checkpoints are removed after the new one is in place.
+//! then renamed into place, so a checkpoint folder is either complete or absent; a failed write
+//! removes its temporary folder. The state records each file's SHA-256, so a checkpoint damaged
+//! later is recognised. The newest checkpoint and the one before it are kept: when the newest
+//! is damaged, [`Checkpoint::latest`] falls back to the one before, and says so.
 //!
 //! The random numbers need no saving: `fit` seeds libtorch with `seed + epoch` before each
 //! epoch (the dropout masks), and the data module orders each epoch by its seed and the epoch
@@ -17,7 +19,7 @@
 //! # Ok::<(), catsdogs::Error>(())
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -25,12 +27,13 @@ use tch::Device;
 
 use super::{RMSprop, TrainError};
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{sync_folder, write_atomic, FileError};
+use crate::hashing::sha256_hex;
 use crate::history::History;
 use crate::model::Sequential;
-use crate::weights::safetensors;
+use crate::tensor_file::{self, TensorFileError};
 
-const FORMAT: &str = "catsdogs checkpoint 1";
+const FORMAT: &str = "catsdogs checkpoint 2";
 const MODEL: &str = "model.safetensors";
 const OPTIMIZER: &str = "optimizer.safetensors";
 const HISTORY: &str = "history.json";
@@ -55,6 +58,8 @@ struct State {
     epoch: usize,
     rng: String,
     settings: Settings,
+    /// SHA-256 of the checkpoint's other files, by name.
+    files: BTreeMap<String, String>,
 }
 
 /// A checkpoint on disk: the state after `epoch` finished epochs.
@@ -79,36 +84,68 @@ fn folder_epoch(name: &str) -> Option<usize> {
 }
 
 impl Checkpoint {
-    /// The latest complete checkpoint in `dir`, or `None` if there is none (or no `dir`).
+    /// The latest intact checkpoint in `dir`, or `None` if there is none (or no `dir`). A
+    /// damaged newer one is passed over with a message; when every one is damaged, the error
+    /// names the newest and says what to do.
     pub fn latest(dir: impl AsRef<Path>) -> Result<Option<Checkpoint>> {
         let dir = dir.as_ref();
         let Ok(entries) = std::fs::read_dir(dir) else {
             return Ok(None);
         };
-        let latest = entries
+        let mut epochs: Vec<usize> = entries
             .filter_map(|e| e.ok())
             .filter_map(|e| folder_epoch(&e.file_name().to_string_lossy()))
-            .max();
-        let Some(epoch) = latest else {
-            return Ok(None);
-        };
-        let path = dir.join(folder_name(epoch));
-        let state_path = path.join(STATE);
-        let text = std::fs::read_to_string(&state_path)
-            .map_err(|e| Error::io("cannot read", &state_path, e))?;
+            .collect();
+        epochs.sort_unstable_by(|a, b| b.cmp(a));
+        let mut damaged: Vec<(PathBuf, String)> = Vec::new();
+        for epoch in epochs {
+            let path = dir.join(folder_name(epoch));
+            match Checkpoint::read(&path, epoch) {
+                Ok(checkpoint) => {
+                    for (bad, why) in &damaged {
+                        crate::say!(
+                            "The checkpoint {} is damaged ({why}); using the one of epoch {epoch} instead.",
+                            bad.display()
+                        );
+                    }
+                    return Ok(Some(checkpoint));
+                }
+                Err(why) => damaged.push((path, why)),
+            }
+        }
+        match damaged.into_iter().next() {
+            None => Ok(None),
+            Some((path, why)) => Err(Error::Invalid {
+                path: path.display().to_string(),
+                why: format!(
+                    "is a damaged checkpoint ({why}) and there is no intact one before it: delete {} to start over",
+                    dir.display()
+                ),
+            }),
+        }
+    }
+
+    /// The checkpoint in `path` if it is complete and every file matches its recorded hash.
+    fn read(path: &Path, epoch: usize) -> Result<Checkpoint, String> {
+        let text =
+            std::fs::read_to_string(path.join(STATE)).map_err(|e| format!("{STATE}: {e}"))?;
         let state: State = serde_json::from_str(&text)
             .ok()
             .filter(|s: &State| s.format == FORMAT && s.epoch == epoch)
-            .ok_or_else(|| Error::Invalid {
-                path: state_path.display().to_string(),
-                why: "it is not a checkpoint state written by fit; delete its folder".into(),
-            })?;
-        Ok(Some(Checkpoint {
+            .ok_or_else(|| format!("{STATE} is not a checkpoint state written by fit"))?;
+        for name in [MODEL, OPTIMIZER, HISTORY] {
+            let bytes = std::fs::read(path.join(name)).map_err(|e| format!("{name}: {e}"))?;
+            if state.files.get(name) != Some(&sha256_hex(&bytes)) {
+                return Err(format!("{name} is not as it was written"));
+            }
+        }
+        let history = History::load(path.join(HISTORY)).map_err(|e| e.to_string())?;
+        Ok(Checkpoint {
             epoch,
-            history: History::load(path.join(HISTORY))?,
-            path,
+            history,
+            path: path.to_path_buf(),
             settings: state.settings,
-        }))
+        })
     }
 
     /// The model file, loadable with [`Sequential::load`].
@@ -116,7 +153,9 @@ impl Checkpoint {
         self.path.join(MODEL)
     }
 
-    /// Writes the checkpoint after `epoch` epochs into `dir`, then removes older ones.
+    /// Writes the checkpoint after `epoch` epochs into `dir`, then removes all but it and the
+    /// newest one before it. A failure leaves the earlier checkpoints as they were and says
+    /// which checkpoint could not be written.
     pub(crate) fn save(
         dir: &Path,
         epoch: usize,
@@ -126,30 +165,59 @@ impl Checkpoint {
         settings: &Settings,
     ) -> Result<()> {
         let name = folder_name(epoch);
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        model.save(tmp.join(MODEL))?;
-        let metadata = HashMap::from([("optimizer".to_string(), optimizer.config())]);
-        safetensors::write(&tmp.join(OPTIMIZER), &optimizer.state(), metadata)?;
-        history.save(tmp.join(HISTORY))?;
-        let state = State {
-            format: FORMAT.into(),
-            epoch,
-            rng: "tch::manual_seed(seed + epoch) before each epoch (epochs counted from 0)".into(),
-            settings: settings.clone(),
-        };
-        let json = serde_json::to_string_pretty(&state).expect("states serialise");
-        write_atomic(&tmp.join(STATE), json.as_bytes())?;
         let path = dir.join(&name);
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io("cannot rename into", &path, e))?;
-        for entry in std::fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))? {
-            let entry = entry.map_err(|e| Error::io("cannot list", dir, e))?;
-            let file_name = entry.file_name().to_string_lossy().to_string();
-            let stale_tmp = file_name.starts_with(".epoch-") && file_name.contains(".tmp-");
-            if folder_epoch(&file_name).is_some_and(|e| e != epoch) || stale_tmp {
-                let _ = std::fs::remove_dir_all(entry.path());
+        let failed = |e: Error| {
+            Error::Invalid {
+            path: path.display().to_string(),
+            why: format!(
+                "the checkpoint of epoch {epoch} could not be written ({}); the earlier checkpoints are kept",
+                os_reason(&e)
+            ),
+        }
+        };
+        let written = (|| -> Result<tempfile::TempDir> {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create folder", dir, e))?;
+            let temp = tempfile::Builder::new()
+                .prefix(&format!(".{name}."))
+                .tempdir_in(dir)
+                .map_err(|e| Error::io("cannot create a folder in", dir, e))?;
+            model.save(temp.path().join(MODEL))?;
+            let metadata = HashMap::from([("optimizer".to_string(), optimizer.config())]);
+            tensor_file::write(&temp.path().join(OPTIMIZER), &optimizer.state(), metadata)?;
+            history.save(temp.path().join(HISTORY))?;
+            let mut files = BTreeMap::new();
+            for file in [MODEL, OPTIMIZER, HISTORY] {
+                let at = temp.path().join(file);
+                let bytes = std::fs::read(&at).map_err(|e| Error::io("cannot read", &at, e))?;
+                files.insert(file.to_string(), sha256_hex(&bytes));
             }
+            let state = State {
+                format: FORMAT.into(),
+                epoch,
+                rng: "tch::manual_seed(seed + epoch) before each epoch (epochs counted from 0)"
+                    .into(),
+                settings: settings.clone(),
+                files,
+            };
+            let json = serde_json::to_string_pretty(&state).expect("states serialise");
+            write_atomic(&temp.path().join(STATE), json.as_bytes())?;
+            Ok(temp)
+        })()
+        .map_err(failed)?;
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::rename(written.path(), &path)
+            .map_err(|e| failed(Error::io("cannot rename into", &path, e)))?;
+        let _ = written.keep();
+        sync_folder(dir)?;
+        let mut epochs: Vec<usize> = std::fs::read_dir(dir)
+            .map_err(|e| Error::io("cannot list", dir, e))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| folder_epoch(&e.file_name().to_string_lossy()))
+            .filter(|&e| e != epoch)
+            .collect();
+        epochs.sort_unstable_by(|a, b| b.cmp(a));
+        for old in epochs.into_iter().skip(1) {
+            let _ = std::fs::remove_dir_all(dir.join(folder_name(old)));
         }
         Ok(())
     }
@@ -197,8 +265,20 @@ impl Checkpoint {
         {
             weight.f_copy_(&value)?;
         }
-        let (state, _) = safetensors::read(&self.path.join(OPTIMIZER))?;
+        let (state, _) = tensor_file::read(&self.path.join(OPTIMIZER))?;
         optimizer.load_state(state.into_iter().collect(), device)
+    }
+}
+
+/// The operating system's reason of a file error (not the temporary path it names), or the
+/// whole message.
+fn os_reason(error: &Error) -> String {
+    match error {
+        Error::File(FileError::Io { reason, .. })
+        | Error::TensorFile(TensorFileError::File(FileError::Io { reason, .. })) => {
+            reason.to_string()
+        }
+        other => other.to_string(),
     }
 }
 

@@ -8,6 +8,7 @@
 //! `8/8 [==============================] - 1s 150ms/step - loss: 0.3012 - acc: 0.8750 -
 //! val_loss: 0.2871 - val_acc: 0.9000`.
 
+use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,11 +16,13 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 use super::checkpoint::{Checkpoint, Settings};
-use super::{binary_accuracy, interrupt, out_of_memory, Loss, RMSprop, TrainError};
+use super::{binary_accuracy, out_of_memory, Loss, RMSprop, TrainError};
 use crate::cache::{CacheOptions, FeatureCache, Features, Request};
+use crate::console::hint;
 use crate::data::DirectoryIterator;
 use crate::error::{Error, Result};
 use crate::history::{EpochMetrics, History};
+use crate::interrupt;
 use crate::model::Sequential;
 use crate::progress::Progress;
 
@@ -93,6 +96,51 @@ impl FitOptions {
     }
 }
 
+/// Where a [`CompiledModel::fit`] starts: after the epochs of the checkpoint it resumes.
+pub(crate) struct Start {
+    done: usize,
+    history: History,
+}
+
+/// Refuses a flow that binary cross-entropy cannot train on: exactly two classes.
+fn check_classes(flow: &DirectoryIterator, role: &str) -> Result<(), TrainError> {
+    let names: Vec<&str> = flow.class_indices.keys().map(String::as_str).collect();
+    if names.len() == 2 {
+        return Ok(());
+    }
+    Err(TrainError::Options(format!(
+        "the {role} folder {} has {} class folder(s) ({}), but a cat/dog model needs exactly two, such as cats/ and dogs/: remove or move the others",
+        flow.directory.display(),
+        names.len(),
+        names.join(", ")
+    )))
+}
+
+/// Class folder name to label, as flows give them.
+type Classes = BTreeMap<String, u32>;
+
+fn class_names(classes: &Classes) -> String {
+    classes.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// Refuses a flow whose class folders differ from `expected` (those of `what`): label 1 would
+/// mean another class.
+fn same_classes(
+    expected: &Classes,
+    what: &str,
+    flow: &DirectoryIterator,
+) -> Result<(), TrainError> {
+    if *expected == flow.class_indices {
+        return Ok(());
+    }
+    Err(TrainError::Options(format!(
+        "{} has the classes {} but {what} has {}: the labels would not mean the same; give folders with the same class folders",
+        flow.directory.display(),
+        class_names(&flow.class_indices),
+        class_names(expected)
+    )))
+}
+
 /// A [`Sequential`] after Keras's `compile`: with its optimizer and loss, ready to `fit`,
 /// `evaluate` and `predict`. It dereferences to the model, so `model.summary()`,
 /// `model.save(...)` and `model.trainable_from(...)` work on it too; after changing which
@@ -104,6 +152,8 @@ pub struct CompiledModel {
     loss: Loss,
     options: FitOptions,
     cache: FeatureCache,
+    /// The class folders the model was trained on, which `evaluate` then expects.
+    classes: Option<Classes>,
 }
 
 impl Deref for CompiledModel {
@@ -224,6 +274,7 @@ impl CompiledModel {
             loss,
             options: FitOptions::default(),
             cache: FeatureCache::default(),
+            classes: None,
         }
     }
 
@@ -245,6 +296,22 @@ impl CompiledModel {
         &self.options
     }
 
+    /// Refuses a flow that [`evaluate`](Self::evaluate) cannot measure this model on: not two
+    /// classes, or other classes than the model was trained on.
+    pub(crate) fn check_evaluation(&self, flow: &DirectoryIterator) -> Result<(), TrainError> {
+        check_classes(flow, "evaluation")?;
+        match &self.classes {
+            Some(classes) => same_classes(classes, "the model's training folder", flow),
+            None => Ok(()),
+        }
+    }
+
+    /// Says which class folders the model was trained on (as `fit` records them), so that
+    /// [`evaluate`](Self::evaluate) refuses folders with other classes.
+    pub(crate) fn expect_classes(&mut self, classes: Classes) {
+        self.classes = Some(classes);
+    }
+
     /// The cached features, to see what is cached where.
     pub fn feature_cache(&self) -> &FeatureCache {
         &self.cache
@@ -262,41 +329,87 @@ impl CompiledModel {
     /// Keras's `fit_generator(train, epochs=epochs, validation_data=validation)`, with the
     /// [`options`](Self::options) in force. Prints `Epoch n/N` and Keras's line per epoch and
     /// returns the [`History`].
+    ///
+    /// Everything is checked before the first step: at least one epoch, a learning rate that
+    /// is a positive number, flows of the same two classes (binary cross-entropy needs exactly
+    /// two), and the checkpoint folder (a run there is resumed only when asked, and only with
+    /// the same model and settings).
     pub fn fit(
         &mut self,
         train: &DirectoryIterator,
         epochs: usize,
         validation: &DirectoryIterator,
     ) -> Result<History> {
-        let options = self.options.clone();
-        let mut history = History::default();
-        let mut done = 0;
-        if let Some(dir) = &options.checkpoint_dir {
-            if let Some(checkpoint) = Checkpoint::latest(dir)? {
-                if !options.resume {
-                    return Err(TrainError::CheckpointExists {
-                        dir: dir.display().to_string(),
-                        epoch: checkpoint.epoch,
-                    }
-                    .into());
-                }
-                let settings = self.settings(train);
-                let device = self.device();
-                checkpoint.restore(&self.model, &mut self.optimizer, &settings, device)?;
-                println!(
-                    "Resuming after epoch {}/{epochs} from {}.",
-                    checkpoint.epoch,
-                    checkpoint.path.display()
-                );
-                done = checkpoint.epoch;
-                history = checkpoint.history;
-            }
+        let start = self.start(train, epochs, validation)?;
+        self.run(start, train, epochs, validation)
+    }
+
+    /// The first half of [`fit`](Self::fit): checks everything and restores the checkpoint to
+    /// resume from, without training.
+    pub(crate) fn start(
+        &mut self,
+        train: &DirectoryIterator,
+        epochs: usize,
+        validation: &DirectoryIterator,
+    ) -> Result<Start> {
+        if epochs == 0 {
+            return Err(TrainError::Options(format!(
+                "0 epochs train nothing: give {} of at least 1",
+                hint("--epochs", "epochs")
+            ))
+            .into());
         }
+        self.optimizer.check()?;
+        check_classes(train, "training")?;
+        let what = format!("the training folder {}", train.directory.display());
+        same_classes(&train.class_indices, &what, validation)?;
+        self.classes = Some(train.class_indices.clone());
+        let mut start = Start {
+            done: 0,
+            history: History::default(),
+        };
+        let Some(dir) = self.options.checkpoint_dir.clone() else {
+            return Ok(start);
+        };
+        if let Some(checkpoint) = Checkpoint::latest(&dir)? {
+            if !self.options.resume {
+                return Err(TrainError::CheckpointExists {
+                    dir: dir.display().to_string(),
+                    epoch: checkpoint.epoch,
+                }
+                .into());
+            }
+            let settings = self.settings(train);
+            let device = self.device();
+            checkpoint.restore(&self.model, &mut self.optimizer, &settings, device)?;
+            crate::say!(
+                "Resuming after epoch {}/{epochs} from {}.",
+                checkpoint.epoch,
+                checkpoint.path.display()
+            );
+            start = Start {
+                done: checkpoint.epoch,
+                history: checkpoint.history,
+            };
+        }
+        Ok(start)
+    }
+
+    /// The second half of [`fit`](Self::fit): the epochs after `start`.
+    pub(crate) fn run(
+        &mut self,
+        start: Start,
+        train: &DirectoryIterator,
+        epochs: usize,
+        validation: &DirectoryIterator,
+    ) -> Result<History> {
+        let options = self.options.clone();
+        let Start { done, mut history } = start;
         if done >= epochs {
             return Ok(history);
         }
         if options.mixed_precision && !self.device().is_cuda() {
-            println!("Mixed precision is for CUDA; on the CPU every layer runs in float32.");
+            crate::say!("Mixed precision is for CUDA; on the CPU every layer runs in float32.");
         }
         let result = self.epochs(train, validation, done..epochs, &mut history);
         result.map(|()| history).map_err(|e| match e {
@@ -309,7 +422,14 @@ impl CompiledModel {
         })
     }
 
-    /// [`fit`](Self::fit) with `options` (kept for later calls).
+    /// Sets the options that [`fit`](Self::fit), [`evaluate`](Self::evaluate) and the feature
+    /// cache use from now on.
+    pub fn set_options(&mut self, options: FitOptions) {
+        self.options = options;
+    }
+
+    /// [`set_options`](Self::set_options), then [`fit`](Self::fit): the options stay in force
+    /// for later calls.
     pub fn fit_with(
         &mut self,
         train: &DirectoryIterator,
@@ -317,7 +437,7 @@ impl CompiledModel {
         validation: &DirectoryIterator,
         options: FitOptions,
     ) -> Result<History> {
-        self.options = options;
+        self.set_options(options);
         self.fit(train, epochs, validation)
     }
 
@@ -366,11 +486,11 @@ impl CompiledModel {
         let settings = self.settings(train);
         let total = epochs.end;
         for epoch in epochs {
-            println!("Epoch {}/{total}", epoch + 1);
+            crate::say!("Epoch {}/{total}", epoch + 1);
             tch::manual_seed(self.options.seed.wrapping_add(epoch as u64) as i64);
             let started = Instant::now();
             let steps = train.len();
-            let progress = Progress::new(steps as u64, "");
+            let progress = Progress::new(steps as u64);
             let mut totals = Totals::default();
             let device = self.device();
             for (step, batch) in train_source.batches(epoch, device).enumerate() {
@@ -492,8 +612,9 @@ impl CompiledModel {
     /// Keras's `evaluate_generator(flow)`: the mean loss and accuracy over the flow's images,
     /// as `(loss, acc)`. Reuses features that `fit` cached for the same images and weights.
     pub fn evaluate(&mut self, flow: &DirectoryIterator) -> Result<(f64, f64)> {
+        self.check_evaluation(flow)?;
         let source = self.source(flow, false)?;
-        let progress = Progress::new(flow.len() as u64, "");
+        let progress = Progress::new(flow.len() as u64);
         let (loss, acc) = self.evaluate_source(&source, Some(&progress))?;
         progress.finish(&metrics_text("", loss, acc));
         Ok((loss, acc))
@@ -537,24 +658,23 @@ fn saved_epochs(options: &FitOptions) -> usize {
 /// What the checkpoints hold after `epochs` epochs, and how to continue.
 fn saved_note(options: &FitOptions, epochs: usize) -> String {
     match (&options.checkpoint_dir, epochs) {
-        (None, _) => {
-            "no checkpoint folder was set (FitOptions::checkpoints, or --out in the CLI), \
-                      so nothing is saved"
-                .into()
-        }
+        (None, _) => format!(
+            "no checkpoint folder was set ({}), so nothing is saved",
+            hint("--out", "FitOptions::checkpoints")
+        ),
         (Some(dir), 0) => format!(
             "no epoch had finished, so {} holds nothing yet",
             dir.display()
         ),
         (Some(dir), n) => format!(
-            "{} saved in {}: run again with --resume (FitOptions::resume(true) in a notebook) \
-             to continue from epoch {}",
+            "{} saved in {}: run again with {} to continue from epoch {}",
             if n == 1 {
                 "epoch 1 is".to_string()
             } else {
                 format!("epochs 1-{n} are")
             },
             dir.display(),
+            hint("--resume", "FitOptions::resume(true)"),
             n + 1
         ),
     }

@@ -36,7 +36,6 @@
 
 mod checkpoint;
 mod fit;
-pub mod interrupt;
 mod loss;
 mod optimizer;
 mod predict;
@@ -83,7 +82,7 @@ pub enum TrainError {
         saved: String,
     },
     /// A batch did not fit in memory.
-    #[error("out of memory on the {device} {during} with batches of {batch_size} images: lower --batch-size / batch_size (for example to {}); libtorch said: {message}", (batch_size / 2).max(1))]
+    #[error("out of memory on the {device} {during} with batches of {batch_size} images: lower {} (for example to {}); libtorch said: {message}", crate::console::hint("--batch-size", "batch_size"), (batch_size / 2).max(1))]
     OutOfMemory {
         /// CPU or GPU.
         device: String,
@@ -94,7 +93,7 @@ pub enum TrainError {
         /// libtorch's first line.
         message: String,
     },
-    /// Ctrl-C (or [`interrupt::request`]) stopped the work.
+    /// Ctrl-C (or [`crate::interrupt::request`]) stopped the work.
     #[error("interrupted {during}; {saved}")]
     Interrupted {
         /// What was running.
@@ -103,7 +102,7 @@ pub enum TrainError {
         saved: String,
     },
     /// A checkpoint folder already holds a run, and resuming was not asked for.
-    #[error("{dir} already holds a checkpoint after epoch {epoch}: resume it (--resume, or FitOptions::resume(true)), or delete the folder to start over")]
+    #[error("{dir} already holds a checkpoint after epoch {epoch}: resume it ({}), or delete the folder to start over", crate::console::hint("--resume", "FitOptions::resume(true)"))]
     CheckpointExists {
         /// The checkpoint folder.
         dir: String,
@@ -121,6 +120,21 @@ pub enum TrainError {
     /// An option out of range.
     #[error("{0}")]
     Options(String),
+}
+
+impl From<crate::interrupt::Interrupted> for TrainError {
+    fn from(stop: crate::interrupt::Interrupted) -> Self {
+        TrainError::Interrupted {
+            during: stop.during,
+            saved: String::new(),
+        }
+    }
+}
+
+impl From<crate::interrupt::Interrupted> for crate::Error {
+    fn from(stop: crate::interrupt::Interrupted) -> Self {
+        TrainError::from(stop).into()
+    }
 }
 
 /// Turns libtorch's out-of-memory failures into [`TrainError::OutOfMemory`]; other errors pass.
@@ -179,7 +193,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "out of memory on the GPU at epoch 2/30, step 7/320 with batches of 50 images: lower \
-             --batch-size / batch_size (for example to 25); libtorch said: CUDA out of memory. \
+             batch_size (for example to 25); libtorch said: CUDA out of memory. \
              Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total)"
         );
         let other = out_of_memory(

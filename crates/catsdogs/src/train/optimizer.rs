@@ -97,6 +97,18 @@ impl RMSprop {
         Ok(())
     }
 
+    /// Refuses a learning rate that is not a positive number, before training starts.
+    pub(crate) fn check(&self) -> Result<(), super::TrainError> {
+        if self.lr.is_finite() && self.lr > 0.0 {
+            return Ok(());
+        }
+        Err(super::TrainError::Options(format!(
+            "the learning rate {} is not a positive number: give {} such as 2e-5",
+            self.lr,
+            crate::console::hint("--lr", "RMSprop::new(lr)")
+        )))
+    }
+
     /// How the optimizer was configured, e.g. `RMSprop(lr=2e-5, rho=0.9, epsilon=1e-7)`.
     pub fn config(&self) -> String {
         format!(

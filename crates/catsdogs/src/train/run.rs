@@ -17,6 +17,7 @@
 //!   a new head, RMSprop(lr=1e-5); or, with `from`, the head trained by a frozen run, the
 //!   common two-stage recipe.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -24,10 +25,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{input_size, Compile, FitOptions, Loss, RMSprop, TrainError};
 use crate::cache::CacheOptions;
+use crate::console::hint;
 use crate::data::{FlowOptions, ImageDataGenerator, Preprocess};
 use crate::error::Result;
+use crate::fsutil::FolderLock;
 use crate::history::History;
-use crate::model::{Activation, Sequential};
+use crate::model::{Activation, LayerKind, Sequential};
 use crate::vgg16::Vgg16;
 use crate::weights::Weights;
 
@@ -174,6 +177,10 @@ pub struct RunConfig {
     pub target_size: (u32, u32),
     /// How images are preprocessed for this model.
     pub preprocess: Preprocess,
+    /// The class folders it was trained on, with their labels (absent in runs made before
+    /// they were recorded).
+    #[serde(default)]
+    pub class_indices: Option<BTreeMap<String, u32>>,
 }
 
 /// What a run produced.
@@ -200,33 +207,73 @@ fn model_file(path: &Path) -> PathBuf {
     }
 }
 
-/// Loads a trained model (a run folder, or a model file saved by `Sequential::save`) onto
-/// [`crate::device()`], with its preprocessing: `preprocess` if given, else the `run.json`
+/// Loads a trained cat/dog model (a run folder, or a model file saved by `Sequential::save`)
+/// onto [`crate::device()`], with its preprocessing: `preprocess` if given, else the `run.json`
 /// beside the model, else Keras's VGG16 preprocessing (with a note).
 pub fn load_trained(
     path: &Path,
     preprocess: Option<Preprocess>,
 ) -> Result<(Sequential, Preprocess)> {
+    let (model, config) = load_run(path)?;
+    Ok((model, chosen_preprocess(path, preprocess, config.as_ref())))
+}
+
+/// The preprocessing of a trained model: `given`, else its run's, else Keras's VGG16 (said).
+fn chosen_preprocess(
+    path: &Path,
+    given: Option<Preprocess>,
+    config: Option<&RunConfig>,
+) -> Preprocess {
+    match (given, config) {
+        (Some(p), _) => p,
+        (None, Some(config)) => config.preprocess,
+        (None, None) => {
+            crate::say!(
+                "No {RUN_FILE} beside {}: preprocessing images as Keras's VGG16 (caffe); give \
+                 {} if the model was trained otherwise.",
+                path.display(),
+                hint("--preprocess", "the preprocess argument")
+            );
+            Preprocess::Vgg16
+        }
+    }
+}
+
+/// A trained model and the `run.json` beside it, if there is one. Refuses a folder without a
+/// model, and a model that does not end in one sigmoid unit (the probability of a dog).
+fn load_run(path: &Path) -> Result<(Sequential, Option<RunConfig>)> {
     let file = model_file(path);
+    if !file.is_file() {
+        return Err(TrainError::Options(format!(
+            "{} holds no trained model ({MODEL_FILE}): train one there first ({}), or give the run folder of a finished run",
+            path.display(),
+            hint("catsdogs train --out FOLDER", "notebook 02-feature-extraction or 03-fine-tuning")
+        ))
+        .into());
+    }
     let model = Sequential::load(&file, crate::device())?;
+    let last = model.layers().last().map(|l| l.kind().clone());
+    let binary = matches!(
+        last,
+        Some(LayerKind::Dense {
+            units: 1,
+            activation: Activation::Sigmoid,
+            ..
+        })
+    );
+    if !binary {
+        return Err(TrainError::Options(format!(
+            "{} is not a cat/dog model: it does not end in one sigmoid unit (the probability of a dog); give the model of a catsdogs run",
+            file.display()
+        ))
+        .into());
+    }
     let config = file
         .parent()
         .map(|dir| dir.join(RUN_FILE))
         .and_then(|p| std::fs::read_to_string(p).ok())
         .and_then(|text| serde_json::from_str::<RunConfig>(&text).ok());
-    let preprocess = match (preprocess, config) {
-        (Some(p), _) => p,
-        (None, Some(config)) => config.preprocess,
-        (None, None) => {
-            println!(
-                "No {RUN_FILE} beside {}: preprocessing images as Keras's VGG16 (caffe); pass \
-                 --preprocess if the model was trained otherwise.",
-                file.display()
-            );
-            Preprocess::Vgg16
-        }
-    };
-    Ok((model, preprocess))
+    Ok((model, config))
 }
 
 /// The folder of test images in `data`: `data/test` if the split has one, else `data` itself.
@@ -251,11 +298,12 @@ fn conv_base(weights: Option<&Path>, target_size: (u32, u32)) -> Result<(Vgg16, 
             )
         }
         None => {
-            eprintln!(
-                "warning: no --weights given, so the VGG16 base is randomly initialised, not \
-                 ImageNet's: accuracy will be far below the tutorial's. Pass --weights with \
-                 Keras's vgg16 notop .h5 (see environment/fetch-data)."
-            );
+            crate::console::warn(format_args!(
+                "no {} given, so the VGG16 base is randomly initialised, not ImageNet's: \
+                 accuracy will be far below the tutorial's. Give Keras's vgg16 notop .h5 (see \
+                 environment/fetch-weights).",
+                hint("--weights", "RunOptions::weights")
+            ));
             (Vgg16::new(false, device), Preprocess::Vgg16)
         }
     };
@@ -267,7 +315,10 @@ fn conv_base(weights: Option<&Path>, target_size: (u32, u32)) -> Result<(Vgg16, 
 }
 
 /// Runs an experiment as `catsdogs train` does; see the module's notes for what it writes.
+/// The run folder is locked while the run works in it; everything is checked before anything
+/// is written there, so a refused run leaves an earlier run's files as they were.
 pub fn run(options: &RunOptions) -> Result<RunReport> {
+    let _lock = FolderLock::acquire(&options.out)?;
     tch::manual_seed(options.seed as i64);
     let (model, preprocess, target_size) = match &options.from {
         Some(from) => {
@@ -285,7 +336,35 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
             )
         }
     };
+    let datagen = ImageDataGenerator::new(preprocess);
+    let flow_options = FlowOptions::default()
+        .target_size(target_size.0, target_size.1)
+        .batch_size(options.batch_size)
+        .seed(options.seed);
+    let train = datagen.flow_from_directory(options.data.join("train"), flow_options.clone())?;
+    let validation = datagen.flow_from_directory(
+        options.data.join("validation"),
+        flow_options.clone().shuffle(false),
+    )?;
+    let test = match options.data.join("test") {
+        dir if dir.is_dir() => Some(datagen.flow_from_directory(dir, flow_options.shuffle(false))?),
+        _ => None,
+    };
     let lr = options.lr.unwrap_or(options.experiment.learning_rate());
+    let mut model = model.compile(RMSprop::new(lr), Loss::BinaryCrossentropy);
+    let fit_options = FitOptions {
+        seed: options.seed,
+        cache: options.cache.clone(),
+        checkpoint_dir: Some(options.out.join("checkpoints")),
+        resume: options.resume,
+        mixed_precision: options.mixed_precision,
+    };
+    model.set_options(fit_options);
+    let start = model.start(&train, options.epochs, &validation)?;
+    if let Some(test) = &test {
+        model.check_evaluation(test)?;
+    }
+
     let config = RunConfig {
         experiment: options.experiment,
         data: display(&options.data),
@@ -297,30 +376,12 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
         seed: options.seed,
         target_size,
         preprocess,
+        class_indices: Some(train.class_indices.clone()),
     };
     let json = serde_json::to_string_pretty(&config).expect("run configs serialise");
     crate::fsutil::write_atomic(&options.out.join(RUN_FILE), json.as_bytes())?;
-
-    let datagen = ImageDataGenerator::new(preprocess);
-    let flow_options = FlowOptions::default()
-        .target_size(target_size.0, target_size.1)
-        .batch_size(options.batch_size)
-        .seed(options.seed);
-    let train = datagen.flow_from_directory(options.data.join("train"), flow_options.clone())?;
-    let validation = datagen.flow_from_directory(
-        options.data.join("validation"),
-        flow_options.clone().shuffle(false),
-    )?;
-    let mut model = model.compile(RMSprop::new(lr), Loss::BinaryCrossentropy);
-    println!("{}", model.summary());
-    let fit_options = FitOptions {
-        seed: options.seed,
-        cache: options.cache.clone(),
-        checkpoint_dir: Some(options.out.join("checkpoints")),
-        resume: options.resume,
-        mixed_precision: options.mixed_precision,
-    };
-    let history = model.fit_with(&train, options.epochs, &validation, fit_options)?;
+    crate::say!("{}", model.summary());
+    let history = model.run(start, &train, options.epochs, &validation)?;
     history.save(options.out.join("history.json"))?;
     let title = format!(
         "{:?} conv base, {}",
@@ -330,19 +391,20 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
     crate::plot::history_curves(&history, &title).save(options.out.join("curves.png"))?;
     model.save(options.out.join(MODEL_FILE))?;
 
-    let test = if options.data.join("test").is_dir() {
-        let test =
-            datagen.flow_from_directory(options.data.join("test"), flow_options.shuffle(false))?;
-        let (test_loss, test_acc) = model.evaluate(&test)?;
-        save_test_metrics(&options.out, test_loss, test_acc)?;
-        println!("test_loss: {test_loss:.4} - test_acc: {test_acc:.4}");
-        Some((test_loss, test_acc))
-    } else {
-        println!(
-            "{} has no test folder (a split with --all): no test_metrics.json.",
-            options.data.display()
-        );
-        None
+    let test = match &test {
+        Some(test) => {
+            let (test_loss, test_acc) = model.evaluate(test)?;
+            save_test_metrics(&options.out, test_loss, test_acc)?;
+            crate::say!("test_loss: {test_loss:.4} - test_acc: {test_acc:.4}");
+            Some((test_loss, test_acc))
+        }
+        None => {
+            crate::say!(
+                "{} has no test folder (a split with --all): no test_metrics.json.",
+                options.data.display()
+            );
+            None
+        }
     };
     Ok(RunReport {
         out: options.out.clone(),
@@ -356,18 +418,22 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
 pub fn save_test_metrics(dir: impl AsRef<Path>, test_loss: f64, test_acc: f64) -> Result<()> {
     let metrics = serde_json::json!({ "test_loss": test_loss, "test_acc": test_acc });
     let text = serde_json::to_string_pretty(&metrics).expect("metrics serialise");
-    crate::fsutil::write_atomic(&dir.as_ref().join("test_metrics.json"), text.as_bytes())
+    Ok(crate::fsutil::write_atomic(
+        &dir.as_ref().join("test_metrics.json"),
+        text.as_bytes(),
+    )?)
 }
 
 /// Evaluates a trained model (run folder or model file) on `data`'s test folder (or `data`
 /// itself if it has none), as `catsdogs evaluate` does: `(loss, acc)`.
 pub fn evaluate(
-    model: &Path,
+    path: &Path,
     data: &Path,
     batch_size: usize,
     preprocess: Option<Preprocess>,
 ) -> Result<(f64, f64)> {
-    let (model, preprocess) = load_trained(model, preprocess)?;
+    let (model, config) = load_run(path)?;
+    let preprocess = chosen_preprocess(path, preprocess, config.as_ref());
     let size = input_size(&model)?;
     let flow = ImageDataGenerator::new(preprocess).flow_from_directory(
         test_dir(data),
@@ -376,7 +442,9 @@ pub fn evaluate(
             .batch_size(batch_size)
             .shuffle(false),
     )?;
-    model
-        .compile(RMSprop::new(0.0), Loss::BinaryCrossentropy)
-        .evaluate(&flow)
+    let mut model = model.compile(RMSprop::new(0.0), Loss::BinaryCrossentropy);
+    if let Some(classes) = config.and_then(|c| c.class_indices) {
+        model.expect_classes(classes);
+    }
+    model.evaluate(&flow)
 }

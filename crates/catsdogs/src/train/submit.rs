@@ -13,7 +13,6 @@
 //! # Ok::<(), catsdogs::Error>(())
 //! ```
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -34,17 +33,25 @@ pub struct SubmitReport {
     pub out: PathBuf,
     /// Rows written (one per image).
     pub rows: usize,
-    /// Zip entries left out because they are not images named `N.<ext>`.
+    /// Zip entries left out because they are not images named `N.<ext>` in the zip's top
+    /// folder.
     pub skipped: Vec<String>,
 }
 
-/// The id of a zip entry named `<dir>/N.jpg` (any image extension), if it is one.
+/// The id of a zip entry named `N.jpg` or `<folder>/N.jpg` (any image extension), if it is
+/// one: `N` written as Kaggle writes ids (no sign, no leading zero), so that no two names give
+/// the same id; entries in deeper folders are not Kaggle's.
 fn entry_id(name: &str) -> Option<u64> {
-    let file = name.rsplit('/').next()?;
+    let file = match name.split('/').collect::<Vec<_>>()[..] {
+        [file] | [_, file] => file,
+        _ => return None,
+    };
     if !is_image_name(file) {
         return None;
     }
-    file.split_once('.')?.0.parse().ok()
+    let stem = file.split_once('.')?.0;
+    let id: u64 = stem.parse().ok()?;
+    (id.to_string() == stem).then_some(id)
 }
 
 /// Predicts every image `N.jpg` of `test_zip` with `model` and writes Kaggle's `id,label` CSV
@@ -56,6 +63,7 @@ pub fn submit(
     out: &Path,
     batch_size: usize,
 ) -> Result<SubmitReport> {
+    crate::data::check_batch_size(batch_size)?;
     let file = std::fs::File::open(test_zip).map_err(|e| Error::io("cannot open", test_zip, e))?;
     let invalid = |why: String| Error::Invalid {
         path: test_zip.display().to_string(),
@@ -79,16 +87,24 @@ pub fn submit(
         ));
     }
     entries.sort();
+    if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        return Err(invalid(format!(
+            "it holds two images with id {} ({} and {}); keep one of them",
+            pair[0].0, pair[0].2, pair[1].2
+        )));
+    }
     let target_size = input_size(model)?;
     let image_len = (target_size.0 * target_size.1 * 3) as usize;
-    let progress = Progress::new(entries.len() as u64, "");
+    let progress = Progress::new(entries.len() as u64);
     let mut csv = String::from("id,label\n");
-    for chunk in entries.chunks(batch_size.max(1)) {
+    for chunk in entries.chunks(batch_size) {
+        crate::interrupt::check(|| "while predicting for the submission".into())?;
         let mut compressed = Vec::with_capacity(chunk.len());
         for (_, index, name) in chunk {
-            let mut bytes = Vec::new();
-            zip.by_index(*index)
-                .and_then(|mut entry| Ok(entry.read_to_end(&mut bytes)?))
+            let bytes = zip
+                .by_index(*index)
+                .map_err(std::io::Error::other)
+                .and_then(crate::data::read_bounded)
                 .map_err(|e| invalid(format!("cannot read {name}: {e}")))?;
             compressed.push((name, bytes));
         }
@@ -132,5 +148,8 @@ mod tests {
         assert_eq!(entry_id("test1/"), None);
         assert_eq!(entry_id("test1/cat.1.jpg"), None);
         assert_eq!(entry_id("test1/notes.txt"), None);
+        assert_eq!(entry_id("test1/01.jpg"), None, "01 would collide with 1");
+        assert_eq!(entry_id("test1/+1.jpg"), None);
+        assert_eq!(entry_id("test1/extra/5.jpg"), None, "not in the top folder");
     }
 }

@@ -90,8 +90,13 @@ fn read_dataset(group: &Group, path: &str) -> H5Result<Tensor> {
         group = group.group(part)?;
     }
     let dataset = group.dataset(name)?;
-    let shape: Vec<i64> = dataset.shape().iter().map(|&d| d as i64).collect();
-    let mut values = vec![0f32; shape.iter().product::<i64>() as usize];
+    let shape: Vec<i64> = dataset
+        .shape()
+        .iter()
+        .map(|&d| i64::try_from(d).unwrap_or(i64::MAX))
+        .collect();
+    let count = crate::tensor_file::checked_elements(&shape).map_err(H5Error::Other)?;
+    let mut values = vec![0f32; count as usize];
     dataset.read_into(&mut values)?;
     Ok(Tensor::from_slice(&values).reshape(&shape))
 }

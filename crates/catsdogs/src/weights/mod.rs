@@ -18,7 +18,6 @@
 
 mod h5;
 mod pickle;
-pub(crate) mod safetensors;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -29,6 +28,7 @@ use tch::{Kind, Tensor};
 pub use crate::data::Preprocess;
 use crate::error::{Error, Result};
 use crate::model::{fmt_shape, LayerKind};
+use crate::tensor_file;
 use crate::vgg16::{architecture, TOP_INPUT_SIZE};
 
 /// The file formats [`Weights::load`] reads.
@@ -46,7 +46,7 @@ pub enum Format {
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
     /// The file is none of the known formats.
-    #[error("{path} is not a weights file this crate reads: expected Keras .h5 (HDF5), torchvision .pth (torch.save) or safetensors")]
+    #[error("{path} is not a weights file that catsdogs reads: expected Keras .h5 (HDF5), torchvision .pth (torch.save) or safetensors")]
     UnknownFormat {
         /// The file.
         path: String,
@@ -90,7 +90,13 @@ pub enum WeightsError {
         found: Box<[i64]>,
     },
     /// Weights without the top were asked for the top.
-    #[error("{path} has no top (fc1, fc2, predictions): it is a notop file; build VGG16 with include_top=false, or load the file with the top")]
+    #[error(
+        "{path} has no top (fc1, fc2, predictions): it is a notop file; {}",
+        crate::console::hint(
+            "give the weights file with the top (vgg16_weights_tf_dim_ordering_tf_kernels.h5)",
+            "build VGG16 with include_top=false, or load the file with the top"
+        )
+    )]
     NoTop {
         /// The file.
         path: String,
@@ -169,8 +175,8 @@ impl Weights {
                 Format::TorchSave,
                 shown,
             )
-        } else if safetensors::is_safetensors(head) {
-            let (tensors, metadata) = safetensors::read(path)?;
+        } else if tensor_file::is_safetensors(head) {
+            let (tensors, metadata) = tensor_file::read(path)?;
             let layout = if tensors.keys().any(|k| k.starts_with("features.")) {
                 Layout::Torchvision
             } else {
@@ -309,7 +315,7 @@ impl Weights {
             PREPROCESS_KEY.to_string(),
             preprocess.as_str().unwrap_or_default().to_string(),
         )]);
-        safetensors::write(path.as_ref(), &tensors, metadata)
+        Ok(tensor_file::write(path.as_ref(), &tensors, metadata)?)
     }
 }
 

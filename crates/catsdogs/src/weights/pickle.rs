@@ -184,12 +184,15 @@ impl TensorRef {
     /// The tensor over the storage's bytes `data`, contiguous, float32 if it is floating point.
     fn build(&self, data: &[u8]) -> Reading<Tensor> {
         let numel = (data.len() / element_size(self.storage.kind)?) as i64;
+        crate::tensor_file::checked_elements(&self.size)?;
         let last = self
             .size
             .iter()
             .zip(&self.stride)
             .try_fold(self.offset, |acc, (&n, &s)| {
-                (n >= 0 && s >= 0).then(|| acc + (n - 1).max(0) * s)
+                (n >= 0 && s >= 0)
+                    .then(|| (n - 1).max(0).checked_mul(s)?.checked_add(acc))
+                    .flatten()
             });
         let empty = self.size.contains(&0);
         if !empty && last.is_none_or(|last| last >= numel) || self.offset < 0 {

@@ -1,5 +1,17 @@
-//! safetensors files, read memory-mapped and written atomically: the format of converted weights
-//! ([`super::Weights::save`]) and of saved models ([`crate::model::Sequential::save`]).
+//! Tensor files: safetensors, read memory-mapped and written atomically, the format of converted
+//! weights ([`crate::weights::Weights::save`]), saved models ([`crate::model::Sequential::save`])
+//! and checkpoints; and the bound on the size of any tensor read from a file.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("t.safetensors");
+//! let t = tch::Tensor::from_slice(&[1.0f32, 2.0]);
+//! catsdogs::tensor_file::write(&path, &[("t".to_string(), t)], HashMap::new()).unwrap();
+//! let (tensors, _) = catsdogs::tensor_file::read(&path).unwrap();
+//! assert_eq!(tensors["t"].size(), [2]);
+//! assert!(catsdogs::tensor_file::checked_elements(&[1 << 20, 1 << 20]).is_err());
+//! ```
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -8,33 +20,74 @@ use std::path::Path;
 use ::safetensors::tensor::{Dtype, SafeTensors, View};
 use tch::{Kind, Tensor};
 
-use super::WeightsError;
-use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{write_atomic, FileError};
+
+/// What can go wrong with a tensor file.
+#[derive(Debug, thiserror::Error)]
+pub enum TensorFileError {
+    /// The file is not a readable safetensors file.
+    #[error("cannot read {path} as safetensors: {why}")]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// The reader's reason.
+        why: String,
+    },
+    /// It could not be opened or written.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// libtorch refused to make a tensor of it.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+type Result<T, E = TensorFileError> = std::result::Result<T, E>;
+
+/// The most values one tensor read from a file may hold: 2^28 (1 GiB as float32), far above
+/// VGG16's largest weight (`fc1`, 102,760,448): a bound on what a file that lies about a shape
+/// can make the readers allocate.
+pub const MAX_TENSOR_ELEMENTS: u64 = 1 << 28;
+
+/// The number of values of a tensor of `shape`, if every axis is at least 0 and the total at
+/// most [`MAX_TENSOR_ELEMENTS`]; else a sentence that says what is wrong with the shape.
+pub fn checked_elements(shape: &[i64]) -> Result<u64, String> {
+    shape
+        .iter()
+        .try_fold(1u64, |total, &axis| {
+            u64::try_from(axis)
+                .ok()
+                .and_then(|axis| total.checked_mul(axis))
+                .filter(|&n| n <= MAX_TENSOR_ELEMENTS)
+        })
+        .ok_or_else(|| {
+            format!(
+                "a tensor of shape {shape:?} is negative or larger than the {MAX_TENSOR_ELEMENTS} values any weight has"
+            )
+        })
+}
 
 /// Whether a file starting with `head` looks like safetensors: an 8-byte header length, then a
 /// JSON object.
-pub(crate) fn is_safetensors(head: &[u8]) -> bool {
+pub fn is_safetensors(head: &[u8]) -> bool {
     head.len() > 8 && head[8] == b'{'
 }
 
-fn unreadable(path: &Path, why: String) -> Error {
-    WeightsError::Unreadable {
+fn unreadable(path: &Path, why: String) -> TensorFileError {
+    TensorFileError::Unreadable {
         path: path.display().to_string(),
-        format: "safetensors",
         why,
     }
-    .into()
 }
 
-/// All tensors of a safetensors file (floats as float32), and its metadata.
-pub(crate) fn read(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+/// All tensors of a safetensors file (floats as float32), and its metadata. The safetensors
+/// reader checks every tensor's place against the file's size before anything is copied.
+pub fn read(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
+    let file = std::fs::File::open(path).map_err(|e| FileError::io("cannot open", path, e))?;
     // SAFETY: the map is only read, and dropped before this function returns; the tensors
     // are copies. A file truncated by another process meanwhile is the caller's risk, as with
     // any memory-mapped read.
     let mmap =
-        unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("cannot map", path, e))?;
+        unsafe { memmap2::Mmap::map(&file) }.map_err(|e| FileError::io("cannot map", path, e))?;
     let (_, metadata) =
         SafeTensors::read_metadata(&mmap).map_err(|e| unreadable(path, e.to_string()))?;
     let tensors = SafeTensors::deserialize(&mmap).map_err(|e| unreadable(path, e.to_string()))?;
@@ -97,8 +150,8 @@ impl View for &F32View {
     }
 }
 
-/// Writes `tensors` (as float32) and `metadata` to `path` atomically.
-pub(crate) fn write(
+/// Writes `tensors` (as float32) and `metadata` to `path` atomically (see [`crate::fsutil`]).
+pub fn write(
     path: &Path,
     tensors: &[(String, Tensor)],
     metadata: HashMap<String, String>,
@@ -116,9 +169,6 @@ pub(crate) fn write(
         .collect::<Result<Vec<_>>>()?;
     let bytes =
         ::safetensors::serialize(views.iter().map(|(n, v)| (n.as_str(), v)), Some(metadata))
-            .map_err(|e| Error::Invalid {
-                path: path.display().to_string(),
-                why: format!("cannot write safetensors: {e}"),
-            })?;
-    write_atomic(path, &bytes)
+            .map_err(|e| unreadable(path, format!("cannot be written as safetensors: {e}")))?;
+    Ok(write_atomic(path, &bytes)?)
 }

@@ -10,30 +10,40 @@
 //! - The split is deterministic: per class, images are sorted by number, shuffled with the seed,
 //!   and dealt to train, validation and test in that order.
 //! - A re-run on the same input with the same options does nothing. A changed input, or other
-//!   options, is reported and refused unless `force` is set, which replaces the split folders.
+//!   options, is reported and refused unless `force` is set, which replaces the earlier split:
+//!   only the files that it wrote, as its manifest records them, never anything else.
+//! - An output folder that is the input or holds it is refused before anything is touched.
 //! - With `all`, every image goes to train or validation (validation keeps its size), for the
 //!   tutorial's "retrain with the additional 9,000 images".
-//! - The manifest is written last, atomically; a split without one was interrupted.
+//! - The manifest is written last, atomically; until then a pending manifest says what the split
+//!   is writing, so that an interrupted split can be replaced with `force`.
+//!
+//! The work runs in phases, one function each: open the input ([`input`]), decide what the
+//! output folder allows ([`output::plan`]), sort the entries, check the images, deal them out,
+//! and write.
+
+mod input;
+mod output;
 
 use std::collections::btree_map::Entry as Slot;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use memmap2::Mmap;
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
-use zip::ZipArchive;
 
+use self::input::{Entry, Input};
+use self::output::Plan;
 use super::decode::decode_rgb;
 use super::error::DataError;
-use super::image_cache::hex;
 use super::listing::is_image_name;
 use super::manifest::{Manifest, ManifestFile, SkippedEntry, SplitSettings};
 use super::rng::Rng;
+use crate::hashing::sha256_hex;
 use crate::progress::Progress;
+
+pub(crate) use output::PENDING_FILE;
 
 /// The class folders, in label order.
 pub const CLASSES: [&str; 2] = ["cats", "dogs"];
@@ -154,48 +164,6 @@ impl fmt::Display for SplitReport {
     }
 }
 
-/// An entry of the input.
-struct Entry {
-    name: String,
-    size: u64,
-    /// CRC-32 for a zip entry, modification time for a file.
-    stamp: String,
-    /// Index in the zip, or the file's path.
-    location: Location,
-    /// False for a zip entry whose path would leave the output folder.
-    enclosed: bool,
-}
-
-enum Location {
-    Zip(usize),
-    File(PathBuf),
-}
-
-/// The input: a zip archive (memory-mapped) or a folder.
-enum Source<'a> {
-    Zip(ZipArchive<Cursor<&'a [u8]>>),
-    Folder,
-}
-
-/// A zip reader of one worker thread, cloned from the source's on first use.
-type Reader<'a> = Option<ZipArchive<Cursor<&'a [u8]>>>;
-
-impl<'a> Source<'a> {
-    fn read(&self, archive: &mut Reader<'a>, entry: &Entry) -> std::io::Result<Vec<u8>> {
-        match (&entry.location, self) {
-            (Location::Zip(index), Source::Zip(zip)) => {
-                let archive = archive.get_or_insert_with(|| zip.clone());
-                let mut file = archive.by_index(*index).map_err(std::io::Error::other)?;
-                let mut bytes = Vec::with_capacity(file.size() as usize);
-                file.read_to_end(&mut bytes)?;
-                Ok(bytes)
-            }
-            (Location::File(path), _) => std::fs::read(path),
-            (Location::Zip(_), Source::Folder) => unreachable!("zip entries come from a zip"),
-        }
-    }
-}
-
 /// Splits `source` (Kaggle's `train.zip` or the folder it unpacks to) into
 /// `<out>/{train,validation,test}/{cats,dogs}/` plus `<out>/manifest.json`; see the module's
 /// notes.
@@ -214,72 +182,59 @@ pub fn split(source: &Path, out: &Path, options: &SplitOptions) -> Result<SplitR
                 .into(),
         ));
     }
-    let zip_bytes;
-    let (source_kind, entries, comment) = if source.is_dir() {
-        (Source::Folder, list_folder(source, out)?, String::new())
-    } else {
-        let file = std::fs::File::open(source).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => DataError::Missing {
-                path: source.display().to_string(),
-                hint: "give Kaggle's train.zip or the folder it unpacks to (or make a sample with `catsdogs sample`)",
-            },
-            _ => DataError::read(source, e),
-        })?;
-        // SAFETY: the zip is only read; the split does not modify its input.
-        zip_bytes = unsafe { Mmap::map(&file) }.map_err(|e| DataError::read(source, e))?;
-        let archive = ZipArchive::new(Cursor::new(&zip_bytes[..])).map_err(|e| {
-            DataError::invalid(source, format!("is neither a folder nor a readable zip archive ({e}): give Kaggle's train.zip or its extracted folder"))
-        })?;
-        let comment = String::from_utf8_lossy(archive.comment()).into_owned();
-        let entries = list_zip(&archive);
-        (Source::Zip(archive), entries, comment)
-    };
-    let fingerprint = fingerprint(&entries);
-
-    if let Some(previous) = Manifest::read(out)? {
-        let same_input = previous.fingerprint == fingerprint;
-        let same_settings = previous.settings == settings;
-        if same_input && same_settings && files_present(out, &previous) {
+    output::refuse_overlap(source, out)?;
+    let input = Input::open(source, out)?;
+    let fingerprint = input.fingerprint();
+    let earlier = match output::plan(source, out, &fingerprint, &settings, options.force, |m| {
+        describe_change(m, &input.entries)
+    })? {
+        Plan::Unchanged(manifest) => {
             return Ok(SplitReport {
                 out: out.to_path_buf(),
                 unchanged: true,
-                manifest: previous,
-            });
+                manifest,
+            })
         }
-        if !options.force && !same_input {
-            return Err(DataError::invalid(
-                out,
-                format!(
-                    "was split from another input than {} ({}): pass --force (SplitOptions::force) to replace the split, or choose another output folder",
-                    source.display(),
-                    describe_change(&previous, &entries)
-                ),
-            ));
-        }
-        if !options.force && !same_settings {
-            return Err(DataError::invalid(
-                out,
-                format!(
-                    "was split with other options ({}, now {}): pass --force (SplitOptions::force) to replace the split, or choose another output folder",
-                    previous.settings, settings
-                ),
-            ));
-        }
-    } else if !options.force {
-        if let Some(existing) = SPLITS.iter().map(|s| out.join(s)).find(|p| p.exists()) {
-            return Err(DataError::invalid(
-                &existing,
-                "exists but there is no manifest.json beside it (an interrupted split?): pass --force (SplitOptions::force) to replace it, or choose another output folder",
-            ));
-        }
-    }
+        Plan::Write(earlier) => earlier,
+    };
+    let mut sorted = sort_entries(&input);
+    let checked = check_images(&input, &sorted.candidates, source);
+    let (plan, files) = deal(&mut sorted, &checked, options, source, out)?;
 
-    // Sort the entries out: notes, refused paths, other names, duplicates, candidates.
-    let mut skipped = Vec::new();
-    let mut synthetic = comment.contains("SYNTHETIC");
-    let mut candidates: Vec<(usize, &Entry)> = Vec::new();
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT.into(),
+        synthetic: sorted.synthetic,
+        source: source.display().to_string(),
+        fingerprint,
+        settings,
+        files,
+        skipped: sorted.skipped,
+    };
+    write(&input, out, &manifest, &earlier, &plan)?;
+    Ok(SplitReport {
+        out: out.to_path_buf(),
+        unchanged: false,
+        manifest,
+    })
+}
+
+/// The entries sorted out: candidate images with their class, the ones left out, and whether
+/// the input says it is the synthetic sample.
+struct Sorted<'a> {
+    candidates: Vec<(usize, &'a Entry)>,
+    skipped: Vec<SkippedEntry>,
+    synthetic: bool,
+}
+
+/// Sorts the entries out: notes, refused paths, other names, duplicates, candidates.
+fn sort_entries(input: &Input) -> Sorted<'_> {
+    let mut sorted = Sorted {
+        candidates: Vec::new(),
+        skipped: Vec::new(),
+        synthetic: input.comment.contains("SYNTHETIC"),
+    };
     let mut seen = BTreeMap::new();
-    for entry in &entries {
+    for entry in &input.entries {
         let base = basename(&entry.name);
         let skip = |reason: String| SkippedEntry {
             entry: entry.name.clone(),
@@ -287,47 +242,57 @@ pub fn split(source: &Path, out: &Path, options: &SplitOptions) -> Result<SplitR
             reason,
         };
         if base == SYNTHETIC_NOTE {
-            synthetic = true;
+            sorted.synthetic = true;
         } else if !entry.enclosed {
-            skipped.push(skip(
+            sorted.skipped.push(skip(
                 "refused: its path would leave the output folder".into(),
             ));
         } else if let Some(class) = class_of(base).filter(|_| is_image_name(base)) {
             match seen.entry(base.to_lowercase()) {
                 Slot::Occupied(first) => {
-                    skipped.push(skip(format!("duplicate of {}", first.get())));
+                    sorted
+                        .skipped
+                        .push(skip(format!("duplicate of {}", first.get())));
                 }
                 Slot::Vacant(slot) => {
                     slot.insert(entry.name.clone());
-                    candidates.push((class, entry));
+                    sorted.candidates.push((class, entry));
                 }
             }
         } else {
-            skipped.push(skip(
+            sorted.skipped.push(skip(
                 "not an image named cat.N or dog.N with a png, jpg, jpeg, bmp, ppm, tif or tiff extension".into(),
             ));
         }
     }
+    sorted
+}
 
-    // Check every candidate: read, hash, decode.
-    println!(
+/// Reads, hashes and decodes every candidate in parallel: its size and SHA-256, or why it is
+/// left out.
+fn check_images(
+    input: &Input,
+    candidates: &[(usize, &Entry)],
+    source: &Path,
+) -> Vec<Result<(u64, String), String>> {
+    crate::say!(
         "Checking {} images of {}",
         candidates.len(),
         source.display()
     );
-    let progress = Progress::new(candidates.len() as u64, "");
+    let progress = Progress::new(candidates.len() as u64);
     let done = AtomicU64::new(0);
-    let checked: Vec<Result<(u64, String), String>> = candidates
+    let checked = candidates
         .par_iter()
         .map_init(
             || None,
-            |archive, (_, entry)| {
-                let result = source_kind
-                    .read(archive, entry)
+            |reader, (_, entry)| {
+                let result = input
+                    .read(reader, entry)
                     .map_err(|e| format!("unreadable: {e}"))
                     .and_then(|bytes| {
                         decode_rgb(&bytes, Path::new(&entry.name)).map_err(|e| e.to_string())?;
-                        Ok((bytes.len() as u64, hex(&Sha256::digest(&bytes))))
+                        Ok((bytes.len() as u64, sha256_hex(&bytes)))
                     });
                 progress.set(done.fetch_add(1, Ordering::Relaxed) + 1, "");
                 result
@@ -335,19 +300,33 @@ pub fn split(source: &Path, out: &Path, options: &SplitOptions) -> Result<SplitR
         )
         .collect();
     progress.finish("checked");
+    checked
+}
 
-    // Per class: valid images sorted by number, shuffled, dealt out.
+/// An image of the input and the path it goes to.
+type Placement<'a> = (&'a Entry, PathBuf);
+
+/// Per class: the valid images sorted by number, shuffled, dealt out to the splits. Returns
+/// where each image goes and the manifest's files; the rest joins `sorted.skipped`.
+fn deal<'a>(
+    sorted: &mut Sorted<'a>,
+    checked: &[Result<(u64, String), String>],
+    options: &SplitOptions,
+    source: &Path,
+    out: &Path,
+) -> Result<(Vec<Placement<'a>>, Vec<ManifestFile>), DataError> {
+    let settings = options.settings();
     let mut files = Vec::new();
     let mut plan = Vec::new();
     for (class_index, class) in CLASSES.iter().enumerate() {
         let mut valid: Vec<(&Entry, u64, String)> = Vec::new();
-        for ((c, entry), result) in candidates.iter().zip(&checked) {
+        for ((c, entry), result) in sorted.candidates.iter().zip(checked) {
             if *c != class_index {
                 continue;
             }
             match result {
                 Ok((size, sha)) => valid.push((entry, *size, sha.clone())),
-                Err(reason) => skipped.push(SkippedEntry {
+                Err(reason) => sorted.skipped.push(SkippedEntry {
                     entry: entry.name.clone(),
                     size: entry.size,
                     reason: reason.clone(),
@@ -397,23 +376,34 @@ pub fn split(source: &Path, out: &Path, options: &SplitOptions) -> Result<SplitR
             }
         }
         for (entry, _, _) in rest {
-            skipped.push(SkippedEntry {
+            sorted.skipped.push(SkippedEntry {
                 entry: entry.name.clone(),
                 size: entry.size,
                 reason: "not needed: the split sizes leave it out".into(),
             });
         }
     }
+    files.sort_by(|a, b| {
+        let rank = |f: &ManifestFile| SPLITS.iter().position(|s| *s == f.split);
+        (rank(a), &a.class, sort_key(&a.file)).cmp(&(rank(b), &b.class, sort_key(&b.file)))
+    });
+    sorted
+        .skipped
+        .sort_by(|a, b| sort_key(&a.entry).cmp(&sort_key(&b.entry)));
+    Ok((plan, files))
+}
 
-    // Write: replace the old split when forced, then each image once, in parallel.
-    if options.force {
-        for split in SPLITS {
-            let path = out.join(split);
-            if path.exists() {
-                std::fs::remove_dir_all(&path).map_err(|e| DataError::write(&path, e))?;
-            }
-        }
-    }
+/// Writes the split: the pending manifest, then the earlier split's files out, each image
+/// once (in parallel), the synthetic note, and the manifest last.
+fn write(
+    input: &Input,
+    out: &Path,
+    manifest: &Manifest,
+    earlier: &[ManifestFile],
+    plan: &[Placement],
+) -> Result<(), DataError> {
+    manifest.write_to(&out.join(PENDING_FILE))?;
+    output::remove_earlier(out, earlier)?;
     // Only the folders that get images: an empty `test/` (with `all`, or a size of 0) would
     // read as a broken split to `flow_from_directory`.
     let folders: std::collections::BTreeSet<&Path> =
@@ -424,133 +414,18 @@ pub fn split(source: &Path, out: &Path, options: &SplitOptions) -> Result<SplitR
     plan.par_iter()
         .map_init(
             || None,
-            |archive, (entry, dest)| place(&source_kind, archive, entry, dest),
+            |reader, (entry, dest)| output::place(input, reader, entry, dest),
         )
         .collect::<Result<(), DataError>>()?;
-    if synthetic {
+    if manifest.synthetic {
         crate::fsutil::write_atomic(
             &out.join(SYNTHETIC_NOTE),
             super::sample::SYNTHETIC_TEXT.as_bytes(),
         )?;
     }
-    files.sort_by(|a, b| {
-        let rank = |f: &ManifestFile| SPLITS.iter().position(|s| *s == f.split);
-        (rank(a), &a.class, sort_key(&a.file)).cmp(&(rank(b), &b.class, sort_key(&b.file)))
-    });
-    skipped.sort_by(|a, b| sort_key(&a.entry).cmp(&sort_key(&b.entry)));
-    let manifest = Manifest {
-        format: MANIFEST_FORMAT.into(),
-        synthetic,
-        source: source.display().to_string(),
-        fingerprint,
-        settings,
-        files,
-        skipped,
-    };
     manifest.write(out)?;
-    Ok(SplitReport {
-        out: out.to_path_buf(),
-        unchanged: false,
-        manifest,
-    })
-}
-
-/// Puts one image at `dest`: from a zip, written once (temporary file + rename, so a crash
-/// never leaves half a file; the manifest, written last with a sync, seals the split); from a
-/// folder, hard-linked, or copied when the link fails (another file system).
-fn place<'a>(
-    source: &Source<'a>,
-    archive: &mut Reader<'a>,
-    entry: &Entry,
-    dest: &Path,
-) -> Result<(), DataError> {
-    if dest.exists() {
-        std::fs::remove_file(dest).map_err(|e| DataError::write(dest, e))?;
-    }
-    match &entry.location {
-        Location::File(path) => std::fs::hard_link(path, dest)
-            .or_else(|_| std::fs::copy(path, dest).map(|_| ()))
-            .map_err(|e| DataError::write(dest, e)),
-        Location::Zip(_) => {
-            let bytes = source
-                .read(archive, entry)
-                .map_err(|e| DataError::read(Path::new(&entry.name), e))?;
-            let tmp = dest.with_extension("part");
-            std::fs::write(&tmp, &bytes)
-                .and_then(|()| std::fs::rename(&tmp, dest))
-                .map_err(|e| {
-                    let _ = std::fs::remove_file(&tmp);
-                    DataError::write(dest, e)
-                })
-        }
-    }
-}
-
-/// The entries of a zip, directories left out.
-fn list_zip(archive: &ZipArchive<Cursor<&[u8]>>) -> Vec<Entry> {
-    let mut archive = archive.clone();
-    (0..archive.len())
-        .filter_map(|index| {
-            let file = archive.by_index_raw(index).ok()?;
-            (!file.is_dir()).then(|| Entry {
-                name: file.name().to_string(),
-                size: file.size(),
-                stamp: format!("{:08x}", file.crc32()),
-                location: Location::Zip(index),
-                enclosed: file.enclosed_name().is_some(),
-            })
-        })
-        .collect()
-}
-
-/// The files of a folder, recursively; hidden folders, links to folders and `out` left out.
-fn list_folder(root: &Path, out: &Path) -> Result<Vec<Entry>, DataError> {
-    let out = out.canonicalize().ok();
-    let mut entries = Vec::new();
-    let mut stack = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, prefix)) = stack.pop() {
-        if out.is_some() && dir.canonicalize().ok() == out {
-            continue;
-        }
-        for item in std::fs::read_dir(&dir).map_err(|e| DataError::read(&dir, e))? {
-            let item = item.map_err(|e| DataError::read(&dir, e))?;
-            let name = item.file_name().to_string_lossy().into_owned();
-            let path = item.path();
-            let meta = std::fs::metadata(&path).map_err(|e| DataError::read(&path, e))?;
-            if meta.is_dir() {
-                // Hidden folders and links to folders (which could loop) are not entered.
-                let is_link = item.file_type().is_ok_and(|t| t.is_symlink());
-                if !name.starts_with('.') && !is_link {
-                    stack.push((path, format!("{prefix}{name}/")));
-                }
-                continue;
-            }
-            let modified = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            entries.push(Entry {
-                name: format!("{prefix}{name}"),
-                size: meta.len(),
-                stamp: modified.to_string(),
-                location: Location::File(path),
-                enclosed: true,
-            });
-        }
-    }
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(entries)
-}
-
-/// SHA-256 over the sorted entries' names, sizes and stamps.
-fn fingerprint(entries: &[Entry]) -> String {
-    let mut lines: Vec<String> = entries
-        .iter()
-        .map(|e| format!("{}\t{}\t{}\n", e.name, e.size, e.stamp))
-        .collect();
-    lines.sort();
-    hex(&Sha256::digest(lines.concat()))
+    let pending = out.join(PENDING_FILE);
+    std::fs::remove_file(&pending).map_err(|e| DataError::write(&pending, e))
 }
 
 /// "3 entries added, 1 removed, 2 changed in size" between a manifest and the current input.
@@ -577,14 +452,6 @@ fn describe_change(previous: &Manifest, entries: &[Entry]) -> String {
     } else {
         format!("{added} entries added, {removed} removed, {resized} changed in size")
     }
-}
-
-/// Whether every file of the manifest is in place with its size.
-fn files_present(out: &Path, manifest: &Manifest) -> bool {
-    manifest
-        .files
-        .iter()
-        .all(|f| std::fs::metadata(out.join(&f.file)).is_ok_and(|m| m.len() == f.size))
 }
 
 /// The file name of an entry path (either separator).

@@ -1,13 +1,14 @@
-//! Stopping training cleanly. The CLI calls [`stop_on_ctrl_c`]: the first Ctrl-C asks `fit` to
-//! stop at the next step, abandoning the epoch in progress (every finished epoch is already in
-//! its checkpoint) and returning an error that says how to resume; a second Ctrl-C ends the
-//! program at once.
+//! Stopping long work cleanly. The CLI calls [`stop_on_ctrl_c`]: the first Ctrl-C asks the work in
+//! progress (training, evaluation, caching features, decoding images, drawing the sample) to stop
+//! at its next step, where it ends with an [`Interrupted`] error instead of being killed, so that
+//! temporary files are removed and finished work stays (every finished epoch is already in its
+//! checkpoint); a second Ctrl-C ends the program at once.
 //!
 //! In JupyterLab, interrupting an evcxr kernel ends the process that runs the cell, so there
 //! the per-epoch checkpoints are what keep the work, and `FitOptions::resume` picks it up.
 //!
 //! ```
-//! use catsdogs::train::interrupt;
+//! use catsdogs::interrupt;
 //! interrupt::request(); // what Ctrl-C does once the handler is installed
 //! assert!(interrupt::take());
 //! assert!(!interrupt::take());
@@ -49,14 +50,18 @@ pub fn take() -> bool {
     REQUESTED.swap(false, Ordering::SeqCst)
 }
 
-/// An [`Interrupted`](super::TrainError::Interrupted) error if a stop was requested (the
-/// caller adds what is saved).
-pub(crate) fn check(during: impl FnOnce() -> String) -> Result<(), super::TrainError> {
+/// Work stopped by Ctrl-C or [`request`], with what was running, e.g. "at epoch 2/30, step 7/320".
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted {during}")]
+pub struct Interrupted {
+    /// What was running.
+    pub during: String,
+}
+
+/// An [`Interrupted`] error if a stop was requested since the last check.
+pub fn check(during: impl FnOnce() -> String) -> Result<(), Interrupted> {
     if take() {
-        Err(super::TrainError::Interrupted {
-            during: during(),
-            saved: String::new(),
-        })
+        Err(Interrupted { during: during() })
     } else {
         Ok(())
     }

@@ -1,0 +1,242 @@
+//! The one binary format of the crate's caches (decoded images, cached features): a header that
+//! says what the file holds, then a payload that is memory-mapped and read in place.
+//!
+//! ```text
+//! bytes  0..8    magic, naming the kind of cache and its version
+//! bytes  8..16   length of the JSON header (u64, little-endian)
+//! bytes 16..24   length of the payload (u64)
+//! bytes 24..28   CRC-32 of the payload
+//! bytes 28..32   zero
+//! bytes 32..     the JSON header, then zeros up to a multiple of 64 bytes, then the payload
+//! ```
+//!
+//! Files are written through [`crate::fsutil::AtomicFile`] and never changed in place, so a file
+//! is complete or absent. The checksum catches what that cannot: a file damaged on disk (or by
+//! hand) at the same size is refused when it is opened, and the cache then rebuilds it.
+//!
+//! ```
+//! use catsdogs::cache_file::{CacheFile, CacheFileWriter};
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("numbers.bin");
+//! let mut writer = CacheFileWriter::create(&path, b"EXAMPLE1", &vec![3, 4]).unwrap();
+//! writer.write_payload(&[1, 2, 3]).unwrap();
+//! writer.commit().unwrap();
+//! let file = CacheFile::open(&path, b"EXAMPLE1").unwrap();
+//! assert_eq!(file.header::<Vec<u32>>().unwrap(), vec![3, 4]);
+//! assert_eq!(file.payload(), &[1, 2, 3]);
+//! ```
+
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use crate::fsutil::{AtomicFile, FileError};
+
+/// The payload starts at a multiple of this many bytes.
+const ALIGN: usize = 64;
+/// Bytes before the JSON header.
+const PREFIX: usize = 32;
+
+/// Why a cache file cannot be used; the caches then compute it again.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheFileError {
+    /// There is no file.
+    #[error("{path} does not exist")]
+    Missing {
+        /// The file.
+        path: String,
+    },
+    /// The file is not a complete, intact cache file of this kind and version.
+    #[error("{path} is not a usable cache file ({why}): it is computed again")]
+    Damaged {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// It could not be read or written.
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+/// A cache file being written: header first, then the payload in pieces, then [`commit`].
+///
+/// [`commit`]: CacheFileWriter::commit
+pub struct CacheFileWriter {
+    file: AtomicFile,
+    crc: crc32fast::Hasher,
+    length: u64,
+}
+
+impl CacheFileWriter {
+    /// Starts the file at `path` with its kind (`magic`) and its JSON `header`.
+    pub fn create(
+        path: &Path,
+        magic: &[u8; 8],
+        header: &impl serde::Serialize,
+    ) -> Result<Self, FileError> {
+        let json = serde_json::to_vec(header).expect("cache headers serialise");
+        let mut file = AtomicFile::create(path)?;
+        let mut start = vec![0u8; payload_offset(json.len())];
+        start[..8].copy_from_slice(magic);
+        start[8..16].copy_from_slice(&(json.len() as u64).to_le_bytes());
+        start[PREFIX..PREFIX + json.len()].copy_from_slice(&json);
+        file.write_all(&start).map_err(|e| file.error(e))?;
+        Ok(CacheFileWriter {
+            file,
+            crc: crc32fast::Hasher::new(),
+            length: 0,
+        })
+    }
+
+    /// Appends bytes to the payload.
+    pub fn write_payload(&mut self, bytes: &[u8]) -> Result<(), FileError> {
+        self.crc.update(bytes);
+        self.length += bytes.len() as u64;
+        let file = &mut self.file;
+        file.write_all(bytes).map_err(|e| file.error(e))
+    }
+
+    /// Records the payload's length and checksum, and puts the file in place atomically.
+    pub fn commit(self) -> Result<(), FileError> {
+        let CacheFileWriter {
+            mut file,
+            crc,
+            length,
+        } = self;
+        let mut lengths = [0u8; 12];
+        lengths[..8].copy_from_slice(&length.to_le_bytes());
+        lengths[8..].copy_from_slice(&crc.finalize().to_le_bytes());
+        let written = file
+            .flush()
+            .and_then(|()| file.file().seek(SeekFrom::Start(16)))
+            .and_then(|_| file.file().write_all(&lengths));
+        written.map_err(|e| file.error(e))?;
+        file.commit()
+    }
+}
+
+/// A cache file, opened and checked, its payload memory-mapped.
+#[derive(Debug)]
+pub struct CacheFile {
+    map: Mmap,
+    path: PathBuf,
+    header: (usize, usize),
+    payload: usize,
+}
+
+impl CacheFile {
+    /// Opens `path` if it is a complete, intact cache file of kind `magic`: the lengths agree
+    /// with the file's size and the payload with its checksum.
+    pub fn open(path: &Path, magic: &[u8; 8]) -> Result<CacheFile, CacheFileError> {
+        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => CacheFileError::Missing {
+                path: path.display().to_string(),
+            },
+            _ => FileError::io("cannot open", path, e).into(),
+        })?;
+        // SAFETY: cache files are written once, atomically, and never modified in place; a
+        // rebuilt cache is a new file renamed over the old one, so a mapping never changes.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| FileError::io("cannot map", path, e))?;
+        let damaged = |why: &str| CacheFileError::Damaged {
+            path: path.display().to_string(),
+            why: why.to_string(),
+        };
+        if map.len() < PREFIX || &map[..8] != magic {
+            return Err(damaged("another kind of file, or another version"));
+        }
+        let read_u64 = |at: usize| u64::from_le_bytes(map[at..at + 8].try_into().expect("8 bytes"));
+        let (header_len, payload_len) = (read_u64(8), read_u64(16));
+        let crc = u32::from_le_bytes(map[24..28].try_into().expect("4 bytes"));
+        let offset = usize::try_from(header_len)
+            .ok()
+            .filter(|&len| len <= map.len())
+            .map(payload_offset)
+            .ok_or_else(|| damaged("its header is longer than the file"))?;
+        if offset as u64 + payload_len != map.len() as u64 {
+            return Err(damaged("its size is not what its header says (cut short?)"));
+        }
+        if crc32fast::hash(&map[offset..]) != crc {
+            return Err(damaged("its content does not match its checksum"));
+        }
+        Ok(CacheFile {
+            path: path.to_path_buf(),
+            header: (PREFIX, PREFIX + header_len as usize),
+            payload: offset,
+            map,
+        })
+    }
+
+    /// The JSON header, read as `H`.
+    pub fn header<H: serde::de::DeserializeOwned>(&self) -> Result<H, CacheFileError> {
+        let (start, end) = self.header;
+        serde_json::from_slice(&self.map[start..end]).map_err(|e| CacheFileError::Damaged {
+            path: self.path.display().to_string(),
+            why: format!("its header does not read ({e})"),
+        })
+    }
+
+    /// The payload, in place in the mapped file.
+    pub fn payload(&self) -> &[u8] {
+        &self.map[self.payload..]
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Where the payload starts after a JSON header of `header_len` bytes.
+fn payload_offset(header_len: usize) -> usize {
+    (PREFIX + header_len).div_ceil(ALIGN) * ALIGN
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(dir: &Path) -> PathBuf {
+        let path = dir.join("c.bin");
+        let mut writer = CacheFileWriter::create(&path, b"TESTING1", &"hello").unwrap();
+        writer.write_payload(&[7; 100]).unwrap();
+        writer.write_payload(&[8; 28]).unwrap();
+        writer.commit().unwrap();
+        path
+    }
+
+    #[test]
+    fn the_payload_starts_aligned_after_the_header() {
+        assert_eq!(payload_offset(10), 64);
+        assert_eq!(payload_offset(32), 64);
+        assert_eq!(payload_offset(33), 128);
+        let dir = tempfile::tempdir().unwrap();
+        let file = CacheFile::open(&written(dir.path()), b"TESTING1").unwrap();
+        assert_eq!(file.payload().len(), 128);
+        assert_eq!(file.header::<String>().unwrap(), "hello");
+    }
+
+    #[test]
+    fn a_byte_changed_in_place_or_a_cut_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = written(dir.path());
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = CacheFile::open(&path, b"TESTING1").unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+        std::fs::write(&path, &bytes[..last]).unwrap();
+        let err = CacheFile::open(&path, b"TESTING1").unwrap_err();
+        assert!(err.to_string().contains("cut short"), "{err}");
+        assert!(matches!(
+            CacheFile::open(&path, b"OTHERKND"),
+            Err(CacheFileError::Damaged { .. })
+        ));
+        assert!(matches!(
+            CacheFile::open(&dir.path().join("none"), b"TESTING1"),
+            Err(CacheFileError::Missing { .. })
+        ));
+    }
+}
