@@ -153,23 +153,25 @@ impl AtomicFile {
     }
 }
 
+/// Writes go to the temporary file itself (its errors are the operating system's, without the
+/// temporary path, which [`AtomicFile::error`] replaces with the target's).
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.temp.write(buf)
+        self.file().write(buf)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.temp.write_all(buf)
+        self.file().write_all(buf)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.temp.flush()
+        self.file().flush()
     }
 }
 
 impl Seek for AtomicFile {
     fn seek(&mut self, position: std::io::SeekFrom) -> std::io::Result<u64> {
-        self.temp.seek(position)
+        self.file().seek(position)
     }
 }
 

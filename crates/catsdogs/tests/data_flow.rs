@@ -158,6 +158,18 @@ fn the_cache_is_decoded_once_and_follows_the_content() {
     assert!(!cache.exists());
     assert!(changed.images_u8(&[0]).equal(&changed.images_u8(&[1])));
 
+    // A cache file damaged in place, at the same size, is noticed and decoded again.
+    let pixels = changed.images_u8(&[0, 1, 2]);
+    let path = changed.cache_path().to_path_buf();
+    drop(changed);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(&path, &bytes).unwrap();
+    let rebuilt = flow(&val_dir, options.clone(), Preprocess::None);
+    assert!(rebuilt.images_u8(&[0, 1, 2]).equal(&pixels));
+    assert_ne!(std::fs::read(&path).unwrap(), bytes);
+
     // Another target size is another cache, and the cache folder can be chosen.
     let elsewhere = dir.path().join("cache");
     let other = flow(
@@ -166,7 +178,7 @@ fn the_cache_is_decoded_once_and_follows_the_content() {
         Preprocess::None,
     );
     assert!(other.cache_path().starts_with(&elsewhere));
-    assert_ne!(other.cache_key(), changed.cache_key());
+    assert_ne!(other.cache_key(), rebuilt.cache_key());
     // The hidden cache folder never becomes a class.
     assert_eq!(other.class_indices.len(), 2);
 }

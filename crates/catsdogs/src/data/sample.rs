@@ -132,8 +132,16 @@ pub fn sample(out_zip: &Path, options: &SampleOptions) -> Result<SampleReport, D
     let entry_options = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Stored)
         .last_modified_time(DateTime::default());
-    let file = AtomicFile::create(out_zip)?;
-    let failed = |e: zip::result::ZipError| DataError::write(out_zip, std::io::Error::other(e));
+    let file = QuietAfterFailure {
+        file: AtomicFile::create(out_zip)?,
+        failed: false,
+        position: 0,
+        length: 0,
+    };
+    let failed = |e: zip::result::ZipError| match e {
+        zip::result::ZipError::Io(e) => DataError::write(out_zip, e),
+        other => DataError::write(out_zip, std::io::Error::other(other)),
+    };
     let mut zip = ZipWriter::new(file);
     zip.set_comment(SYNTHETIC_TEXT.trim_end());
     zip.start_file("train/SYNTHETIC.txt", entry_options)
@@ -159,7 +167,7 @@ pub fn sample(out_zip: &Path, options: &SampleOptions) -> Result<SampleReport, D
         }
         progress.set(((done + 1) * 512).min(total) as u64, "");
     }
-    let file = zip.finish().map_err(failed)?;
+    let QuietAfterFailure { file, .. } = zip.finish().map_err(failed)?;
     if options.force {
         file.commit()?;
     } else {
@@ -174,6 +182,54 @@ pub fn sample(out_zip: &Path, options: &SampleOptions) -> Result<SampleReport, D
         images: total,
         bytes,
     })
+}
+
+/// The zip's file, which goes quiet after its first failed write: the zip writer, dropped on
+/// the way out of an error, then finishes into nothing (positions are still counted, as it
+/// checks them) instead of printing its own complaint; the temporary file goes with the
+/// [`AtomicFile`].
+struct QuietAfterFailure {
+    file: AtomicFile,
+    failed: bool,
+    /// Where the writer is, and the file's length, as it believes them.
+    position: u64,
+    length: u64,
+}
+
+impl Write for QuietAfterFailure {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = if self.failed {
+            buf.len()
+        } else {
+            self.file.write(buf).inspect_err(|_| self.failed = true)?
+        };
+        self.position += written as u64;
+        self.length = self.length.max(self.position);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.failed {
+            return Ok(());
+        }
+        self.file.flush().inspect_err(|_| self.failed = true)
+    }
+}
+
+impl std::io::Seek for QuietAfterFailure {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        if !self.failed {
+            self.position = self.file.seek(to).inspect_err(|_| self.failed = true)?;
+            return Ok(self.position);
+        }
+        let (base, offset) = match to {
+            std::io::SeekFrom::Start(at) => (at, 0),
+            std::io::SeekFrom::Current(offset) => (self.position, offset),
+            std::io::SeekFrom::End(offset) => (self.length, offset),
+        };
+        self.position = base.saturating_add_signed(offset);
+        Ok(self.position)
+    }
 }
 
 /// Encodes with libjpeg (mozjpeg's library with libjpeg-turbo's fastest defaults: baseline,
