@@ -10,6 +10,7 @@ use serde_json::json;
 
 use catsdogs::bench::{self, Timing};
 use catsdogs::data;
+use catsdogs::precision::{Compute, Precision};
 use catsdogs::train::run::{self, Experiment, RunOptions};
 use catsdogs::vgg16::Vgg16;
 use tch::Device;
@@ -46,6 +47,8 @@ pub enum BenchCommand {
         /// Where to run.
         #[arg(long, value_enum, default_value_t = Where::Auto)]
         device: Where,
+        #[command(flatten)]
+        numbers: Numbers,
     },
     /// Run VGG16's conv base on the same random images on the CPU and on the GPU, and print
     /// how far apart the outputs are.
@@ -75,9 +78,8 @@ pub enum BenchCommand {
         /// The feature cache: on (the fast path) or off (every step runs the whole network).
         #[arg(long, value_enum, default_value_t = Switch::On)]
         cache: Switch,
-        /// CUDA float16 autocast.
-        #[arg(long)]
-        mixed_precision: bool,
+        #[command(flatten)]
+        numbers: Numbers,
         /// libtorch's CPU threads.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         threads: u16,
@@ -88,6 +90,37 @@ pub enum BenchCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// How the layers compute: a precision and, optionally, a memory layout.
+#[derive(clap::Args)]
+pub struct Numbers {
+    /// fp32, bf16, fp16 (CUDA) or auto.
+    #[arg(long, default_value = "auto", value_parser = str::parse::<Precision>)]
+    precision: Precision,
+    /// nchw or nhwc (channels-last); default: the precision's own.
+    #[arg(long, value_enum)]
+    layout: Option<Layout>,
+}
+
+/// A memory layout of images and kernels.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Layout {
+    /// Channels first, libtorch's default.
+    Nchw,
+    /// Channels last.
+    Nhwc,
+}
+
+impl Numbers {
+    /// The computation on `device`: the precision there, in the layout asked for.
+    fn compute(&self, device: Device) -> anyhow::Result<Compute> {
+        let compute = self.precision.resolve(device)?;
+        Ok(match self.layout {
+            Some(layout) => compute.with_channels_last(layout == Layout::Nhwc),
+            None => compute,
+        })
+    }
 }
 
 /// On or off.
@@ -168,16 +201,20 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             iterations,
             threads,
             device,
+            numbers,
         } => {
             tch::set_num_threads(i32::from(threads));
             let device = device.device()?;
+            let compute = numbers.compute(device)?;
             tch::manual_seed(0);
-            let model =
-                Vgg16::new(false, device).with_input_size(i64::from(height), i64::from(width))?;
+            let model = Vgg16::new(false, device)
+                .with_input_size(i64::from(height), i64::from(width))?
+                .with_compute(compute);
             let timing = bench::forward(&model, batch, iterations)?;
             (
                 timing,
-                json!({ "threads": threads, "batch": batch, "device": describe(device) }),
+                json!({ "threads": threads, "batch": batch, "device": describe(device),
+                        "compute": compute.to_string() }),
             )
         }
         BenchCommand::Epoch {
@@ -187,19 +224,20 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             batch,
             target_size,
             cache,
-            mixed_precision,
+            numbers,
             threads,
             device,
             out,
         } => {
             tch::set_num_threads(i32::from(threads));
             let device = device.device()?;
+            let compute = numbers.compute(device)?;
             let mut options = RunOptions::new(experiment, &data, out);
             options.epochs = epochs;
             options.batch_size = batch;
             options.target_size = target_size;
             options.cache.enabled = cache == Switch::On;
-            options.mixed_precision = mixed_precision;
+            options.compute = Some(compute);
             let report = run::run(&options)?;
             let epoch_seconds: Vec<f64> = report.history.epochs.iter().map(|e| e.seconds).collect();
             let last = report.history.epochs.last();
@@ -212,6 +250,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 "batch": batch,
                 "device": describe(device),
                 "cache": cache == Switch::On,
+                "compute": compute.to_string(),
                 "epoch_seconds": epoch_seconds,
                 "acc": last.map(|e| e.acc),
                 "val_acc": last.map(|e| e.val_acc),

@@ -48,6 +48,10 @@ pub enum DataCommand {
         /// Seed of the drawings.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Classes that overlap (some cats painted as dogs and the other way round), so that a
+        /// model lands well below 100%.
+        #[arg(long)]
+        hard: bool,
         /// Replace an existing file at OUT.
         #[arg(long)]
         force: bool,
@@ -117,6 +121,7 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
             per_class,
             kaggle_sizes,
             seed,
+            hard,
             force,
         } => {
             catsdogs::interrupt::stop_on_ctrl_c();
@@ -124,6 +129,7 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
                 per_class,
                 kaggle_sizes,
                 seed,
+                hard,
                 force,
             };
             let report = data::sample(&out, &options)?;

@@ -9,6 +9,7 @@ use clap::Subcommand;
 
 use catsdogs::data::{self, Preprocess};
 use catsdogs::imagenet::decode_predictions;
+use catsdogs::precision::Precision;
 use catsdogs::vgg16::{Vgg16, TOP_INPUT_SIZE};
 use catsdogs::weights::Weights;
 use tch::Tensor;
@@ -34,6 +35,9 @@ pub enum ImagenetCommand {
         /// Print one JSON list per image (one line each) of {index, wnid, name, prob}.
         #[arg(long)]
         json: bool,
+        /// fp32 (Keras's arithmetic), bf16, fp16 (CUDA) or auto.
+        #[arg(long, default_value = "fp32", value_parser = str::parse::<Precision>)]
+        precision: Precision,
     },
     /// Write VGG16's activations at a layer for images as a float32 .npy file, in Keras's
     /// layout: (images, height, width, channels) for maps, (images, features) after flatten.
@@ -54,6 +58,9 @@ pub enum ImagenetCommand {
         /// The .npy file to write.
         #[arg(long)]
         npy: PathBuf,
+        /// fp32 (Keras's arithmetic), bf16, fp16 (CUDA) or auto.
+        #[arg(long, default_value = "fp32", value_parser = str::parse::<Precision>)]
+        precision: Precision,
     },
     /// Convert weights (Keras .h5, torchvision .pth) to safetensors, which load memory-mapped
     /// in a fraction of the time.
@@ -74,9 +81,12 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             imgs,
             top,
             json,
+            precision,
         } => {
             let weights = Weights::load(&weights)?;
-            let model = Vgg16::from_weights(&weights, true, catsdogs::device())?;
+            let device = catsdogs::device();
+            let model = Vgg16::from_weights(&weights, true, device)?
+                .with_compute(precision.resolve(device)?);
             let size = (TOP_INPUT_SIZE as u32, TOP_INPUT_SIZE as u32);
             for paths in imgs.chunks(BATCH) {
                 let x = load_batch(paths, size, weights.preprocess())?;
@@ -98,11 +108,14 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             imgs,
             target_size,
             npy,
+            precision,
         } => {
             let weights = Weights::load(&weights)?;
             let in_top = ["flatten", "fc1", "fc2", "predictions"].contains(&layer.as_str());
-            let model = Vgg16::from_weights(&weights, in_top, catsdogs::device())?
-                .with_input_size(target_size.0.into(), target_size.1.into())?;
+            let device = catsdogs::device();
+            let model = Vgg16::from_weights(&weights, in_top, device)?
+                .with_input_size(target_size.0.into(), target_size.1.into())?
+                .with_compute(precision.resolve(device)?);
             let mut outputs = Vec::new();
             for paths in imgs.chunks(BATCH) {
                 let x = load_batch(paths, target_size, weights.preprocess())?;

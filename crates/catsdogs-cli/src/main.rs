@@ -35,7 +35,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the compute device that libtorch sees.
+    /// Print the compute device that libtorch sees, and the precision `auto` picks there.
     Device,
     /// Time one piece of work (decode, forward, epoch) and print it as a JSON line, for
     /// environment/bench.
@@ -81,6 +81,8 @@ fn main() {
     let result: anyhow::Result<()> = match cli.command {
         Command::Device => {
             out!("{}", catsdogs::device::describe());
+            let auto = catsdogs::precision::describe_auto(catsdogs::device());
+            out!("auto precision: {auto}");
             Ok(())
         }
         Command::Bench(command) => bench::run(command),

@@ -8,8 +8,11 @@ use clap::{Subcommand, ValueEnum};
 use catsdogs::cache::CacheOptions;
 use catsdogs::data::{self, Preprocess};
 use catsdogs::interrupt;
+use catsdogs::precision::Precision;
 use catsdogs::train::run::{self, Experiment, RunOptions};
-use catsdogs::train::{input_size, load_images, submit, Predict};
+use catsdogs::train::{
+    input_size, load_images, submit, Compile, FitOptions, Loss, Predict, RMSprop,
+};
 
 /// `--cache on|off`.
 #[derive(Clone, Copy, ValueEnum)]
@@ -66,9 +69,10 @@ pub enum TrainCommand {
         /// Continue from the run's latest checkpoint.
         #[arg(long)]
         resume: bool,
-        /// CUDA float16 autocast (not yet measured not to change accuracy).
-        #[arg(long)]
-        mixed_precision: bool,
+        /// fp32, bf16 (where the CPU or GPU has it), fp16 (CUDA) or auto (bf16 where it is fast,
+        /// else fp32).
+        #[arg(long, default_value = "auto", value_parser = str::parse::<Precision>)]
+        precision: Precision,
         /// The run folder, e.g. runs/frozen.
         #[arg(long)]
         out: PathBuf,
@@ -87,6 +91,9 @@ pub enum TrainCommand {
         /// none, vgg16 or torch (default: the run's).
         #[arg(long, value_parser = str::parse::<Preprocess>)]
         preprocess: Option<Preprocess>,
+        /// fp32, bf16, fp16 (CUDA) or auto.
+        #[arg(long, default_value = "auto", value_parser = str::parse::<Precision>)]
+        precision: Precision,
     },
     /// Print the probability that each image is a dog.
     Predict {
@@ -98,6 +105,9 @@ pub enum TrainCommand {
         /// none, vgg16 or torch (default: the run's).
         #[arg(long, value_parser = str::parse::<Preprocess>)]
         preprocess: Option<Preprocess>,
+        /// fp32, bf16, fp16 (CUDA) or auto.
+        #[arg(long, default_value = "auto", value_parser = str::parse::<Precision>)]
+        precision: Precision,
     },
     /// Write Kaggle's submission (id,label with the probability of a dog) for test1.zip.
     Submit {
@@ -116,6 +126,9 @@ pub enum TrainCommand {
         /// none, vgg16 or torch (default: the run's).
         #[arg(long, value_parser = str::parse::<Preprocess>)]
         preprocess: Option<Preprocess>,
+        /// fp32, bf16, fp16 (CUDA) or auto.
+        #[arg(long, default_value = "auto", value_parser = str::parse::<Precision>)]
+        precision: Precision,
     },
 }
 
@@ -145,7 +158,7 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
             cache_memory,
             target_size,
             resume,
-            mixed_precision,
+            precision,
             out,
         } => {
             interrupt::stop_on_ctrl_c();
@@ -163,7 +176,7 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
                     dir: None,
                 },
                 resume,
-                mixed_precision,
+                precision,
                 ..RunOptions::new(experiment, data, out)
             };
             let report = run::run(&options)?;
@@ -174,17 +187,21 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
             data,
             batch_size,
             preprocess,
+            precision,
         } => {
-            let (loss, acc) = run::evaluate(&model, &data, batch_size, preprocess)?;
+            let (loss, acc) = run::evaluate(&model, &data, batch_size, preprocess, precision)?;
             out!("test_loss: {loss:.4} - test_acc: {acc:.4}");
         }
         TrainCommand::Predict {
             model,
             images,
             preprocess,
+            precision,
         } => {
             let (model, preprocess) = run::load_trained(&model, preprocess)?;
             let x = load_images(&images, input_size(&model)?, preprocess)?;
+            let mut model = model.compile(RMSprop::new(0.0), Loss::BinaryCrossentropy);
+            model.set_options(FitOptions::default().precision(precision));
             let p = model.predict(&x)?;
             for (i, image) in images.iter().enumerate() {
                 let dog = p.f_double_value(&[i as i64])?;
@@ -198,9 +215,11 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
             out,
             batch_size,
             preprocess,
+            precision,
         } => {
             let (model, preprocess) = run::load_trained(&model, preprocess)?;
-            let report = submit::submit(&model, preprocess, &test_zip, &out, batch_size)?;
+            let compute = precision.resolve(catsdogs::device())?;
+            let report = submit::submit(&model, preprocess, &test_zip, &out, batch_size, compute)?;
             for skipped in &report.skipped {
                 out!("Skipped {skipped}: not an image named N.jpg.");
             }

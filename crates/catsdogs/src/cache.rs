@@ -48,11 +48,12 @@ use crate::error::{Error, Result};
 use crate::fsutil::available_space;
 use crate::hashing::hex;
 use crate::model::{LayerKind, Sequential};
+use crate::precision::Compute;
 use crate::progress::Progress;
 
 const MAGIC: &[u8; 8] = b"CDFEAT02";
 /// Changes whenever the same key could give other numbers.
-const FORMAT: &str = "catsdogs features v1, float32 little-endian, NCHW rows in file order";
+const FORMAT: &str = "catsdogs features v2, little-endian, NCHW rows in file order";
 
 /// Whether and where [`crate::train::CompiledModel::fit`] caches features.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,6 +115,49 @@ struct Meta {
     start: usize,
     count: usize,
     sample_shape: Vec<i64>,
+    /// The kind the features are kept in: the kind the layers computed them in.
+    dtype: Dtype,
+}
+
+/// The element types of features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Dtype {
+    Float32,
+    Bfloat16,
+    Float16,
+}
+
+impl Dtype {
+    fn of(kind: Kind) -> Dtype {
+        match kind {
+            Kind::BFloat16 => Dtype::Bfloat16,
+            Kind::Half => Dtype::Float16,
+            _ => Dtype::Float32,
+        }
+    }
+
+    fn kind(self) -> Kind {
+        match self {
+            Dtype::Float32 => Kind::Float,
+            Dtype::Bfloat16 => Kind::BFloat16,
+            Dtype::Float16 => Kind::Half,
+        }
+    }
+
+    fn size(self) -> u64 {
+        match self {
+            Dtype::Float32 => 4,
+            Dtype::Bfloat16 | Dtype::Float16 => 2,
+        }
+    }
+}
+
+impl Meta {
+    /// Bytes of one image's features.
+    fn sample_bytes(&self) -> u64 {
+        self.sample_shape.iter().product::<i64>() as u64 * self.dtype.size()
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -151,7 +195,7 @@ impl Features {
 
     /// Bytes taken.
     pub fn bytes(&self) -> u64 {
-        self.meta.count as u64 * sample_bytes(&self.meta.sample_shape)
+        self.meta.count as u64 * self.meta.sample_bytes()
     }
 
     /// Where they are: `CPU memory`, `GPU memory` or the file's path.
@@ -187,19 +231,16 @@ impl Features {
                 Ok(all.f_index_select(0, &rows)?.f_to_device(device)?)
             }
             Storage::Disk(file) => {
-                let row = sample_bytes(&meta.sample_shape) as usize;
+                let row = meta.sample_bytes() as usize;
                 let mut bytes = Vec::with_capacity(indices.len() * row);
                 for &i in indices {
                     bytes.extend_from_slice(&file.payload()[i * row..][..row]);
                 }
-                Ok(Tensor::f_from_data_size(&bytes, &shape, Kind::Float)?.f_to_device(device)?)
+                let kind = meta.dtype.kind();
+                Ok(Tensor::f_from_data_size(&bytes, &shape, kind)?.f_to_device(device)?)
             }
         }
     }
-}
-
-fn sample_bytes(shape: &[i64]) -> u64 {
-    shape.iter().product::<i64>() as u64 * 4
 }
 
 /// The index of the first layer that must run at every training step: the first trainable
@@ -255,11 +296,11 @@ pub(crate) struct Request<'a> {
     pub(crate) model: &'a Sequential,
     pub(crate) flow: &'a DirectoryIterator,
     pub(crate) options: &'a CacheOptions,
-    /// Whether the layers run under CUDA autocast (part of the key).
-    pub(crate) autocast: bool,
+    /// How the layers compute (part of the key; the features are kept in its kind).
+    pub(crate) compute: Compute,
     pub(crate) device: Device,
     /// Compute the features if no cache holds them (else only look them up).
-    pub(crate) compute: bool,
+    pub(crate) make: bool,
 }
 
 impl FeatureCache {
@@ -279,7 +320,7 @@ impl FeatureCache {
     }
 
     /// The features of `request.flow` at the model's cut: from memory, else from a file with
-    /// the same key, else (if `request.compute`) computed now, in memory if the budget allows
+    /// the same key, else (if `request.make`) computed now, in memory if the budget allows
     /// and on disk otherwise. `None` when caching is off, the cut is 0, or there is no room.
     pub(crate) fn features(&mut self, request: &Request) -> Result<Option<Features>> {
         let Some(key) = request.key()? else {
@@ -301,7 +342,7 @@ impl FeatureCache {
                 );
                 Some(self.load_into_memory(features, request))
             }
-            None if request.compute => self.compute(request, cut, key, &dir, &path)?,
+            None if request.make => self.compute(request, cut, key, &dir, &path)?,
             None => None,
         };
         if let Some(features) = &found {
@@ -357,8 +398,9 @@ impl FeatureCache {
             start: cut,
             count: request.flow.samples(),
             sample_shape,
+            dtype: Dtype::of(request.compute.kind),
         };
-        let bytes = meta.count as u64 * sample_bytes(&meta.sample_shape);
+        let bytes = meta.count as u64 * meta.sample_bytes();
         let what = format!(
             "the {} outputs of {} images of {} ({})",
             meta.layer,
@@ -369,7 +411,7 @@ impl FeatureCache {
         let mut shape = vec![meta.count as i64];
         shape.extend(&meta.sample_shape);
         let memory = if bytes <= self.memory_left(request) {
-            Tensor::f_empty(&shape, (Kind::Float, request.device)).ok()
+            Tensor::f_empty(&shape, (meta.dtype.kind(), request.device)).ok()
         } else {
             None
         };
@@ -412,12 +454,8 @@ impl Request<'_> {
         if !self.options.enabled || cut == 0 {
             return Ok(None);
         }
-        let dtype = if self.autocast && self.device.is_cuda() {
-            "float16 autocast"
-        } else {
-            "float32"
-        };
-        key(self.model, self.flow, cut, dtype).map(Some)
+        let dtype = self.compute.to_string();
+        key(self.model, self.flow, cut, &dtype).map(Some)
     }
 
     fn dir(&self) -> PathBuf {
@@ -457,9 +495,9 @@ fn run_prefix(
         })?;
         let mut run = || -> Result<()> {
             let x = flow.batch(indices, request.device)?.x;
-            let y = tch::autocast(request.autocast, || {
-                request.model.forward_range(&x, 0..cut, false)
-            })?;
+            let y = request
+                .model
+                .forward_range_with(&x, 0..cut, false, request.compute)?;
             sink(indices[0], &y)
         };
         run().map_err(|e| {
@@ -484,9 +522,9 @@ fn write_file(request: &Request, path: &Path, meta: &Meta) -> Result<()> {
     run_prefix(request, meta.start, |_, batch| {
         let values = batch
             .f_to_device(Device::Cpu)?
-            .f_to_kind(Kind::Float)?
+            .f_to_kind(meta.dtype.kind())?
             .f_contiguous()?;
-        let mut bytes = vec![0u8; values.numel() * 4];
+        let mut bytes = vec![0u8; values.numel() * meta.dtype.size() as usize];
         values.f_copy_data_u8(&mut bytes, values.numel())?;
         Ok(file.write_payload(&bytes)?)
     })?;
@@ -508,7 +546,7 @@ fn open_file(path: &Path, key: &str) -> Result<Option<Features>> {
         let meta = &header.meta;
         header.format == FORMAT
             && meta.key == key
-            && file.payload().len() as u64 == meta.count as u64 * sample_bytes(&meta.sample_shape)
+            && file.payload().len() as u64 == meta.count as u64 * meta.sample_bytes()
     });
     let Some(header) = header else {
         crate::say!(

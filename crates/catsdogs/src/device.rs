@@ -12,9 +12,10 @@
 //! assert_eq!(x.sum(tch::Kind::Float).double_value(&[]), 6.0);
 //! ```
 
+use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// The device that training and inference use: the first CUDA GPU if there is one, else the CPU.
 ///
@@ -112,6 +113,16 @@ fn nvidia_smi(property: &str, index: usize) -> Option<String> {
 /// The GPU's marketing name, as `nvidia-smi` would print it.
 fn cuda_device_name(index: usize) -> Option<String> {
     nvidia_smi("name", index)
+}
+
+/// The compute capability of GPU `index`, e.g. 9.0 for an H100; `None` when `nvidia-smi` does
+/// not say. Asked once per GPU.
+pub fn compute_capability(index: usize) -> Option<f64> {
+    static ASKED: Mutex<BTreeMap<usize, Option<f64>>> = Mutex::new(BTreeMap::new());
+    let mut asked = ASKED.lock().unwrap_or_else(|e| e.into_inner());
+    *asked
+        .entry(index)
+        .or_insert_with(|| nvidia_smi("compute_cap", index)?.parse().ok())
 }
 
 /// The memory of `device` in bytes: a GPU's total, or the RAM available now (from

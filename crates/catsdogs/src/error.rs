@@ -22,6 +22,9 @@ pub enum Error {
     /// A tensor file could not be read or written.
     #[error(transparent)]
     TensorFile(#[from] crate::tensor_file::TensorFileError),
+    /// A precision that the device cannot compute.
+    #[error(transparent)]
+    Precision(#[from] crate::precision::PrecisionError),
     /// libtorch refused an operation; the message is libtorch's own.
     #[error("libtorch: {}", torch_message(.0))]
     Torch(#[from] tch::TchError),

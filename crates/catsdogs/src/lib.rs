@@ -20,6 +20,7 @@ pub mod interrupt;
 pub mod model;
 pub mod notebook;
 pub mod plot;
+pub mod precision;
 pub mod progress;
 pub mod tensor_file;
 pub mod train;
@@ -46,6 +47,7 @@ pub mod prelude {
     pub use crate::model::{Activation, Sequential};
     pub use crate::notebook::Notebook;
     pub use crate::plot::{self, Interpretation};
+    pub use crate::precision::Precision;
     pub use crate::train::run::save_test_metrics;
     pub use crate::train::{load_images, Compile, FitOptions, Loss, Predict, RMSprop};
     pub use crate::vgg16::Vgg16;

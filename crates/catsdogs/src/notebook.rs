@@ -47,7 +47,8 @@ pub struct Notebook {
 enum Source {
     /// Kaggle's data, in this folder.
     Kaggle(PathBuf),
-    /// The synthetic sample, made under `runs/sample/`.
+    /// The synthetic sample, made under `runs/synthetic/`: the harder setting, whose classes
+    /// overlap, so that the confusion matrix and the most wrong images show something.
     Sample(PathBuf),
 }
 
@@ -77,7 +78,7 @@ impl Notebook {
         let data = if has_kaggle && !forced_sample {
             Source::Kaggle(data_dir)
         } else {
-            Source::Sample(root.join("runs").join("sample"))
+            Source::Sample(root.join("runs").join("synthetic"))
         };
         let weights = (!forced_sample).then_some(weights_dir);
         Notebook {
@@ -140,7 +141,11 @@ impl Notebook {
             Source::Sample(dir) => {
                 let zip = dir.join("train.zip");
                 if !zip.is_file() {
-                    data::sample(&zip, &SampleOptions::default())?;
+                    let options = SampleOptions {
+                        hard: true,
+                        ..SampleOptions::default()
+                    };
+                    data::sample(&zip, &options)?;
                 }
                 Ok(zip)
             }
@@ -170,7 +175,7 @@ impl Notebook {
         )?)
     }
 
-    /// Where the split lives: `data/split/`, or `runs/sample/split/` in sample mode.
+    /// Where the split lives: `data/split/`, or `runs/synthetic/split/` in sample mode.
     pub fn split_path(&self) -> PathBuf {
         match &self.data {
             Source::Kaggle(dir) | Source::Sample(dir) => dir.join("split"),
@@ -235,7 +240,7 @@ impl Notebook {
         }
     }
 
-    /// Where this notebook writes its results: `runs/<name>/`, or `runs/sample/<name>/` in
+    /// Where this notebook writes its results: `runs/<name>/`, or `runs/synthetic/<name>/` in
     /// sample mode, so that the two never resume each other's checkpoints.
     pub fn run_dir(&self) -> PathBuf {
         match &self.data {
@@ -254,7 +259,11 @@ impl Notebook {
         if self.weights(true).is_none() || self.weights(false).is_none() {
             missing.push("Keras's VGG16 weight files in weights/ (environment/fetch-weights)");
         }
-        let device = crate::device::describe();
+        let device = format!(
+            "{}; auto precision: {}",
+            crate::device::describe(),
+            crate::precision::describe_auto(crate::device())
+        );
         if missing.is_empty() {
             let text = format!("{}: Kaggle's data, ImageNet weights, {device}", self.name);
             return Html::new(format!("<p>{}</p>", escape(&text)), text);
@@ -348,8 +357,8 @@ mod tests {
         let nb = locate(root.path(), false);
         assert!(!nb.is_real());
         assert_eq!(nb.real_or_sample(30, 3), 3);
-        assert_eq!(nb.split_path(), root.path().join("runs/sample/split"));
-        assert_eq!(nb.run_dir(), root.path().join("runs/sample/02-x"));
+        assert_eq!(nb.split_path(), root.path().join("runs/synthetic/split"));
+        assert_eq!(nb.run_dir(), root.path().join("runs/synthetic/02-x"));
         assert_eq!(nb.weights(false), None);
         let options = nb.split_options();
         assert_eq!(

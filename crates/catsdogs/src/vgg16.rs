@@ -19,6 +19,7 @@ use tch::{Device, Tensor};
 
 use crate::error::Result;
 use crate::model::{keras_shape, Activation, Layer, LayerKind, ModelError, Stack, Summary};
+use crate::precision::Compute;
 use crate::weights::Weights;
 
 /// Filters of each block's convolutions, and how many convolutions each block has.
@@ -81,6 +82,7 @@ pub fn architecture(include_top: bool, height: i64, width: i64) -> Vec<(String, 
 pub struct Vgg16 {
     stack: Stack,
     include_top: bool,
+    compute: Compute,
 }
 
 impl Vgg16 {
@@ -122,7 +124,15 @@ impl Vgg16 {
                 layers,
             },
             include_top,
+            compute: Compute::FP32,
         }
+    }
+
+    /// Computes the forward passes as `compute` says (float32 NCHW, Keras's arithmetic, unless
+    /// set; see [`crate::precision`]).
+    pub fn with_compute(mut self, compute: Compute) -> Self {
+        self.compute = compute;
+        self
     }
 
     /// Keras's `input_shape=(height, width, 3)`: the image size the model is built for (224x224
@@ -194,13 +204,13 @@ impl Vgg16 {
             .into());
         }
         self.stack
-            .forward_range(x, 0..self.stack.layers.len(), false)
+            .forward_range(x, 0..self.stack.layers.len(), false, self.compute)
     }
 
     /// Runs the network on images up to and including the layer `name`, e.g. `block4_pool`.
     pub fn forward_to(&self, x: &Tensor, name: &str) -> Result<Tensor> {
         let end = self.stack.layer_index(name)? + 1;
-        self.stack.forward_range(x, 0..end, false)
+        self.stack.forward_range(x, 0..end, false, self.compute)
     }
 
     /// Runs the network from the layer `name` on, given that layer's input (the output of the
@@ -208,7 +218,7 @@ impl Vgg16 {
     pub fn forward_from(&self, x: &Tensor, name: &str) -> Result<Tensor> {
         let start = self.stack.layer_index(name)?;
         self.stack
-            .forward_range(x, start..self.stack.layers.len(), false)
+            .forward_range(x, start..self.stack.layers.len(), false, self.compute)
     }
 
     /// Keras's `conv_base.trainable = trainable` for every layer.

@@ -12,6 +12,7 @@ use catsdogs::data::{
 };
 use catsdogs::interrupt;
 use catsdogs::model::Sequential;
+use catsdogs::precision::{Compute, Precision};
 use catsdogs::train::run::{Experiment, RunOptions};
 use catsdogs::train::{Compile, CompiledModel, FitOptions, Loss, Predict, RMSprop};
 use catsdogs::vgg16::Vgg16;
@@ -43,6 +44,22 @@ fn sample_dir() -> &'static Path {
             }
         }
         dir
+    })
+}
+
+/// The harder sample (classes that overlap), split 400/100/100.
+fn hard_data() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let zip = dir.join("train.zip");
+        let hard = SampleOptions {
+            hard: true,
+            ..SampleOptions::default()
+        };
+        sample(&zip, &hard).unwrap();
+        split(&zip, &dir.join("data"), &SplitOptions::sizes(400, 100, 100)).unwrap();
+        dir.join("data")
     })
 }
 
@@ -128,7 +145,8 @@ fn frozen_experiment_learns_the_sample_and_writes_its_run_folder() {
         .starts_with(b"\x89PNG"));
 
     // The saved model, loaded with its run.json, evaluates to the same test metrics.
-    let again = catsdogs::train::run::evaluate(out.path(), &data(), 50, None).unwrap();
+    let again =
+        catsdogs::train::run::evaluate(out.path(), &data(), 50, None, Precision::Auto).unwrap();
     assert_eq!(again, (test_loss, test_acc));
 }
 
@@ -139,13 +157,15 @@ fn train_with_cache(
     epochs: usize,
     cache: Option<u64>,
     cache_dir: &Path,
+    compute: Compute,
 ) -> (CompiledModel, History) {
     let (train, validation) = flows();
     let mut model = model(experiment, 3, 1e-4);
     let mut options = FitOptions::default()
         .seed(5)
         .cache(cache.is_some())
-        .cache_dir(cache_dir);
+        .cache_dir(cache_dir)
+        .compute(compute);
     if let Some(budget) = cache {
         options = options.cache_memory(budget);
     }
@@ -159,64 +179,105 @@ fn train_with_cache(
 fn cached_training_equals_the_full_network_at_both_cuts() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    for (experiment, epochs, layer) in [
-        (Experiment::Frozen, 2, "block5_pool"),
-        (Experiment::Finetune, 1, "block4_pool"),
-    ] {
-        let (full, full_history) = train_with_cache(experiment, epochs, None, dir.path());
-        assert!(full.feature_cache().entries().is_empty());
-        let (cached, cached_history) =
-            train_with_cache(experiment, epochs, Some(1 << 30), dir.path());
-        let entries = cached.feature_cache().entries();
-        assert_eq!(entries.len(), 2, "train and validation features");
-        for features in entries {
-            assert_eq!(features.layer(), layer);
-            assert_eq!(features.location(), "CPU memory");
-        }
-        for (a, b) in metrics(&full_history).iter().zip(metrics(&cached_history)) {
-            for (x, y) in a.iter().zip(b) {
-                assert!((x - y).abs() < 1e-5, "{experiment:?}: {a:?} vs {b:?}");
+    let computes = [Compute::FP32, Compute::BF16];
+    for compute in computes {
+        for (experiment, epochs, layer) in [
+            (Experiment::Frozen, 2, "block5_pool"),
+            (Experiment::Finetune, 1, "block4_pool"),
+        ] {
+            let case = format!("{experiment:?} in {compute}");
+            let train = |cache| train_with_cache(experiment, epochs, cache, dir.path(), compute);
+            let (full, full_history) = train(None);
+            assert!(full.feature_cache().entries().is_empty());
+            let (cached, cached_history) = train(Some(1 << 30));
+            let entries = cached.feature_cache().entries();
+            assert_eq!(entries.len(), 2, "train and validation features");
+            for features in entries {
+                assert_eq!(features.layer(), layer);
+                assert_eq!(features.location(), "CPU memory");
             }
-        }
-        // The last step's gradients and the updated weights agree.
-        for ((name, a), (_, b)) in weights(&full).iter().zip(weights(&cached)) {
-            let scale = a.abs().max().double_value(&[]).max(1e-3);
-            assert!(
-                max_difference(a, &b) / scale < 1e-5,
-                "{experiment:?} {name}"
-            );
-            if a.requires_grad() {
-                let (ga, gb) = (a.grad(), b.grad());
-                let scale = ga.abs().max().double_value(&[]).max(1e-6);
-                assert!(
-                    max_difference(&ga, &gb) / scale < 1e-4,
-                    "{experiment:?} grad {name}"
-                );
+            for (a, b) in metrics(&full_history).iter().zip(metrics(&cached_history)) {
+                for (x, y) in a.iter().zip(b) {
+                    assert!((x - y).abs() < 1e-5, "{case}: {a:?} vs {b:?}");
+                }
             }
-        }
-        // The same features from a memory-mapped file give bit-identical training.
-        let (on_disk, disk_history) = train_with_cache(experiment, epochs, Some(0), dir.path());
-        assert!(on_disk
-            .feature_cache()
-            .entries()
-            .iter()
-            .all(|f| f.on_disk()));
-        assert_eq!(metrics(&disk_history), metrics(&cached_history));
-        for ((name, a), (_, b)) in weights(&cached).iter().zip(weights(&on_disk)) {
-            assert_eq!(max_difference(a, &b), 0.0, "{name}");
+            // The last step's gradients and the updated weights agree.
+            for ((name, a), (_, b)) in weights(&full).iter().zip(weights(&cached)) {
+                let scale = a.abs().max().double_value(&[]).max(1e-3);
+                assert!(max_difference(a, &b) / scale < 1e-5, "{case} {name}");
+                if a.requires_grad() {
+                    let (ga, gb) = (a.grad(), b.grad());
+                    let scale = ga.abs().max().double_value(&[]).max(1e-6);
+                    assert!(
+                        max_difference(&ga, &gb) / scale < 1e-4,
+                        "{case} grad {name}"
+                    );
+                }
+            }
+            // The same features from a memory-mapped file give bit-identical training.
+            let (on_disk, disk_history) = train(Some(0));
+            assert!(on_disk
+                .feature_cache()
+                .entries()
+                .iter()
+                .all(|f| f.on_disk()));
+            assert_eq!(metrics(&disk_history), metrics(&cached_history), "{case}");
+            for ((name, a), (_, b)) in weights(&cached).iter().zip(weights(&on_disk)) {
+                assert_eq!(max_difference(a, &b), 0.0, "{case} {name}");
+            }
         }
     }
     // Without room in memory or on disk (the folder cannot be made), the full network runs.
     let not_a_folder = dir.path().join("file");
     std::fs::write(&not_a_folder, b"").unwrap();
-    let (nowhere, _) = train_with_cache(Experiment::Frozen, 1, Some(0), &not_a_folder.join("x"));
+    let nowhere = not_a_folder.join("x");
+    let (nowhere, _) = train_with_cache(Experiment::Frozen, 1, Some(0), &nowhere, Compute::FP32);
     assert!(nowhere.feature_cache().entries().is_empty());
-    // A second run finds the files written by the first.
+    // A second run finds the files written by the first; features computed in one precision
+    // are never read as another's: each precision has its own.
     let files = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(
-        files, 5,
-        "train and validation features at two cuts, and the file"
+        files,
+        4 * computes.len() + 1,
+        "train and validation features at two cuts in each precision, and the file"
     );
+}
+
+/// Training in bf16 follows fp32 on the same seed, for both experiments, on classes that
+/// overlap (where fp32 lands well below 100%, so that a difference would show): every epoch's
+/// loss and val_loss within 5% (relative), the test accuracy within 2 points.
+#[test]
+fn bf16_training_follows_fp32_where_the_classes_overlap() {
+    let _serial = serial();
+    for experiment in [Experiment::Frozen, Experiment::Finetune] {
+        let run = |compute| {
+            let out = tempfile::tempdir().unwrap();
+            let options = RunOptions {
+                epochs: 3,
+                target_size: (SIZE, SIZE),
+                lr: Some(2e-5),
+                compute: Some(compute),
+                ..RunOptions::new(experiment, hard_data(), out.path())
+            };
+            catsdogs::train::run::run(&options).unwrap()
+        };
+        let (fp32, bf16) = (run(Compute::FP32), run(Compute::BF16));
+        let (_, fp32_acc) = fp32.test.unwrap();
+        let (_, bf16_acc) = bf16.test.unwrap();
+        assert!(
+            fp32_acc < 0.95,
+            "{experiment:?}: the sample is not hard ({fp32_acc})"
+        );
+        for (a, b) in fp32.history.epochs.iter().zip(&bf16.history.epochs) {
+            for (x, y) in [(a.loss, b.loss), (a.val_loss, b.val_loss)] {
+                assert!((x - y).abs() / x < 0.05, "{experiment:?}: {a:?} vs {b:?}");
+            }
+        }
+        assert!(
+            (fp32_acc - bf16_acc).abs() <= 0.02 + 1e-9,
+            "{experiment:?}: test accuracy {fp32_acc} in fp32, {bf16_acc} in bf16"
+        );
+    }
 }
 
 #[test]
@@ -268,6 +329,12 @@ fn recompiling_after_unfreezing_block5_trains_block5_and_moves_the_cut() {
 
 #[test]
 fn a_resumed_run_equals_an_uninterrupted_one() {
+    for compute in [Compute::FP32, Compute::BF16] {
+        resumed_equals_uninterrupted(compute);
+    }
+}
+
+fn resumed_equals_uninterrupted(compute: Compute) {
     let _serial = serial();
     let (train, validation) = flows();
     let dir = tempfile::tempdir().unwrap();
@@ -276,6 +343,7 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
             .seed(9)
             .checkpoints(dir.path().join(name))
             .resume(true)
+            .compute(compute)
     };
     let mut straight = model(Experiment::Finetune, 1, 1e-4);
     let full = straight
@@ -388,8 +456,15 @@ fn a_submission_lists_every_test_image_by_id_with_its_dog_probability() {
             .unwrap()
     };
     let out = dir.path().join("submission.csv");
-    let report =
-        catsdogs::train::submit::submit(&model, Preprocess::Vgg16, &zip_path, &out, 4).unwrap();
+    let report = catsdogs::train::submit::submit(
+        &model,
+        Preprocess::Vgg16,
+        &zip_path,
+        &out,
+        4,
+        Compute::FP32,
+    )
+    .unwrap();
     assert_eq!(report.rows, 6);
     assert_eq!(report.skipped, ["test1/readme.txt"]);
     let expected = model

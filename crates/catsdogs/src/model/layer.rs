@@ -23,6 +23,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::ModelError;
 use crate::error::Result;
+use crate::precision::Compute;
 
 /// The activation applied at the end of a `Conv2D` or `Dense` layer, as Keras's `activation=`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,11 +40,13 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// Applies the activation; sigmoid and softmax, which give the probabilities that the loss
+    /// reads, always in float32.
     fn apply(self, x: Tensor) -> Result<Tensor> {
         Ok(match self {
             Activation::Linear => x,
             Activation::Relu => x.f_relu()?,
-            Activation::Sigmoid => x.f_sigmoid()?,
+            Activation::Sigmoid => x.f_to_kind(Kind::Float)?.f_sigmoid()?,
             Activation::Softmax => x.f_softmax(1, Kind::Float)?,
         })
     }
@@ -341,9 +344,15 @@ impl Layer {
         self.set_trainable(self.trainable);
     }
 
-    /// Runs the layer on a batch (NCHW, or (batch, features) once flat). `train` turns dropout
-    /// on. An input of the wrong size is an error naming the layer and both sizes.
+    /// Runs the layer on a batch (NCHW, or (batch, features) once flat) in float32. `train`
+    /// turns dropout on. An input of the wrong size is an error naming the layer and both sizes.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_with(x, train, Compute::FP32)
+    }
+
+    /// [`forward_t`](Self::forward_t) computed as `compute` says: the input and the weights in
+    /// its kind (the float32 weights are cast, so gradients reach them in float32) and layout.
+    pub fn forward_with(&self, x: &Tensor, train: bool, compute: Compute) -> Result<Tensor> {
         match (&self.kind, self.weights.as_slice()) {
             (
                 LayerKind::Conv2d {
@@ -359,7 +368,9 @@ impl Layer {
                         self.input_error(format!("NCHW input with {in_channels} channels"), &size)
                     );
                 }
-                let y = x.f_conv2d(kernel, Some(bias), [1, 1], [1, 1], [1, 1], 1)?;
+                let (x, kernel) = (compute.prepare(x)?, compute.prepare(kernel)?);
+                let bias = compute.prepare(bias)?;
+                let y = x.f_conv2d(&kernel, Some(&bias), [1, 1], [1, 1], [1, 1], 1)?;
                 activation.apply(y)
             }
             (LayerKind::MaxPool2d, []) => {
@@ -387,7 +398,8 @@ impl Layer {
                         self.input_error(format!("input with {inputs} features per sample"), &size)
                     );
                 }
-                activation.apply(bias.f_addmm(&x, kernel)?)
+                let (x, kernel) = (compute.prepare(&x)?, compute.prepare(kernel)?);
+                activation.apply(compute.prepare(bias)?.f_addmm(&x, &kernel)?)
             }
             (LayerKind::Dropout { rate }, []) => Ok(x.f_dropout(*rate, train)?),
             _ => unreachable!("Layer::with_weights checks the number of weights"),

@@ -37,6 +37,7 @@ pub(crate) use summary::keras_shape;
 pub use summary::Summary;
 
 use crate::error::Result;
+use crate::precision::Compute;
 use crate::tensor_file;
 use crate::vgg16::Vgg16;
 
@@ -314,13 +315,25 @@ impl Sequential {
     /// Runs the whole model on a batch of images (NCHW). `train` turns dropout on.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.stack
-            .forward_range(x, 0..self.stack.layers.len(), train)
+            .forward_range(x, 0..self.stack.layers.len(), train, Compute::FP32)
     }
 
     /// Runs layers `range` on `x`, which is the input of layer `range.start` (for example a
     /// cached output of layer `range.start - 1`).
     pub fn forward_range(&self, x: &Tensor, range: Range<usize>, train: bool) -> Result<Tensor> {
-        self.stack.forward_range(x, range, train)
+        self.stack.forward_range(x, range, train, Compute::FP32)
+    }
+
+    /// [`forward_range`](Self::forward_range) computed as `compute` says (see
+    /// [`crate::precision`]).
+    pub fn forward_range_with(
+        &self,
+        x: &Tensor,
+        range: Range<usize>,
+        train: bool,
+        compute: Compute,
+    ) -> Result<Tensor> {
+        self.stack.forward_range(x, range, train, compute)
     }
 
     /// Every weight with its name (`"block1_conv1/kernel"`, `"dense_1/bias"`, ...), sharing

@@ -10,6 +10,7 @@ use tch::{Device, Kind, Tensor};
 use super::{keras_shape, trainable_params, Layer, ModelError};
 use crate::error::Result;
 use crate::hashing::hex;
+use crate::precision::Compute;
 
 /// Layers with the shape of one input sample (NCHW without the batch axis).
 #[derive(Debug)]
@@ -32,12 +33,14 @@ impl Stack {
             })
     }
 
-    /// Runs layers `range` on `x`, the input of the range's first layer.
+    /// Runs layers `range` on `x`, the input of the range's first layer, computed as `compute`
+    /// says.
     pub(crate) fn forward_range(
         &self,
         x: &Tensor,
         range: Range<usize>,
         train: bool,
+        compute: Compute,
     ) -> Result<Tensor> {
         let layers = self
             .layers
@@ -50,7 +53,7 @@ impl Stack {
             })?;
         let mut x = x.shallow_clone();
         for layer in layers {
-            x = layer.forward_t(&x, train)?;
+            x = layer.forward_with(&x, train, compute)?;
         }
         Ok(x)
     }

@@ -49,7 +49,8 @@ pub(crate) struct Settings {
     pub(crate) train_images: String,
     pub(crate) optimizer: String,
     pub(crate) loss: String,
-    pub(crate) mixed_precision: bool,
+    /// How the layers computed, e.g. `bf16`.
+    pub(crate) compute: String,
 }
 
 #[derive(Serialize, Deserialize)]

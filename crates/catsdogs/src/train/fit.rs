@@ -24,16 +24,19 @@ use crate::error::{Error, Result};
 use crate::history::{EpochMetrics, History};
 use crate::interrupt;
 use crate::model::Sequential;
+use crate::precision::{Compute, Precision, PrecisionError};
 use crate::progress::Progress;
 
 /// The options of [`CompiledModel::fit_with`], with Keras-like defaults: seed 0, feature cache
-/// on, no checkpoints, full precision.
+/// on, no checkpoints, and the device's fast precision (`auto`: bf16 where the hardware has it,
+/// fp32 elsewhere; see [`crate::precision`]).
 ///
 /// ```
+/// use catsdogs::precision::Precision;
 /// use catsdogs::train::FitOptions;
 /// let options = FitOptions::default().seed(7).checkpoints("runs/frozen").resume(true);
 /// assert_eq!(options.seed, 7);
-/// assert!(options.cache.enabled && !options.mixed_precision);
+/// assert!(options.cache.enabled && options.precision == Precision::Auto);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FitOptions {
@@ -46,9 +49,11 @@ pub struct FitOptions {
     pub checkpoint_dir: Option<PathBuf>,
     /// Continue from the latest checkpoint in `checkpoint_dir`, if there is one.
     pub resume: bool,
-    /// Run the layers under CUDA's float16 autocast. Off by default until measured not to
-    /// change accuracy; it has no effect on the CPU.
-    pub mixed_precision: bool,
+    /// The precision of the layers (default `auto`).
+    pub precision: Precision,
+    /// Exactly how to compute, whatever the device: overrides `precision` (for comparisons
+    /// and tests, e.g. bf16 on a CPU without bf16 hardware, or fp32 channels-last).
+    pub compute: Option<Compute>,
 }
 
 impl FitOptions {
@@ -89,10 +94,26 @@ impl FitOptions {
         self
     }
 
-    /// Turns CUDA float16 autocast on or off.
-    pub fn mixed_precision(mut self, on: bool) -> Self {
-        self.mixed_precision = on;
+    /// Sets the precision of the layers.
+    pub fn precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
         self
+    }
+
+    /// Computes exactly as `compute` says, whatever the device (see
+    /// [`compute`](Self::compute)).
+    pub fn compute(mut self, compute: Compute) -> Self {
+        self.compute = Some(compute);
+        self
+    }
+
+    /// How the layers compute on `device`: [`compute`](Self::compute) if set, else the
+    /// precision resolved for the device (an error says when it cannot be had there).
+    pub fn compute_on(&self, device: Device) -> Result<Compute, PrecisionError> {
+        match self.compute {
+            Some(compute) => Ok(compute),
+            None => self.precision.resolve(device),
+        }
     }
 }
 
@@ -326,6 +347,11 @@ impl CompiledModel {
         model_device(&self.model)
     }
 
+    /// How the layers compute, from the options, on the model's device.
+    pub(crate) fn compute(&self) -> Result<Compute> {
+        Ok(self.options.compute_on(self.device())?)
+    }
+
     /// Keras's `fit_generator(train, epochs=epochs, validation_data=validation)`, with the
     /// [`options`](Self::options) in force. Prints `Epoch n/N` and Keras's line per epoch and
     /// returns the [`History`].
@@ -360,6 +386,7 @@ impl CompiledModel {
             .into());
         }
         self.optimizer.check()?;
+        self.compute()?;
         check_classes(train, "training")?;
         let what = format!("the training folder {}", train.directory.display());
         same_classes(&train.class_indices, &what, validation)?;
@@ -379,7 +406,7 @@ impl CompiledModel {
                 }
                 .into());
             }
-            let settings = self.settings(train);
+            let settings = self.settings(train)?;
             let device = self.device();
             checkpoint.restore(&self.model, &mut self.optimizer, &settings, device)?;
             crate::say!(
@@ -407,9 +434,6 @@ impl CompiledModel {
         let Start { done, mut history } = start;
         if done >= epochs {
             return Ok(history);
-        }
-        if options.mixed_precision && !self.device().is_cuda() {
-            crate::say!("Mixed precision is for CUDA; on the CPU every layer runs in float32.");
         }
         let result = self.epochs(train, validation, done..epochs, &mut history);
         result.map(|()| history).map_err(|e| match e {
@@ -441,31 +465,31 @@ impl CompiledModel {
         self.fit(train, epochs, validation)
     }
 
-    fn settings(&self, train: &DirectoryIterator) -> Settings {
-        Settings {
+    fn settings(&self, train: &DirectoryIterator) -> Result<Settings> {
+        Ok(Settings {
             seed: self.options.seed,
             batch_size: train.batch_size(),
             train_images: train.cache_key().to_string(),
             optimizer: self.optimizer.config(),
+            compute: self.compute()?.to_string(),
             loss: self.loss.name().to_string(),
-            mixed_precision: self.options.mixed_precision,
-        }
+        })
     }
 
     /// Frees cached features that none of `flows` can use with the model as it is now.
     fn keep_cache_for(&mut self, flows: &[&DirectoryIterator]) -> Result<()> {
         let mut keys = Vec::new();
         for flow in flows {
-            keys.extend(request(&self.model, &self.options, flow, false).key()?);
+            keys.extend(request(&self.model, &self.options, flow, false)?.key()?);
         }
         self.cache.retain(&keys);
         Ok(())
     }
 
     /// Where a pass over `flow` reads its inputs: cached features if the cache has them (or,
-    /// with `compute`, can make them), else the images.
-    fn source<'a>(&mut self, flow: &'a DirectoryIterator, compute: bool) -> Result<Source<'a>> {
-        let request = request(&self.model, &self.options, flow, compute);
+    /// with `make`, can make them), else the images.
+    fn source<'a>(&mut self, flow: &'a DirectoryIterator, make: bool) -> Result<Source<'a>> {
+        let request = request(&self.model, &self.options, flow, make)?;
         Ok(match self.cache.features(&request)? {
             Some(features) => Source::Features(flow, features),
             None => Source::Images(flow),
@@ -483,7 +507,8 @@ impl CompiledModel {
         let train_source = self.source(train, true)?;
         let validation_source = self.source(validation, true)?;
         let params = self.model.trainable_parameters();
-        let settings = self.settings(train);
+        let settings = self.settings(train)?;
+        let compute = self.compute()?;
         let total = epochs.end;
         for epoch in epochs {
             crate::say!("Epoch {}/{total}", epoch + 1);
@@ -497,7 +522,9 @@ impl CompiledModel {
                 let at = || format!("at epoch {}/{total}, step {}/{steps}", epoch + 1, step + 1);
                 interrupt::check(|| format!("{} (that epoch is not saved)", at()))?;
                 let (loss, correct, images) = batch
-                    .and_then(|(x, y)| self.train_step(&params, &x, &y, train_source.start()))
+                    .and_then(|(x, y)| {
+                        self.train_step(&params, &x, &y, train_source.start(), compute)
+                    })
                     .map_err(|e| out_of_memory(e, device, train.batch_size(), at))?;
                 if !loss.is_finite() {
                     return Err(TrainError::NanLoss {
@@ -515,7 +542,7 @@ impl CompiledModel {
                 progress.set(step as u64 + 1, &metrics_text("", loss, acc));
             }
             let (loss, acc) = totals.means();
-            let (val_loss, val_acc) = self.evaluate_source(&validation_source, None)?;
+            let (val_loss, val_acc) = self.evaluate_source(&validation_source, None, compute)?;
             let metrics = EpochMetrics {
                 loss,
                 acc,
@@ -545,35 +572,53 @@ impl CompiledModel {
 
     /// One step of gradient descent on a batch that enters the model at layer `start`. Returns
     /// the batch's mean loss, the number of correct predictions and the number of images. A
-    /// loss that is not finite updates nothing.
+    /// loss that is not finite updates nothing. The layers compute as `compute` says; the loss,
+    /// the gradients of the float32 weights and the update are float32. In float16 the loss is
+    /// scaled by [`FP16_LOSS_SCALE`] before the backward pass (so that small gradients do not
+    /// vanish) and the gradients unscaled after it; a step whose gradients overflowed is
+    /// skipped.
     fn train_step(
         &mut self,
         params: &[(String, Tensor)],
         x: &Tensor,
         y: &Tensor,
         start: usize,
+        compute: Compute,
     ) -> Result<(f64, i64, usize)> {
         for (_, weight) in params {
             weight.shallow_clone().zero_grad();
         }
         let end = self.model.layers().len();
-        let (loss, correct) = tch::autocast(self.options.mixed_precision, || -> Result<_> {
-            let p = self.model.forward_range(x, start..end, true)?;
-            Ok((self.loss.f_compute(&p, y)?, binary_accuracy(&p, y)?))
-        })?;
+        let p = self
+            .model
+            .forward_range_with(x, start..end, true, compute)?;
+        let (loss, correct) = (self.loss.f_compute(&p, y)?, binary_accuracy(&p, y)?);
         let value = loss.f_double_value(&[])?;
         let images = y.size()[0] as usize;
         let correct = correct.f_int64_value(&[])?;
-        if value.is_finite() {
-            loss.f_backward()?;
-            self.optimizer.step(params)?;
+        if !value.is_finite() {
+            return Ok((value, correct, images));
         }
+        if compute.kind == Kind::Half {
+            loss.f_mul_scalar(FP16_LOSS_SCALE)?.f_backward()?;
+            if !unscale_gradients(params, FP16_LOSS_SCALE)? {
+                return Ok((value, correct, images));
+            }
+        } else {
+            loss.f_backward()?;
+        }
+        self.optimizer.step(params)?;
         Ok((value, correct, images))
     }
 
     /// Mean loss and accuracy over a source's images, without training; with a progress bar
     /// if one is given.
-    fn evaluate_source(&self, source: &Source, progress: Option<&Progress>) -> Result<(f64, f64)> {
+    fn evaluate_source(
+        &self,
+        source: &Source,
+        progress: Option<&Progress>,
+        compute: Compute,
+    ) -> Result<(f64, f64)> {
         let _guard = tch::no_grad_guard();
         let device = self.device();
         let flow = source.flow();
@@ -590,9 +635,9 @@ impl CompiledModel {
             };
             interrupt::check(at)?;
             let run = |(x, y): (Tensor, Tensor)| -> Result<(f64, i64, usize)> {
-                let p = tch::autocast(self.options.mixed_precision, || {
-                    self.model.forward_range(&x, source.start()..end, false)
-                })?;
+                let p = self
+                    .model
+                    .forward_range_with(&x, source.start()..end, false, compute)?;
                 let loss = self.loss.f_compute(&p, &y)?.f_double_value(&[])?;
                 let correct = binary_accuracy(&p, &y)?.f_int64_value(&[])?;
                 Ok((loss, correct, y.size()[0] as usize))
@@ -615,7 +660,7 @@ impl CompiledModel {
         self.check_evaluation(flow)?;
         let source = self.source(flow, false)?;
         let progress = Progress::new(flow.len() as u64);
-        let (loss, acc) = self.evaluate_source(&source, Some(&progress))?;
+        let (loss, acc) = self.evaluate_source(&source, Some(&progress), self.compute()?)?;
         progress.finish(&metrics_text("", loss, acc));
         Ok((loss, acc))
     }
@@ -634,16 +679,36 @@ fn request<'a>(
     model: &'a Sequential,
     options: &'a FitOptions,
     flow: &'a DirectoryIterator,
-    compute: bool,
-) -> Request<'a> {
-    Request {
+    make: bool,
+) -> Result<Request<'a>> {
+    let device = model_device(model);
+    Ok(Request {
         model,
         flow,
         options: &options.cache,
-        autocast: options.mixed_precision,
-        device: model_device(model),
-        compute,
+        compute: options.compute_on(device)?,
+        device,
+        make,
+    })
+}
+
+/// The loss scale of float16 training: 2^10, which keeps the gradients of a loss near 1 far
+/// above float16's smallest numbers and far below its largest.
+pub const FP16_LOSS_SCALE: f64 = 1024.0;
+
+/// Divides the gradients of `params` by `scale`; false if any of them is not finite (the step
+/// must then be skipped).
+fn unscale_gradients(params: &[(String, Tensor)], scale: f64) -> Result<bool> {
+    let _guard = tch::no_grad_guard();
+    let mut finite = true;
+    for (_, weight) in params {
+        let mut grad = weight.f_grad()?;
+        if grad.defined() {
+            let _ = grad.f_div_scalar_(scale)?;
+            finite &= grad.f_isfinite()?.f_all()?.f_int64_value(&[])? == 1;
+        }
     }
+    Ok(finite)
 }
 
 /// How many epochs the checkpoint folder holds now.
@@ -680,16 +745,22 @@ fn saved_note(options: &FitOptions, epochs: usize) -> String {
     }
 }
 
-/// The probabilities of a batch, in chunks of `batch_size`, without training: shared by
-/// `predict`, `predict_generator` and the submission.
-pub(crate) fn probabilities(model: &Sequential, x: &Tensor, batch_size: usize) -> Result<Tensor> {
+/// The probabilities of a batch, in chunks of `batch_size`, without training, computed as
+/// `compute` says: shared by `predict`, `predict_generator` and the submission.
+pub(crate) fn probabilities(
+    model: &Sequential,
+    x: &Tensor,
+    batch_size: usize,
+    compute: Compute,
+) -> Result<Tensor> {
     let _guard = tch::no_grad_guard();
     let device = model_device(model);
     let end = model.layers().len();
     let mut outputs = Vec::new();
     for chunk in x.f_split(batch_size.max(1) as i64, 0)? {
         let run = || -> Result<Tensor> {
-            let p = model.forward_range(&chunk.f_to_device(device)?, 0..end, false)?;
+            let p =
+                model.forward_range_with(&chunk.f_to_device(device)?, 0..end, false, compute)?;
             Ok(p.f_reshape([-1])?
                 .f_to_kind(Kind::Float)?
                 .f_to_device(Device::Cpu)?)

@@ -16,11 +16,12 @@ use std::path::Path;
 
 use tch::{Kind, Tensor};
 
-use super::fit::{model_device, probabilities};
+use super::fit::{model_device, probabilities, CompiledModel};
 use super::TrainError;
 use crate::data::{self, DirectoryIterator, Preprocess};
 use crate::error::Result;
 use crate::model::Sequential;
+use crate::precision::Compute;
 
 /// Keras's batch size for `predict`.
 const PREDICT_BATCH_SIZE: usize = 32;
@@ -36,20 +37,38 @@ pub trait Predict {
     fn predict_generator(&self, flow: &DirectoryIterator) -> Result<Tensor>;
 }
 
+/// A model as it was saved computes in float32, as Keras does.
 impl Predict for Sequential {
     fn predict(&self, x: &Tensor) -> Result<Tensor> {
-        probabilities(self, x, PREDICT_BATCH_SIZE)
+        probabilities(self, x, PREDICT_BATCH_SIZE, Compute::FP32)
     }
 
     fn predict_generator(&self, flow: &DirectoryIterator) -> Result<Tensor> {
-        let all: Vec<usize> = (0..flow.samples()).collect();
-        let mut outputs = Vec::new();
-        for indices in all.chunks(flow.batch_size()) {
-            let batch = flow.batch(indices, model_device(self))?;
-            outputs.push(probabilities(self, &batch.x, flow.batch_size())?);
-        }
-        Ok(Tensor::f_cat(&outputs, 0)?)
+        predict_flow(self, flow, Compute::FP32)
     }
+}
+
+/// A compiled model computes as its options say (see [`crate::precision`]), as `fit` and
+/// `evaluate` do.
+impl Predict for CompiledModel {
+    fn predict(&self, x: &Tensor) -> Result<Tensor> {
+        probabilities(self, x, PREDICT_BATCH_SIZE, self.compute()?)
+    }
+
+    fn predict_generator(&self, flow: &DirectoryIterator) -> Result<Tensor> {
+        predict_flow(self, flow, self.compute()?)
+    }
+}
+
+/// The probabilities of every image of `flow`, in the order of its `filenames`.
+fn predict_flow(model: &Sequential, flow: &DirectoryIterator, compute: Compute) -> Result<Tensor> {
+    let all: Vec<usize> = (0..flow.samples()).collect();
+    let mut outputs = Vec::new();
+    for indices in all.chunks(flow.batch_size()) {
+        let batch = flow.batch(indices, model_device(model))?;
+        outputs.push(probabilities(model, &batch.x, flow.batch_size(), compute)?);
+    }
+    Ok(Tensor::f_cat(&outputs, 0)?)
 }
 
 /// The (height, width) of the images a model takes, from its input shape.

@@ -31,6 +31,7 @@ use crate::error::Result;
 use crate::fsutil::FolderLock;
 use crate::history::History;
 use crate::model::{Activation, LayerKind, Sequential};
+use crate::precision::{Compute, Precision};
 use crate::vgg16::Vgg16;
 use crate::weights::Weights;
 
@@ -129,8 +130,10 @@ pub struct RunOptions {
     pub cache: CacheOptions,
     /// Continue from the run's latest checkpoint.
     pub resume: bool,
-    /// CUDA float16 autocast.
-    pub mixed_precision: bool,
+    /// The precision of the layers (default `auto`).
+    pub precision: Precision,
+    /// Exactly how to compute, whatever the device (overrides `precision`; for benchmarks).
+    pub compute: Option<Compute>,
 }
 
 impl RunOptions {
@@ -149,7 +152,8 @@ impl RunOptions {
             target_size: (224, 224),
             cache: CacheOptions::default(),
             resume: false,
-            mixed_precision: false,
+            precision: Precision::Auto,
+            compute: None,
         }
     }
 }
@@ -181,6 +185,9 @@ pub struct RunConfig {
     /// they were recorded).
     #[serde(default)]
     pub class_indices: Option<BTreeMap<String, u32>>,
+    /// The precision asked for, and how the layers computed (e.g. `auto` and `bf16`).
+    #[serde(default)]
+    pub precision: Option<(Precision, String)>,
 }
 
 /// What a run produced.
@@ -357,7 +364,8 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
         cache: options.cache.clone(),
         checkpoint_dir: Some(options.out.join("checkpoints")),
         resume: options.resume,
-        mixed_precision: options.mixed_precision,
+        precision: options.precision,
+        compute: options.compute,
     };
     model.set_options(fit_options);
     let start = model.start(&train, options.epochs, &validation)?;
@@ -377,6 +385,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
         target_size,
         preprocess,
         class_indices: Some(train.class_indices.clone()),
+        precision: Some((options.precision, model.compute()?.to_string())),
     };
     let json = serde_json::to_string_pretty(&config).expect("run configs serialise");
     crate::fsutil::write_atomic(&options.out.join(RUN_FILE), json.as_bytes())?;
@@ -431,6 +440,7 @@ pub fn evaluate(
     data: &Path,
     batch_size: usize,
     preprocess: Option<Preprocess>,
+    precision: Precision,
 ) -> Result<(f64, f64)> {
     let (model, config) = load_run(path)?;
     let preprocess = chosen_preprocess(path, preprocess, config.as_ref());
@@ -443,6 +453,7 @@ pub fn evaluate(
             .shuffle(false),
     )?;
     let mut model = model.compile(RMSprop::new(0.0), Loss::BinaryCrossentropy);
+    model.set_options(FitOptions::default().precision(precision));
     if let Some(classes) = config.and_then(|c| c.class_indices) {
         model.expect_classes(classes);
     }

@@ -8,7 +8,8 @@
 //! ```no_run
 //! use catsdogs::train::run::load_trained;
 //! let (model, preprocess) = load_trained("runs/frozen".as_ref(), None)?;
-//! let report = catsdogs::train::submit::submit(&model, preprocess, "test1.zip".as_ref(), "submission.csv".as_ref(), 50)?;
+//! let compute = catsdogs::precision::Compute::FP32;
+//! let report = catsdogs::train::submit::submit(&model, preprocess, "test1.zip".as_ref(), "submission.csv".as_ref(), 50, compute)?;
 //! println!("{} rows", report.rows);
 //! # Ok::<(), catsdogs::Error>(())
 //! ```
@@ -24,6 +25,7 @@ use crate::data::{decode_rgb, is_image_name, Preprocess};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::model::Sequential;
+use crate::precision::Compute;
 use crate::progress::Progress;
 
 /// What [`submit`] wrote.
@@ -54,14 +56,15 @@ fn entry_id(name: &str) -> Option<u64> {
     (id.to_string() == stem).then_some(id)
 }
 
-/// Predicts every image `N.jpg` of `test_zip` with `model` and writes Kaggle's `id,label` CSV
-/// to `out`, sorted by id, `batch_size` images at a time.
+/// Predicts every image `N.jpg` of `test_zip` with `model`, computing as `compute` says, and
+/// writes Kaggle's `id,label` CSV to `out`, sorted by id, `batch_size` images at a time.
 pub fn submit(
     model: &Sequential,
     preprocess: Preprocess,
     test_zip: &Path,
     out: &Path,
     batch_size: usize,
+    compute: Compute,
 ) -> Result<SubmitReport> {
     crate::data::check_batch_size(batch_size)?;
     let file = std::fs::File::open(test_zip).map_err(|e| Error::io("cannot open", test_zip, e))?;
@@ -118,7 +121,7 @@ pub fn submit(
                 Ok(())
             })?;
         let x = pixels_to_batch(&pixels, target_size, preprocess)?;
-        let p = probabilities(model, &x, batch_size)?;
+        let p = probabilities(model, &x, batch_size, compute)?;
         for (i, (id, _, _)) in chunk.iter().enumerate() {
             csv.push_str(&format!("{id},{}\n", p.f_double_value(&[i as i64])? as f32));
         }
