@@ -35,6 +35,7 @@ def parser(description):
     forward.add_argument("--iterations", type=int, default=5)
     forward.add_argument("--threads", type=int, default=1)
     forward.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    numbers(forward)
     epoch = sub.add_parser("epoch", help="time epochs of the tutorial's training, end to end")
     epoch.add_argument("--data", required=True, help="folder with train/ and validation/")
     epoch.add_argument("--phase", choices=["frozen", "finetune"], required=True)
@@ -42,7 +43,15 @@ def parser(description):
     epoch.add_argument("--batch", type=int, default=50)
     epoch.add_argument("--threads", type=int, default=1)
     epoch.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    numbers(epoch)
     return p
+
+
+def numbers(p):
+    """How a peer computes: float32 or bfloat16 (each framework's own mixed precision), and the
+    memory layout of the convolutions (PyTorch only; TensorFlow is NHWC)."""
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--layout", choices=["nchw", "nhwc"], default="nchw")
 
 
 def limit_threads(threads):

@@ -91,6 +91,9 @@ class Harness:
         self.results = []
         self.checks = []
         self.device = self.resolve_device()
+        # What ours' `auto` picks here: bf16 where the hardware has it, else fp32.
+        auto = re.search(r"auto precision: (\S+)", self.catsdogs("device"))
+        self.bf16 = bool(auto) and auto.group(1).startswith("bf16")
         cuda = self.device == "cuda"
         self.forward_batch = args.forward_batch or (50 if cuda else 4 if args.quick else 8)
         self.forward_iterations = args.forward_iterations or (
@@ -146,7 +149,8 @@ class Harness:
     def sample_split(self, name, total, train=None, validation=None, test=0):
         """A Kaggle-size synthetic sample of `total` images, split; returns the split folder."""
         folder = self.work / name
-        zip_path = folder / "train.zip"
+        # Beside the split, not in it: a split refuses an output folder that holds its input.
+        zip_path = self.work / f"{name}.zip"
         per_class = (total + 1) // 2
         stamp = folder / "sample.json"
         wanted = {"per_class": per_class, "train": train, "validation": validation, "test": test}
@@ -155,7 +159,7 @@ class Harness:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         print(f"Making {2 * per_class} synthetic Kaggle-size images in {folder}", flush=True)
-        self.catsdogs("sample", "--kaggle-sizes", "--per-class", per_class, zip_path)
+        self.catsdogs("sample", "--kaggle-sizes", "--force", "--per-class", per_class, zip_path)
         if train is None:
             self.catsdogs("split", zip_path, folder, "--all", "--validation", 2)
         elif test:
@@ -235,14 +239,43 @@ class Harness:
             self.measure("a", "torchvision decode_jpeg", self.peer("torch", "decode", *f),
                          threads, group)
 
+    def numbers(self):
+        """The (precision, layout) pairs measured: ours' `auto` first (bf16 NHWC where the
+        hardware has bf16, else fp32 NCHW), the reference of the ratios, then the others."""
+        pairs = [("fp32", "nchw"), ("fp32", "nhwc")]
+        if self.bf16:
+            pairs = [("bf16", "nhwc"), ("bf16", "nchw")] + pairs
+        return pairs
+
+    def bf16_skipped(self, part, name, group):
+        self.results.append({"part": part, "name": name, "threads": self.threads,
+                             "device": self.device, "group": group, "ours": False,
+                             "status": "skipped", "note": "no bf16 hardware here"})
+
     def part_forward(self):
         b, n = self.forward_batch, self.forward_iterations
         print(f"(b) VGG16 conv base forward, batch {b}, {n} timed batches")
         f = ["--batch", b, "--iterations", n, "--threads", self.threads, "--device", self.device]
-        self.measure("b", "ours (tch)", self.ours("forward", *f), self.threads, "b")
-        self.measure("b", "PyTorch eager", self.peer("torch", "forward", *f), self.threads, "b")
-        self.measure("b", "Keras (TensorFlow)", self.peer("keras", "forward", *f), self.threads,
-                     "b")
+        for i, (precision, layout) in enumerate(self.numbers()):
+            what = f"{precision} {layout.upper()}" + (", auto" if i == 0 else "")
+            nl = ["--precision", precision, "--layout", layout]
+            self.measure("b", f"ours (tch), {what}", self.ours("forward", *f, *nl), self.threads,
+                         "b")
+        for precision, layout in [("fp32", "nchw"), ("fp32", "nhwc"), ("bf16", "nhwc")]:
+            name = f"PyTorch eager, {precision} {layout.upper()}" + (
+                " (autocast)" if precision == "bf16" else "")
+            if precision == "bf16" and not self.bf16:
+                self.bf16_skipped("b", name, "b")
+                continue
+            nl = ["--precision", precision, "--layout", layout]
+            self.measure("b", name, self.peer("torch", "forward", *f, *nl), self.threads, "b")
+        for precision, name in [("fp32", "Keras (TensorFlow), fp32"),
+                                ("bf16", "Keras (TensorFlow), mixed_bfloat16")]:
+            if precision == "bf16" and not self.bf16:
+                self.bf16_skipped("b", name, "b")
+                continue
+            self.measure("b", name, self.peer("keras", "forward", *f, "--precision", precision),
+                         self.threads, "b")
 
     def part_epochs(self, split):
         a = self.args
@@ -254,18 +287,36 @@ class Harness:
                  "--threads", self.threads, "--device", self.device]
             phase_f = ["--phase", phase, *f]
             runs = {}
-            for cache in ("on", "off"):
-                run_dir = self.work / "runs" / f"{phase}-cache-{cache}"
+            pairs = self.numbers()
+            # auto with caches (the reference), auto without the feature cache (the same
+            # numbers, as the check below asserts), then the other precisions and layouts.
+            for i, ((precision, layout), cache) in enumerate(
+                    [(pairs[0], "on"), (pairs[0], "off")] + [(p, "on") for p in pairs[1:]]):
+                run_dir = self.work / "runs" / f"{phase}-{precision}-{layout}-cache-{cache}"
                 cmd = self.ours("epoch", "--experiment", phase, "--cache", cache, "--out", run_dir,
-                                *f)
-                label = "ours, caches" if cache == "on" else "ours, no feature cache"
-                self.measure("c", f"{phase}: {label}", cmd, self.threads, group,
+                                "--precision", precision, "--layout", layout, *f)
+                label = "caches" if cache == "on" else "no feature cache"
+                what = f"{precision} {layout.upper()}" + (", auto" if i < 2 else "")
+                self.measure("c", f"{phase}: ours, {what}, {label}", cmd, self.threads, group,
                              prepare=lambda d=run_dir: self.cold(split, d))
-                runs[cache] = run_dir / "history.json"
-            self.measure("c", f"{phase}: PyTorch loop (ImageFolder + DataLoader)",
-                         self.peer("torch", "epoch", *phase_f), self.threads, group)
-            self.measure("c", f"{phase}: Keras fit (flow_from_directory)",
-                         self.peer("keras", "epoch", *phase_f), self.threads, group)
+                if i < 2:
+                    runs[cache] = run_dir / "history.json"
+            for precision, layout in [("fp32", "nchw"), ("bf16", "nhwc")]:
+                name = f"{phase}: PyTorch loop (ImageFolder + DataLoader), {precision} " \
+                       f"{layout.upper()}" + (" (autocast)" if precision == "bf16" else "")
+                if precision == "bf16" and not self.bf16:
+                    self.bf16_skipped("c", name, group)
+                    continue
+                self.measure("c", name, self.peer("torch", "epoch", *phase_f, "--precision",
+                                                  precision, "--layout", layout),
+                             self.threads, group)
+            for precision, policy in [("fp32", "fp32"), ("bf16", "mixed_bfloat16")]:
+                name = f"{phase}: Keras fit (flow_from_directory), {policy}"
+                if precision == "bf16" and not self.bf16:
+                    self.bf16_skipped("c", name, group)
+                    continue
+                self.measure("c", name, self.peer("keras", "epoch", *phase_f, "--precision",
+                                                  precision), self.threads, group)
             self.same_history(phase, runs["on"], runs["off"])
 
     def part_experiments(self, split):
@@ -295,8 +346,8 @@ class Harness:
         """The PyTorch loop's time for `epochs` epochs on the same data, from its measured
         epoch(s) in (c): its wall time plus the missing epochs at its mean epoch time."""
         for row in list(self.results):
-            if row["group"] == f"c-{phase}" and row["name"].endswith("PyTorch loop (ImageFolder "
-                                                                     "+ DataLoader)"):
+            if row["group"] == f"c-{phase}" and "PyTorch loop (ImageFolder + DataLoader), fp32" \
+                    in row["name"]:
                 if row["status"] != "ok":
                     return
                 per_epoch = sum(row["epoch_seconds"]) / len(row["epoch_seconds"])
@@ -554,8 +605,16 @@ def describe_machine(args, device, cores):
     except (ValueError, IndexError):
         versions["peers"] = f"unreadable: {peers[:200]}"
     versions["rustc"] = run_text(["rustc", "--version"]) or None
+    flags = []
+    try:
+        line = next(l for l in open("/proc/cpuinfo") if l.startswith("flags"))
+        flags = [f for f in line.split(":", 1)[1].split()
+                 if f in ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2")]
+    except (OSError, StopIteration):
+        pass
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "cores_usable": cores, "ram_gib": ram, "gpu": gpu,
+        "cpu": cpu, "cpu_flags": flags, "cores": os.cpu_count(), "cores_usable": cores,
+        "ram_gib": ram, "gpu": gpu,
         "device": device, "os": platform.platform(), "versions": versions,
         "catsdogs_device": run_text([args.catsdogs, "device"]),
     }
@@ -614,8 +673,9 @@ def machine_lines(data):
     peers = ", ".join(f"{k} {v[k]}" for k in ("torch", "torchvision", "tensorflow", "keras", "PIL",
                                                "numpy", "python") if v.get(k))
     return [
-        f"Machine: {m['cpu']}, {m['cores_usable']} usable cores of {m['cores']}, "
-        f"{m['ram_gib']} GiB RAM; GPU: {gpu}; {m['os']}.",
+        f"Machine: {m['cpu']} (flags: {' '.join(m.get('cpu_flags') or []) or 'none read'}), "
+        f"{m['cores_usable']} usable cores of {m['cores']}, {m['ram_gib']} GiB RAM; GPU: {gpu}; "
+        f"{m['os']}.",
         f"Ours: {v['catsdogs']} ({v.get('rustc') or 'rustc not on this machine'}); "
         f"libtorch device: {m['catsdogs_device']}.",
         f"Peers: {peers or 'none importable'}.",

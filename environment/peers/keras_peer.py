@@ -105,9 +105,17 @@ def tf_device(args):
     return "cuda" if gpus and args.device != "cpu" else "cpu"
 
 
+def mixed_precision(keras, args):
+    """Keras's own mixed precision for --precision bf16: the `mixed_bfloat16` policy (float32
+    variables, bfloat16 compute)."""
+    if args.precision == "bf16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+
+
 def forward(args):
     keras = import_keras(args.threads)
     device = tf_device(args)
+    mixed_precision(keras, args)
     import numpy as np
 
     keras.utils.set_random_seed(0)
@@ -123,13 +131,15 @@ def forward(args):
     run(1)
     seconds = run(args.iterations)
     result = {"images": args.batch * args.iterations, "seconds": seconds}
-    result.update(threads=args.threads, batch=args.batch, device=device)
+    result.update(threads=args.threads, batch=args.batch, device=device,
+                  compute=f"{args.precision}-nhwc")
     common.report(result)
 
 
 def epoch(args):
     keras = import_keras(args.threads)
     device = tf_device(args)
+    mixed_precision(keras, args)
     from keras import layers, models, optimizers
     from keras.applications.vgg16 import preprocess_input
 
@@ -151,7 +161,8 @@ def epoch(args):
             layers.Flatten(),
             layers.Dropout(0.5),
             layers.Dense(256, activation="relu"),
-            layers.Dense(1, activation="sigmoid"),
+            # The probability in float32, as Keras's mixed-precision guide has it.
+            layers.Dense(1, activation="sigmoid", dtype="float32"),
         ]
     )
     if args.phase == "frozen":

@@ -6,6 +6,7 @@ loop (ImageFolder + DataLoader), with the tutorial's model and optimizer.
     python torch_peer.py epoch   --data DIR --phase frozen|finetune --epochs E --threads N
 """
 
+import contextlib
 import time
 
 import common
@@ -34,6 +35,15 @@ def pick_device(torch, name):
     # As ours does on CUDA: every batch has the same shape.
     torch.backends.cudnn.benchmark = True
     return torch.device("cuda")
+
+
+def numbers(torch, args, device):
+    """(memory format, autocast context) for --layout and --precision: channels_last, and
+    torch.autocast to bfloat16 (PyTorch's mixed precision: float32 weights, bf16 compute)."""
+    layout = torch.channels_last if args.layout == "nhwc" else torch.contiguous_format
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if args.precision == "bf16"
+                else contextlib.nullcontext())
+    return layout, autocast
 
 
 def synchronize(torch, device):
@@ -78,12 +88,14 @@ def forward(args):
     torch = import_torch(args.threads)
     device = pick_device(torch, args.device)
     torch.manual_seed(0)
-    model = conv_base().to(device).eval()
+    layout, autocast = numbers(torch, args, device)
+    model = conv_base().to(device, memory_format=layout).eval()
     x = torch.randn(args.batch, 3, *common.TARGET_SIZE, device=device)
+    x = x.contiguous(memory_format=layout)
 
     def run(count):
         start = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast:
             for _ in range(count):
                 model(x)
         synchronize(torch, device)
@@ -92,7 +104,8 @@ def forward(args):
     run(1)
     seconds = run(args.iterations)
     result = {"images": args.batch * args.iterations, "seconds": seconds}
-    result.update(threads=args.threads, batch=args.batch, device=device.type)
+    result.update(threads=args.threads, batch=args.batch, device=device.type,
+                  compute=f"{args.precision}-{args.layout}")
     common.report(result)
 
 
@@ -132,6 +145,7 @@ def epoch(args):
             num_workers=args.threads,
             pin_memory=device.type == "cuda",
         )
+    layout, autocast = numbers(torch, args, device)
     base = conv_base()
     model = nn.Sequential(
         base,
@@ -140,7 +154,7 @@ def epoch(args):
         nn.Linear(512 * 7 * 7, 256),
         nn.ReLU(),
         nn.Linear(256, 1),
-    ).to(device)
+    ).to(device, memory_format=layout)
     base.requires_grad_(False)
     if args.phase == "finetune":
         base[common.TORCH_BLOCK5 :].requires_grad_(True)
@@ -159,11 +173,12 @@ def epoch(args):
         seen = correct = 0
         total_loss = 0.0
         for x, y in loaders["train"]:
-            x = x.to(device, non_blocking=True)
+            x = x.to(device, non_blocking=True, memory_format=layout)
             y = y.float().to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
-            logits = model(x).squeeze(1)
-            loss = loss_fn(logits, y)
+            with autocast:
+                logits = model(x).squeeze(1)
+                loss = loss_fn(logits, y)
             loss.backward()
             optimizer.step()
             total_loss += loss.item() * len(y)
@@ -175,10 +190,11 @@ def epoch(args):
         total_loss = 0.0
         with torch.no_grad():
             for x, y in loaders["validation"]:
-                x = x.to(device, non_blocking=True)
+                x = x.to(device, non_blocking=True, memory_format=layout)
                 y = y.float().to(device, non_blocking=True)
-                logits = model(x).squeeze(1)
-                total_loss += loss_fn(logits, y).item() * len(y)
+                with autocast:
+                    logits = model(x).squeeze(1)
+                    total_loss += loss_fn(logits, y).item() * len(y)
                 correct += ((logits > 0).float() == y).sum().item()
                 seen += len(y)
         metrics.update(val_loss=total_loss / seen, val_acc=correct / seen)
