@@ -261,7 +261,9 @@ impl CompiledModel {
 
     /// Keras's `fit_generator(train, epochs=epochs, validation_data=validation)`, with the
     /// [`options`](Self::options) in force. Prints `Epoch n/N` and Keras's line per epoch and
-    /// returns the [`History`].
+    /// returns the [`History`]. Asked to stop (see [`interrupt`]), it stops at the next step
+    /// with [`TrainError::Interrupted`], which says what is saved; in a notebook it prints that
+    /// sentence instead and returns the History of the finished epochs.
     pub fn fit(
         &mut self,
         train: &DirectoryIterator,
@@ -298,15 +300,27 @@ impl CompiledModel {
         if options.mixed_precision && !self.device().is_cuda() {
             println!("Mixed precision is for CUDA; on the CPU every layer runs in float32.");
         }
-        let result = self.epochs(train, validation, done..epochs, &mut history);
-        result.map(|()| history).map_err(|e| match e {
-            Error::Train(TrainError::Interrupted { during, .. }) => TrainError::Interrupted {
-                during,
-                saved: saved_note(&options, saved_epochs(&options)),
+        let _stoppable = interrupt::stoppable();
+        match self.epochs(train, validation, done..epochs, &mut history) {
+            Ok(()) => Ok(history),
+            Err(Error::Train(TrainError::Interrupted { during, .. })) => {
+                let stopped = TrainError::Interrupted {
+                    during,
+                    saved: saved_note(&options, saved_epochs(&options)),
+                };
+                if !interrupt::in_kernel() {
+                    return Err(stopped.into());
+                }
+                // In a notebook the cell keeps what it had: the History so far.
+                let epochs = history.epochs.len();
+                eprintln!(
+                    "{stopped}; fit returns the History of the {epochs} finished epoch{}",
+                    if epochs == 1 { "" } else { "s" }
+                );
+                Ok(history)
             }
-            .into(),
-            other => other,
-        })
+            Err(other) => Err(other),
+        }
     }
 
     /// [`fit`](Self::fit) with `options` (kept for later calls).
@@ -492,6 +506,7 @@ impl CompiledModel {
     /// Keras's `evaluate_generator(flow)`: the mean loss and accuracy over the flow's images,
     /// as `(loss, acc)`. Reuses features that `fit` cached for the same images and weights.
     pub fn evaluate(&mut self, flow: &DirectoryIterator) -> Result<(f64, f64)> {
+        let _stoppable = interrupt::stoppable();
         let source = self.source(flow, false)?;
         let progress = Progress::new(flow.len() as u64, "");
         let (loss, acc) = self.evaluate_source(&source, Some(&progress))?;

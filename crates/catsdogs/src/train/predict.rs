@@ -17,7 +17,7 @@ use std::path::Path;
 use tch::{Kind, Tensor};
 
 use super::fit::{model_device, probabilities};
-use super::TrainError;
+use super::{interrupt, TrainError};
 use crate::data::{self, DirectoryIterator, Preprocess};
 use crate::error::Result;
 use crate::model::Sequential;
@@ -42,9 +42,18 @@ impl Predict for Sequential {
     }
 
     fn predict_generator(&self, flow: &DirectoryIterator) -> Result<Tensor> {
+        let _stoppable = interrupt::stoppable();
         let all: Vec<usize> = (0..flow.samples()).collect();
         let mut outputs = Vec::new();
-        for indices in all.chunks(flow.batch_size()) {
+        for (step, indices) in all.chunks(flow.batch_size()).enumerate() {
+            interrupt::check(|| {
+                format!(
+                    "while predicting on {}, step {}/{}",
+                    flow.directory.display(),
+                    step + 1,
+                    flow.len()
+                )
+            })?;
             let batch = flow.batch(indices, model_device(self))?;
             outputs.push(probabilities(self, &batch.x, flow.batch_size())?);
         }
