@@ -46,6 +46,12 @@ pub fn hint(cli: &'static str, api: &'static str) -> &'static str {
     }
 }
 
+/// True when this code runs inside an evcxr notebook kernel (evcxr sets `EVCXR_IS_RUNTIME` in
+/// the process that runs the cells' code).
+pub fn is_notebook() -> bool {
+    std::env::var_os("EVCXR_IS_RUNTIME").is_some()
+}
+
 /// Sets how much the crate prints: 0 (warnings only), 1 (no live progress) or 2 (everything).
 /// Values above 2 count as 2.
 pub fn set_verbose(level: u8) {

@@ -49,12 +49,6 @@ pub enum DisplayError {
     Encode(#[from] png::EncodingError),
 }
 
-/// True when this code runs inside an evcxr notebook kernel (evcxr sets `EVCXR_IS_RUNTIME` in
-/// the process that runs cell code).
-pub fn is_notebook() -> bool {
-    std::env::var_os("EVCXR_IS_RUNTIME").is_some()
-}
-
 /// A PNG image in memory: a figure of [`crate::plot`] or an image to look at.
 ///
 /// As the last expression of a notebook cell it is shown under the cell.
@@ -125,7 +119,7 @@ impl Png {
     /// one shown). Outside a notebook it prints one line that says what the image is, since a
     /// terminal cannot show it: [`Png::save`] it there instead.
     pub fn show(&self) {
-        if is_notebook() {
+        if crate::console::is_notebook() {
             self.evcxr_display();
         } else {
             emit(&format!("{self:?} (save it to a file to look at it)\n"));

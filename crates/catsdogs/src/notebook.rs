@@ -250,8 +250,16 @@ impl Notebook {
     }
 
     /// What this run uses and what is missing for the real one, as HTML with a plain-text
-    /// equivalent; the first cell shows it.
+    /// equivalent; the first cell shows it. When the kernel's first cell had to compile the crate
+    /// (the launcher `environment/catsdogs-kernel` says so in `CATSDOGS_KERNEL_BUILD`), it says
+    /// that too.
     pub fn banner(&self) -> Html {
+        let (html, text) = self.data_banner();
+        with_kernel_note(html, text, std::env::var("CATSDOGS_KERNEL_BUILD").ok())
+    }
+
+    /// The banner's HTML and text about the data, weights and device.
+    fn data_banner(&self) -> (String, String) {
         let mut missing = Vec::new();
         if !self.is_real() {
             missing.push("Kaggle's dogs-vs-cats train.zip in data/ (environment/fetch-data)");
@@ -266,7 +274,7 @@ impl Notebook {
         );
         if missing.is_empty() {
             let text = format!("{}: Kaggle's data, ImageNet weights, {device}", self.name);
-            return Html::new(format!("<p>{}</p>", escape(&text)), text);
+            return (format!("<p>{}</p>", escape(&text)), text);
         }
         let what = if self.is_real() {
             "Kaggle's data"
@@ -292,7 +300,21 @@ impl Notebook {
             escape(&headline),
             escape(&missing.join("; "))
         );
-        Html::new(html, text)
+        (html, text)
+    }
+}
+
+/// The banner, with the launcher's note about what the kernel's first cell compiled, if any.
+fn with_kernel_note(html: String, text: String, note: Option<String>) -> Html {
+    match note.filter(|note| !note.is_empty()) {
+        Some(note) => {
+            let line = format!("This kernel: {note}.");
+            Html::new(
+                format!("{html}<p>{}</p>", escape(&line)),
+                format!("{text}\n{line}"),
+            )
+        }
+        None => Html::new(html, text),
     }
 }
 
@@ -406,6 +428,22 @@ mod tests {
         assert!(!nb.banner().to_string().contains("SYNTHETIC"));
         let err = nb.split_dir().unwrap_err().to_string();
         assert!(err.contains("00-prepare-data"), "{err}");
+    }
+
+    #[test]
+    fn the_banner_says_what_the_kernel_compiled() {
+        let note = "slot-1 has no ready build, so the first cell compiles the crate";
+        let banner = with_kernel_note(
+            "<p>00: sample</p>".into(),
+            "00: sample".into(),
+            Some(note.into()),
+        );
+        assert_eq!(
+            banner.to_string(),
+            format!("00: sample\nThis kernel: {note}.")
+        );
+        let plain = with_kernel_note("<p>00: sample</p>".into(), "00: sample".into(), None);
+        assert_eq!(plain.to_string(), "00: sample");
     }
 
     #[test]

@@ -39,7 +39,7 @@ impl Progress {
     /// A bar over `total` steps.
     pub fn new(total: u64) -> Self {
         let live = crate::console::verbose() >= 2;
-        let terminal = std::io::stderr().is_terminal() && !crate::display::is_notebook();
+        let terminal = std::io::stderr().is_terminal() && !crate::console::is_notebook();
         if terminal || !live {
             let target = if live {
                 ProgressDrawTarget::stderr()

@@ -1,7 +1,8 @@
 //! Training on the built-in synthetic sample, at 32x32 with a randomly initialised VGG16 base so
 //! that each run takes seconds: the frozen experiment learns the sample, cached training equals
-//! uncached training, a resumed run equals an uninterrupted one, a NaN loss stops the run with
-//! the epoch and step, and a submission CSV matches `predict`.
+//! uncached training, a resumed run equals an uninterrupted one, evaluation and prediction stop
+//! when asked, a NaN loss stops the run with the epoch and step, and a submission CSV matches
+//! `predict`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -298,6 +299,25 @@ fn evaluate_reuses_the_cache_and_matches_the_last_validation_and_predict() {
     let correct = p.gt(0.5).eq_tensor(&Tensor::from_slice(&labels).gt(0.5));
     let acc = correct.to_kind(tch::Kind::Float).mean(tch::Kind::Float);
     assert!((acc.double_value(&[]) - last.val_acc).abs() < 1e-9);
+}
+
+#[test]
+fn evaluate_and_predict_stop_when_asked_and_say_so() {
+    let _serial = serial();
+    let (_, validation) = flows();
+    let mut model = model(Experiment::Frozen, 5, 1e-4);
+    let at = format!("on {}, step 1/1", validation.directory.display());
+    let rest = "it keeps no partial result, so run it again to start over";
+    interrupt::request();
+    let error = model.evaluate(&validation).unwrap_err().to_string();
+    assert_eq!(error, format!("interrupted while evaluating {at}; {rest}"));
+    interrupt::request();
+    let error = model
+        .predict_generator(&validation)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(error, format!("interrupted while predicting {at}; {rest}"));
+    assert!(model.predict_generator(&validation).is_ok());
 }
 
 #[test]

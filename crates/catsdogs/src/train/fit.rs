@@ -359,7 +359,9 @@ impl CompiledModel {
     /// Everything is checked before the first step: at least one epoch, a learning rate that
     /// is a positive number, flows of the same two classes (binary cross-entropy needs exactly
     /// two), and the checkpoint folder (a run there is resumed only when asked, and only with
-    /// the same model and settings).
+    /// the same model and settings). Asked to stop (see [`interrupt`]), it stops at the next
+    /// step with [`TrainError::Interrupted`], which says what is saved; in a notebook it prints
+    /// that sentence instead and returns the History of the finished epochs.
     pub fn fit(
         &mut self,
         train: &DirectoryIterator,
@@ -435,15 +437,27 @@ impl CompiledModel {
         if done >= epochs {
             return Ok(history);
         }
-        let result = self.epochs(train, validation, done..epochs, &mut history);
-        result.map(|()| history).map_err(|e| match e {
-            Error::Train(TrainError::Interrupted { during, .. }) => TrainError::Interrupted {
-                during,
-                saved: saved_note(&options, saved_epochs(&options)),
+        let _stoppable = interrupt::stoppable();
+        match self.epochs(train, validation, done..epochs, &mut history) {
+            Ok(()) => Ok(history),
+            Err(Error::Train(TrainError::Interrupted { during, .. })) => {
+                let stopped = TrainError::Interrupted {
+                    during,
+                    saved: saved_note(&options, saved_epochs(&options)),
+                };
+                if !crate::console::is_notebook() {
+                    return Err(stopped.into());
+                }
+                // In a notebook the cell keeps what it had: the History so far.
+                let epochs = history.epochs.len();
+                crate::console::warn(format_args!(
+                    "{stopped}; fit returns the History of the {epochs} finished epoch{}",
+                    if epochs == 1 { "" } else { "s" }
+                ));
+                Ok(history)
             }
-            .into(),
-            other => other,
-        })
+            Err(other) => Err(other),
+        }
     }
 
     /// Sets the options that [`fit`](Self::fit), [`evaluate`](Self::evaluate) and the feature
@@ -658,6 +672,7 @@ impl CompiledModel {
     /// as `(loss, acc)`. Reuses features that `fit` cached for the same images and weights.
     pub fn evaluate(&mut self, flow: &DirectoryIterator) -> Result<(f64, f64)> {
         self.check_evaluation(flow)?;
+        let _stoppable = interrupt::stoppable();
         let source = self.source(flow, false)?;
         let progress = Progress::new(flow.len() as u64);
         let (loss, acc) = self.evaluate_source(&source, Some(&progress), self.compute()?)?;

@@ -30,7 +30,8 @@
 //! - [`fit`](CompiledModel::fit): the epoch loop, on the images or on cached features (see
 //!   [`crate::cache`]), with a checkpoint after every epoch and exact resumption.
 //! - [`checkpoint`](Checkpoint): model, optimizer state, History and epoch, written atomically.
-//! - [`interrupt`]: Ctrl-C in the CLI stops at the next step and says how to resume.
+//! - [`crate::interrupt`]: Ctrl-C in the CLI, or the stop button in a notebook, stops at the next step
+//!   and says how to resume.
 //! - [`run`]: the tutorial's two experiments end to end, as `catsdogs train` runs them.
 //! - [`submit`]: Kaggle's `test1.zip` to a submission CSV.
 
@@ -124,9 +125,10 @@ pub enum TrainError {
 
 impl From<crate::interrupt::Interrupted> for TrainError {
     fn from(stop: crate::interrupt::Interrupted) -> Self {
+        // `fit` replaces this with what its checkpoints hold.
         TrainError::Interrupted {
             during: stop.during,
-            saved: String::new(),
+            saved: "it keeps no partial result, so run it again to start over".to_string(),
         }
     }
 }

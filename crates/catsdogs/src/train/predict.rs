@@ -20,6 +20,7 @@ use super::fit::{model_device, probabilities, CompiledModel};
 use super::TrainError;
 use crate::data::{self, DirectoryIterator, Preprocess};
 use crate::error::Result;
+use crate::interrupt;
 use crate::model::Sequential;
 use crate::precision::Compute;
 
@@ -60,11 +61,21 @@ impl Predict for CompiledModel {
     }
 }
 
-/// The probabilities of every image of `flow`, in the order of its `filenames`.
+/// The probabilities of every image of `flow`, in the order of its `filenames`; stops at the
+/// next batch when asked (see [`interrupt`]).
 fn predict_flow(model: &Sequential, flow: &DirectoryIterator, compute: Compute) -> Result<Tensor> {
+    let _stoppable = interrupt::stoppable();
     let all: Vec<usize> = (0..flow.samples()).collect();
     let mut outputs = Vec::new();
-    for indices in all.chunks(flow.batch_size()) {
+    for (step, indices) in all.chunks(flow.batch_size()).enumerate() {
+        interrupt::check(|| {
+            format!(
+                "while predicting on {}, step {}/{}",
+                flow.directory.display(),
+                step + 1,
+                flow.len()
+            )
+        })?;
         let batch = flow.batch(indices, model_device(model))?;
         outputs.push(probabilities(model, &batch.x, flow.batch_size(), compute)?);
     }

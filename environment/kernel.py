@@ -1,0 +1,117 @@
+"""The "Rust (catsdogs)" kernel driven headless through jupyter_client, as JupyterLab drives it.
+
+`python kernel.py warm` is environment/setup's warm-up: it runs the first code cell of
+notebooks/00-prepare-data.ipynb (`:dep catsdogs = ...`, `use`, `Notebook::start`, the banner) in a
+kernel that builds in the ready build folder (CATSDOGS_KERNEL_SLOT=ready, see catsdogs-kernel),
+from which every kernel's build slot then starts. cargo's "Compiling" lines show the progress on
+stderr. Exits 1, with the cell's error, if the cell fails.
+
+`python kernel.py first-cell NOTEBOOK...` times each notebook's first cell in a new kernel.
+
+Usage: python kernel.py warm | first-cell NOTEBOOK...
+"""
+
+import json
+import os
+import sys
+import time
+
+from jupyter_client.manager import KernelManager
+
+KERNEL = "catsdogs-rust"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOTEBOOKS = os.path.join(ROOT, "notebooks")
+
+
+def first_cell(notebook):
+    """The source of a notebook's first code cell."""
+    with open(notebook, encoding="utf-8") as f:
+        cells = json.load(f)["cells"]
+    return next("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+
+
+class Reply:
+    """What a cell gave back: its status ("ok" or "error"), its streams and error, and when."""
+
+    def __init__(self, content, stdout, stderr, seconds):
+        self.status = content["status"]
+        self.stdout = stdout
+        self.stderr = stderr
+        self.error = "\n".join(filter(None, [content.get("ename"), content.get("evalue")]))
+        self.seconds = seconds
+
+    def __str__(self):
+        return f"status {self.status}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}\nerror: {self.error}"
+
+
+class Kernel:
+    """A kernel started in notebooks/, as a notebook's is, with `env` added to its environment."""
+
+    def __init__(self, env=None, startup_timeout=120):
+        self.manager = KernelManager(kernel_name=KERNEL)
+        self.manager.start_kernel(cwd=NOTEBOOKS, env={**os.environ, **(env or {})})
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=startup_timeout)
+
+    def run(self, code, timeout, on_output=None):
+        """Runs a cell and returns its Reply; `on_output(stdout_so_far)` sees stdout as it comes."""
+        streams = {"stdout": "", "stderr": ""}
+
+        def hook(msg):
+            if msg["msg_type"] == "stream":
+                streams[msg["content"]["name"]] += msg["content"]["text"]
+                if on_output and msg["content"]["name"] == "stdout":
+                    on_output(streams["stdout"])
+            elif msg["msg_type"] == "error":
+                streams["stderr"] += "\n".join(msg["content"].get("traceback", []))
+
+        start = time.monotonic()
+        reply = self.client.execute_interactive(code, timeout=timeout, output_hook=hook, allow_stdin=False)
+        return Reply(reply["content"], streams["stdout"], streams["stderr"], time.monotonic() - start)
+
+    def interrupt(self):
+        """What JupyterLab's stop button does."""
+        self.manager.interrupt_kernel()
+
+    def alive(self):
+        return self.manager.is_alive()
+
+    def close(self):
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=False)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.close()
+
+
+def warm():
+    code = first_cell(os.path.join(NOTEBOOKS, "00-prepare-data.ipynb"))
+    with Kernel(env={"CATSDOGS_KERNEL_SLOT": "ready"}) as kernel:
+        reply = kernel.run(code, timeout=3600)
+    if reply.status != "ok":
+        print(f"the first cell of 00-prepare-data failed in the warm-up kernel:\n{reply}", file=sys.stderr)
+        sys.exit(1)
+    print(f"the kernel's ready build is compiled ({reply.seconds:.0f} s)", file=sys.stderr)
+
+
+def time_first_cells(notebooks):
+    for notebook in notebooks:
+        start = time.monotonic()
+        with Kernel() as kernel:
+            started = time.monotonic() - start
+            reply = kernel.run(first_cell(notebook), timeout=3600)
+        print(f"{os.path.basename(notebook)}: kernel started in {started:.1f} s, first cell "
+              f"{reply.status} in {reply.seconds:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["warm"]:
+        warm()
+    elif sys.argv[1:2] == ["first-cell"] and sys.argv[2:]:
+        time_first_cells(sys.argv[2:])
+    else:
+        sys.exit(__doc__)
