@@ -21,8 +21,8 @@ use std::time::Instant;
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
-use crate::data::{load_img, DataError};
-use crate::error::Result;
+use crate::data::load_img;
+use crate::error::{Error, Result};
 use crate::vgg16::Vgg16;
 
 /// How long some images took.
@@ -45,15 +45,15 @@ impl Timing {
 /// `threads` threads: one untimed pass, then a timed one.
 pub fn decode(paths: &[PathBuf], target_size: (u32, u32), threads: usize) -> Result<Timing> {
     if paths.is_empty() {
-        return Err(
-            DataError::Options("no images to decode: give at least one file".into()).into(),
-        );
+        return Err(Error::Options(
+            "no images to decode: give at least one file".into(),
+        ));
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .map_err(|e| {
-            DataError::Options(format!(
+            Error::Options(format!(
                 "cannot start {threads} decoding threads ({e}): ask for fewer threads"
             ))
         })?;
@@ -77,10 +77,9 @@ pub fn decode(paths: &[PathBuf], target_size: (u32, u32), threads: usize) -> Res
 /// input size, on the device its weights are on: one untimed batch, then the timed ones.
 pub fn forward(model: &Vgg16, batch: usize, iterations: usize) -> Result<Timing> {
     if batch == 0 || iterations == 0 {
-        return Err(DataError::Options(
+        return Err(Error::Options(
             "a forward timing needs a batch of at least 1 image and at least 1 iteration".into(),
-        )
-        .into());
+        ));
     }
     let device = model
         .layers()

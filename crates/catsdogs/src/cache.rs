@@ -41,7 +41,7 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
-use crate::cache_file::{CacheFile, CacheFileError, CacheFileWriter};
+use crate::cache_file::{CacheFile, CacheFileWriter};
 use crate::console::human_bytes;
 use crate::data::{default_cache_dir, DirectoryIterator};
 use crate::error::{Error, Result};
@@ -216,11 +216,10 @@ impl Features {
     pub fn batch(&self, indices: &[usize], device: Device) -> Result<Tensor> {
         let meta = &self.meta;
         if let Some(&bad) = indices.iter().find(|&&i| i >= meta.count) {
-            return Err(crate::data::DataError::Index {
+            return Err(crate::error::Error::Index {
                 index: bad,
                 samples: meta.count,
-            }
-            .into());
+            });
         }
         let mut shape = vec![indices.len() as i64];
         shape.extend(&meta.sample_shape);
@@ -526,23 +525,18 @@ fn write_file(request: &Request, path: &Path, meta: &Meta) -> Result<()> {
             .f_contiguous()?;
         let mut bytes = vec![0u8; values.numel() * meta.dtype.size() as usize];
         values.f_copy_data_u8(&mut bytes, values.numel())?;
-        Ok(file.write_payload(&bytes)?)
+        file.write_payload(&bytes)
     })?;
-    Ok(file.commit()?)
+    file.commit()
 }
 
 /// Opens a feature file with the given key; `None` if there is none, or it is stale or broken
 /// (then it is recomputed and replaced).
 fn open_file(path: &Path, key: &str) -> Result<Option<Features>> {
-    let file = match CacheFile::open(path, MAGIC) {
-        Ok(file) => file,
-        Err(CacheFileError::Missing { .. } | CacheFileError::File(_)) => return Ok(None),
-        Err(damaged) => {
-            crate::say!("Ignoring {damaged}.");
-            return Ok(None);
-        }
+    let Some(file) = CacheFile::open(path, MAGIC) else {
+        return Ok(None);
     };
-    let header = file.header::<Header>().ok().filter(|header| {
+    let header = file.header::<Header>().filter(|header| {
         let meta = &header.meta;
         header.format == FORMAT
             && meta.key == key

@@ -27,27 +27,11 @@ use std::path::Path;
 use base64::Engine;
 use image::RgbImage;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The keyword of the PNG `tEXt` chunk in which a figure of [`crate::plot`] names its kind
 /// (`history-curves`, `image-grid` or `confusion-matrix`); see [`Png::figure_kind`].
 pub const FIGURE_KEYWORD: &str = "catsdogs-figure";
-
-/// Why an image could not be turned into a PNG.
-#[derive(Debug, thiserror::Error)]
-pub enum DisplayError {
-    /// The image has no pixels.
-    #[error("cannot encode a {width}x{height} image as PNG: a PNG needs at least one pixel in each direction; check where the image was made")]
-    EmptyImage {
-        /// Width in pixels.
-        width: u32,
-        /// Height in pixels.
-        height: u32,
-    },
-    /// The PNG encoder refused the image.
-    #[error("cannot encode the image as PNG: {0}")]
-    Encode(#[from] png::EncodingError),
-}
 
 /// A PNG image in memory: a figure of [`crate::plot`] or an image to look at.
 ///
@@ -69,12 +53,12 @@ pub struct Png {
 
 impl Png {
     /// Encodes an RGB image as PNG.
-    pub fn from_rgb(image: &RgbImage) -> Result<Png, DisplayError> {
+    pub fn from_rgb(image: &RgbImage) -> Result<Png> {
         encode(image, None)
     }
 
     /// Encodes a figure, naming its `kind` in a `tEXt` chunk under [`FIGURE_KEYWORD`].
-    pub(crate) fn figure(image: &RgbImage, kind: &str) -> Result<Png, DisplayError> {
+    pub(crate) fn figure(image: &RgbImage, kind: &str) -> Result<Png> {
         encode(image, Some(kind))
     }
 
@@ -102,7 +86,7 @@ impl Png {
 
     /// Writes the PNG file to `path`, atomically; creates the folder if needed.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        Ok(crate::fsutil::write_atomic(path.as_ref(), &self.bytes)?)
+        crate::fsutil::write_atomic(path.as_ref(), &self.bytes)
     }
 
     /// Shows the image under the notebook cell; evcxr calls this for a cell's last expression.
@@ -138,10 +122,10 @@ impl fmt::Debug for Png {
     }
 }
 
-fn encode(image: &RgbImage, kind: Option<&str>) -> Result<Png, DisplayError> {
+fn encode(image: &RgbImage, kind: Option<&str>) -> Result<Png> {
     let (width, height) = image.dimensions();
     if width == 0 || height == 0 {
-        return Err(DisplayError::EmptyImage { width, height });
+        return Err(Error::EmptyImage { width, height });
     }
     let mut bytes = Vec::new();
     let mut encoder = png::Encoder::new(&mut bytes, width, height);
@@ -424,7 +408,7 @@ mod tests {
         let err = Png::from_rgb(&RgbImage::new(0, 5)).unwrap_err();
         assert!(matches!(
             err,
-            DisplayError::EmptyImage {
+            Error::EmptyImage {
                 width: 0,
                 height: 5
             }

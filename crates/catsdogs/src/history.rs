@@ -84,10 +84,7 @@ impl History {
 
     /// Writes the history as JSON, atomically (a temporary file renamed into place).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        Ok(crate::fsutil::write_atomic(
-            path.as_ref(),
-            self.to_json().as_bytes(),
-        )?)
+        crate::fsutil::write_atomic(path.as_ref(), self.to_json().as_bytes())
     }
 
     /// Reads a history saved by [`History::save`].

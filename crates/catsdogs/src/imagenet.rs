@@ -23,21 +23,13 @@ use std::sync::OnceLock;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Keras's `imagenet_class_index.json`, byte-identical.
 pub const CLASS_INDEX_JSON: &str = include_str!("../data/imagenet_class_index.json");
 
 /// Number of ImageNet classes.
 pub const CLASSES: usize = 1000;
-
-/// What can go wrong decoding predictions.
-#[derive(Debug, thiserror::Error)]
-pub enum ImageNetError {
-    /// The predictions are not (samples, 1000).
-    #[error("decode_predictions expects a batch of predictions of shape (samples, 1000), like VGG16's with its top; found shape {0:?}")]
-    Shape(Vec<i64>),
-}
 
 /// The classes by index: (WordNet id, name).
 pub fn class_index() -> &'static [(String, String)] {
@@ -88,7 +80,7 @@ impl fmt::Display for Prediction {
 pub fn decode_predictions(probs: &Tensor, top: usize) -> Result<Vec<Vec<Prediction>>> {
     let size = probs.size();
     if size.len() != 2 || size[1] != CLASSES as i64 {
-        return Err(ImageNetError::Shape(size).into());
+        return Err(Error::PredictionShape(size));
     }
     let values = probs
         .f_to_device(Device::Cpu)?

@@ -20,6 +20,7 @@
 //! assert!(!interrupt::take());
 //! ```
 
+use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
@@ -100,18 +101,15 @@ impl Drop for Stoppable {
     }
 }
 
-/// Work stopped by Ctrl-C or [`request`], with what was running, e.g. "at epoch 2/30, step 7/320".
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted {during}")]
-pub struct Interrupted {
-    /// What was running.
-    pub during: String,
-}
-
-/// An [`Interrupted`] error if a stop was requested since the last check.
-pub fn check(during: impl FnOnce() -> String) -> Result<(), Interrupted> {
+/// An [`Error::Interrupted`] if a stop was requested since the last check, with what was
+/// running (e.g. "at epoch 2/30, step 7/320"). It says that nothing is kept; `fit` replaces
+/// that with what its checkpoints hold.
+pub fn check(during: impl FnOnce() -> String) -> Result<()> {
     if take() {
-        Err(Interrupted { during: during() })
+        Err(Error::Interrupted {
+            during: during(),
+            saved: "it keeps no partial result, so run it again to start over".to_string(),
+        })
     } else {
         Ok(())
     }

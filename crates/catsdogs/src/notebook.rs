@@ -168,11 +168,7 @@ impl Notebook {
     /// it is already there) and returns what it holds.
     pub fn make_split(&self) -> Result<SplitReport> {
         let zip = self.train_zip()?;
-        Ok(data::split(
-            &zip,
-            &self.split_path(),
-            &self.split_options(),
-        )?)
+        data::split(&zip, &self.split_path(), &self.split_options())
     }
 
     /// Where the split lives: `data/split/`, or `runs/synthetic/split/` in sample mode.

@@ -17,8 +17,8 @@ use std::path::Path;
 
 use tch::{Device, Tensor};
 
-use crate::error::Result;
-use crate::model::{keras_shape, Activation, Layer, LayerKind, ModelError, Stack, Summary};
+use crate::error::{Error, Result};
+use crate::model::{keras_shape, Activation, Layer, LayerKind, Stack, Summary};
 use crate::precision::Compute;
 use crate::weights::Weights;
 
@@ -145,13 +145,12 @@ impl Vgg16 {
             height >= MIN_INPUT_SIZE && width >= MIN_INPUT_SIZE
         };
         if !fits {
-            return Err(ModelError::InputSize {
+            return Err(Error::InputSize {
                 model: "vgg16".into(),
                 expected: self.sizes_taken(),
                 height,
                 width,
-            }
-            .into());
+            });
         }
         self.stack.input_shape = vec![3, height, width];
         Ok(self)
@@ -183,7 +182,7 @@ impl Vgg16 {
 
     /// The index of the layer called `name`.
     pub fn layer_index(&self, name: &str) -> Result<usize> {
-        Ok(self.stack.layer_index(name)?)
+        self.stack.layer_index(name)
     }
 
     /// Runs the whole network on a batch of preprocessed images (NCHW). With the top the result
@@ -196,12 +195,11 @@ impl Vgg16 {
             _ => false,
         };
         if !fits {
-            return Err(ModelError::Input {
+            return Err(Error::Input {
                 what: "vgg16".into(),
                 expected: format!("NCHW input of 3 channels and {}", self.sizes_taken()),
                 found: size,
-            }
-            .into());
+            });
         }
         self.stack
             .forward_range(x, 0..self.stack.layers.len(), false, self.compute)
@@ -230,13 +228,13 @@ impl Vgg16 {
 
     /// Keras's `layer.trainable = trainable` for the layer `name`.
     pub fn set_trainable(&mut self, name: &str, trainable: bool) -> Result<()> {
-        Ok(self.stack.set_trainable(name, trainable)?)
+        self.stack.set_trainable(name, trainable)
     }
 
     /// Layers before `name` frozen, `name` and every later layer trainable: "train from
     /// block5_conv1 on" is `trainable_from("block5_conv1")`.
     pub fn trainable_from(&mut self, name: &str) -> Result<()> {
-        Ok(self.stack.trainable_from(name)?)
+        self.stack.trainable_from(name)
     }
 
     /// Every weight with its name (`"block1_conv1/kernel"`, ...), sharing storage with the

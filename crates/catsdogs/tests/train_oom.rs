@@ -6,6 +6,7 @@
 use catsdogs::data::{
     sample, split, FlowOptions, ImageDataGenerator, Preprocess, SampleOptions, SplitOptions,
 };
+use catsdogs::precision::Precision;
 use catsdogs::train::run::Experiment;
 use catsdogs::train::{Compile, FitOptions, Loss, RMSprop};
 use catsdogs::vgg16::Vgg16;
@@ -65,7 +66,10 @@ fn a_batch_too_large_for_memory_says_to_lower_the_batch_size() {
     };
     // SAFETY: setrlimit with a valid struct; it only lowers this process's soft limit.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &cap) }, 0);
-    let result = model.fit_with(&train, 1, &validation, FitOptions::default().cache(false));
+    let fp32 = FitOptions::default()
+        .cache(false)
+        .precision(Precision::Fp32);
+    let result = model.fit_with(&train, 1, &validation, fp32);
     let uncapped = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,
         rlim_max: libc::RLIM_INFINITY,

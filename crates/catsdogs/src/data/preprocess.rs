@@ -20,7 +20,7 @@ use std::str::FromStr;
 use ndarray::{Array3, Axis};
 use tch::{Kind, Tensor};
 
-use super::error::DataError;
+use crate::error::{Error, Result};
 
 /// How pixels become network inputs; chosen together with the weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -41,15 +41,15 @@ const TORCH_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const TORCH_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 impl FromStr for Preprocess {
-    type Err = DataError;
+    type Err = Error;
 
     /// Parses `none`, `vgg16` (or `caffe`) and `torch`.
-    fn from_str(s: &str) -> Result<Self, DataError> {
+    fn from_str(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "none" => Ok(Preprocess::None),
             "vgg16" | "caffe" => Ok(Preprocess::Vgg16),
             "torch" => Ok(Preprocess::Torch),
-            _ => Err(DataError::Options(format!(
+            _ => Err(Error::Options(format!(
                 "unknown preprocessing {s:?}: use none, vgg16 or torch"
             ))),
         }
@@ -101,17 +101,17 @@ pub fn preprocess_batch(images: &Tensor, mode: Preprocess) -> Tensor {
 }
 
 /// [`preprocess_batch`], returning an error for a tensor of the wrong shape.
-pub fn f_preprocess_batch(images: &Tensor, mode: Preprocess) -> Result<Tensor, DataError> {
+pub fn f_preprocess_batch(images: &Tensor, mode: Preprocess) -> Result<Tensor> {
     let size = images.size();
     if size.len() != 4 || size[3] != 3 {
-        return Err(DataError::Options(format!(
+        return Err(Error::Options(format!(
             "preprocess_batch takes images shaped (N, H, W, 3), not {size:?}"
         )));
     }
     let device = images.device();
     // Per-channel constants as (1, 3, 1, 1) tensors on the device: a plain scalar divisor
     // would let CUDA multiply by its reciprocal instead of dividing.
-    let channels = |values: [f32; 3]| -> Result<Tensor, DataError> {
+    let channels = |values: [f32; 3]| -> Result<Tensor> {
         Ok(Tensor::f_from_slice(&values)?
             .f_view([1, 3, 1, 1])?
             .f_to_device(device)?)

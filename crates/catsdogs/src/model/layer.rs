@@ -21,8 +21,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use super::ModelError;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::precision::Compute;
 
 /// The activation applied at the end of a `Conv2D` or `Dense` layer, as Keras's `activation=`.
@@ -253,11 +252,11 @@ impl Layer {
         name: impl Into<String>,
         kind: LayerKind,
         weights: Vec<Tensor>,
-    ) -> Result<Self, ModelError> {
+    ) -> Result<Self> {
         let name = name.into();
         let expected = kind.weight_shapes();
         if weights.len() != expected.len() {
-            return Err(ModelError::WeightCount {
+            return Err(Error::WeightCount {
                 layer: name,
                 expected: expected.len(),
                 found: weights.len(),
@@ -265,7 +264,7 @@ impl Layer {
         }
         for ((weight, shape), tensor) in expected.iter().zip(&weights) {
             if tensor.size() != *shape {
-                return Err(ModelError::WeightShape {
+                return Err(Error::WeightShape {
                     layer: name,
                     weight: weight.to_string(),
                     expected: shape.clone(),
@@ -407,11 +406,10 @@ impl Layer {
     }
 
     fn input_error(&self, expected: String, found: &[i64]) -> crate::Error {
-        ModelError::Input {
+        Error::Input {
             what: format!("layer {}", self.name),
             expected,
             found: found.to_vec(),
         }
-        .into()
     }
 }

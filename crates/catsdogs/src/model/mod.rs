@@ -36,107 +36,10 @@ pub(crate) use stack::Stack;
 pub(crate) use summary::keras_shape;
 pub use summary::Summary;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::precision::Compute;
 use crate::tensor_file;
 use crate::vgg16::Vgg16;
-
-/// What can go wrong when building, running or loading a model.
-#[derive(Debug, thiserror::Error)]
-pub enum ModelError {
-    /// A layer name that the model does not have.
-    #[error("{model} has no layer named '{layer}'; its layers are {}", known.join(", "))]
-    UnknownLayer {
-        /// The model.
-        model: String,
-        /// The name asked for.
-        layer: String,
-        /// The model's layer names.
-        known: Vec<String>,
-    },
-    /// A range of layer indices outside the model.
-    #[error("{model} has {len} layers, so it cannot run layers {start}..{end}")]
-    Range {
-        /// The model.
-        model: String,
-        /// First index asked for.
-        start: usize,
-        /// One past the last index asked for.
-        end: usize,
-        /// Number of layers.
-        len: usize,
-    },
-    /// A layer was given the wrong number of weight tensors.
-    #[error("layer {layer} takes {expected} weight tensors (kernel, bias) but was given {found}")]
-    WeightCount {
-        /// The layer.
-        layer: String,
-        /// Tensors the layer takes.
-        expected: usize,
-        /// Tensors given.
-        found: usize,
-    },
-    /// A weight tensor of the wrong shape.
-    #[error(
-        "layer {layer}: {weight} should have shape {} but has shape {}",
-        fmt_shape(expected),
-        fmt_shape(found)
-    )]
-    WeightShape {
-        /// The layer.
-        layer: String,
-        /// `kernel` or `bias`.
-        weight: String,
-        /// The shape the architecture needs.
-        expected: Vec<i64>,
-        /// The shape given.
-        found: Vec<i64>,
-    },
-    /// An input of the wrong shape for a layer or model.
-    #[error(
-        "{what} expects {expected} but got a batch of shape {}",
-        fmt_shape(found)
-    )]
-    Input {
-        /// The layer or model, e.g. "layer block1_conv1".
-        what: String,
-        /// What it needs.
-        expected: String,
-        /// The batch's shape.
-        found: Vec<i64>,
-    },
-    /// An image size a model cannot be built for.
-    #[error("{model} needs images of {expected}; {height}x{width} does not fit")]
-    InputSize {
-        /// The model.
-        model: String,
-        /// The sizes it takes.
-        expected: String,
-        /// Height asked for.
-        height: i64,
-        /// Width asked for.
-        width: i64,
-    },
-    /// A saved model file without a readable architecture.
-    #[error("{path} is not a model that catsdogs saved ({why}): train it again, or give the model.safetensors of a run folder")]
-    Architecture {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        why: String,
-    },
-}
-
-/// A shape as `(a, b, c)`, or `(a,)` for one axis, like Python prints tuples.
-pub(crate) fn fmt_shape(shape: &[i64]) -> String {
-    match shape {
-        [one] => format!("({one},)"),
-        _ => {
-            let dims: Vec<String> = shape.iter().map(i64::to_string).collect();
-            format!("({})", dims.join(", "))
-        }
-    }
-}
 
 /// A layer's parameters if it is trainable, else 0.
 fn trainable_params(layer: &Layer) -> i64 {
@@ -278,12 +181,12 @@ impl Sequential {
     /// Fine-tuning as in the tutorial: layers before `name` frozen, `name` and every later layer
     /// (the rest of the base and the head) trainable.
     pub fn trainable_from(&mut self, name: &str) -> Result<()> {
-        Ok(self.stack.trainable_from(name)?)
+        self.stack.trainable_from(name)
     }
 
     /// Sets one layer's `trainable` flag.
     pub fn set_trainable(&mut self, name: &str, trainable: bool) -> Result<()> {
-        Ok(self.stack.set_trainable(name, trainable)?)
+        self.stack.set_trainable(name, trainable)
     }
 
     /// The layers, the base's first.
@@ -298,7 +201,7 @@ impl Sequential {
 
     /// The index of the layer called `name` in [`Sequential::layers`].
     pub fn layer_index(&self, name: &str) -> Result<usize> {
-        Ok(self.stack.layer_index(name)?)
+        self.stack.layer_index(name)
     }
 
     /// The index of the first trainable layer: everything before it is frozen and can be
@@ -399,18 +302,14 @@ impl Sequential {
             ARCHITECTURE_KEY.to_string(),
             serde_json::to_string(&architecture).expect("architectures serialise"),
         )]);
-        Ok(tensor_file::write(
-            path.as_ref(),
-            &self.named_parameters(),
-            metadata,
-        )?)
+        tensor_file::write(path.as_ref(), &self.named_parameters(), metadata)
     }
 
     /// Loads a model written by [`Sequential::save`] onto `device`.
     pub fn load(path: impl AsRef<Path>, device: Device) -> Result<Self> {
         let path = path.as_ref();
         let (mut tensors, metadata) = tensor_file::read(path)?;
-        let invalid = |why: String| ModelError::Architecture {
+        let invalid = |why: String| Error::Architecture {
             path: path.display().to_string(),
             why,
         };

@@ -7,8 +7,8 @@ use std::ops::Range;
 use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
-use super::{keras_shape, trainable_params, Layer, ModelError};
-use crate::error::Result;
+use super::{keras_shape, trainable_params, Layer};
+use crate::error::{Error, Result};
 use crate::hashing::hex;
 use crate::precision::Compute;
 
@@ -22,11 +22,11 @@ pub(crate) struct Stack {
 
 impl Stack {
     /// The index of the layer called `name`.
-    pub(crate) fn layer_index(&self, name: &str) -> Result<usize, ModelError> {
+    pub(crate) fn layer_index(&self, name: &str) -> Result<usize> {
         self.layers
             .iter()
             .position(|l| l.name() == name)
-            .ok_or_else(|| ModelError::UnknownLayer {
+            .ok_or_else(|| Error::UnknownLayer {
                 model: self.name.clone(),
                 layer: name.to_string(),
                 known: self.layers.iter().map(|l| l.name().to_string()).collect(),
@@ -42,15 +42,12 @@ impl Stack {
         train: bool,
         compute: Compute,
     ) -> Result<Tensor> {
-        let layers = self
-            .layers
-            .get(range.clone())
-            .ok_or_else(|| ModelError::Range {
-                model: self.name.clone(),
-                start: range.start,
-                end: range.end,
-                len: self.layers.len(),
-            })?;
+        let layers = self.layers.get(range.clone()).ok_or_else(|| Error::Range {
+            model: self.name.clone(),
+            start: range.start,
+            end: range.end,
+            len: self.layers.len(),
+        })?;
         let mut x = x.shallow_clone();
         for layer in layers {
             x = layer.forward_with(&x, train, compute)?;
@@ -90,7 +87,7 @@ impl Stack {
     }
 
     /// Layers before `name` frozen, `name` and every later layer trainable.
-    pub(crate) fn trainable_from(&mut self, name: &str) -> Result<(), ModelError> {
+    pub(crate) fn trainable_from(&mut self, name: &str) -> Result<()> {
         let start = self.layer_index(name)?;
         for (i, layer) in self.layers.iter_mut().enumerate() {
             layer.set_trainable(i >= start);
@@ -98,7 +95,7 @@ impl Stack {
         Ok(())
     }
 
-    pub(crate) fn set_trainable(&mut self, name: &str, trainable: bool) -> Result<(), ModelError> {
+    pub(crate) fn set_trainable(&mut self, name: &str, trainable: bool) -> Result<()> {
         let index = self.layer_index(name)?;
         self.layers[index].set_trainable(trainable);
         Ok(())
@@ -115,7 +112,7 @@ impl Stack {
     /// SHA-256 (hex) of the kinds and weights of layers `range`: equal hashes mean the range
     /// computes the same function. Names do not count.
     pub(crate) fn parameters_hash(&self, range: Range<usize>) -> Result<String> {
-        let layers = self.layers.get(range.clone()).ok_or(ModelError::Range {
+        let layers = self.layers.get(range.clone()).ok_or(Error::Range {
             model: self.name.clone(),
             start: range.start,
             end: range.end,

@@ -51,32 +51,6 @@ use plotters::prelude::*;
 
 use crate::display::Png;
 
-/// Why a figure could not be drawn from the data given.
-#[derive(Debug, thiserror::Error)]
-pub enum PlotError {
-    /// Two lists that go together have different lengths.
-    #[error("{what}: {left} against {right}; give one of each per item")]
-    LengthMismatch {
-        /// What the two lists are, e.g. "images and captions".
-        what: &'static str,
-        /// Length of the first list.
-        left: usize,
-        /// Length of the second list.
-        right: usize,
-    },
-    /// A grid of images with zero columns.
-    #[error("an image grid needs at least one column; pass columns >= 1")]
-    NoColumns,
-    /// A class label with no class name.
-    #[error("label {label} has no class name: there are {classes} class names, for the labels below {classes}; pass one name per class")]
-    UnknownLabel {
-        /// The label.
-        label: u32,
-        /// How many class names there are.
-        classes: usize,
-    },
-}
-
 /// The drawing area of a figure in memory.
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 

@@ -16,7 +16,7 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 use super::checkpoint::{Checkpoint, Settings};
-use super::{binary_accuracy, out_of_memory, Loss, RMSprop, TrainError};
+use super::{binary_accuracy, out_of_memory, Loss, RMSprop};
 use crate::cache::{CacheOptions, FeatureCache, Features, Request};
 use crate::console::hint;
 use crate::data::DirectoryIterator;
@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::history::{EpochMetrics, History};
 use crate::interrupt;
 use crate::model::Sequential;
-use crate::precision::{Compute, Precision, PrecisionError};
+use crate::precision::{Compute, Precision};
 use crate::progress::Progress;
 
 /// The options of [`CompiledModel::fit_with`], with Keras-like defaults: seed 0, feature cache
@@ -109,7 +109,7 @@ impl FitOptions {
 
     /// How the layers compute on `device`: [`compute`](Self::compute) if set, else the
     /// precision resolved for the device (an error says when it cannot be had there).
-    pub fn compute_on(&self, device: Device) -> Result<Compute, PrecisionError> {
+    pub fn compute_on(&self, device: Device) -> Result<Compute> {
         match self.compute {
             Some(compute) => Ok(compute),
             None => self.precision.resolve(device),
@@ -124,12 +124,12 @@ pub(crate) struct Start {
 }
 
 /// Refuses a flow that binary cross-entropy cannot train on: exactly two classes.
-fn check_classes(flow: &DirectoryIterator, role: &str) -> Result<(), TrainError> {
+fn check_classes(flow: &DirectoryIterator, role: &str) -> Result<()> {
     let names: Vec<&str> = flow.class_indices.keys().map(String::as_str).collect();
     if names.len() == 2 {
         return Ok(());
     }
-    Err(TrainError::Options(format!(
+    Err(Error::Options(format!(
         "the {role} folder {} has {} class folder(s) ({}), but a cat/dog model needs exactly two, such as cats/ and dogs/: remove or move the others",
         flow.directory.display(),
         names.len(),
@@ -146,15 +146,11 @@ fn class_names(classes: &Classes) -> String {
 
 /// Refuses a flow whose class folders differ from `expected` (those of `what`): label 1 would
 /// mean another class.
-fn same_classes(
-    expected: &Classes,
-    what: &str,
-    flow: &DirectoryIterator,
-) -> Result<(), TrainError> {
+fn same_classes(expected: &Classes, what: &str, flow: &DirectoryIterator) -> Result<()> {
     if *expected == flow.class_indices {
         return Ok(());
     }
-    Err(TrainError::Options(format!(
+    Err(Error::Options(format!(
         "{} has the classes {} but {what} has {}: the labels would not mean the same; give folders with the same class folders",
         flow.directory.display(),
         class_names(&flow.class_indices),
@@ -220,7 +216,7 @@ impl Source<'_> {
         match self {
             Source::Images(flow) => Box::new(
                 flow.epoch(epoch, device)
-                    .map(|batch| batch.map(|b| (b.x, b.y)).map_err(Error::from)),
+                    .map(|batch| batch.map(|b| (b.x, b.y))),
             ),
             Source::Features(flow, features) => {
                 let order = flow.epoch_order(epoch);
@@ -319,7 +315,7 @@ impl CompiledModel {
 
     /// Refuses a flow that [`evaluate`](Self::evaluate) cannot measure this model on: not two
     /// classes, or other classes than the model was trained on.
-    pub(crate) fn check_evaluation(&self, flow: &DirectoryIterator) -> Result<(), TrainError> {
+    pub(crate) fn check_evaluation(&self, flow: &DirectoryIterator) -> Result<()> {
         check_classes(flow, "evaluation")?;
         match &self.classes {
             Some(classes) => same_classes(classes, "the model's training folder", flow),
@@ -349,7 +345,7 @@ impl CompiledModel {
 
     /// How the layers compute, from the options, on the model's device.
     pub(crate) fn compute(&self) -> Result<Compute> {
-        Ok(self.options.compute_on(self.device())?)
+        self.options.compute_on(self.device())
     }
 
     /// Keras's `fit_generator(train, epochs=epochs, validation_data=validation)`, with the
@@ -360,7 +356,7 @@ impl CompiledModel {
     /// is a positive number, flows of the same two classes (binary cross-entropy needs exactly
     /// two), and the checkpoint folder (a run there is resumed only when asked, and only with
     /// the same model and settings). Asked to stop (see [`interrupt`]), it stops at the next
-    /// step with [`TrainError::Interrupted`], which says what is saved; in a notebook it prints
+    /// step with [`Error::Interrupted`], which says what is saved; in a notebook it prints
     /// that sentence instead and returns the History of the finished epochs.
     pub fn fit(
         &mut self,
@@ -381,11 +377,10 @@ impl CompiledModel {
         validation: &DirectoryIterator,
     ) -> Result<Start> {
         if epochs == 0 {
-            return Err(TrainError::Options(format!(
+            return Err(Error::Options(format!(
                 "0 epochs train nothing: give {} of at least 1",
                 hint("--epochs", "epochs")
-            ))
-            .into());
+            )));
         }
         self.optimizer.check()?;
         self.compute()?;
@@ -402,11 +397,10 @@ impl CompiledModel {
         };
         if let Some(checkpoint) = Checkpoint::latest(&dir)? {
             if !self.options.resume {
-                return Err(TrainError::CheckpointExists {
+                return Err(Error::CheckpointExists {
                     dir: dir.display().to_string(),
                     epoch: checkpoint.epoch,
-                }
-                .into());
+                });
             }
             let settings = self.settings(train)?;
             let device = self.device();
@@ -440,13 +434,13 @@ impl CompiledModel {
         let _stoppable = interrupt::stoppable();
         match self.epochs(train, validation, done..epochs, &mut history) {
             Ok(()) => Ok(history),
-            Err(Error::Train(TrainError::Interrupted { during, .. })) => {
-                let stopped = TrainError::Interrupted {
+            Err(Error::Interrupted { during, .. }) => {
+                let stopped = Error::Interrupted {
                     during,
                     saved: saved_note(&options, saved_epochs(&options)),
                 };
                 if !crate::console::is_notebook() {
-                    return Err(stopped.into());
+                    return Err(stopped);
                 }
                 // In a notebook the cell keeps what it had: the History so far.
                 let epochs = history.epochs.len();
@@ -541,15 +535,14 @@ impl CompiledModel {
                     })
                     .map_err(|e| out_of_memory(e, device, train.batch_size(), at))?;
                 if !loss.is_finite() {
-                    return Err(TrainError::NanLoss {
+                    return Err(Error::NanLoss {
                         value: loss,
                         epoch: epoch + 1,
                         epochs: total,
                         step: step + 1,
                         steps,
                         saved: saved_note(&self.options, epoch),
-                    }
-                    .into());
+                    });
                 }
                 totals.add(loss, correct, images);
                 let (loss, acc) = totals.means();

@@ -49,6 +49,7 @@ pub use loss::{binary_accuracy, Loss, EPSILON};
 pub use optimizer::RMSprop;
 pub use predict::{input_size, load_images, Predict};
 
+use crate::error::Error;
 use crate::model::Sequential;
 
 /// Keras's `model.compile(optimizer, loss, metrics=['acc'])` for a [`Sequential`].
@@ -63,90 +64,14 @@ impl Compile for Sequential {
     }
 }
 
-/// What can stop training, evaluation or prediction.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    /// The loss stopped being a number.
-    #[error("the loss became {value} at epoch {epoch}/{epochs}, step {step}/{steps}, so training stopped before updating the weights: lower the learning rate (lr) or look for broken images; {saved}")]
-    NanLoss {
-        /// The loss, NaN or infinite.
-        value: f64,
-        /// The epoch, from 1.
-        epoch: usize,
-        /// Epochs asked for.
-        epochs: usize,
-        /// The step within the epoch, from 1.
-        step: usize,
-        /// Steps per epoch.
-        steps: usize,
-        /// What the checkpoints hold.
-        saved: String,
-    },
-    /// A batch did not fit in memory.
-    #[error("out of memory on the {device} {during} with batches of {batch_size} images: lower {} (for example to {}); libtorch said: {message}", crate::console::hint("--batch-size", "batch_size"), (batch_size / 2).max(1))]
-    OutOfMemory {
-        /// CPU or GPU.
-        device: String,
-        /// What was running, e.g. "at epoch 1, step 3".
-        during: String,
-        /// Images per batch.
-        batch_size: usize,
-        /// libtorch's first line.
-        message: String,
-    },
-    /// Ctrl-C (or [`crate::interrupt::request`]) stopped the work.
-    #[error("interrupted {during}; {saved}")]
-    Interrupted {
-        /// What was running.
-        during: String,
-        /// What the checkpoints hold and how to resume.
-        saved: String,
-    },
-    /// A checkpoint folder already holds a run, and resuming was not asked for.
-    #[error("{dir} already holds a checkpoint after epoch {epoch}: resume it ({}), or delete the folder to start over", crate::console::hint("--resume", "FitOptions::resume(true)"))]
-    CheckpointExists {
-        /// The checkpoint folder.
-        dir: String,
-        /// Its last epoch.
-        epoch: usize,
-    },
-    /// A checkpoint made with other settings or another model.
-    #[error("cannot resume from {dir}: {why}; resume with the same model and settings, or use another checkpoint folder")]
-    CheckpointMismatch {
-        /// The checkpoint folder.
-        dir: String,
-        /// What differs.
-        why: String,
-    },
-    /// An option out of range.
-    #[error("{0}")]
-    Options(String),
-}
-
-impl From<crate::interrupt::Interrupted> for TrainError {
-    fn from(stop: crate::interrupt::Interrupted) -> Self {
-        // `fit` replaces this with what its checkpoints hold.
-        TrainError::Interrupted {
-            during: stop.during,
-            saved: "it keeps no partial result, so run it again to start over".to_string(),
-        }
-    }
-}
-
-impl From<crate::interrupt::Interrupted> for crate::Error {
-    fn from(stop: crate::interrupt::Interrupted) -> Self {
-        TrainError::from(stop).into()
-    }
-}
-
-/// Turns libtorch's out-of-memory failures into [`TrainError::OutOfMemory`]; other errors pass.
+/// Turns libtorch's out-of-memory failures into [`Error::OutOfMemory`]; other errors pass.
 pub(crate) fn out_of_memory(
     error: crate::Error,
     device: tch::Device,
     batch_size: usize,
     during: impl FnOnce() -> String,
 ) -> crate::Error {
-    if matches!(error, crate::Error::Train(_)) {
+    if !matches!(error, Error::Torch(_)) {
         return error;
     }
     let text = error.to_string();
@@ -170,13 +95,12 @@ pub(crate) fn out_of_memory(
         .max()
         .map_or(0, |i| i + 2);
     let message = line[sentence..].trim();
-    TrainError::OutOfMemory {
+    Error::OutOfMemory {
         device: if device.is_cuda() { "GPU" } else { "CPU" }.into(),
         during: during(),
         batch_size,
         message: message.to_string(),
     }
-    .into()
 }
 
 #[cfg(test)]

@@ -98,11 +98,11 @@ impl RMSprop {
     }
 
     /// Refuses a learning rate that is not a positive number, before training starts.
-    pub(crate) fn check(&self) -> Result<(), super::TrainError> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.lr.is_finite() && self.lr > 0.0 {
             return Ok(());
         }
-        Err(super::TrainError::Options(format!(
+        Err(super::Error::Options(format!(
             "the learning rate {} is not a positive number: give {} such as 2e-5",
             self.lr,
             crate::console::hint("--lr", "RMSprop::new(lr)")

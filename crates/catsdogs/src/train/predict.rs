@@ -17,9 +17,8 @@ use std::path::Path;
 use tch::{Kind, Tensor};
 
 use super::fit::{model_device, probabilities, CompiledModel};
-use super::TrainError;
 use crate::data::{self, DirectoryIterator, Preprocess};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::model::Sequential;
 use crate::precision::Compute;
@@ -86,10 +85,9 @@ fn predict_flow(model: &Sequential, flow: &DirectoryIterator, compute: Compute) 
 pub fn input_size(model: &Sequential) -> Result<(u32, u32)> {
     match model.input_shape() {
         [3, height, width] => Ok((*height as u32, *width as u32)),
-        other => Err(TrainError::Options(format!(
+        other => Err(Error::Options(format!(
             "the model's input shape {other:?} is not (3, height, width)"
-        ))
-        .into()),
+        ))),
     }
 }
 
@@ -119,5 +117,5 @@ pub(crate) fn pixels_to_batch(
     let (height, width) = (i64::from(target_size.0), i64::from(target_size.1));
     let count = pixels.len() as i64 / (height * width * 3);
     let images = Tensor::f_from_data_size(pixels, &[count, height, width, 3], Kind::Uint8)?;
-    Ok(data::f_preprocess_batch(&images, preprocess)?)
+    data::f_preprocess_batch(&images, preprocess)
 }

@@ -23,11 +23,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{input_size, Compile, FitOptions, Loss, RMSprop, TrainError};
+use super::{input_size, Compile, FitOptions, Loss, RMSprop};
 use crate::cache::CacheOptions;
 use crate::console::hint;
 use crate::data::{FlowOptions, ImageDataGenerator, Preprocess};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fsutil::FolderLock;
 use crate::history::History;
 use crate::model::{Activation, LayerKind, Sequential};
@@ -53,13 +53,13 @@ pub enum Experiment {
 }
 
 impl FromStr for Experiment {
-    type Err = TrainError;
+    type Err = Error;
 
-    fn from_str(s: &str) -> std::result::Result<Self, TrainError> {
+    fn from_str(s: &str) -> Result<Self> {
         match s {
             "frozen" => Ok(Experiment::Frozen),
             "finetune" => Ok(Experiment::Finetune),
-            _ => Err(TrainError::Options(format!(
+            _ => Err(Error::Options(format!(
                 "unknown experiment {s:?}: use frozen or finetune"
             ))),
         }
@@ -251,12 +251,11 @@ fn chosen_preprocess(
 fn load_run(path: &Path) -> Result<(Sequential, Option<RunConfig>)> {
     let file = model_file(path);
     if !file.is_file() {
-        return Err(TrainError::Options(format!(
+        return Err(Error::Options(format!(
             "{} holds no trained model ({MODEL_FILE}): train one there first ({}), or give the run folder of a finished run",
             path.display(),
             hint("catsdogs train --out FOLDER", "notebook 02-feature-extraction or 03-fine-tuning")
-        ))
-        .into());
+        )));
     }
     let model = Sequential::load(&file, crate::device())?;
     let last = model.layers().last().map(|l| l.kind().clone());
@@ -269,11 +268,10 @@ fn load_run(path: &Path) -> Result<(Sequential, Option<RunConfig>)> {
         })
     );
     if !binary {
-        return Err(TrainError::Options(format!(
+        return Err(Error::Options(format!(
             "{} is not a cat/dog model: it does not end in one sigmoid unit (the probability of a dog); give the model of a catsdogs run",
             file.display()
-        ))
-        .into());
+        )));
     }
     let config = file
         .parent()
@@ -427,10 +425,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
 pub fn save_test_metrics(dir: impl AsRef<Path>, test_loss: f64, test_acc: f64) -> Result<()> {
     let metrics = serde_json::json!({ "test_loss": test_loss, "test_acc": test_acc });
     let text = serde_json::to_string_pretty(&metrics).expect("metrics serialise");
-    Ok(crate::fsutil::write_atomic(
-        &dir.as_ref().join("test_metrics.json"),
-        text.as_bytes(),
-    )?)
+    crate::fsutil::write_atomic(&dir.as_ref().join("test_metrics.json"), text.as_bytes())
 }
 
 /// Evaluates a trained model (run folder or model file) on `data`'s test folder (or `data`

@@ -26,8 +26,9 @@ use std::path::Path;
 use tch::{Kind, Tensor};
 
 pub use crate::data::Preprocess;
+use crate::error::fmt_shape;
 use crate::error::{Error, Result};
-use crate::model::{fmt_shape, LayerKind};
+use crate::model::LayerKind;
 use crate::tensor_file;
 use crate::vgg16::{architecture, TOP_INPUT_SIZE};
 
@@ -40,67 +41,6 @@ pub enum Format {
     TorchSave,
     /// safetensors, as written by [`Weights::save`] (or with torchvision's tensor names).
     Safetensors,
-}
-
-/// What can go wrong reading or checking a weights file.
-#[derive(Debug, thiserror::Error)]
-pub enum WeightsError {
-    /// The file is none of the known formats.
-    #[error("{path} is not a weights file that catsdogs reads: expected Keras .h5 (HDF5), torchvision .pth (torch.save) or safetensors")]
-    UnknownFormat {
-        /// The file.
-        path: String,
-    },
-    /// The file is of a known format but cannot be read.
-    #[error("cannot read {path} as {format}: {why}")]
-    Unreadable {
-        /// The file.
-        path: String,
-        /// The format it was read as.
-        format: &'static str,
-        /// The reader's reason.
-        why: String,
-    },
-    /// A layer's weights are not in the file.
-    #[error("{path} has no weights for VGG16 layer {layer} ({expected}){hint}")]
-    MissingLayer {
-        /// The file.
-        path: String,
-        /// The layer.
-        layer: String,
-        /// The tensors the layer needs, with their shapes in the file's layout.
-        expected: String,
-        /// What to do.
-        hint: &'static str,
-    },
-    /// A tensor of the wrong shape.
-    #[error("{path}: VGG16 layer {layer} needs {weight} ({name_in_file} in the file) of shape {} but the file has shape {}", fmt_shape(expected), fmt_shape(found))]
-    Shape {
-        /// The file.
-        path: String,
-        /// The layer.
-        layer: String,
-        /// `kernel` or `bias`.
-        weight: &'static str,
-        /// The tensor's name in the file.
-        name_in_file: String,
-        /// The shape VGG16 needs, in the file's layout.
-        expected: Box<[i64]>,
-        /// The shape in the file.
-        found: Box<[i64]>,
-    },
-    /// Weights without the top were asked for the top.
-    #[error(
-        "{path} has no top (fc1, fc2, predictions): it is a notop file; {}",
-        crate::console::hint(
-            "give the weights file with the top (vgg16_weights_tf_dim_ordering_tf_kernels.h5)",
-            "build VGG16 with include_top=false, or load the file with the top"
-        )
-    )]
-    NoTop {
-        /// The file.
-        path: String,
-    },
 }
 
 /// Tensor names and layouts of the formats.
@@ -195,7 +135,7 @@ impl Weights {
                 shown,
             )
         } else {
-            Err(WeightsError::UnknownFormat { path: shown }.into())
+            Err(Error::UnknownFormat { path: shown })
         }
     }
 
@@ -219,28 +159,26 @@ impl Weights {
             for (weight, own_shape) in &expected {
                 let name = file_name(layout, &layer, weight, index);
                 let file_shape = layout.shape(&kind, weight, own_shape);
-                let found = file
-                    .remove(&name)
-                    .ok_or_else(|| WeightsError::MissingLayer {
-                        path: path.clone(),
-                        layer: layer.clone(),
-                        expected: layout.describe(&layer, &kind, index),
-                        hint: if layer == "block1_conv1" {
-                            "; is it VGG16's weights?"
-                        } else {
-                            ""
-                        },
-                    })?;
+                let found = file.remove(&name).ok_or_else(|| Error::MissingLayer {
+                    path: path.clone(),
+                    network: "VGG16",
+                    layer: layer.clone(),
+                    expected: layout.describe(&layer, &kind, index),
+                    hint: if layer == "block1_conv1" {
+                        "; is it VGG16's weights?"
+                    } else {
+                        ""
+                    },
+                })?;
                 if found.tensor.size() != file_shape {
-                    return Err(WeightsError::Shape {
+                    return Err(Error::Shape {
                         path,
+                        network: "VGG16",
                         layer,
                         weight,
                         name_in_file: found.name_in_file,
-                        expected: file_shape.into(),
-                        found: found.tensor.size().into(),
-                    }
-                    .into());
+                        shapes: Box::new((file_shape, found.tensor.size())),
+                    });
                 }
                 let tensor = found.tensor.f_to_kind(Kind::Float)?;
                 let tensor = layout.to_own(tensor, &kind, weight, flatten_input.as_deref())?;
@@ -292,11 +230,8 @@ impl Weights {
                 self.tensors
                     .get(&format!("{name}/{weight}"))
                     .map(Tensor::shallow_clone)
-                    .ok_or_else(|| {
-                        WeightsError::NoTop {
-                            path: self.path.clone(),
-                        }
-                        .into()
+                    .ok_or_else(|| Error::NoTop {
+                        path: self.path.clone(),
                     })
             })
             .collect()
@@ -315,7 +250,7 @@ impl Weights {
             PREPROCESS_KEY.to_string(),
             preprocess.as_str().unwrap_or_default().to_string(),
         )]);
-        Ok(tensor_file::write(path.as_ref(), &tensors, metadata)?)
+        tensor_file::write(path.as_ref(), &tensors, metadata)
     }
 }
 

@@ -36,10 +36,10 @@ use rayon::prelude::*;
 use self::input::{Entry, Input};
 use self::output::Plan;
 use super::decode::decode_rgb;
-use super::error::DataError;
 use super::listing::is_image_name;
 use super::manifest::{Manifest, ManifestFile, SkippedEntry, SplitSettings};
 use super::rng::Rng;
+use crate::error::{Error, Result};
 use crate::hashing::sha256_hex;
 use crate::progress::Progress;
 
@@ -172,12 +172,12 @@ impl fmt::Display for SplitReport {
 /// use catsdogs::data::{split, SplitOptions};
 /// let report = split("train.zip".as_ref(), "data".as_ref(), &SplitOptions::default())?;
 /// print!("{report}");
-/// # Ok::<(), catsdogs::data::DataError>(())
+/// # Ok::<(), catsdogs::Error>(())
 /// ```
-pub fn split(source: &Path, out: &Path, options: &SplitOptions) -> Result<SplitReport, DataError> {
+pub fn split(source: &Path, out: &Path, options: &SplitOptions) -> Result<SplitReport> {
     let settings = options.settings();
     if !options.all && settings.train + settings.validation + settings.test == 0 {
-        return Err(DataError::Options(
+        return Err(Error::Options(
             "the split sizes are all 0: give at least one image to train, validation or test"
                 .into(),
         ));
@@ -314,7 +314,7 @@ fn deal<'a>(
     options: &SplitOptions,
     source: &Path,
     out: &Path,
-) -> Result<(Vec<Placement<'a>>, Vec<ManifestFile>), DataError> {
+) -> Result<(Vec<Placement<'a>>, Vec<ManifestFile>)> {
     let settings = options.settings();
     let mut files = Vec::new();
     let mut plan = Vec::new();
@@ -345,7 +345,7 @@ fn deal<'a>(
         };
         if train + validation + test > valid.len() {
             let have = valid.len();
-            return Err(DataError::invalid(
+            return Err(Error::invalid(
                 source,
                 format!(
                     "has {have} readable {class} images, but the split asks for {train} + {validation} + {test} of each class: pass smaller sizes, such as --train {} --validation {} --test {}",
@@ -401,7 +401,7 @@ fn write(
     manifest: &Manifest,
     earlier: &[ManifestFile],
     plan: &[Placement],
-) -> Result<(), DataError> {
+) -> Result<()> {
     manifest.write_to(&out.join(PENDING_FILE))?;
     output::remove_earlier(out, earlier)?;
     // Only the folders that get images: an empty `test/` (with `all`, or a size of 0) would
@@ -409,14 +409,14 @@ fn write(
     let folders: std::collections::BTreeSet<&Path> =
         plan.iter().filter_map(|(_, dest)| dest.parent()).collect();
     for dir in folders {
-        std::fs::create_dir_all(dir).map_err(|e| DataError::write(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     }
     plan.par_iter()
         .map_init(
             || None,
             |reader, (entry, dest)| output::place(input, reader, entry, dest),
         )
-        .collect::<Result<(), DataError>>()?;
+        .collect::<Result<()>>()?;
     if manifest.synthetic {
         crate::fsutil::write_atomic(
             &out.join(SYNTHETIC_NOTE),
@@ -425,7 +425,7 @@ fn write(
     }
     manifest.write(out)?;
     let pending = out.join(PENDING_FILE);
-    std::fs::remove_file(&pending).map_err(|e| DataError::write(&pending, e))
+    std::fs::remove_file(&pending).map_err(|e| Error::write(&pending, e))
 }
 
 /// "3 entries added, 1 removed, 2 changed in size" between a manifest and the current input.
