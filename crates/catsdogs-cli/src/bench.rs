@@ -10,8 +10,8 @@ use serde_json::json;
 
 use catsdogs::bench::{self, Timing};
 use catsdogs::data;
+use catsdogs::experiments::{self, Experiment, RunOptions};
 use catsdogs::precision::{Compute, Precision};
-use catsdogs::train::run::{self, Experiment, RunOptions};
 use catsdogs::vgg16::Vgg16;
 use tch::Device;
 
@@ -238,7 +238,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             options.target_size = target_size;
             options.cache.enabled = cache == Switch::On;
             options.compute = Some(compute);
-            let report = run::run(&options)?;
+            let report = experiments::run(&options)?;
             let epoch_seconds: Vec<f64> = report.history.epochs.iter().map(|e| e.seconds).collect();
             let last = report.history.epochs.last();
             let timing = Timing {

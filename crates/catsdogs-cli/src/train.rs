@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
 
-use catsdogs::cache::CacheOptions;
 use catsdogs::data::{self, Preprocess};
+use catsdogs::experiments::{self, Experiment, RunOptions};
+use catsdogs::features::CacheOptions;
 use catsdogs::interrupt;
 use catsdogs::precision::Precision;
-use catsdogs::train::run::{self, Experiment, RunOptions};
 use catsdogs::train::{
     input_size, load_images, submit, Compile, FitOptions, Loss, Predict, RMSprop,
 };
@@ -88,12 +88,8 @@ pub enum TrainCommand {
         /// Images per batch.
         #[arg(long, default_value_t = 50)]
         batch_size: usize,
-        /// none, vgg16 or torch (default: the run's).
-        #[arg(long, value_parser = str::parse::<Preprocess>)]
-        preprocess: Option<Preprocess>,
-        /// fp32, bf16, fp16 (CUDA) or auto.
-        #[arg(long, default_value = "auto", value_parser = str::parse::<Precision>)]
-        precision: Precision,
+        #[command(flatten)]
+        reading: Reading,
     },
     /// Print the probability that each image is a dog.
     Predict {
@@ -102,12 +98,8 @@ pub enum TrainCommand {
         /// Image files.
         #[arg(required = true)]
         images: Vec<PathBuf>,
-        /// none, vgg16 or torch (default: the run's).
-        #[arg(long, value_parser = str::parse::<Preprocess>)]
-        preprocess: Option<Preprocess>,
-        /// fp32, bf16, fp16 (CUDA) or auto.
-        #[arg(long, default_value = "auto", value_parser = str::parse::<Precision>)]
-        precision: Precision,
+        #[command(flatten)]
+        reading: Reading,
     },
     /// Write Kaggle's submission (id,label with the probability of a dog) for test1.zip.
     Submit {
@@ -123,12 +115,8 @@ pub enum TrainCommand {
         /// Images per batch.
         #[arg(long, default_value_t = 50)]
         batch_size: usize,
-        /// none, vgg16 or torch (default: the run's).
-        #[arg(long, value_parser = str::parse::<Preprocess>)]
-        preprocess: Option<Preprocess>,
-        /// fp32, bf16, fp16 (CUDA) or auto.
-        #[arg(long, default_value = "auto", value_parser = str::parse::<Precision>)]
-        precision: Precision,
+        #[command(flatten)]
+        reading: Reading,
     },
 }
 
@@ -140,6 +128,17 @@ fn parse_gib(text: &str) -> Result<f64, String> {
             "{text:?} is not a size in GiB: give a number of 0 or more, such as 4"
         )),
     }
+}
+
+/// How a trained model is run on images: their preprocessing and the layers' precision.
+#[derive(clap::Args)]
+pub struct Reading {
+    /// none, vgg16 or torch (default: the run's).
+    #[arg(long, value_parser = str::parse::<Preprocess>)]
+    preprocess: Option<Preprocess>,
+    /// fp32, bf16, fp16 (CUDA) or auto.
+    #[arg(long, default_value = "auto", value_parser = str::parse::<Precision>)]
+    precision: Precision,
 }
 
 /// Runs a training subcommand.
@@ -179,26 +178,31 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
                 precision,
                 ..RunOptions::new(experiment, data, out)
             };
-            let report = run::run(&options)?;
+            let report = experiments::run(&options)?;
             out!("Wrote the run to {}", report.out.display());
         }
         TrainCommand::Evaluate {
             model,
             data,
             batch_size,
-            preprocess,
-            precision,
+            reading: Reading {
+                preprocess,
+                precision,
+            },
         } => {
-            let (loss, acc) = run::evaluate(&model, &data, batch_size, preprocess, precision)?;
+            let (loss, acc) =
+                experiments::evaluate(&model, &data, batch_size, preprocess, precision)?;
             out!("test_loss: {loss:.4} - test_acc: {acc:.4}");
         }
         TrainCommand::Predict {
             model,
             images,
-            preprocess,
-            precision,
+            reading: Reading {
+                preprocess,
+                precision,
+            },
         } => {
-            let (model, preprocess) = run::load_trained(&model, preprocess)?;
+            let (model, preprocess) = experiments::load_trained(&model, preprocess)?;
             let x = load_images(&images, input_size(&model)?, preprocess)?;
             let mut model = model.compile(RMSprop::new(0.0), Loss::BinaryCrossentropy);
             model.set_options(FitOptions::default().precision(precision));
@@ -214,10 +218,12 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
             test_zip,
             out,
             batch_size,
-            preprocess,
-            precision,
+            reading: Reading {
+                preprocess,
+                precision,
+            },
         } => {
-            let (model, preprocess) = run::load_trained(&model, preprocess)?;
+            let (model, preprocess) = experiments::load_trained(&model, preprocess)?;
             let compute = precision.resolve(catsdogs::device())?;
             let report = submit::submit(&model, preprocess, &test_zip, &out, batch_size, compute)?;
             for skipped in &report.skipped {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cli::{catsdogs, command, ok, path, refused, sample_split, train_args};
+use cli::{catsdogs, command, first_image, ok, path, refused, sample_split, train_args};
 use common::run_python;
 
 /// The names in a folder, sorted.
@@ -237,8 +237,12 @@ fn labels_are_the_same_two_classes_everywhere_and_options_are_checked_first() {
     let run = dir.path().join("run");
     let birds = data.join("train/birds");
     std::fs::create_dir(&birds).unwrap();
-    let a_cat = data.join("train/cats").read_dir().unwrap().next().unwrap();
-    std::fs::copy(a_cat.unwrap().path(), birds.join("bird.1.jpg")).unwrap();
+    std::fs::copy(
+        first_image(&data.join("train/cats")),
+        birds.join("bird.1.jpg"),
+    )
+    .unwrap();
+
     let error = refused(&catsdogs(&train_args(&data, &run)));
     assert!(
         error.contains("has 3 class folder(s) (birds, cats, dogs)"),
@@ -285,8 +289,7 @@ fn every_output_is_written_atomically() {
     let good = b"a good file from before";
     let image = dir.path().join("cat.jpg");
     let (_, data) = sample_split(dir.path(), 30, [40, 10, 10]);
-    let a_cat = data.join("train/cats").read_dir().unwrap().next().unwrap();
-    std::fs::copy(a_cat.unwrap().path(), &image).unwrap();
+    std::fs::copy(first_image(&data.join("train/cats")), &image).unwrap();
     let weights = dir.path().join("notop.h5");
     weights_files::write_keras_h5(serde_json::json!({"path": path(&weights), "values": "formula"}));
     let run = dir.path().join("run");
@@ -472,8 +475,7 @@ fn sizes_and_fields_read_from_outside_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("x.jpg");
     let (_, data) = sample_split(dir.path(), 30, [40, 10, 10]);
-    let a_cat = data.join("train/cats").read_dir().unwrap().next().unwrap();
-    std::fs::copy(a_cat.unwrap().path(), &image).unwrap();
+    std::fs::copy(first_image(&data.join("train/cats")), &image).unwrap();
     let npy = dir.path().join("x.npy");
     for size in ["100000x100000", "4294967295x4294967295"] {
         for args in [
@@ -639,14 +641,7 @@ fn rough_edges() {
 
     // Kaggle ids are unique: 01.jpg and sub-folders are not Kaggle's; two files for one id are
     // refused; a batch of 0 is refused as evaluate refuses it.
-    let image = data
-        .join("test/cats")
-        .read_dir()
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let image = first_image(&data.join("test/cats"));
     let zip_of = |name: &str, entries: &[&str]| {
         let zip = dir.path().join(name);
         let mut args = vec![path(&image).to_string(), path(&zip).to_string()];

@@ -1,5 +1,7 @@
 //! Inline output in evcxr notebooks, the Rust counterpart of Jupyter's `display`.
 //!
+//! One idea in one file (over 400 lines with its tests): what a cell shows, as PNG, HTML or text.
+//!
 //! evcxr shows a value under a cell when the cell's last expression has a method
 //! `evcxr_display(&self)` that prints
 //! `EVCXR_BEGIN_CONTENT <mime>\n<content>\nEVCXR_END_CONTENT\n` to stdout. [`Png`] (figures and
@@ -28,6 +30,7 @@ use base64::Engine;
 use image::RgbImage;
 
 use crate::error::{Error, Result};
+use crate::imagenet::Prediction;
 
 /// The keyword of the PNG `tEXt` chunk in which a figure of [`crate::plot`] names its kind
 /// (`history-curves`, `image-grid` or `confusion-matrix`); see [`Png::figure_kind`].
@@ -309,7 +312,7 @@ fn is_number(text: &str) -> bool {
     text.parse::<f64>().is_ok()
 }
 
-fn escape_html(text: &str) -> String {
+pub(crate) fn escape_html(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -321,6 +324,27 @@ fn escape_html(text: &str) -> String {
         }
     }
     escaped
+}
+
+/// One image's top predictions as a table (rank, class, WordNet id, probability), for a notebook.
+///
+/// ```
+/// use catsdogs::display::predictions_table;
+/// use catsdogs::imagenet::Prediction;
+/// let top = [Prediction { index: 199, wnid: "n02097298".into(), name: "Scotch_terrier".into(), probability: 0.84 }];
+/// assert!(predictions_table(&top).to_string().contains("Scotch_terrier"));
+/// ```
+pub fn predictions_table(predictions: &[Prediction]) -> Table {
+    let mut table = Table::new(["rank", "class", "wnid", "probability"]);
+    for (rank, p) in predictions.iter().enumerate() {
+        table.push_row([
+            (rank + 1).to_string(),
+            p.name.clone(),
+            p.wnid.clone(),
+            format!("{:.4}", p.probability),
+        ]);
+    }
+    table
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! what to do; the variants are grouped by where they arise. A message that names an option
 //! names it the way the reader sets it ([`crate::console::hint`]).
 //!
+//! One idea in one file (over 400 lines): every error the crate can give, as one enum.
+//!
 //! ```
 //! let err = catsdogs::data::load_img("no/such.jpg".as_ref(), None).unwrap_err();
 //! assert!(matches!(err, catsdogs::Error::Read { .. }));

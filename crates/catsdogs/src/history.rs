@@ -1,5 +1,6 @@
 //! `History`: what `fit` returns, one row of metrics per epoch, as in Keras's `History.history`.
-//! It is saved as JSON beside each run, loaded again and plotted.
+//! It is saved as JSON beside each run, loaded again and plotted (see
+//! [`PlotHistory`](crate::plot::PlotHistory), which gives it Keras users' `history.plot()`).
 //!
 //! ```
 //! use catsdogs::history::{EpochMetrics, History};
@@ -65,11 +66,6 @@ impl History {
 
     fn column(&self, f: impl Fn(&EpochMetrics) -> f64) -> Vec<f64> {
         self.epochs.iter().map(f).collect()
-    }
-
-    /// The tutorial's two plots, accuracy and loss, training against validation, as one figure.
-    pub fn plot(&self) -> crate::display::Png {
-        crate::plot::history_curves(self, "")
     }
 
     /// The history as pretty-printed JSON.

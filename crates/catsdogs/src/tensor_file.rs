@@ -46,6 +46,18 @@ pub fn checked_elements(shape: &[i64]) -> Result<u64, String> {
         })
 }
 
+/// The little-endian bytes of a tensor's values in `kind`, in row-major (NCHW) order, whatever
+/// its device and memory layout: what the caches store and the content hashes read.
+pub fn bytes(tensor: &Tensor, kind: Kind) -> Result<Vec<u8>> {
+    let values = tensor
+        .f_to_device(tch::Device::Cpu)?
+        .f_to_kind(kind)?
+        .f_contiguous()?;
+    let mut bytes = vec![0u8; values.numel() * kind.elt_size_in_bytes()];
+    values.f_copy_data_u8(&mut bytes, values.numel())?;
+    Ok(bytes)
+}
+
 /// Whether a file starting with `head` looks like safetensors: an 8-byte header length, then a
 /// JSON object.
 pub fn is_safetensors(head: &[u8]) -> bool {

@@ -1,6 +1,7 @@
 //! VGG16 as Keras builds it (`keras.applications.VGG16`): the same layer names (`block1_conv1`
 //! ... `block5_pool`, then `flatten`, `fc1`, `fc2`, `predictions` with the top), the same
-//! parameter counts, on NCHW input.
+//! parameter counts, on NCHW input. A network from a table ([`architecture`]); its pretrained
+//! weights come from [`crate::weights`] (`Vgg16::load`).
 //!
 //! ```
 //! use catsdogs::vgg16::Vgg16;
@@ -13,14 +14,11 @@
 //! assert_eq!(conv_base.forward_from(&block4, "block5_conv1").unwrap(), conv_base.forward(&x).unwrap());
 //! ```
 
-use std::path::Path;
-
 use tch::{Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::model::{keras_shape, Activation, Layer, LayerKind, Stack, Summary};
+use crate::model::{keras_shape, Activation, ConvBase, Layer, LayerKind, Stack, Summary};
 use crate::precision::Compute;
-use crate::weights::Weights;
 
 /// Filters of each block's convolutions, and how many convolutions each block has.
 const BLOCKS: [(i64, usize); 5] = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)];
@@ -96,27 +94,8 @@ impl Vgg16 {
         Vgg16::from_layers(layers, include_top)
     }
 
-    /// VGG16 with the given weights (`weights='imagenet'` once loaded). With the top, the weights
-    /// must have it too (the notop files do not).
-    pub fn from_weights(weights: &Weights, include_top: bool, device: Device) -> Result<Self> {
-        let layers = architecture(include_top, TOP_INPUT_SIZE, TOP_INPUT_SIZE)
-            .into_iter()
-            .map(|(name, kind)| {
-                let tensors = weights.layer(&name, &kind)?;
-                let mut layer = Layer::with_weights(name, kind, tensors)?;
-                layer.move_to(device);
-                Ok(layer)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Vgg16::from_layers(layers, include_top))
-    }
-
-    /// VGG16 with the weights of a file in any format [`Weights::load`] reads.
-    pub fn load(path: impl AsRef<Path>, include_top: bool, device: Device) -> Result<Self> {
-        Vgg16::from_weights(&Weights::load(path)?, include_top, device)
-    }
-
-    fn from_layers(layers: Vec<Layer>, include_top: bool) -> Self {
+    /// VGG16 of the given layers (those of [`architecture`]).
+    pub(crate) fn from_layers(layers: Vec<Layer>, include_top: bool) -> Self {
         Vgg16 {
             stack: Stack {
                 name: "vgg16".to_string(),
@@ -264,8 +243,10 @@ impl Vgg16 {
         rows.extend(self.stack.summary_rows(0));
         Summary::new(&self.stack.name, rows)
     }
+}
 
-    pub(crate) fn into_stack(self) -> Stack {
+impl ConvBase for Vgg16 {
+    fn into_stack(self) -> Stack {
         self.stack
     }
 }

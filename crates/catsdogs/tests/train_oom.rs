@@ -6,8 +6,8 @@
 use catsdogs::data::{
     sample, split, FlowOptions, ImageDataGenerator, Preprocess, SampleOptions, SplitOptions,
 };
+use catsdogs::experiments::Experiment;
 use catsdogs::precision::Precision;
-use catsdogs::train::run::Experiment;
 use catsdogs::train::{Compile, FitOptions, Loss, RMSprop};
 use catsdogs::vgg16::Vgg16;
 use tch::{Device, Kind, Tensor};
@@ -56,7 +56,7 @@ fn a_batch_too_large_for_memory_says_to_lower_the_batch_size() {
         .compile(RMSprop::new(2e-5), Loss::BinaryCrossentropy);
     // Start libtorch's thread pool before the cap, so that only tensors can hit it.
     let warm = Tensor::ones([1, 3, 64, 64], (Kind::Float, Device::Cpu));
-    let _ = model.forward_range(&warm, 0..2, false).unwrap();
+    let _ = model.model().forward_range(&warm, 0..2, false).unwrap();
 
     // 32 images of 64 channels at 256x256 in float32 is 537 MB for block1_conv1's output.
     let limit = virtual_memory() + (400 << 20);

@@ -80,6 +80,16 @@ pub fn sample_split(dir: &Path, per_class: usize, sizes: [usize; 3]) -> (PathBuf
     (zip, data)
 }
 
+/// The first image (in directory order) of a class folder, e.g. `data/test/cats`.
+pub fn first_image(dir: &Path) -> PathBuf {
+    let entry = dir
+        .read_dir()
+        .unwrap()
+        .next()
+        .expect("a class folder holds images");
+    entry.unwrap().path()
+}
+
 /// The arguments of a one-epoch frozen run at 32x32 on `data`, into `out`.
 pub fn train_args<'a>(data: &'a Path, out: &'a Path) -> Vec<&'a str> {
     vec![

@@ -2,6 +2,9 @@
 //! `Dropout`), its weights as libtorch tensors, and a `trainable` flag. The same type serves the
 //! VGG16 base and the head, so one forward loop runs any range of layers.
 //!
+//! One concept in one file (over 400 lines with its examples): the layer kinds, their shapes,
+//! initialisation, checks and forward pass.
+//!
 //! Weight layouts (what [`Layer::weights`] holds, and what saved files hold):
 //! - `Conv2D`: `kernel` of shape (filters, in_channels, 3, 3), libtorch's OIHW; `bias` (filters).
 //! - `Dense`: `kernel` of shape (inputs, units), as in Keras; `bias` (units).

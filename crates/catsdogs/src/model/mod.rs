@@ -32,14 +32,13 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
 pub use layer::{Activation, Layer, LayerKind};
-pub(crate) use stack::Stack;
+pub use stack::Stack;
 pub(crate) use summary::keras_shape;
 pub use summary::Summary;
 
 use crate::error::{Error, Result};
 use crate::precision::Compute;
 use crate::tensor_file;
-use crate::vgg16::Vgg16;
 
 /// A layer's parameters if it is trainable, else 0.
 fn trainable_params(layer: &Layer) -> i64 {
@@ -50,7 +49,16 @@ fn trainable_params(layer: &Layer) -> i64 {
     }
 }
 
-/// Keras's `models.Sequential` whose first element is a conv base (a [`Vgg16`]).
+/// A network that a [`Sequential`] can start with, as the tutorial's starts with VGG16's conv
+/// base: its layers, in order, with the shape of one input sample. [`crate::vgg16::Vgg16`]
+/// is one.
+pub trait ConvBase {
+    /// The network as a stack of layers, named as Keras names the model (e.g. `vgg16`).
+    fn into_stack(self) -> Stack;
+}
+
+/// Keras's `models.Sequential` whose first element is a conv base (a [`ConvBase`] such as
+/// [`crate::vgg16::Vgg16`]).
 #[derive(Debug)]
 pub struct Sequential {
     stack: Stack,
@@ -110,7 +118,7 @@ impl Architecture {
 
 impl Sequential {
     /// `model = models.Sequential(); model.add(conv_base)`.
-    pub fn new(conv_base: Vgg16) -> Self {
+    pub fn new(conv_base: impl ConvBase) -> Self {
         let base = conv_base.into_stack();
         Sequential {
             base_len: base.layers.len(),

@@ -11,10 +11,12 @@ use super::{keras_shape, trainable_params, Layer};
 use crate::error::{Error, Result};
 use crate::hashing::hex;
 use crate::precision::Compute;
+use crate::tensor_file;
 
-/// Layers with the shape of one input sample (NCHW without the batch axis).
+/// Layers with the shape of one input sample (NCHW without the batch axis): what a network is
+/// made of. Its parts are the crate's own; other crates see it only as a [`super::ConvBase`]'s.
 #[derive(Debug)]
-pub(crate) struct Stack {
+pub struct Stack {
     pub(crate) name: String,
     pub(crate) input_shape: Vec<i64>,
     pub(crate) layers: Vec<Layer>,
@@ -124,7 +126,7 @@ impl Stack {
             hasher.update((kind.len() as u64).to_le_bytes());
             hasher.update(kind.as_bytes());
             for weight in layer.weights() {
-                hasher.update(tensor_bytes(weight)?);
+                hasher.update(tensor_file::bytes(weight, Kind::Float)?);
             }
         }
         Ok(hex(&hasher.finalize()))
@@ -139,16 +141,4 @@ impl Stack {
     pub(crate) fn count_params(&self) -> i64 {
         self.layers.iter().map(Layer::count_params).sum()
     }
-}
-
-/// The little-endian bytes of a tensor's values as f32, in row-major order.
-fn tensor_bytes(tensor: &Tensor) -> Result<Vec<u8>> {
-    let values = tensor
-        .f_to_device(Device::Cpu)?
-        .f_to_kind(Kind::Float)?
-        .f_contiguous()?;
-    let numel = values.numel();
-    let mut bytes = vec![0u8; numel * 4];
-    values.f_copy_data_u8(&mut bytes, numel)?;
-    Ok(bytes)
 }

@@ -23,7 +23,7 @@ mod grid;
 mod interpretation;
 
 pub use confusion::confusion_matrix;
-pub use curves::history_curves;
+pub use curves::{history_curves, PlotHistory};
 pub use grid::{flow_images, image_grid};
 pub use interpretation::{Interpretation, MAX_TOP_LOSSES};
 
@@ -55,7 +55,7 @@ use crate::display::Png;
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 /// Why drawing on an [`Area`] failed.
-type DrawError = DrawingAreaErrorKind<plotters_bitmap::BitMapBackendError>;
+type DrawError = DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>;
 
 /// The font family every figure uses: DejaVu Sans, registered once.
 const FONT: FontFamily<'static> = FontFamily::SansSerif;

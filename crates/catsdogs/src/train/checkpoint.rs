@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use super::RMSprop;
+use super::Optimizer;
 use crate::error::{Error, Result};
 use crate::fsutil::{sync_folder, write_atomic};
 use crate::hashing::sha256_hex;
@@ -161,7 +161,7 @@ impl Checkpoint {
         dir: &Path,
         epoch: usize,
         model: &Sequential,
-        optimizer: &RMSprop,
+        optimizer: &dyn Optimizer,
         history: &History,
         settings: &Settings,
     ) -> Result<()> {
@@ -229,7 +229,7 @@ impl Checkpoint {
     pub(crate) fn restore(
         &self,
         model: &Sequential,
-        optimizer: &mut RMSprop,
+        optimizer: &mut dyn Optimizer,
         settings: &Settings,
         device: Device,
     ) -> Result<()> {

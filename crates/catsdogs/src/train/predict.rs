@@ -14,10 +14,11 @@
 
 use std::path::Path;
 
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
-use super::fit::{model_device, probabilities, CompiledModel};
+use super::CompiledModel;
 use crate::data::{self, DirectoryIterator, Preprocess};
+use crate::device::out_of_memory;
 use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::model::Sequential;
@@ -52,11 +53,11 @@ impl Predict for Sequential {
 /// `evaluate` do.
 impl Predict for CompiledModel {
     fn predict(&self, x: &Tensor) -> Result<Tensor> {
-        probabilities(self, x, PREDICT_BATCH_SIZE, self.compute()?)
+        probabilities(&self.model, x, PREDICT_BATCH_SIZE, self.compute()?)
     }
 
     fn predict_generator(&self, flow: &DirectoryIterator) -> Result<Tensor> {
-        predict_flow(self, flow, self.compute()?)
+        predict_flow(&self.model, flow, self.compute()?)
     }
 }
 
@@ -118,4 +119,39 @@ pub(crate) fn pixels_to_batch(
     let count = pixels.len() as i64 / (height * width * 3);
     let images = Tensor::f_from_data_size(pixels, &[count, height, width, 3], Kind::Uint8)?;
     data::f_preprocess_batch(&images, preprocess)
+}
+
+/// The device of a model's weights.
+pub(crate) fn model_device(model: &Sequential) -> Device {
+    model
+        .named_parameters()
+        .first()
+        .map_or(Device::Cpu, |(_, w)| w.device())
+}
+
+/// The probabilities of a batch, in chunks of `batch_size`, without training, computed as
+/// `compute` says: shared by `predict`, `predict_generator` and the submission.
+pub(crate) fn probabilities(
+    model: &Sequential,
+    x: &Tensor,
+    batch_size: usize,
+    compute: Compute,
+) -> Result<Tensor> {
+    let _guard = tch::no_grad_guard();
+    let device = model_device(model);
+    let end = model.layers().len();
+    let mut outputs = Vec::new();
+    for chunk in x.f_split(batch_size.max(1) as i64, 0)? {
+        let run = || -> Result<Tensor> {
+            let p =
+                model.forward_range_with(&chunk.f_to_device(device)?, 0..end, false, compute)?;
+            Ok(p.f_reshape([-1])?
+                .f_to_kind(Kind::Float)?
+                .f_to_device(Device::Cpu)?)
+        };
+        outputs.push(run().map_err(|e| {
+            out_of_memory(e, device, batch_size, || "while predicting".to_string())
+        })?);
+    }
+    Ok(Tensor::f_cat(&outputs, 0)?)
 }

@@ -23,14 +23,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::Path;
 
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 pub use crate::data::Preprocess;
-use crate::error::fmt_shape;
-use crate::error::{Error, Result};
-use crate::model::LayerKind;
+
+use crate::error::{fmt_shape, Error, Result};
+use crate::model::{Layer, LayerKind};
 use crate::tensor_file;
-use crate::vgg16::{architecture, TOP_INPUT_SIZE};
+use crate::vgg16::{architecture, Vgg16, TOP_INPUT_SIZE};
 
 /// The file formats [`Weights::load`] reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,6 +251,30 @@ impl Weights {
             preprocess.as_str().unwrap_or_default().to_string(),
         )]);
         tensor_file::write(path.as_ref(), &tensors, metadata)
+    }
+}
+
+/// VGG16 with pretrained weights: Keras's `VGG16(weights='imagenet')`, here because the weights
+/// are this module's concern and the network's table is [`crate::vgg16`]'s.
+impl Vgg16 {
+    /// VGG16 with the given weights (`weights='imagenet'` once loaded). With the top, the weights
+    /// must have it too (the notop files do not).
+    pub fn from_weights(weights: &Weights, include_top: bool, device: Device) -> Result<Self> {
+        let layers = architecture(include_top, TOP_INPUT_SIZE, TOP_INPUT_SIZE)
+            .into_iter()
+            .map(|(name, kind)| {
+                let tensors = weights.layer(&name, &kind)?;
+                let mut layer = Layer::with_weights(name, kind, tensors)?;
+                layer.move_to(device);
+                Ok(layer)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Vgg16::from_layers(layers, include_top))
+    }
+
+    /// VGG16 with the weights of a file in any format [`Weights::load`] reads.
+    pub fn load(path: impl AsRef<Path>, include_top: bool, device: Device) -> Result<Self> {
+        Vgg16::from_weights(&Weights::load(path)?, include_top, device)
     }
 }
 

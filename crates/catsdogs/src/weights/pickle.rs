@@ -3,6 +3,8 @@
 //! format that torchvision's own VGG16 file uses (a few pickles, then each storage as an i64
 //! element count and its bytes).
 //!
+//! One idea in one file (over 400 lines): a reader of PyTorch's pickled state dicts.
+//!
 //! The pickle machine below knows only what a state dict pickles to: dicts, tuples, lists,
 //! numbers, strings, `OrderedDict`, and tensors (`torch._utils._rebuild_tensor_v2` over a
 //! storage given by persistent id). Everything else becomes an opaque value.

@@ -1,5 +1,6 @@
 //! The tutorial's two experiments end to end, as `catsdogs train` runs them (and as a notebook
-//! may): build the model, fit it with a checkpoint per epoch, evaluate it on the test set, and
+//! may), on top of every other layer (data, network and weights, training, figures): build the
+//! model, fit it with a checkpoint per epoch, evaluate it on the test set, and
 //! leave everything in one run folder:
 //!
 //! ```text
@@ -10,6 +11,8 @@
 //! runs/NAME/model.safetensors   the trained model
 //! runs/NAME/test_metrics.json   {"test_loss": ..., "test_acc": ...}
 //! ```
+//!
+//! One idea in one file (over 400 lines): a run of the tutorial, its folder and its reading.
 //!
 //! - `frozen`: the ImageNet conv base frozen under a new head, Flatten, Dropout(0.5),
 //!   Dense(256, relu), Dense(1, sigmoid), RMSprop(lr=2e-5).
@@ -23,15 +26,15 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{input_size, Compile, FitOptions, Loss, RMSprop};
-use crate::cache::CacheOptions;
 use crate::console::hint;
 use crate::data::{FlowOptions, ImageDataGenerator, Preprocess};
 use crate::error::{Error, Result};
+use crate::features::CacheOptions;
 use crate::fsutil::FolderLock;
 use crate::history::History;
 use crate::model::{Activation, LayerKind, Sequential};
 use crate::precision::{Compute, Precision};
+use crate::train::{input_size, Compile, FitOptions, Loss, RMSprop};
 use crate::vgg16::Vgg16;
 use crate::weights::Weights;
 
@@ -78,7 +81,7 @@ impl Experiment {
     /// The tutorial's model on `conv_base`, with this experiment's trainable layers.
     ///
     /// ```
-    /// use catsdogs::train::run::Experiment;
+    /// use catsdogs::experiments::Experiment;
     /// let conv_base = catsdogs::vgg16::Vgg16::new(false, tch::Device::Cpu);
     /// let model = Experiment::Finetune.model(conv_base).unwrap();
     /// assert_eq!(model.summary().trainable_params(), 7_079_424 + 6_423_041);
