@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cli::{catsdogs, command, first_image, ok, path, refused, sample_split, train_args};
+use cli::{
+    catsdogs, command, first_image, ok, path, refused, sample_split, submit_args, train_args,
+};
 use common::run_python;
 
 /// The names in a folder, sorted.
@@ -327,18 +329,7 @@ fn every_output_is_written_atomically() {
             vec!["sample", path(&s_zip), "--force", "--per-class", "4"],
             s_zip.clone(),
         ),
-        (
-            vec![
-                "submit",
-                "--model",
-                path(&run),
-                "--test-zip",
-                path(&test_zip),
-                "--out",
-                path(&s_csv),
-            ],
-            s_csv.clone(),
-        ),
+        (submit_args(&run, &test_zip, &s_csv), s_csv.clone()),
     ];
     for (args, file) in cases {
         std::fs::write(&file, good).unwrap();
@@ -449,18 +440,8 @@ fn a_reader_that_goes_away_stops_the_output_not_the_work() {
         String::from_utf8_lossy(&out.stderr)
     );
     let again = dir.path().join("again");
-    let args = [
-        "split",
-        path(&zip),
-        path(&again),
-        "--train",
-        "40",
-        "--validation",
-        "10",
-        "--test",
-        "10",
-    ];
-    let out = closed(&args);
+    let args = cli::split_args(&zip, &again, [40, 10, 10]);
+    let out = closed(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -664,17 +645,7 @@ fn rough_edges() {
     );
     let csv = dir.path().join("s.csv");
     let submit = |zip: &Path, batch: &str| {
-        catsdogs(&[
-            "submit",
-            "--model",
-            path(&run),
-            "--test-zip",
-            path(zip),
-            "--out",
-            path(&csv),
-            "--batch-size",
-            batch,
-        ])
+        catsdogs(&[&submit_args(&run, zip, &csv)[..], &["--batch-size", batch]].concat())
     };
     let out = ok(&submit(&zip, "50"));
     assert!(out.contains("Skipped test1/01.jpg"), "{out}");

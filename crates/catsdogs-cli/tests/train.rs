@@ -17,17 +17,8 @@ fn train_then_evaluate_predict_and_submit_from_the_run_folder() {
     let data = dir.path().join("data");
     let run = dir.path().join("runs/frozen");
     catsdogs(&["sample", path(&zip), "--per-class", "30"]);
-    catsdogs(&[
-        "split",
-        path(&zip),
-        path(&data),
-        "--train",
-        "40",
-        "--validation",
-        "10",
-        "--test",
-        "10",
-    ]);
+    let split = cli::split_args(&zip, &data, [40, 10, 10]);
+    catsdogs(&split.iter().map(String::as_str).collect::<Vec<_>>());
     let train = [
         "train",
         "--experiment",
@@ -126,15 +117,7 @@ fn train_then_evaluate_predict_and_submit_from_the_run_folder() {
     std::io::Write::write_all(&mut writer, &std::fs::read(&cat).unwrap()).unwrap();
     writer.finish().unwrap();
     let csv = dir.path().join("submission.csv");
-    catsdogs(&[
-        "submit",
-        "--model",
-        path(&run),
-        "--test-zip",
-        path(&test_zip),
-        "--out",
-        path(&csv),
-    ]);
+    catsdogs(&cli::submit_args(&run, &test_zip, &csv));
     let written = std::fs::read_to_string(&csv).unwrap();
     assert!(written.starts_with("id,label\n1,0."), "{written}");
 }

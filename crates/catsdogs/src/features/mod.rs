@@ -284,7 +284,8 @@ fn run_prefix(
             let x = flow.batch(indices, request.device)?.x;
             let y = request
                 .model
-                .forward_range_with(&x, 0..cut, false, request.compute)?;
+                .stack()
+                .forward_range(&x, 0..cut, false, request.compute)?;
             sink(indices[0], &y)
         };
         run().map_err(|e| {

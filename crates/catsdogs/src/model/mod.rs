@@ -235,16 +235,10 @@ impl Sequential {
         self.stack.forward_range(x, range, train, Compute::FP32)
     }
 
-    /// [`forward_range`](Self::forward_range) computed as `compute` says (see
-    /// [`crate::precision`]).
-    pub fn forward_range_with(
-        &self,
-        x: &Tensor,
-        range: Range<usize>,
-        train: bool,
-        compute: Compute,
-    ) -> Result<Tensor> {
-        self.stack.forward_range(x, range, train, compute)
+    /// The layers as a stack, which runs any range of them computed as a
+    /// [`Compute`] says.
+    pub(crate) fn stack(&self) -> &Stack {
+        &self.stack
     }
 
     /// Every weight with its name (`"block1_conv1/kernel"`, `"dense_1/bias"`, ...), sharing

@@ -50,9 +50,10 @@ impl CompiledModel {
             };
             interrupt::check(at)?;
             let run = |(x, y): (Tensor, Tensor)| -> Result<(f64, i64, usize)> {
-                let p = self
-                    .model
-                    .forward_range_with(&x, source.start()..end, false, compute)?;
+                let p =
+                    self.model
+                        .stack()
+                        .forward_range(&x, source.start()..end, false, compute)?;
                 let loss = self.loss.f_compute(&p, &y)?.f_double_value(&[])?;
                 let correct = binary_accuracy(&p, &y)?.f_int64_value(&[])?;
                 Ok((loss, correct, y.size()[0] as usize))

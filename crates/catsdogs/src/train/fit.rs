@@ -383,7 +383,8 @@ impl CompiledModel {
         let end = self.model.layers().len();
         let p = self
             .model
-            .forward_range_with(x, start..end, true, compute)?;
+            .stack()
+            .forward_range(x, start..end, true, compute)?;
         let (loss, correct) = (self.loss.f_compute(&p, y)?, binary_accuracy(&p, y)?);
         let value = loss.f_double_value(&[])?;
         let images = y.size()[0] as usize;

@@ -144,7 +144,9 @@ pub(crate) fn probabilities(
     for chunk in x.f_split(batch_size.max(1) as i64, 0)? {
         let run = || -> Result<Tensor> {
             let p =
-                model.forward_range_with(&chunk.f_to_device(device)?, 0..end, false, compute)?;
+                model
+                    .stack()
+                    .forward_range(&chunk.f_to_device(device)?, 0..end, false, compute)?;
             Ok(p.f_reshape([-1])?
                 .f_to_kind(Kind::Float)?
                 .f_to_device(Device::Cpu)?)
