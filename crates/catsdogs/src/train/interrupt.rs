@@ -33,7 +33,7 @@ pub fn stop_on_ctrl_c() {
     install();
 }
 
-/// The disposition it replaces.
+/// Makes [`on_sigint`] SIGINT's handler; returns the disposition it replaces.
 fn install() -> libc::sighandler_t {
     // SAFETY: `on_sigint` only stores to an atomic, writes a constant with write(2) and resets
     // the disposition, all async-signal-safe.
