@@ -311,9 +311,10 @@ impl CompiledModel {
                 if !interrupt::in_kernel() {
                     return Err(stopped.into());
                 }
-                // In a notebook the cell keeps what it had: the History so far.
+                // In a notebook the cell keeps what it had: the History so far. On stdout, which
+                // evcxr delivers before it ends the cell (stderr may come after).
                 let epochs = history.epochs.len();
-                eprintln!(
+                println!(
                     "{stopped}; fit returns the History of the {epochs} finished epoch{}",
                     if epochs == 1 { "" } else { "s" }
                 );
