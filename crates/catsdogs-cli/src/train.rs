@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
 
+use catsdogs::applications::Backbone;
 use catsdogs::data::{self, Preprocess};
 use catsdogs::experiments::{self, Experiment, RunOptions};
 use catsdogs::features::CacheOptions;
@@ -86,13 +87,17 @@ fn parse_gib(text: &str) -> Result<f64, String> {
 /// The options of `catsdogs train`.
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// frozen (conv base frozen, lr 2e-5) or finetune (block5 trainable, lr 1e-5).
+    /// frozen (conv base frozen, lr 2e-5) or finetune (the last stage trainable, block5 in VGG,
+    /// lr 1e-5).
     #[arg(long, value_parser = str::parse::<Experiment>)]
     experiment: Experiment,
     /// The split folder, with train/, validation/ and test/.
     #[arg(long)]
     data: PathBuf,
-    /// VGG16 weights (Keras .h5, torchvision .pth or safetensors). Without them the base
+    /// The conv base's network: vgg16 (the tutorial's), vgg19, resnet50 or mobilenet_v2.
+    #[arg(long, default_value = "vgg16", value_parser = str::parse::<Backbone>)]
+    backbone: Backbone,
+    /// The base's weights (Keras .h5, torchvision .pth or safetensors). Without them the base
     /// is random.
     #[arg(long)]
     weights: Option<PathBuf>,
@@ -141,6 +146,7 @@ impl TrainArgs {
             .cache_memory
             .map(|gib| (gib * (1u64 << 30) as f64) as u64);
         RunOptions {
+            backbone: self.backbone,
             weights: self.weights,
             from: self.from,
             epochs: self.epochs,
@@ -163,7 +169,7 @@ impl TrainArgs {
 /// How a trained model is run on images: their preprocessing and the layers' precision.
 #[derive(clap::Args)]
 pub struct Reading {
-    /// none, vgg16 or torch (default: the run's).
+    /// none, vgg16 (caffe), torch or tf (default: the run's).
     #[arg(long, value_parser = str::parse::<Preprocess>)]
     preprocess: Option<Preprocess>,
     /// fp32, bf16, fp16 (CUDA) or auto.

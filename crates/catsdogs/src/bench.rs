@@ -1,5 +1,6 @@
 //! Timings of the crate's own hot paths, for `catsdogs bench` and for notebooks: decoding and
-//! resizing JPEGs exactly as [`load_img`] does, and VGG16's forward pass; and [`agreement`],
+//! resizing JPEGs exactly as [`load_img`] does, and a network's forward pass (VGG16's, or any
+//! [`Network`]'s); and [`agreement`],
 //! which checks that the CPU and a GPU compute the same forward pass.
 //!
 //! Each timing runs the work once untimed (to warm the page cache, the allocators and, on CUDA,
@@ -7,9 +8,9 @@
 //! work the same way, so `environment/bench` can put the numbers side by side.
 //!
 //! ```
+//! use catsdogs::applications::{Backbone, Network};
 //! use catsdogs::bench;
-//! use catsdogs::vgg16::Vgg16;
-//! let model = Vgg16::new(false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
+//! let model = Network::new(Backbone::Vgg16, false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
 //! let timing = bench::forward(&model, 2, 1).unwrap();
 //! assert_eq!(timing.images, 2);
 //! assert!(timing.images_per_second() > 0.0);
@@ -21,9 +22,9 @@ use std::time::Instant;
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
+use crate::applications::Network;
 use crate::data::load_img;
 use crate::error::{Error, Result};
-use crate::vgg16::Vgg16;
 
 /// How long some images took.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -75,7 +76,7 @@ pub fn decode(paths: &[PathBuf], target_size: (u32, u32), threads: usize) -> Res
 
 /// Runs `model` (without gradients) on `iterations` batches of `batch` random images of its
 /// input size, on the device its weights are on: one untimed batch, then the timed ones.
-pub fn forward(model: &Vgg16, batch: usize, iterations: usize) -> Result<Timing> {
+pub fn forward(model: &Network, batch: usize, iterations: usize) -> Result<Timing> {
     if batch == 0 || iterations == 0 {
         return Err(Error::Options(
             "a forward timing needs a batch of at least 1 image and at least 1 iteration".into(),
@@ -130,13 +131,13 @@ impl Agreement {
 /// on the same images there. The model is left on `device`.
 ///
 /// ```
-/// use catsdogs::vgg16::Vgg16;
-/// let mut model = Vgg16::new(false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
+/// use catsdogs::applications::{Backbone, Network};
+/// let mut model = Network::new(Backbone::Vgg16, false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
 /// let same = catsdogs::bench::agreement(&mut model, 1, tch::Device::Cpu).unwrap();
 /// assert_eq!(same.max_abs_diff, 0.0);
 /// assert!(same.max_abs > 0.0);
 /// ```
-pub fn agreement(model: &mut Vgg16, batch: usize, device: Device) -> Result<Agreement> {
+pub fn agreement(model: &mut Network, batch: usize, device: Device) -> Result<Agreement> {
     let _no_grad = tch::no_grad_guard();
     let mut shape = vec![batch as i64];
     shape.extend_from_slice(model.input_shape());

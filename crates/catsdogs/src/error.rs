@@ -161,14 +161,26 @@ pub enum Error {
         len: usize,
     },
     /// A layer was given the wrong number of weight tensors.
-    #[error("layer {layer} takes {expected} weight tensors (kernel, bias) but was given {found}")]
+    #[error("layer {layer} takes {expected} weight tensors ({names}) but was given {found}")]
     WeightCount {
         /// The layer.
         layer: String,
         /// Tensors the layer takes.
         expected: usize,
+        /// Their names, e.g. "kernel, bias".
+        names: String,
         /// Tensors given.
         found: usize,
+    },
+    /// A range of layers that starts inside a residual block, where two tensors flow in.
+    #[error("{model} cannot start at layer {layer}: the outputs of {} flow into it and the layers after it, since it is inside a residual block; start at the first layer of a block", needs.join(" and "))]
+    Cut {
+        /// The model.
+        model: String,
+        /// The layer asked for.
+        layer: String,
+        /// The layers (or "the input") whose outputs flow in.
+        needs: Vec<String>,
     },
     /// A weight tensor of the wrong shape.
     #[error(
@@ -240,21 +252,21 @@ pub enum Error {
     MissingLayer {
         /// The file.
         path: String,
-        /// The network, e.g. `VGG16`.
+        /// The network, e.g. `VGG16` or `ResNet50`.
         network: &'static str,
         /// The layer.
         layer: String,
         /// The tensors the layer needs, with their shapes in the file's layout.
         expected: String,
         /// What to do.
-        hint: &'static str,
+        hint: String,
     },
     /// A tensor of the wrong shape in a weights file.
     #[error("{path}: {network} layer {layer} needs {weight} ({name_in_file} in the file) of shape {} but the file has shape {}", fmt_shape(&shapes.0), fmt_shape(&shapes.1))]
     Shape {
         /// The file.
         path: String,
-        /// The network, e.g. `VGG16`.
+        /// The network, e.g. `VGG16` or `ResNet50`.
         network: &'static str,
         /// The layer.
         layer: String,
@@ -267,15 +279,33 @@ pub enum Error {
     },
     /// Weights without the top were asked for the top.
     #[error(
-        "{path} has no top (fc1, fc2, predictions): it is a notop file; {}",
+        "{path} has no top ({top}): it is a notop file; {}",
         hint(
-            "give the weights file with the top (vgg16_weights_tf_dim_ordering_tf_kernels.h5)",
-            "build VGG16 with include_top=false, or load the file with the top"
+            &format!("give the weights file with the top ({file}.h5)"),
+            &format!("build {network} with include_top=false, or load the file with the top")
         )
     )]
     NoTop {
         /// The file.
         path: String,
+        /// The network, e.g. `VGG16`.
+        network: &'static str,
+        /// The top's layers with weights, e.g. "fc1, fc2, predictions".
+        top: String,
+        /// Keras's weights file with the top, without its extension.
+        file: &'static str,
+    },
+    /// A weights file of another network (or another variant of it) than the one asked for.
+    #[error("{path} holds {holds} where {expected} are needed: {what_to_do}")]
+    WrongNetwork {
+        /// The file.
+        path: String,
+        /// What it holds, e.g. "ResNet50's weights".
+        holds: String,
+        /// What was asked for, e.g. "VGG16's".
+        expected: String,
+        /// What to do.
+        what_to_do: String,
     },
     /// Predictions that are not (samples, 1000).
     #[error("decode_predictions expects a batch of predictions of shape (samples, 1000), like VGG16's with its top; found shape {0:?}")]

@@ -12,8 +12,9 @@
 //!                   figures, inline output, the notebooks' context, the tutorial's two runs
 //! 4 training      train, features, history                        compile, fit, evaluate,
 //!                   optimizers, loss, checkpoints, predict, submit; exact feature caches
-//! 3 network       model, vgg16, weights, imagenet                 layers, Sequential, VGG16
-//!                   from its table, weight import (Keras .h5, torchvision, safetensors)
+//! 3 network       model, applications, vgg16, weights, imagenet   layers and their graph,
+//!                   Sequential, VGG16/VGG19/ResNet50/MobileNetV2 from their tables, weight
+//!                   import (Keras .h5, torchvision, safetensors), ImageNet's classes
 //! 2 data          data                                            split, sample, load_img,
 //!                   preprocess, flow_from_directory, the decoded-image cache
 //! 1 utilities     error, fsutil, tensor_file, cache_file,         atomic files and locks,
@@ -26,6 +27,7 @@
 //! it, so no error converts back and forth between modules, and each variant reads as one
 //! sentence that says what to do.
 
+pub mod applications;
 pub mod bench;
 pub mod cache_file;
 pub mod console;
@@ -60,6 +62,7 @@ pub use tch;
 
 /// The names a notebook uses, in the tutorial's vocabulary: `use catsdogs::prelude::*;`.
 pub mod prelude {
+    pub use crate::applications::{Backbone, Network, Pooling};
     pub use crate::data::{
         img_to_array, load_img, preprocess_input, FlowOptions, ImageDataGenerator, Preprocess,
     };

@@ -6,9 +6,11 @@
 //!
 //! The real data is used when `data/train.zip` or its split `data/split/` is there (or under
 //! `$CATSDOGS_DATA`), the real weights when `weights/vgg16_weights_tf_dim_ordering_tf_kernels*.h5`
-//! (or their `.safetensors` conversions) are there (or under `$CATSDOGS_WEIGHTS`). Otherwise the
-//! notebook runs on the synthetic sample, or with random weights, and its banner says so and what
-//! to fetch. `CATSDOGS_MODE=sample` forces the sample and random weights (the tests use it).
+//! (or their `.safetensors` conversions) are there (or under `$CATSDOGS_WEIGHTS`), and Keras's
+//! files of the other networks (see [`Backbone::weights_file`]) for a notebook that asks for one.
+//! Otherwise the notebook runs on the synthetic sample, or with random weights, and its banner
+//! says so and what to fetch. `CATSDOGS_MODE=sample` forces the sample and random weights (the
+//! tests use it).
 //!
 //! ```no_run
 //! use catsdogs::notebook::Notebook;
@@ -22,6 +24,7 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::applications::{Backbone, Network};
 use crate::data::{self, SampleOptions, SplitOptions, SplitReport};
 use crate::display::{escape_html, Html};
 use crate::error::{Error, Result};
@@ -187,12 +190,13 @@ impl Notebook {
     /// The Keras VGG16 weight file (with the ImageNet top when `include_top`), preferring its
     /// safetensors conversion; `None` means random weights (the banner said so).
     pub fn weights(&self, include_top: bool) -> Option<PathBuf> {
+        self.weights_of(Backbone::Vgg16, include_top)
+    }
+
+    /// [`Notebook::weights`] of another network: Keras's file for `backbone`.
+    pub fn weights_of(&self, backbone: Backbone, include_top: bool) -> Option<PathBuf> {
         let dir = self.weights.as_ref()?;
-        let stem = if include_top {
-            TOP_WEIGHTS
-        } else {
-            NOTOP_WEIGHTS
-        };
+        let stem = backbone.weights_file(include_top);
         ["safetensors", "h5"]
             .iter()
             .map(|ext| dir.join(format!("{stem}.{ext}")))
@@ -223,6 +227,26 @@ impl Notebook {
                 Ok(Vgg16::new(include_top, crate::device()))
             }
         }
+    }
+
+    /// The tutorial's conv base of another network: `backbone` without its top, with the
+    /// pooling the tutorial's head suits ([`Backbone::tutorial_pooling`]), on
+    /// [`crate::device()`], with the ImageNet weights of [`Notebook::weights_of`], or random
+    /// weights (and a note saying so) when the file is missing. For VGG16 it is the same base as
+    /// [`Notebook::vgg16`]`(false)`.
+    pub fn conv_base(&self, backbone: Backbone) -> Result<Network> {
+        let base = match self.weights_of(backbone, false) {
+            Some(path) => Network::load(path, backbone, false, crate::device())?,
+            None => {
+                crate::say!(
+                    "{} has RANDOM weights: no ImageNet weight file in weights/ \
+                     (environment/fetch-weights {backbone})",
+                    backbone.title()
+                );
+                Network::new(backbone, false, crate::device())
+            }
+        };
+        base.with_pooling(backbone.tutorial_pooling())
     }
 
     /// Where this notebook writes its results: `runs/<name>/`, or `runs/synthetic/<name>/` in

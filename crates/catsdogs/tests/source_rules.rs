@@ -96,7 +96,10 @@ const LAYERS: [(&str, &[&str]); 5] = [
         ],
     ),
     ("data", &["data"]),
-    ("network", &["model", "vgg16", "weights", "imagenet"]),
+    (
+        "network",
+        &["model", "applications", "vgg16", "weights", "imagenet"],
+    ),
     ("training", &["features", "train", "history"]),
     (
         "presentation",

@@ -10,18 +10,20 @@ use crate::hashing::hex;
 use crate::model::{LayerKind, Sequential};
 
 /// The index of the first layer that must run at every training step: the first trainable
-/// layer, or the first `Dropout` if that comes earlier. Layers before it can be cached; 0 means
-/// none can.
+/// layer, or the first `Dropout` if that comes earlier, moved back to the start of its residual
+/// block if it is inside one (where the block's shortcut flows too; see
+/// [`Sequential::cut_before`]). Layers before it can be cached; 0 means none can.
 pub fn cut(model: &Sequential) -> usize {
     let layers = model.layers();
     let first_random = layers
         .iter()
         .position(|l| matches!(l.kind(), LayerKind::Dropout { .. }))
         .unwrap_or(layers.len());
-    model
+    let first = model
         .first_trainable()
         .unwrap_or(layers.len())
-        .min(first_random)
+        .min(first_random);
+    model.cut_before(first)
 }
 
 /// The cache key of the outputs of layers `0..cut` of `model` on the images of `flow`,
@@ -51,11 +53,7 @@ pub fn key(
     Ok(hex(&hasher.finalize()))
 }
 
-/// The shape of one sample at the input of layer `cut`.
+/// The shape of one sample of the tensor that flows into layer `cut`.
 pub(super) fn shape_at(model: &Sequential, cut: usize) -> Vec<i64> {
-    let mut shape = model.input_shape().to_vec();
-    for layer in &model.layers()[..cut] {
-        shape = layer.kind().output_shape(&shape);
-    }
-    shape
+    model.shape_into(cut)
 }
