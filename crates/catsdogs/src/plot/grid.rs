@@ -49,6 +49,17 @@ pub fn image_grid(
     captions: &[String],
     columns: usize,
 ) -> Result<Png, PlotError> {
+    grid_figure(images, captions, columns, "image-grid")
+}
+
+/// [`image_grid`] as a figure of `kind`, for figures that are grids of images of a kind of
+/// their own (Grad-CAM's `grad-cam`).
+pub(crate) fn grid_figure(
+    images: &[RgbImage],
+    captions: &[String],
+    columns: usize,
+    kind: &str,
+) -> Result<Png, PlotError> {
     if columns == 0 {
         return Err(PlotError::NoColumns);
     }
@@ -60,7 +71,7 @@ pub fn image_grid(
         });
     }
     if images.is_empty() {
-        return Ok(figure(blank(360, 60), "image-grid", |root| {
+        return Ok(figure(blank(360, 60), kind, |root| {
             let style = text(CAPTION_SIZE).pos(Pos::new(HPos::Center, VPos::Center));
             root.draw_text("no images to show", &style, (180, 30))
         }));
@@ -75,7 +86,7 @@ pub fn image_grid(
         let top = y + PAD + THUMB - thumb.height();
         imageops::replace(&mut canvas, &thumb, i64::from(left), i64::from(top));
     }
-    Ok(figure(canvas, "image-grid", |root| {
+    Ok(figure(canvas, kind, |root| {
         for (i, caption) in captions.iter().enumerate() {
             let (x, y) = cell_origin(i, columns);
             let (caption, style) = fit_caption(caption, CELL_WIDTH - PAD);

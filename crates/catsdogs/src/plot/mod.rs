@@ -20,11 +20,14 @@
 mod confusion;
 mod curves;
 mod grid;
+mod heatmap;
 mod interpretation;
 
 pub use confusion::confusion_matrix;
 pub use curves::history_curves;
+pub(crate) use grid::grid_figure;
 pub use grid::{flow_images, image_grid};
+pub use heatmap::{overlay, Colormap};
 pub use interpretation::{Interpretation, MAX_TOP_LOSSES};
 
 /// A batch of images (N, H, W, 3) u8, as the image cache gives them, as `RgbImage`s.
@@ -75,6 +78,12 @@ pub enum PlotError {
         /// How many class names there are.
         classes: usize,
     },
+    /// A heatmap's opacity outside [0, 1].
+    #[error("opacity {0} is outside 0 to 1: give {flag} a fraction such as 0.4", flag = crate::console::hint("--opacity", "GradCam::opacity"))]
+    Opacity(f32),
+    /// A colour map's name that is not one of ours.
+    #[error("unknown colour map {0:?}: use jet or viridis")]
+    UnknownColormap(String),
 }
 
 /// The drawing area of a figure in memory.
