@@ -49,6 +49,9 @@ pub enum Error {
     /// A figure could not be drawn from the data given.
     #[error(transparent)]
     Plot(#[from] crate::plot::PlotError),
+    /// Grad-CAM could not explain what it was asked to.
+    #[error(transparent)]
+    GradCam(#[from] crate::gradcam::GradCamError),
 }
 
 /// This crate's result type.

@@ -13,6 +13,7 @@ pub mod device;
 pub mod display;
 pub mod error;
 pub mod fsutil;
+pub mod gradcam;
 pub mod hashing;
 pub mod history;
 pub mod imagenet;
@@ -42,6 +43,7 @@ pub mod prelude {
     };
     pub use crate::device;
     pub use crate::display::{Png, Table};
+    pub use crate::gradcam::{GradCam, Target};
     pub use crate::history::History;
     pub use crate::imagenet::{decode_predictions, predictions_table};
     pub use crate::model::{Activation, Sequential};
