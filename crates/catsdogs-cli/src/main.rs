@@ -38,7 +38,7 @@ struct Cli {
 enum Command {
     /// Print the compute device that libtorch sees, and the precision `auto` picks there.
     Device,
-    /// Time one piece of work (decode, forward, epoch) and print it as a JSON line, for
+    /// Time one piece of work (decode, forward, Grad-CAM, epoch) and print it as a JSON line, for
     /// environment/bench.
     #[command(subcommand)]
     Bench(bench::BenchCommand),

@@ -127,16 +127,23 @@ impl Explained {
     }
 
     /// Each image beside its overlay, two images to a row: the image captioned with its name
-    /// and the model's answer (`cat.7.jpg: dog 0.97`, with `(truth: cat)` when known), the
-    /// overlay with the class it explains (`Grad-CAM of dog`). A figure of kind `grad-cam`.
+    /// and the model's answer (`cat.7.jpg: P(dog) 0.97` for a cat/dog model, `tabby 0.81` for
+    /// ImageNet's classes; `(truth: cat)` after it when known), the overlay with the class it
+    /// explains (`Grad-CAM of dog`). A figure of kind `grad-cam`.
     pub fn figure(&self) -> Result<Png> {
         let overlays = self.overlays()?;
         let mut images = Vec::with_capacity(2 * overlays.len());
         let mut captions = Vec::with_capacity(2 * overlays.len());
         for (i, overlaid) in overlays.into_iter().enumerate() {
             let e = &self.explanation;
-            let (class, probability) = e.prediction(i)?;
-            let mut caption = format!("{}: {} {probability:.2}", self.names[i], e.name_of(class));
+            let answer = match e.units() {
+                1 => format!("P(dog) {:.2}", e.probabilities.f_double_value(&[i as i64, 0])?),
+                _ => {
+                    let (class, probability) = e.prediction(i)?;
+                    format!("{} {probability:.2}", e.name_of(class))
+                }
+            };
+            let mut caption = format!("{}: {answer}", self.names[i]);
             if let Some(truths) = &self.truths {
                 caption.push_str(&format!(" (truth: {})", e.name_of(truths[i])));
             }
