@@ -75,9 +75,11 @@ class Kernel:
         self.manager.interrupt_kernel()
 
     def alive(self):
+        """Whether the kernel's process still runs."""
         return self.manager.is_alive()
 
     def close(self):
+        """Shuts the kernel down, as JupyterLab does."""
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=False)
 

@@ -106,8 +106,8 @@ let options = FitOptions::default().cache(false).checkpoints({json.dumps(checkpo
         reply, after = interrupted(kernel, fit, lambda out: "Epoch 2/100" in out, 0, 900)
         check(kernel.alive(), "the kernel survives an interrupted fit")
         check(after < REPLY_WITHIN and reply.status == "ok", f"fit stops at the next step, {after:.1f} s after the interrupt", reply)
-        check("interrupted at epoch 2/100" in reply.stderr and "epoch 1 is saved in" in reply.stderr
-              and "fit returns the History of the 1 finished epoch" in reply.stderr,
+        check("interrupted at epoch 2/100" in reply.stdout and "epoch 1 is saved in" in reply.stdout
+              and "fit returns the History of the 1 finished epoch" in reply.stdout,
               "the cell says where fit stopped, what is saved and what it returns", reply)
         check(sorted(os.listdir(checkpoints)) == ["epoch-0001"], "the finished epoch's checkpoint is on disk")
         reply = run_ok(kernel, 'println!("{keep} {}", history.loss().len());')

@@ -55,12 +55,37 @@ def figures(nb):
             for out in cell.get("outputs", []) if "image/png" in out.get("data", {})]
 
 
+def question_mark_trap(nb):
+    """Why evcxr would show a cell's last value as text instead of calling its `evcxr_display`, or None.
+
+    evcxr wraps cells in a function that allows `?` only after a first cell needed it; in that first
+    cell, a `?` in the last expression is taken for a failed `.evcxr_display()` call, and evcxr falls
+    back to printing the value's Debug text (an image shows as `Png(224x224, ...)`).
+    """
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        lines = [line.split("//", 1)[0].rstrip() for line in cell.source.splitlines()]
+        lines = [line for line in lines if line and not line.lstrip().startswith(":")]
+        if not any("?" in line for line in lines):
+            continue
+        last = lines[-1]
+        if "?" in last and not last.endswith((";", "}")):
+            return (f"cell {cell.source!r}: the notebook's first `?` is in the cell's last expression, "
+                    "which evcxr then shows as text; use `?` in an earlier line or cell first")
+        return None
+    return None
+
+
 class StopAtFailure(Exception):
     pass
 
 
 def execute(path, out_dir):
     nb = nbformat.read(path, as_version=4)
+    trap = question_mark_trap(nb)
+    if trap:
+        return nb, trap
     client = NotebookClient(nb, kernel_name=KERNEL, timeout=None, allow_errors=True,
                             resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
 

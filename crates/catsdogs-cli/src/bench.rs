@@ -8,12 +8,12 @@ use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
+use catsdogs::applications::{Backbone, Network};
 use catsdogs::bench::{self, Timing};
 use catsdogs::data;
+use catsdogs::experiments::{self, Experiment, RunOptions};
 use catsdogs::gradcam::{GradCam, DEFAULT_LAYER};
 use catsdogs::precision::{Compute, Precision};
-use catsdogs::train::run::{self, Experiment, RunOptions};
-use catsdogs::vgg16::Vgg16;
 use tch::Device;
 
 /// The measurements.
@@ -31,8 +31,12 @@ pub enum BenchCommand {
         #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
         target_size: (u32, u32),
     },
-    /// Time VGG16's convolutional base (include_top=False) on random batches.
+    /// Time a network's convolutional base (include_top=False; VGG16 unless --model says) on
+    /// random batches.
     Forward {
+        /// The network: vgg16, vgg19, resnet50 or mobilenet_v2.
+        #[arg(long, default_value = "vgg16", value_parser = str::parse::<Backbone>)]
+        model: Backbone,
         /// Images per batch.
         #[arg(long, default_value_t = 50)]
         batch: usize,
@@ -197,7 +201,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 );
             }
             tch::manual_seed(0);
-            let mut model = Vgg16::new(false, Device::Cpu);
+            let mut model = Network::new(Backbone::Vgg16, false, Device::Cpu);
             let agreement = bench::agreement(&mut model, batch, device)?;
             let mut line = serde_json::to_value(agreement)?;
             line["relative"] = json!(agreement.relative());
@@ -220,6 +224,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             (timing, json!({ "threads": threads, "device": "cpu" }))
         }
         BenchCommand::Forward {
+            model,
             batch,
             target_size: (height, width),
             iterations,
@@ -231,14 +236,14 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             let device = device.device()?;
             let compute = numbers.compute(device)?;
             tch::manual_seed(0);
-            let model = Vgg16::new(false, device)
+            let network = Network::new(model, false, device)
                 .with_input_size(i64::from(height), i64::from(width))?
                 .with_compute(compute);
-            let timing = bench::forward(&model, batch, iterations)?;
+            let timing = bench::forward(&network, batch, iterations)?;
             (
                 timing,
                 json!({ "threads": threads, "batch": batch, "device": describe(device),
-                        "compute": compute.to_string() }),
+                        "compute": compute.to_string(), "model": model.name() }),
             )
         }
         BenchCommand::Gradcam {
@@ -252,8 +257,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             tch::set_num_threads(i32::from(threads));
             let device = device.device()?;
             tch::manual_seed(0);
-            let base =
-                Vgg16::new(false, device).with_input_size(i64::from(height), i64::from(width))?;
+            let base = Network::new(Backbone::Vgg16, false, device)
+                .with_input_size(i64::from(height), i64::from(width))?;
             let model = Experiment::Frozen.model(base)?;
             let timing = bench::grad_cam(&model, &GradCam::new(&layer), batch, iterations)?;
             let forward = timing.forward;
@@ -286,7 +291,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             options.target_size = target_size;
             options.cache.enabled = cache == Switch::On;
             options.compute = Some(compute);
-            let report = run::run(&options)?;
+            let report = experiments::run(&options)?;
             let epoch_seconds: Vec<f64> = report.history.epochs.iter().map(|e| e.seconds).collect();
             let last = report.history.epochs.last();
             let timing = Timing {

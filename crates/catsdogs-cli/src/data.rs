@@ -16,24 +16,8 @@ pub enum DataCommand {
         source: PathBuf,
         /// The output folder.
         out: PathBuf,
-        /// Training images, both classes together.
-        #[arg(long, default_value_t = 16_000)]
-        train: usize,
-        /// Validation images.
-        #[arg(long, default_value_t = 4_500)]
-        validation: usize,
-        /// Test images.
-        #[arg(long, default_value_t = 4_500)]
-        test: usize,
-        /// Seed of the shuffle.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Put every image in train or validation (no test folder).
-        #[arg(long)]
-        all: bool,
-        /// Replace an existing split made from another input or with other options.
-        #[arg(long)]
-        force: bool,
+        #[command(flatten)]
+        sizes: SplitFlags,
     },
     /// Write a synthetic Kaggle-like train.zip (cat.N.jpg, dog.N.jpg), labelled as synthetic.
     Sample {
@@ -90,27 +74,47 @@ pub enum DataCommand {
     },
 }
 
+/// How `split` splits.
+#[derive(clap::Args)]
+pub struct SplitFlags {
+    /// Training images, both classes together.
+    #[arg(long, default_value_t = 16_000)]
+    train: usize,
+    /// Validation images.
+    #[arg(long, default_value_t = 4_500)]
+    validation: usize,
+    /// Test images.
+    #[arg(long, default_value_t = 4_500)]
+    test: usize,
+    /// Seed of the shuffle.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Put every image in train or validation (no test folder).
+    #[arg(long)]
+    all: bool,
+    /// Replace an existing split made from another input or with other options.
+    #[arg(long)]
+    force: bool,
+}
+
+impl From<SplitFlags> for SplitOptions {
+    fn from(flags: SplitFlags) -> Self {
+        SplitOptions {
+            train: flags.train,
+            validation: flags.validation,
+            test: flags.test,
+            seed: flags.seed,
+            all: flags.all,
+            force: flags.force,
+        }
+    }
+}
+
 /// Runs a data subcommand.
 pub fn run(command: DataCommand) -> anyhow::Result<()> {
     match command {
-        DataCommand::Split {
-            source,
-            out,
-            train,
-            validation,
-            test,
-            seed,
-            all,
-            force,
-        } => {
-            let options = SplitOptions {
-                train,
-                validation,
-                test,
-                seed,
-                all,
-                force,
-            };
+        DataCommand::Split { source, out, sizes } => {
+            let options = SplitOptions::from(sizes);
             out!(
                 "{}",
                 data::split(&source, &out, &options)?.to_string().trim_end()

@@ -1,29 +1,34 @@
-//! The VGG16 subcommands: `predict-imagenet`, `features` and `convert-weights`, over
-//! `catsdogs::vgg16`, `catsdogs::weights` and `catsdogs::imagenet`. `--weights` takes a Keras
-//! `.h5`, a torchvision `.pth` or a safetensors file, told apart by content.
+//! The ImageNet networks' subcommands: `predict-imagenet`, `features`, `summary` and
+//! `convert-weights`, over `catsdogs::applications`, `catsdogs::weights` and
+//! `catsdogs::imagenet`. `--model` names the network (VGG16 unless set: vgg16, vgg19, resnet50,
+//! mobilenet_v2); `--weights` takes a Keras `.h5`, a torchvision `.pth` or a safetensors file,
+//! told apart by content, and refused if it holds another network.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Subcommand;
 
+use catsdogs::applications::{Backbone, Flavor, Network, Pooling, TOP_INPUT_SIZE};
 use catsdogs::data::{self, Preprocess};
 use catsdogs::imagenet::decode_predictions;
 use catsdogs::precision::Precision;
-use catsdogs::vgg16::{Vgg16, TOP_INPUT_SIZE};
 use catsdogs::weights::Weights;
 use tch::Tensor;
 
 /// Images per forward pass.
 const BATCH: usize = 16;
 
-/// VGG16 subcommands.
+/// The ImageNet networks' subcommands.
 #[derive(Subcommand)]
 pub enum ImagenetCommand {
-    /// Classify images with VGG16 and its ImageNet top, printing each image's top classes as
-    /// Keras's decode_predictions gives them.
+    /// Classify images with a network and its ImageNet top (VGG16 unless --model says), printing
+    /// each image's top classes as Keras's decode_predictions gives them.
     PredictImagenet {
-        /// Weights with the top: Keras .h5, torchvision .pth or safetensors.
+        /// The network: vgg16, vgg19, resnet50 or mobilenet_v2.
+        #[arg(long, default_value = "vgg16", value_parser = str::parse::<Backbone>)]
+        model: Backbone,
+        /// Its weights with the top: Keras .h5, torchvision .pth or safetensors.
         #[arg(long)]
         weights: PathBuf,
         /// Image files; each is resized to 224x224 as Keras's load_img does.
@@ -39,16 +44,20 @@ pub enum ImagenetCommand {
         #[arg(long, default_value = "fp32", value_parser = str::parse::<Precision>)]
         precision: Precision,
     },
-    /// Write VGG16's activations at a layer for images as a float32 .npy file, in Keras's
-    /// layout: (images, height, width, channels) for maps, (images, features) after flatten.
+    /// Write a network's activations at a layer for images as a float32 .npy file, in Keras's
+    /// layout: (images, height, width, channels) for maps, (images, features) once flat.
     Features {
-        /// Keras .h5, torchvision .pth or safetensors; with the top for flatten, fc1, fc2 and
-        /// predictions.
+        /// The network: vgg16, vgg19, resnet50 or mobilenet_v2.
+        #[arg(long, default_value = "vgg16", value_parser = str::parse::<Backbone>)]
+        model: Backbone,
+        /// Keras .h5, torchvision .pth or safetensors; with the top for the top's layers
+        /// (flatten, fc1, fc2, predictions; avg_pool; ...).
         #[arg(long)]
         weights: PathBuf,
-        /// The layer whose output is written, e.g. block5_pool or block4_pool.
-        #[arg(long, default_value = "block5_pool")]
-        layer: String,
+        /// The layer whose output is written, e.g. block4_pool or conv4_block6_out (default:
+        /// the last layer without the top, block5_pool, conv5_block3_out or out_relu).
+        #[arg(long)]
+        layer: Option<String>,
         /// Image files.
         #[arg(required = true)]
         imgs: Vec<PathBuf>,
@@ -62,6 +71,22 @@ pub enum ImagenetCommand {
         #[arg(long, default_value = "fp32", value_parser = str::parse::<Precision>)]
         precision: Precision,
     },
+    /// Print a network's summary as Keras prints it: its layers, output shapes and parameter
+    /// counts (the weights do not matter, so none are read).
+    Summary {
+        /// The network: vgg16, vgg19, resnet50 or mobilenet_v2.
+        #[arg(long, default_value = "vgg16", value_parser = str::parse::<Backbone>)]
+        model: Backbone,
+        /// With the ImageNet top.
+        #[arg(long)]
+        include_top: bool,
+        /// Without the top: none, avg or max.
+        #[arg(long, default_value = "none", value_parser = str::parse::<Pooling>)]
+        pooling: Pooling,
+        /// HEIGHTxWIDTH of the images (224x224 with the top).
+        #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
+        target_size: (u32, u32),
+    },
     /// Convert weights (Keras .h5, torchvision .pth) to safetensors, which load memory-mapped
     /// in a fraction of the time.
     ConvertWeights {
@@ -72,11 +97,12 @@ pub enum ImagenetCommand {
     },
 }
 
-/// Runs a VGG16 subcommand.
+/// Runs an ImageNet network's subcommand.
 pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
     let _no_grad = tch::no_grad_guard();
     match command {
         ImagenetCommand::PredictImagenet {
+            model,
             weights,
             imgs,
             top,
@@ -84,8 +110,9 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             precision,
         } => {
             let weights = Weights::load(&weights)?;
+            weights.expect(model)?;
             let device = catsdogs::device();
-            let model = Vgg16::from_weights(&weights, true, device)?
+            let model = Network::from_weights(&weights, true, device)?
                 .with_compute(precision.resolve(device)?);
             let size = (TOP_INPUT_SIZE as u32, TOP_INPUT_SIZE as u32);
             for paths in imgs.chunks(BATCH) {
@@ -103,6 +130,7 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             }
         }
         ImagenetCommand::Features {
+            model,
             weights,
             layer,
             imgs,
@@ -111,9 +139,15 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             precision,
         } => {
             let weights = Weights::load(&weights)?;
-            let in_top = ["flatten", "fc1", "fc2", "predictions"].contains(&layer.as_str());
+            weights.expect(model)?;
+            let layer = layer.unwrap_or_else(|| model.last_base_layer().to_string());
+            let size = TOP_INPUT_SIZE;
+            let in_top = !model
+                .layers(Flavor::Keras, false, Pooling::None, size, size)
+                .iter()
+                .any(|spec| spec.name == layer);
             let device = catsdogs::device();
-            let model = Vgg16::from_weights(&weights, in_top, device)?
+            let model = Network::from_weights(&weights, in_top, device)?
                 .with_input_size(target_size.0.into(), target_size.1.into())?
                 .with_compute(precision.resolve(device)?);
             let mut outputs = Vec::new();
@@ -134,6 +168,17 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             let shape: Vec<usize> = features.size().iter().map(|&d| d as usize).collect();
             let values = Vec::<f32>::try_from(features.f_flatten(0, -1)?)?;
             data::write_npy(&npy, &shape, &values)?;
+        }
+        ImagenetCommand::Summary {
+            model,
+            include_top,
+            pooling,
+            target_size: (height, width),
+        } => {
+            let network = Network::new(model, include_top, tch::Device::Cpu)
+                .with_pooling(pooling)?
+                .with_input_size(height.into(), width.into())?;
+            out!("{}", network.summary().to_string().trim_end());
         }
         ImagenetCommand::ConvertWeights { input, output } => {
             let start = Instant::now();

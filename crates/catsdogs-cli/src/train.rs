@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
 
-use catsdogs::cache::CacheOptions;
+use catsdogs::applications::Backbone;
 use catsdogs::data::{self, Preprocess};
+use catsdogs::experiments::{self, Experiment, RunOptions};
+use catsdogs::features::CacheOptions;
 use catsdogs::interrupt;
 use catsdogs::precision::Precision;
-use catsdogs::train::run::{self, Experiment, RunOptions};
 use catsdogs::train::{
     input_size, load_images, submit, Compile, FitOptions, Loss, Predict, RMSprop,
 };
@@ -29,54 +30,7 @@ pub enum TrainCommand {
     /// Train one of the tutorial's experiments on a split folder; writes run.json, the History
     /// (history.json), a checkpoint per epoch, curves.png, model.safetensors and
     /// test_metrics.json under --out.
-    Train {
-        /// frozen (conv base frozen, lr 2e-5) or finetune (block5 trainable, lr 1e-5).
-        #[arg(long, value_parser = str::parse::<Experiment>)]
-        experiment: Experiment,
-        /// The split folder, with train/, validation/ and test/.
-        #[arg(long)]
-        data: PathBuf,
-        /// VGG16 weights (Keras .h5, torchvision .pth or safetensors). Without them the base
-        /// is random.
-        #[arg(long)]
-        weights: Option<PathBuf>,
-        /// Start from this frozen run's trained model (folder or model file) instead of a new
-        /// head.
-        #[arg(long)]
-        from: Option<PathBuf>,
-        /// Epochs.
-        #[arg(long, default_value_t = 30)]
-        epochs: usize,
-        /// Images per batch.
-        #[arg(long, default_value_t = 50)]
-        batch_size: usize,
-        /// Learning rate (default: the experiment's).
-        #[arg(long)]
-        lr: Option<f64>,
-        /// Seed of the head's initialisation, the epoch orders and the dropout masks.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Cache the outputs of the frozen layers.
-        #[arg(long, value_enum, default_value = "on")]
-        cache: Switch,
-        /// GiB of device memory for cached features (default: half the device's); beyond it
-        /// they go to disk.
-        #[arg(long, value_parser = parse_gib)]
-        cache_memory: Option<f64>,
-        /// HEIGHTxWIDTH of the images.
-        #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
-        target_size: (u32, u32),
-        /// Continue from the run's latest checkpoint.
-        #[arg(long)]
-        resume: bool,
-        /// fp32, bf16 (where the CPU or GPU has it), fp16 (CUDA) or auto (bf16 where it is fast,
-        /// else fp32).
-        #[arg(long, default_value = "auto", value_parser = str::parse::<Precision>)]
-        precision: Precision,
-        /// The run folder, e.g. runs/frozen.
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Train(TrainArgs),
     /// Print a trained model's loss and accuracy on a split's test folder (or any folder of
     /// class folders).
     Evaluate {
@@ -88,12 +42,8 @@ pub enum TrainCommand {
         /// Images per batch.
         #[arg(long, default_value_t = 50)]
         batch_size: usize,
-        /// none, vgg16 or torch (default: the run's).
-        #[arg(long, value_parser = str::parse::<Preprocess>)]
-        preprocess: Option<Preprocess>,
-        /// fp32, bf16, fp16 (CUDA) or auto.
-        #[arg(long, default_value = "auto", value_parser = str::parse::<Precision>)]
-        precision: Precision,
+        #[command(flatten)]
+        reading: Reading,
     },
     /// Print the probability that each image is a dog.
     Predict {
@@ -102,12 +52,8 @@ pub enum TrainCommand {
         /// Image files.
         #[arg(required = true)]
         images: Vec<PathBuf>,
-        /// none, vgg16 or torch (default: the run's).
-        #[arg(long, value_parser = str::parse::<Preprocess>)]
-        preprocess: Option<Preprocess>,
-        /// fp32, bf16, fp16 (CUDA) or auto.
-        #[arg(long, default_value = "auto", value_parser = str::parse::<Precision>)]
-        precision: Precision,
+        #[command(flatten)]
+        reading: Reading,
     },
     /// Write Kaggle's submission (id,label with the probability of a dog) for test1.zip.
     Submit {
@@ -123,12 +69,8 @@ pub enum TrainCommand {
         /// Images per batch.
         #[arg(long, default_value_t = 50)]
         batch_size: usize,
-        /// none, vgg16 or torch (default: the run's).
-        #[arg(long, value_parser = str::parse::<Preprocess>)]
-        preprocess: Option<Preprocess>,
-        /// fp32, bf16, fp16 (CUDA) or auto.
-        #[arg(long, default_value = "auto", value_parser = str::parse::<Precision>)]
-        precision: Precision,
+        #[command(flatten)]
+        reading: Reading,
     },
 }
 
@@ -142,63 +84,130 @@ fn parse_gib(text: &str) -> Result<f64, String> {
     }
 }
 
+/// The options of `catsdogs train`.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// frozen (conv base frozen, lr 2e-5) or finetune (the last stage trainable, block5 in VGG,
+    /// lr 1e-5).
+    #[arg(long, value_parser = str::parse::<Experiment>)]
+    experiment: Experiment,
+    /// The split folder, with train/, validation/ and test/.
+    #[arg(long)]
+    data: PathBuf,
+    /// The conv base's network: vgg16 (the tutorial's), vgg19, resnet50 or mobilenet_v2.
+    #[arg(long, default_value = "vgg16", value_parser = str::parse::<Backbone>)]
+    backbone: Backbone,
+    /// The base's weights (Keras .h5, torchvision .pth or safetensors). Without them the base
+    /// is random.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Start from this frozen run's trained model (folder or model file) instead of a new
+    /// head.
+    #[arg(long)]
+    from: Option<PathBuf>,
+    /// Epochs.
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 50)]
+    batch_size: usize,
+    /// Learning rate (default: the experiment's).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Seed of the head's initialisation, the epoch orders and the dropout masks.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Cache the outputs of the frozen layers.
+    #[arg(long, value_enum, default_value = "on")]
+    cache: Switch,
+    /// GiB of device memory for cached features (default: half the device's); beyond it
+    /// they go to disk.
+    #[arg(long, value_parser = parse_gib)]
+    cache_memory: Option<f64>,
+    /// HEIGHTxWIDTH of the images.
+    #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
+    target_size: (u32, u32),
+    /// Continue from the run's latest checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// fp32, bf16 (where the CPU or GPU has it), fp16 (CUDA) or auto (bf16 where it is fast,
+    /// else fp32).
+    #[arg(long, default_value = "auto", value_parser = str::parse::<Precision>)]
+    precision: Precision,
+    /// The run folder, e.g. runs/frozen.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+impl TrainArgs {
+    /// The run these options ask for.
+    fn run_options(self) -> RunOptions {
+        let budget = self
+            .cache_memory
+            .map(|gib| (gib * (1u64 << 30) as f64) as u64);
+        RunOptions {
+            backbone: self.backbone,
+            weights: self.weights,
+            from: self.from,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            seed: self.seed,
+            target_size: self.target_size,
+            cache: CacheOptions {
+                enabled: matches!(self.cache, Switch::On),
+                memory_budget: budget,
+                dir: None,
+            },
+            resume: self.resume,
+            precision: self.precision,
+            ..RunOptions::new(self.experiment, self.data, self.out)
+        }
+    }
+}
+
+/// How a trained model is run on images: their preprocessing and the layers' precision.
+#[derive(clap::Args)]
+pub struct Reading {
+    /// none, vgg16 (caffe), torch or tf (default: the run's).
+    #[arg(long, value_parser = str::parse::<Preprocess>)]
+    preprocess: Option<Preprocess>,
+    /// fp32, bf16, fp16 (CUDA) or auto.
+    #[arg(long, default_value = "auto", value_parser = str::parse::<Precision>)]
+    precision: Precision,
+}
+
 /// Runs a training subcommand.
 pub fn run(command: TrainCommand) -> anyhow::Result<()> {
     match command {
-        TrainCommand::Train {
-            experiment,
-            data,
-            weights,
-            from,
-            epochs,
-            batch_size,
-            lr,
-            seed,
-            cache,
-            cache_memory,
-            target_size,
-            resume,
-            precision,
-            out,
-        } => {
+        TrainCommand::Train(args) => {
             interrupt::stop_on_ctrl_c();
-            let options = RunOptions {
-                weights,
-                from,
-                epochs,
-                batch_size,
-                lr,
-                seed,
-                target_size,
-                cache: CacheOptions {
-                    enabled: matches!(cache, Switch::On),
-                    memory_budget: cache_memory.map(|gib| (gib * (1u64 << 30) as f64) as u64),
-                    dir: None,
-                },
-                resume,
-                precision,
-                ..RunOptions::new(experiment, data, out)
-            };
-            let report = run::run(&options)?;
+            let options = args.run_options();
+            let report = experiments::run(&options)?;
             out!("Wrote the run to {}", report.out.display());
         }
         TrainCommand::Evaluate {
             model,
             data,
             batch_size,
-            preprocess,
-            precision,
+            reading: Reading {
+                preprocess,
+                precision,
+            },
         } => {
-            let (loss, acc) = run::evaluate(&model, &data, batch_size, preprocess, precision)?;
+            let (loss, acc) =
+                experiments::evaluate(&model, &data, batch_size, preprocess, precision)?;
             out!("test_loss: {loss:.4} - test_acc: {acc:.4}");
         }
         TrainCommand::Predict {
             model,
             images,
-            preprocess,
-            precision,
+            reading: Reading {
+                preprocess,
+                precision,
+            },
         } => {
-            let (model, preprocess) = run::load_trained(&model, preprocess)?;
+            let (model, preprocess) = experiments::load_trained(&model, preprocess)?;
             let x = load_images(&images, input_size(&model)?, preprocess)?;
             let mut model = model.compile(RMSprop::new(0.0), Loss::BinaryCrossentropy);
             model.set_options(FitOptions::default().precision(precision));
@@ -214,10 +223,12 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
             test_zip,
             out,
             batch_size,
-            preprocess,
-            precision,
+            reading: Reading {
+                preprocess,
+                precision,
+            },
         } => {
-            let (model, preprocess) = run::load_trained(&model, preprocess)?;
+            let (model, preprocess) = experiments::load_trained(&model, preprocess)?;
             let compute = precision.resolve(catsdogs::device())?;
             let report = submit::submit(&model, preprocess, &test_zip, &out, batch_size, compute)?;
             for skipped in &report.skipped {

@@ -2,13 +2,16 @@
 //! call ends with one sentence and exit status 1. Only behaviour is checked here; the numbers
 //! belong in BENCHMARKS.md.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod cli;
 
+use std::path::Path;
+use std::process::Output;
+
+use cli::path;
 use serde_json::Value;
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_catsdogs"))
+    cli::command()
         .args(args)
         .env("CATSDOGS_DEVICE", "cpu")
         .output()
@@ -17,18 +20,8 @@ fn run(args: &[&str]) -> Output {
 
 /// Runs the binary and returns its last stdout line as JSON; panics with stderr if it fails.
 fn json_line(args: &[&str]) -> Value {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "catsdogs {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = cli::ok(&run(args));
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// A split of the synthetic sample: 16 training and 4 validation images, no test folder.

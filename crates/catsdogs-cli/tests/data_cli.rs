@@ -2,41 +2,14 @@
 //! Keras's arithmetic on Pillow's pixels, `flow` as JSON, `sample` + `split`, and bad input
 //! ending with one sentence and exit status 1.
 
+mod cli;
+#[path = "../../catsdogs/tests/common/mod.rs"]
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn catsdogs(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_catsdogs"))
-        .args(args)
-        .output()
-        .expect("the catsdogs binary runs")
-}
-
-fn python(script: &str, args: &[&str]) -> String {
-    let venv = std::env::var("CATSDOGS_VENV")
-        .unwrap_or_else(|_| format!("{}/.cache/catsdogs/venv", std::env::var("HOME").unwrap()));
-    let out = Command::new(format!("{venv}/bin/python"))
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("the venv's python runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
+use cli::{catsdogs, ok};
+use common::run_python as python;
 
 #[test]
 fn load_img_npy_equals_keras_on_pillow_pixels() {

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cli::{catsdogs, command, ok, path, refused, sample_split, train_args};
+use cli::{
+    catsdogs, command, first_image, ok, path, refused, sample_split, submit_args, train_args,
+};
 use common::run_python;
 
 /// The names in a folder, sorted.
@@ -237,8 +239,12 @@ fn labels_are_the_same_two_classes_everywhere_and_options_are_checked_first() {
     let run = dir.path().join("run");
     let birds = data.join("train/birds");
     std::fs::create_dir(&birds).unwrap();
-    let a_cat = data.join("train/cats").read_dir().unwrap().next().unwrap();
-    std::fs::copy(a_cat.unwrap().path(), birds.join("bird.1.jpg")).unwrap();
+    std::fs::copy(
+        first_image(&data.join("train/cats")),
+        birds.join("bird.1.jpg"),
+    )
+    .unwrap();
+
     let error = refused(&catsdogs(&train_args(&data, &run)));
     assert!(
         error.contains("has 3 class folder(s) (birds, cats, dogs)"),
@@ -285,8 +291,7 @@ fn every_output_is_written_atomically() {
     let good = b"a good file from before";
     let image = dir.path().join("cat.jpg");
     let (_, data) = sample_split(dir.path(), 30, [40, 10, 10]);
-    let a_cat = data.join("train/cats").read_dir().unwrap().next().unwrap();
-    std::fs::copy(a_cat.unwrap().path(), &image).unwrap();
+    std::fs::copy(first_image(&data.join("train/cats")), &image).unwrap();
     let weights = dir.path().join("notop.h5");
     weights_files::write_keras_h5(serde_json::json!({"path": path(&weights), "values": "formula"}));
     let run = dir.path().join("run");
@@ -324,18 +329,7 @@ fn every_output_is_written_atomically() {
             vec!["sample", path(&s_zip), "--force", "--per-class", "4"],
             s_zip.clone(),
         ),
-        (
-            vec![
-                "submit",
-                "--model",
-                path(&run),
-                "--test-zip",
-                path(&test_zip),
-                "--out",
-                path(&s_csv),
-            ],
-            s_csv.clone(),
-        ),
+        (submit_args(&run, &test_zip, &s_csv), s_csv.clone()),
     ];
     for (args, file) in cases {
         std::fs::write(&file, good).unwrap();
@@ -446,18 +440,8 @@ fn a_reader_that_goes_away_stops_the_output_not_the_work() {
         String::from_utf8_lossy(&out.stderr)
     );
     let again = dir.path().join("again");
-    let args = [
-        "split",
-        path(&zip),
-        path(&again),
-        "--train",
-        "40",
-        "--validation",
-        "10",
-        "--test",
-        "10",
-    ];
-    let out = closed(&args);
+    let args = cli::split_args(&zip, &again, [40, 10, 10]);
+    let out = closed(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -472,8 +456,7 @@ fn sizes_and_fields_read_from_outside_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("x.jpg");
     let (_, data) = sample_split(dir.path(), 30, [40, 10, 10]);
-    let a_cat = data.join("train/cats").read_dir().unwrap().next().unwrap();
-    std::fs::copy(a_cat.unwrap().path(), &image).unwrap();
+    std::fs::copy(first_image(&data.join("train/cats")), &image).unwrap();
     let npy = dir.path().join("x.npy");
     for size in ["100000x100000", "4294967295x4294967295"] {
         for args in [
@@ -639,14 +622,7 @@ fn rough_edges() {
 
     // Kaggle ids are unique: 01.jpg and sub-folders are not Kaggle's; two files for one id are
     // refused; a batch of 0 is refused as evaluate refuses it.
-    let image = data
-        .join("test/cats")
-        .read_dir()
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let image = first_image(&data.join("test/cats"));
     let zip_of = |name: &str, entries: &[&str]| {
         let zip = dir.path().join(name);
         let mut args = vec![path(&image).to_string(), path(&zip).to_string()];
@@ -669,17 +645,7 @@ fn rough_edges() {
     );
     let csv = dir.path().join("s.csv");
     let submit = |zip: &Path, batch: &str| {
-        catsdogs(&[
-            "submit",
-            "--model",
-            path(&run),
-            "--test-zip",
-            path(zip),
-            "--out",
-            path(&csv),
-            "--batch-size",
-            batch,
-        ])
+        catsdogs(&[&submit_args(&run, zip, &csv)[..], &["--batch-size", batch]].concat())
     };
     let out = ok(&submit(&zip, "50"));
     assert!(out.contains("Skipped test1/01.jpg"), "{out}");

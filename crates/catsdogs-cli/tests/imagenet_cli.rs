@@ -2,30 +2,14 @@
 //! VGG16 written with PyTorch's functional ops on the same `.h5` (Pillow's NEAREST resize,
 //! caffe preprocessing, HWIO kernels, NHWC flattening before fc1).
 
+mod cli;
 #[path = "../../catsdogs/tests/common/mod.rs"]
 mod common;
 #[path = "../../catsdogs/tests/weights_files/mod.rs"]
 mod weights_files;
 
-use std::process::{Command, Output};
-
+use cli::{catsdogs, ok};
 use weights_files::write_keras_h5;
-
-fn catsdogs(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_catsdogs"))
-        .args(args)
-        .output()
-        .expect("the catsdogs binary runs")
-}
-
-fn stdout(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Keras's VGG16 on images, independently: prints decode_predictions(top=3) of each image as
 /// JSON lists, and saves block5_pool in NHWC to argument 3.
@@ -97,7 +81,7 @@ Image.fromarray(a).save(sys.argv[2])
         ],
     );
 
-    let converted = stdout(catsdogs(&["convert-weights", &h5, &st]));
+    let converted = ok(&catsdogs(&["convert-weights", &h5, &st]));
     assert!(
         converted.starts_with(&format!(
             "Converted {h5} (KerasH5, with the top, preprocessing Vgg16; read in "
@@ -109,7 +93,7 @@ Image.fromarray(a).save(sys.argv[2])
         "{converted}"
     );
 
-    let json = stdout(catsdogs(&[
+    let json = ok(&catsdogs(&[
         "predict-imagenet",
         "--weights",
         &st,
@@ -151,7 +135,7 @@ Image.fromarray(a).save(sys.argv[2])
         assert!((f.3 - e.3).abs() < 1e-4, "{f:?} vs {e:?}");
     }
 
-    let text = stdout(catsdogs(&[
+    let text = ok(&catsdogs(&[
         "predict-imagenet",
         "--weights",
         &st,
@@ -164,7 +148,7 @@ Image.fromarray(a).save(sys.argv[2])
     assert_eq!(lines[1].matches("), (").count(), 4);
     assert!(lines[1].starts_with(&format!("Predicted: [('{}', ", found[1][0].1)));
 
-    stdout(catsdogs(&[
+    ok(&catsdogs(&[
         "features",
         "--weights",
         &h5,

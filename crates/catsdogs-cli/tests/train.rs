@@ -1,25 +1,13 @@
 //! `catsdogs train`, `evaluate`, `predict` and `submit` end to end on a tiny synthetic sample at
 //! 32x32 with a random base: the run folder's files, and the other commands reading it.
 
-use std::path::Path;
-use std::process::Command;
+mod cli;
+
+use cli::{first_image, path};
 
 /// Runs the binary and returns its stdout; panics with its stderr if it fails.
 fn catsdogs(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_catsdogs"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "catsdogs {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
+    cli::ok(&cli::catsdogs(args))
 }
 
 #[test]
@@ -29,17 +17,8 @@ fn train_then_evaluate_predict_and_submit_from_the_run_folder() {
     let data = dir.path().join("data");
     let run = dir.path().join("runs/frozen");
     catsdogs(&["sample", path(&zip), "--per-class", "30"]);
-    catsdogs(&[
-        "split",
-        path(&zip),
-        path(&data),
-        "--train",
-        "40",
-        "--validation",
-        "10",
-        "--test",
-        "10",
-    ]);
+    let split = cli::split_args(&zip, &data, [40, 10, 10]);
+    catsdogs(&split.iter().map(String::as_str).collect::<Vec<_>>());
     let train = [
         "train",
         "--experiment",
@@ -83,14 +62,7 @@ fn train_then_evaluate_predict_and_submit_from_the_run_folder() {
         "{evaluated}"
     );
 
-    let cat = data
-        .join("test/cats")
-        .read_dir()
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let cat = first_image(&data.join("test/cats"));
     let predicted = catsdogs(&["predict", path(&run), path(&cat)]);
     assert!(
         predicted.starts_with(&format!("{}: ", cat.display())),
@@ -105,10 +77,7 @@ fn train_then_evaluate_predict_and_submit_from_the_run_folder() {
         std::fs::read_to_string(run.join("history.json")).unwrap(),
         history
     );
-    let refused = Command::new(env!("CARGO_BIN_EXE_catsdogs"))
-        .args(train)
-        .output()
-        .unwrap();
+    let refused = cli::catsdogs(&train);
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -148,15 +117,7 @@ fn train_then_evaluate_predict_and_submit_from_the_run_folder() {
     std::io::Write::write_all(&mut writer, &std::fs::read(&cat).unwrap()).unwrap();
     writer.finish().unwrap();
     let csv = dir.path().join("submission.csv");
-    catsdogs(&[
-        "submit",
-        "--model",
-        path(&run),
-        "--test-zip",
-        path(&test_zip),
-        "--out",
-        path(&csv),
-    ]);
+    catsdogs(&cli::submit_args(&run, &test_zip, &csv));
     let written = std::fs::read_to_string(&csv).unwrap();
     assert!(written.starts_with("id,label\n1,0."), "{written}");
 }

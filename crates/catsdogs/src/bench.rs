@@ -1,5 +1,6 @@
 //! Timings of the crate's own hot paths, for `catsdogs bench` and for notebooks: decoding and
-//! resizing JPEGs exactly as [`load_img`] does, and VGG16's forward pass; and [`agreement`],
+//! resizing JPEGs exactly as [`load_img`] does, and a network's forward pass (VGG16's, or any
+//! [`Network`]'s); and [`agreement`],
 //! which checks that the CPU and a GPU compute the same forward pass.
 //!
 //! Each timing runs the work once untimed (to warm the page cache, the allocators and, on CUDA,
@@ -7,9 +8,9 @@
 //! work the same way, so `environment/bench` can put the numbers side by side.
 //!
 //! ```
+//! use catsdogs::applications::{Backbone, Network};
 //! use catsdogs::bench;
-//! use catsdogs::vgg16::Vgg16;
-//! let model = Vgg16::new(false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
+//! let model = Network::new(Backbone::Vgg16, false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
 //! let timing = bench::forward(&model, 2, 1).unwrap();
 //! assert_eq!(timing.images, 2);
 //! assert!(timing.images_per_second() > 0.0);
@@ -21,11 +22,11 @@ use std::time::Instant;
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
-use crate::data::{load_img, DataError};
-use crate::error::Result;
+use crate::applications::Network;
+use crate::data::load_img;
+use crate::error::{Error, Result};
 use crate::gradcam::GradCam;
 use crate::model::{Layer, Sequential};
-use crate::vgg16::Vgg16;
 
 /// How long some images took.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -47,15 +48,15 @@ impl Timing {
 /// `threads` threads: one untimed pass, then a timed one.
 pub fn decode(paths: &[PathBuf], target_size: (u32, u32), threads: usize) -> Result<Timing> {
     if paths.is_empty() {
-        return Err(
-            DataError::Options("no images to decode: give at least one file".into()).into(),
-        );
+        return Err(Error::Options(
+            "no images to decode: give at least one file".into(),
+        ));
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .map_err(|e| {
-            DataError::Options(format!(
+            Error::Options(format!(
                 "cannot start {threads} decoding threads ({e}): ask for fewer threads"
             ))
         })?;
@@ -77,12 +78,11 @@ pub fn decode(paths: &[PathBuf], target_size: (u32, u32), threads: usize) -> Res
 
 /// Runs `model` (without gradients) on `iterations` batches of `batch` random images of its
 /// input size, on the device its weights are on: one untimed batch, then the timed ones.
-pub fn forward(model: &Vgg16, batch: usize, iterations: usize) -> Result<Timing> {
+pub fn forward(model: &Network, batch: usize, iterations: usize) -> Result<Timing> {
     if batch == 0 || iterations == 0 {
-        return Err(DataError::Options(
+        return Err(Error::Options(
             "a forward timing needs a batch of at least 1 image and at least 1 iteration".into(),
-        )
-        .into());
+        ));
     }
     let _no_grad = tch::no_grad_guard();
     let (device, x) = random_batch(model.layers(), model.input_shape(), batch)?;
@@ -141,7 +141,7 @@ pub struct GradCamTiming {
 ///
 /// ```
 /// use catsdogs::gradcam::GradCam;
-/// use catsdogs::train::run::Experiment;
+/// use catsdogs::experiments::Experiment;
 /// use catsdogs::vgg16::Vgg16;
 /// let base = Vgg16::new(false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
 /// let model = Experiment::Frozen.model(base).unwrap();
@@ -155,10 +155,9 @@ pub fn grad_cam(
     iterations: usize,
 ) -> Result<GradCamTiming> {
     if batch == 0 || iterations == 0 {
-        return Err(DataError::Options(
+        return Err(Error::Options(
             "a Grad-CAM timing needs a batch of at least 1 image and at least 1 iteration".into(),
-        )
-        .into());
+        ));
     }
     let (device, x) = random_batch(model.layers(), model.input_shape(), batch)?;
     let grad_cam = timed(device, batch, iterations, || cam.explain(model, &x))?;
@@ -189,13 +188,13 @@ impl Agreement {
 /// on the same images there. The model is left on `device`.
 ///
 /// ```
-/// use catsdogs::vgg16::Vgg16;
-/// let mut model = Vgg16::new(false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
+/// use catsdogs::applications::{Backbone, Network};
+/// let mut model = Network::new(Backbone::Vgg16, false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
 /// let same = catsdogs::bench::agreement(&mut model, 1, tch::Device::Cpu).unwrap();
 /// assert_eq!(same.max_abs_diff, 0.0);
 /// assert!(same.max_abs > 0.0);
 /// ```
-pub fn agreement(model: &mut Vgg16, batch: usize, device: Device) -> Result<Agreement> {
+pub fn agreement(model: &mut Network, batch: usize, device: Device) -> Result<Agreement> {
     let _no_grad = tch::no_grad_guard();
     let mut shape = vec![batch as i64];
     shape.extend_from_slice(model.input_shape());

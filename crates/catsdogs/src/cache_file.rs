@@ -21,7 +21,7 @@
 //! let mut writer = CacheFileWriter::create(&path, b"EXAMPLE1", &vec![3, 4]).unwrap();
 //! writer.write_payload(&[1, 2, 3]).unwrap();
 //! writer.commit().unwrap();
-//! let file = CacheFile::open(&path, b"EXAMPLE1").unwrap();
+//! let file = CacheFile::open(&path, b"EXAMPLE1").expect("complete and intact");
 //! assert_eq!(file.header::<Vec<u32>>().unwrap(), vec![3, 4]);
 //! assert_eq!(file.payload(), &[1, 2, 3]);
 //! ```
@@ -31,34 +31,13 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-use crate::fsutil::{AtomicFile, FileError};
+use crate::error::Result;
+use crate::fsutil::AtomicFile;
 
 /// The payload starts at a multiple of this many bytes.
 const ALIGN: usize = 64;
 /// Bytes before the JSON header.
 const PREFIX: usize = 32;
-
-/// Why a cache file cannot be used; the caches then compute it again.
-#[derive(Debug, thiserror::Error)]
-pub enum CacheFileError {
-    /// There is no file.
-    #[error("{path} does not exist")]
-    Missing {
-        /// The file.
-        path: String,
-    },
-    /// The file is not a complete, intact cache file of this kind and version.
-    #[error("{path} is not a usable cache file ({why}): it is computed again")]
-    Damaged {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        why: String,
-    },
-    /// It could not be read or written.
-    #[error(transparent)]
-    File(#[from] FileError),
-}
 
 /// A cache file being written: header first, then the payload in pieces, then [`commit`].
 ///
@@ -71,11 +50,7 @@ pub struct CacheFileWriter {
 
 impl CacheFileWriter {
     /// Starts the file at `path` with its kind (`magic`) and its JSON `header`.
-    pub fn create(
-        path: &Path,
-        magic: &[u8; 8],
-        header: &impl serde::Serialize,
-    ) -> Result<Self, FileError> {
+    pub fn create(path: &Path, magic: &[u8; 8], header: &impl serde::Serialize) -> Result<Self> {
         let json = serde_json::to_vec(header).expect("cache headers serialise");
         let mut file = AtomicFile::create(path)?;
         let mut start = vec![0u8; payload_offset(json.len())];
@@ -91,7 +66,7 @@ impl CacheFileWriter {
     }
 
     /// Appends bytes to the payload.
-    pub fn write_payload(&mut self, bytes: &[u8]) -> Result<(), FileError> {
+    pub fn write_payload(&mut self, bytes: &[u8]) -> Result<()> {
         self.crc.update(bytes);
         self.length += bytes.len() as u64;
         let file = &mut self.file;
@@ -99,7 +74,7 @@ impl CacheFileWriter {
     }
 
     /// Records the payload's length and checksum, and puts the file in place atomically.
-    pub fn commit(self) -> Result<(), FileError> {
+    pub fn commit(self) -> Result<()> {
         let CacheFileWriter {
             mut file,
             crc,
@@ -128,23 +103,30 @@ pub struct CacheFile {
 
 impl CacheFile {
     /// Opens `path` if it is a complete, intact cache file of kind `magic`: the lengths agree
-    /// with the file's size and the payload with its checksum.
-    pub fn open(path: &Path, magic: &[u8; 8]) -> Result<CacheFile, CacheFileError> {
-        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => CacheFileError::Missing {
-                path: path.display().to_string(),
-            },
-            _ => FileError::io("cannot open", path, e).into(),
-        })?;
+    /// with the file's size and the payload with its checksum. `None` when there is no such
+    /// file, or it cannot be read; a damaged one is also said ("Ignoring ...") and the cache
+    /// computes it again.
+    pub fn open(path: &Path, magic: &[u8; 8]) -> Option<CacheFile> {
+        let file = std::fs::File::open(path).ok()?;
+        match CacheFile::check(path, &file, magic) {
+            Ok(file) => Some(file),
+            Err(why) => {
+                crate::say!(
+                    "Ignoring {}: it is not a usable cache file ({why}); it is computed again.",
+                    path.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// The checks of [`open`](Self::open), with what is wrong.
+    fn check(path: &Path, file: &std::fs::File, magic: &[u8; 8]) -> Result<CacheFile, String> {
         // SAFETY: cache files are written once, atomically, and never modified in place; a
         // rebuilt cache is a new file renamed over the old one, so a mapping never changes.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| FileError::io("cannot map", path, e))?;
-        let damaged = |why: &str| CacheFileError::Damaged {
-            path: path.display().to_string(),
-            why: why.to_string(),
-        };
+        let map = unsafe { Mmap::map(file) }.map_err(|e| format!("it cannot be mapped: {e}"))?;
         if map.len() < PREFIX || &map[..8] != magic {
-            return Err(damaged("another kind of file, or another version"));
+            return Err("another kind of file, or another version".into());
         }
         let read_u64 = |at: usize| u64::from_le_bytes(map[at..at + 8].try_into().expect("8 bytes"));
         let (header_len, payload_len) = (read_u64(8), read_u64(16));
@@ -153,12 +135,12 @@ impl CacheFile {
             .ok()
             .filter(|&len| len <= map.len())
             .map(payload_offset)
-            .ok_or_else(|| damaged("its header is longer than the file"))?;
+            .ok_or("its header is longer than the file")?;
         if offset as u64 + payload_len != map.len() as u64 {
-            return Err(damaged("its size is not what its header says (cut short?)"));
+            return Err("its size is not what its header says (cut short?)".into());
         }
         if crc32fast::hash(&map[offset..]) != crc {
-            return Err(damaged("its content does not match its checksum"));
+            return Err("its content does not match its checksum".into());
         }
         Ok(CacheFile {
             path: path.to_path_buf(),
@@ -168,13 +150,10 @@ impl CacheFile {
         })
     }
 
-    /// The JSON header, read as `H`.
-    pub fn header<H: serde::de::DeserializeOwned>(&self) -> Result<H, CacheFileError> {
+    /// The JSON header, read as `H`; `None` if it does not read as one.
+    pub fn header<H: serde::de::DeserializeOwned>(&self) -> Option<H> {
         let (start, end) = self.header;
-        serde_json::from_slice(&self.map[start..end]).map_err(|e| CacheFileError::Damaged {
-            path: self.path.display().to_string(),
-            why: format!("its header does not read ({e})"),
-        })
+        serde_json::from_slice(&self.map[start..end]).ok()
     }
 
     /// The payload, in place in the mapped file.
@@ -214,29 +193,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = CacheFile::open(&written(dir.path()), b"TESTING1").unwrap();
         assert_eq!(file.payload().len(), 128);
-        assert_eq!(file.header::<String>().unwrap(), "hello");
+        assert_eq!(file.header::<String>().as_deref(), Some("hello"));
     }
 
     #[test]
     fn a_byte_changed_in_place_or_a_cut_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = written(dir.path());
+        let check = |magic| {
+            let file = std::fs::File::open(&path).unwrap();
+            CacheFile::check(&path, &file, magic).map(|_| ())
+        };
+        assert_eq!(check(b"TESTING1"), Ok(()));
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        let err = CacheFile::open(&path, b"TESTING1").unwrap_err();
-        assert!(err.to_string().contains("checksum"), "{err}");
+        assert!(check(b"TESTING1").unwrap_err().contains("checksum"));
+        assert!(CacheFile::open(&path, b"TESTING1").is_none());
         std::fs::write(&path, &bytes[..last]).unwrap();
-        let err = CacheFile::open(&path, b"TESTING1").unwrap_err();
-        assert!(err.to_string().contains("cut short"), "{err}");
-        assert!(matches!(
-            CacheFile::open(&path, b"OTHERKND"),
-            Err(CacheFileError::Damaged { .. })
-        ));
-        assert!(matches!(
-            CacheFile::open(&dir.path().join("none"), b"TESTING1"),
-            Err(CacheFileError::Missing { .. })
-        ));
+        assert!(check(b"TESTING1").unwrap_err().contains("cut short"));
+        assert!(check(b"OTHERKND").unwrap_err().contains("another kind"));
+        assert!(CacheFile::open(&dir.path().join("none"), b"TESTING1").is_none());
     }
 }

@@ -38,7 +38,7 @@ pub fn set_command_line(on: bool) {
 /// ```
 /// assert_eq!(catsdogs::console::hint("--force", "SplitOptions::force"), "SplitOptions::force");
 /// ```
-pub fn hint(cli: &'static str, api: &'static str) -> &'static str {
+pub fn hint<'a>(cli: &'a str, api: &'a str) -> &'a str {
     if COMMAND_LINE.load(Ordering::Relaxed) {
         cli
     } else {

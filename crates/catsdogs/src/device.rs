@@ -17,6 +17,8 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+use crate::error::Error;
+
 /// The device that training and inference use: the first CUDA GPU if there is one, else the CPU.
 ///
 /// Setting the environment variable `CATSDOGS_DEVICE=cpu` forces the CPU. On CUDA it also turns
@@ -110,6 +112,45 @@ fn nvidia_smi(property: &str, index: usize) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
 
+/// Turns libtorch's out-of-memory failures into [`Error::OutOfMemory`]; other errors pass.
+pub(crate) fn out_of_memory(
+    error: Error,
+    device: tch::Device,
+    batch_size: usize,
+    during: impl FnOnce() -> String,
+) -> Error {
+    if !matches!(error, Error::Torch(_)) {
+        return error;
+    }
+    let text = error.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    let lower = line.to_ascii_lowercase();
+    let Some(found) = [
+        "out of memory",
+        "not enough memory",
+        "can't allocate memory",
+    ]
+    .iter()
+    .find_map(|pattern| lower.find(pattern)) else {
+        return error;
+    };
+    // libtorch's own sentence, without our prefix ("libtorch: ") and libtorch's source location
+    // ("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: ").
+    let before = &line[..found];
+    let sentence = [before.rfind(". "), before.rfind(": ")]
+        .into_iter()
+        .flatten()
+        .max()
+        .map_or(0, |i| i + 2);
+    let message = line[sentence..].trim();
+    Error::OutOfMemory {
+        device: if device.is_cuda() { "GPU" } else { "CPU" }.into(),
+        during: during(),
+        batch_size,
+        message: message.to_string(),
+    }
+}
+
 /// The GPU's marketing name, as `nvidia-smi` would print it.
 fn cuda_device_name(index: usize) -> Option<String> {
     nvidia_smi("name", index)
@@ -145,6 +186,35 @@ pub fn memory_bytes(device: tch::Device) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cuda_out_of_memory_reads_as_one_sentence() {
+        let torch = tch::TchError::Torch(
+            "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total)\nframes"
+                .into(),
+        );
+        let error = out_of_memory(torch.into(), tch::Device::Cuda(0), 50, || {
+            "at epoch 2/30, step 7/320".into()
+        });
+        assert_eq!(
+            error.to_string(),
+            "out of memory on the GPU at epoch 2/30, step 7/320 with batches of 50 images: lower \
+             batch_size (for example to 25); libtorch said: CUDA out of memory. \
+             Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total)"
+        );
+        let other = out_of_memory(
+            tch::TchError::Torch(
+                "shape mismatch\nException raised from check at shape.cpp:1 (most recent call \
+                 first):\nframe #0: f()"
+                    .into(),
+            )
+            .into(),
+            tch::Device::Cpu,
+            50,
+            String::new,
+        );
+        assert_eq!(other.to_string(), "libtorch: shape mismatch");
+    }
 
     #[test]
     fn libtorch_cuda_is_mapped_whenever_the_installed_torch_has_it() {

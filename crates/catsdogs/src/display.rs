@@ -1,5 +1,7 @@
 //! Inline output in evcxr notebooks, the Rust counterpart of Jupyter's `display`.
 //!
+//! One idea in one file (over 400 lines with its tests): what a cell shows, as PNG, HTML or text.
+//!
 //! evcxr shows a value under a cell when the cell's last expression has a method
 //! `evcxr_display(&self)` that prints
 //! `EVCXR_BEGIN_CONTENT <mime>\n<content>\nEVCXR_END_CONTENT\n` to stdout. [`Png`] (figures and
@@ -27,27 +29,12 @@ use std::path::Path;
 use base64::Engine;
 use image::RgbImage;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::imagenet::Prediction;
 
 /// The keyword of the PNG `tEXt` chunk in which a figure of [`crate::plot`] names its kind
 /// (`history-curves`, `image-grid` or `confusion-matrix`); see [`Png::figure_kind`].
 pub const FIGURE_KEYWORD: &str = "catsdogs-figure";
-
-/// Why an image could not be turned into a PNG.
-#[derive(Debug, thiserror::Error)]
-pub enum DisplayError {
-    /// The image has no pixels.
-    #[error("cannot encode a {width}x{height} image as PNG: a PNG needs at least one pixel in each direction; check where the image was made")]
-    EmptyImage {
-        /// Width in pixels.
-        width: u32,
-        /// Height in pixels.
-        height: u32,
-    },
-    /// The PNG encoder refused the image.
-    #[error("cannot encode the image as PNG: {0}")]
-    Encode(#[from] png::EncodingError),
-}
 
 /// A PNG image in memory: a figure of [`crate::plot`] or an image to look at.
 ///
@@ -69,12 +56,12 @@ pub struct Png {
 
 impl Png {
     /// Encodes an RGB image as PNG.
-    pub fn from_rgb(image: &RgbImage) -> Result<Png, DisplayError> {
+    pub fn from_rgb(image: &RgbImage) -> Result<Png> {
         encode(image, None)
     }
 
     /// Encodes a figure, naming its `kind` in a `tEXt` chunk under [`FIGURE_KEYWORD`].
-    pub(crate) fn figure(image: &RgbImage, kind: &str) -> Result<Png, DisplayError> {
+    pub(crate) fn figure(image: &RgbImage, kind: &str) -> Result<Png> {
         encode(image, Some(kind))
     }
 
@@ -102,7 +89,7 @@ impl Png {
 
     /// Writes the PNG file to `path`, atomically; creates the folder if needed.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        Ok(crate::fsutil::write_atomic(path.as_ref(), &self.bytes)?)
+        crate::fsutil::write_atomic(path.as_ref(), &self.bytes)
     }
 
     /// Shows the image under the notebook cell; evcxr calls this for a cell's last expression.
@@ -138,10 +125,10 @@ impl fmt::Debug for Png {
     }
 }
 
-fn encode(image: &RgbImage, kind: Option<&str>) -> Result<Png, DisplayError> {
+fn encode(image: &RgbImage, kind: Option<&str>) -> Result<Png> {
     let (width, height) = image.dimensions();
     if width == 0 || height == 0 {
-        return Err(DisplayError::EmptyImage { width, height });
+        return Err(Error::EmptyImage { width, height });
     }
     let mut bytes = Vec::new();
     let mut encoder = png::Encoder::new(&mut bytes, width, height);
@@ -325,7 +312,7 @@ fn is_number(text: &str) -> bool {
     text.parse::<f64>().is_ok()
 }
 
-fn escape_html(text: &str) -> String {
+pub(crate) fn escape_html(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -337,6 +324,27 @@ fn escape_html(text: &str) -> String {
         }
     }
     escaped
+}
+
+/// One image's top predictions as a table (rank, class, WordNet id, probability), for a notebook.
+///
+/// ```
+/// use catsdogs::display::predictions_table;
+/// use catsdogs::imagenet::Prediction;
+/// let top = [Prediction { index: 199, wnid: "n02097298".into(), name: "Scotch_terrier".into(), probability: 0.84 }];
+/// assert!(predictions_table(&top).to_string().contains("Scotch_terrier"));
+/// ```
+pub fn predictions_table(predictions: &[Prediction]) -> Table {
+    let mut table = Table::new(["rank", "class", "wnid", "probability"]);
+    for (rank, p) in predictions.iter().enumerate() {
+        table.push_row([
+            (rank + 1).to_string(),
+            p.name.clone(),
+            p.wnid.clone(),
+            format!("{:.4}", p.probability),
+        ]);
+    }
+    table
 }
 
 #[cfg(test)]
@@ -424,7 +432,7 @@ mod tests {
         let err = Png::from_rgb(&RgbImage::new(0, 5)).unwrap_err();
         assert!(matches!(
             err,
-            DisplayError::EmptyImage {
+            Error::EmptyImage {
                 width: 0,
                 height: 5
             }

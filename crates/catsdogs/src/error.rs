@@ -1,57 +1,462 @@
-//! Errors are values. Every failure a user can meet (a bad JPEG, a missing weight file, a wrong
-//! folder layout, a batch too large for memory) reads as one sentence that names the thing and
-//! says what to do. Each module has its own error enum; [`Error`] gathers them for callers that
-//! use several modules, such as the notebooks and the CLI.
+//! Errors are values: one flat [`Error`] for the whole crate, as candle-core has it, at the
+//! bottom of the layers, so that every module returns it and none converts errors back and
+//! forth. Every failure a user can meet (a bad JPEG, a missing weight file, a wrong folder
+//! layout, a batch too large for memory) reads as one sentence that names the thing and says
+//! what to do; the variants are grouped by where they arise. A message that names an option
+//! names it the way the reader sets it ([`crate::console::hint`]).
+//!
+//! One idea in one file (over 400 lines): every error the crate can give, as one enum.
+//!
+//! ```
+//! let err = catsdogs::data::load_img("no/such.jpg".as_ref(), None).unwrap_err();
+//! assert!(matches!(err, catsdogs::Error::Read { .. }));
+//! assert!(err.to_string().starts_with("cannot read no/such.jpg: "));
+//! ```
 
 use std::path::Path;
+
+use crate::console::hint;
+
+/// Pillow refuses images of more than twice `Image.MAX_IMAGE_PIXELS` (2 x 89,478,485) pixels
+/// with a `DecompressionBombError`, so Keras cannot load them either. They are refused before
+/// anything is allocated, which also bounds the memory a lying header can ask for.
+pub const MAX_IMAGE_PIXELS: u64 = 2 * 89_478_485;
 
 /// Any error of this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file or folder could not be read, written or locked.
-    #[error(transparent)]
-    File(#[from] crate::fsutil::FileError),
-    /// A file exists but its content is not what was expected.
+    // ----- files and folders -----
+    /// The operating system refused an operation on a file or folder.
+    #[error("{what} {path}: {reason}")]
+    Io {
+        /// What was being done, e.g. "cannot write".
+        what: &'static str,
+        /// The file or folder.
+        path: String,
+        /// The operating system's reason.
+        reason: std::io::Error,
+    },
+    /// A file or folder could not be read.
+    #[error("cannot read {path}: {reason}")]
+    Read {
+        /// The file or folder.
+        path: String,
+        /// The operating system's reason.
+        reason: std::io::Error,
+    },
+    /// A file could not be written.
+    #[error("cannot write {path}: {reason}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The operating system's reason.
+        reason: std::io::Error,
+    },
+    /// A file that a write must not replace exists already.
+    #[error("{path} exists already: {hint}")]
+    Exists {
+        /// The file.
+        path: String,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// Another process holds the folder.
+    #[error("{path} is in use by another catsdogs process (a run writing into it): wait for it to end, or use another folder")]
+    Locked {
+        /// The folder.
+        path: String,
+    },
+    /// A file or folder that is needed does not exist.
+    #[error("{path} does not exist: {hint}")]
+    Missing {
+        /// The file or folder.
+        path: String,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// A file (a zip, a manifest, a cache, a run, an output folder) is not what was expected.
     #[error("{path}: {why}")]
     Invalid {
-        /// The file.
+        /// The file or folder.
         path: String,
         /// What is wrong and what to do.
         why: String,
     },
-    /// A tensor file could not be read or written.
-    #[error(transparent)]
-    TensorFile(#[from] crate::tensor_file::TensorFileError),
-    /// A precision that the device cannot compute.
-    #[error(transparent)]
-    Precision(#[from] crate::precision::PrecisionError),
+
+    // ----- images and data folders -----
+    /// A file that should be an image cannot be decoded.
+    #[error("{path} is not an image that Keras could load ({why}): remove it or replace it with a JPEG, PNG, BMP, PPM or TIFF file")]
+    NotAnImage {
+        /// The file.
+        path: String,
+        /// What the decoder said.
+        why: String,
+    },
+    /// An image in a format that Keras (Pillow) loads but this crate does not decode.
+    #[error("{path} is a {format} image: Keras (through Pillow) would load it, but catsdogs decodes only JPEG, PNG, BMP, PPM and TIFF: convert it to one of those, or remove it")]
+    Unsupported {
+        /// The file.
+        path: String,
+        /// The format found in its content, e.g. `GIF`.
+        format: String,
+    },
+    /// A JPEG ends before its last row of pixels.
+    #[error("{path} is truncated (the file ends before its last row of pixels): copy or download it again, or remove it")]
+    Truncated {
+        /// The file.
+        path: String,
+    },
+    /// An image header claims more pixels than Pillow would decode.
+    #[error("{path} claims to be {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS} that Pillow (and so Keras) decodes: remove it or shrink it")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// Width from the header.
+        width: u64,
+        /// Height from the header.
+        height: u64,
+    },
+    /// A folder given to `flow_from_directory` has no class sub-folders.
+    #[error("{path} has no class folders (such as cats/ and dogs/): give a split folder such as data/split/train")]
+    NoClasses {
+        /// The folder.
+        path: String,
+    },
+    /// A class folder holds no image files.
+    #[error("class folder {path} holds no images (png, jpg, jpeg, bmp, ppm, tif or tiff): add images or remove the folder")]
+    EmptyClass {
+        /// The class folder.
+        path: String,
+    },
+    /// A sample index is out of range.
+    #[error("image index {index} is out of range: the flow has {samples} images")]
+    Index {
+        /// The index asked for.
+        index: usize,
+        /// The number of images.
+        samples: usize,
+    },
+
+    // ----- models, weights and predictions -----
+    /// A layer name that the model does not have.
+    #[error("{model} has no layer named '{layer}'; its layers are {}", known.join(", "))]
+    UnknownLayer {
+        /// The model.
+        model: String,
+        /// The name asked for.
+        layer: String,
+        /// The model's layer names.
+        known: Vec<String>,
+    },
+    /// A range of layer indices outside the model.
+    #[error("{model} has {len} layers, so it cannot run layers {start}..{end}")]
+    Range {
+        /// The model.
+        model: String,
+        /// First index asked for.
+        start: usize,
+        /// One past the last index asked for.
+        end: usize,
+        /// Number of layers.
+        len: usize,
+    },
+    /// A layer was given the wrong number of weight tensors.
+    #[error("layer {layer} takes {expected} weight tensors ({names}) but was given {found}")]
+    WeightCount {
+        /// The layer.
+        layer: String,
+        /// Tensors the layer takes.
+        expected: usize,
+        /// Their names, e.g. "kernel, bias".
+        names: String,
+        /// Tensors given.
+        found: usize,
+    },
+    /// A range of layers that starts inside a residual block, where two tensors flow in.
+    #[error("{model} cannot start at layer {layer}: the outputs of {} flow into it and the layers after it, since it is inside a residual block; start at the first layer of a block", needs.join(" and "))]
+    Cut {
+        /// The model.
+        model: String,
+        /// The layer asked for.
+        layer: String,
+        /// The layers (or "the input") whose outputs flow in.
+        needs: Vec<String>,
+    },
+    /// A weight tensor of the wrong shape.
+    #[error(
+        "layer {layer}: {weight} should have shape {} but has shape {}",
+        fmt_shape(expected),
+        fmt_shape(found)
+    )]
+    WeightShape {
+        /// The layer.
+        layer: String,
+        /// `kernel` or `bias`.
+        weight: String,
+        /// The shape the architecture needs.
+        expected: Vec<i64>,
+        /// The shape given.
+        found: Vec<i64>,
+    },
+    /// An input of the wrong shape for a layer or model.
+    #[error(
+        "{what} expects {expected} but got a batch of shape {}",
+        fmt_shape(found)
+    )]
+    Input {
+        /// The layer or model, e.g. "layer block1_conv1".
+        what: String,
+        /// What it needs.
+        expected: String,
+        /// The batch's shape.
+        found: Vec<i64>,
+    },
+    /// An image size a model cannot be built for.
+    #[error("{model} needs images of {expected}; {height}x{width} does not fit")]
+    InputSize {
+        /// The model.
+        model: String,
+        /// The sizes it takes.
+        expected: String,
+        /// Height asked for.
+        height: i64,
+        /// Width asked for.
+        width: i64,
+    },
+    /// A saved model file without a readable architecture.
+    #[error("{path} is not a model that catsdogs saved ({why}): train it again, or give the model.safetensors of a run folder")]
+    Architecture {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The file is none of the known weights formats.
+    #[error("{path} is not a weights file that catsdogs reads: expected Keras .h5 (HDF5), torchvision .pth (torch.save) or safetensors")]
+    UnknownFormat {
+        /// The file.
+        path: String,
+    },
+    /// The file is of a known format but cannot be read.
+    #[error("cannot read {path} as {format}: {why}")]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// The format it was read as.
+        format: &'static str,
+        /// The reader's reason.
+        why: String,
+    },
+    /// A layer's weights are not in the file.
+    #[error("{path} has no weights for {network} layer {layer} ({expected}){hint}")]
+    MissingLayer {
+        /// The file.
+        path: String,
+        /// The network, e.g. `VGG16` or `ResNet50`.
+        network: &'static str,
+        /// The layer.
+        layer: String,
+        /// The tensors the layer needs, with their shapes in the file's layout.
+        expected: String,
+        /// What to do.
+        hint: String,
+    },
+    /// A tensor of the wrong shape in a weights file.
+    #[error("{path}: {network} layer {layer} needs {weight} ({name_in_file} in the file) of shape {} but the file has shape {}", fmt_shape(&shapes.0), fmt_shape(&shapes.1))]
+    Shape {
+        /// The file.
+        path: String,
+        /// The network, e.g. `VGG16` or `ResNet50`.
+        network: &'static str,
+        /// The layer.
+        layer: String,
+        /// `kernel` or `bias`.
+        weight: &'static str,
+        /// The tensor's name in the file.
+        name_in_file: String,
+        /// The shape the network needs, in the file's layout, and the shape in the file.
+        shapes: Box<(Vec<i64>, Vec<i64>)>,
+    },
+    /// Weights without the top were asked for the top.
+    #[error(
+        "{path} has no top ({top}): it is a notop file; {}",
+        hint(
+            &format!("give the weights file with the top ({file}.h5)"),
+            &format!("build {network} with include_top=false, or load the file with the top")
+        )
+    )]
+    NoTop {
+        /// The file.
+        path: String,
+        /// The network, e.g. `VGG16`.
+        network: &'static str,
+        /// The top's layers with weights, e.g. "fc1, fc2, predictions".
+        top: String,
+        /// Keras's weights file with the top, without its extension.
+        file: &'static str,
+    },
+    /// A weights file of another network (or another variant of it) than the one asked for.
+    #[error("{path} holds {holds} where {expected} are needed: {what_to_do}")]
+    WrongNetwork {
+        /// The file.
+        path: String,
+        /// What it holds, e.g. "ResNet50's weights".
+        holds: String,
+        /// What was asked for, e.g. "VGG16's".
+        expected: String,
+        /// What to do.
+        what_to_do: String,
+    },
+    /// Predictions that are not (samples, 1000).
+    #[error("decode_predictions expects a batch of predictions of shape (samples, 1000), like VGG16's with its top; found shape {0:?}")]
+    PredictionShape(Vec<i64>),
+    /// A name that is not a precision.
+    #[error("unknown precision {0:?}: use fp32, bf16, fp16 (CUDA) or auto")]
+    UnknownPrecision(String),
+    /// A precision that the device cannot compute (fast, or at all).
+    #[error("precision {precision} is not available on {device}: {instead}")]
+    PrecisionUnavailable {
+        /// The precision asked for.
+        precision: String,
+        /// The device, in words.
+        device: String,
+        /// What to use instead.
+        instead: &'static str,
+    },
+
+    // ----- training -----
+    /// The loss stopped being a number.
+    #[error("the loss became {value} at epoch {epoch}/{epochs}, step {step}/{steps}, so training stopped before updating the weights: lower the learning rate (lr) or look for broken images; {saved}")]
+    NanLoss {
+        /// The loss, NaN or infinite.
+        value: f64,
+        /// The epoch, from 1.
+        epoch: usize,
+        /// Epochs asked for.
+        epochs: usize,
+        /// The step within the epoch, from 1.
+        step: usize,
+        /// Steps per epoch.
+        steps: usize,
+        /// What the checkpoints hold.
+        saved: String,
+    },
+    /// A batch did not fit in memory.
+    #[error("out of memory on the {device} {during} with batches of {batch_size} images: lower {} (for example to {}); libtorch said: {message}", hint("--batch-size", "batch_size"), (batch_size / 2).max(1))]
+    OutOfMemory {
+        /// CPU or GPU.
+        device: String,
+        /// What was running, e.g. "at epoch 1, step 3".
+        during: String,
+        /// Images per batch.
+        batch_size: usize,
+        /// libtorch's first line.
+        message: String,
+    },
+    /// Ctrl-C (or [`crate::interrupt::request`]) stopped the work.
+    #[error("interrupted {during}; {saved}")]
+    Interrupted {
+        /// What was running.
+        during: String,
+        /// What is kept and how to go on.
+        saved: String,
+    },
+    /// A checkpoint folder already holds a run, and resuming was not asked for.
+    #[error("{dir} already holds a checkpoint after epoch {epoch}: resume it ({}), or delete the folder to start over", hint("--resume", "FitOptions::resume(true)"))]
+    CheckpointExists {
+        /// The checkpoint folder.
+        dir: String,
+        /// Its last epoch.
+        epoch: usize,
+    },
+    /// A checkpoint made with other settings or another model.
+    #[error("cannot resume from {dir}: {why}; resume with the same model and settings, or use another checkpoint folder")]
+    CheckpointMismatch {
+        /// The checkpoint folder.
+        dir: String,
+        /// What differs.
+        why: String,
+    },
+    /// An option out of range, or options that do not go together.
+    #[error("{0}")]
+    Options(String),
+
+    // ----- figures -----
+    /// An image without pixels cannot be a PNG.
+    #[error("cannot encode a {width}x{height} image as PNG: a PNG needs at least one pixel in each direction; check where the image was made")]
+    EmptyImage {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
+    /// The PNG encoder refused the image.
+    #[error("cannot encode the image as PNG: {0}")]
+    PngEncode(#[from] png::EncodingError),
+    /// Two lists that go together have different lengths.
+    #[error("{what}: {left} against {right}; give one of each per item")]
+    LengthMismatch {
+        /// What the two lists are, e.g. "images and captions".
+        what: &'static str,
+        /// Length of the first list.
+        left: usize,
+        /// Length of the second list.
+        right: usize,
+    },
+    /// A grid of images with zero columns.
+    #[error("an image grid needs at least one column; pass columns >= 1")]
+    NoColumns,
+    /// A class label with no class name.
+    #[error("label {label} has no class name: there are {classes} class names, for the labels below {classes}; pass one name per class")]
+    UnknownLabel {
+        /// The label.
+        label: u32,
+        /// How many class names there are.
+        classes: usize,
+    },
+    /// A heatmap's opacity outside [0, 1].
+    #[error("opacity {0} is outside 0 to 1: give {flag} a fraction such as 0.4", flag = hint("--opacity", "GradCam::opacity"))]
+    Opacity(f32),
+    /// A colour map's name that is not one of ours.
+    #[error("unknown colour map {0:?}: use jet or viridis")]
+    UnknownColormap(String),
+
+    // ----- Grad-CAM -----
+    /// The layer Grad-CAM was asked to explain is not one of the model's convolutions.
+    #[error("{layer} is not a convolutional layer of {model} ({what}): Grad-CAM explains a convolution's output, so give {} one of {} ({default}, the last, is the usual choice)", hint("--layer", "GradCam::new"), convolutions.join(", "))]
+    NotConvolutional {
+        /// The model, in words.
+        model: String,
+        /// The name asked for.
+        layer: String,
+        /// What that name is in the model, e.g. "a MaxPooling2D layer".
+        what: String,
+        /// The model's convolutional layers.
+        convolutions: Vec<String>,
+        /// The layer Grad-CAM explains by default in this model.
+        default: String,
+    },
+    /// The model does not end in the class scores that Grad-CAM explains.
+    #[error("{model} does not end in a Dense layer of class scores, so Grad-CAM has nothing to explain: use a network with its top (include_top, with the weights that have the top) or a trained cat/dog model")]
+    NoScores {
+        /// The model, in words.
+        model: String,
+    },
+    /// A class index outside the model's classes.
+    #[error("class index {class} is out of range: {model} has {classes} classes, so give {} an index from 0 to {}{}", hint("--class", "Target::Class"), classes - 1, if *classes == 2 { " (0 is cat, 1 is dog)" } else { "" })]
+    Class {
+        /// The model, in words.
+        model: String,
+        /// The index asked for.
+        class: usize,
+        /// How many classes the model tells apart.
+        classes: usize,
+    },
+
+    // ----- libtorch -----
     /// libtorch refused an operation; the message is libtorch's own.
     #[error("libtorch: {}", torch_message(.0))]
     Torch(#[from] tch::TchError),
-    /// A model could not be built, run or loaded.
-    #[error(transparent)]
-    Model(#[from] crate::model::ModelError),
-    /// A weights file could not be read or does not fit VGG16.
-    #[error(transparent)]
-    Weights(#[from] crate::weights::WeightsError),
-    /// Training, evaluation or prediction stopped.
-    #[error(transparent)]
-    Train(#[from] crate::train::TrainError),
-    /// Predictions could not be decoded into ImageNet classes.
-    #[error(transparent)]
-    ImageNet(#[from] crate::imagenet::ImageNetError),
-    /// Data could not be split, loaded or batched.
-    #[error(transparent)]
-    Data(#[from] crate::data::DataError),
-    /// An image could not be shown or encoded.
-    #[error(transparent)]
-    Display(#[from] crate::display::DisplayError),
-    /// A figure could not be drawn from the data given.
-    #[error(transparent)]
-    Plot(#[from] crate::plot::PlotError),
-    /// Grad-CAM could not explain what it was asked to.
-    #[error(transparent)]
-    GradCam(#[from] crate::gradcam::GradCamError),
 }
 
 /// This crate's result type.
@@ -71,9 +476,57 @@ fn torch_message(error: &tch::TchError) -> String {
     }
 }
 
+/// A shape as `(a, b, c)`, or `(a,)` for one axis, like Python prints tuples.
+pub(crate) fn fmt_shape(shape: &[i64]) -> String {
+    match shape {
+        [one] => format!("({one},)"),
+        _ => {
+            let dims: Vec<String> = shape.iter().map(i64::to_string).collect();
+            format!("({})", dims.join(", "))
+        }
+    }
+}
+
+/// Shorthands that name the path.
 impl Error {
-    /// An I/O error with the path and the action that failed.
+    /// An operating-system error with the action that failed and the path.
     pub fn io(what: &'static str, path: &Path, reason: std::io::Error) -> Self {
-        Error::File(crate::fsutil::FileError::io(what, path, reason))
+        Error::Io {
+            what,
+            path: path.display().to_string(),
+            reason,
+        }
+    }
+
+    /// A file or folder that could not be read.
+    pub(crate) fn read(path: &Path, reason: std::io::Error) -> Self {
+        Error::Read {
+            path: path.display().to_string(),
+            reason,
+        }
+    }
+
+    /// A file that could not be written.
+    pub(crate) fn write(path: &Path, reason: std::io::Error) -> Self {
+        Error::Write {
+            path: path.display().to_string(),
+            reason,
+        }
+    }
+
+    /// A file or folder that is not what was expected, with what to do.
+    pub(crate) fn invalid(path: &Path, why: impl Into<String>) -> Self {
+        Error::Invalid {
+            path: path.display().to_string(),
+            why: why.into(),
+        }
+    }
+
+    /// An image file that cannot be decoded.
+    pub(crate) fn not_an_image(path: &Path, why: impl Into<String>) -> Self {
+        Error::NotAnImage {
+            path: path.display().to_string(),
+            why: why.into(),
+        }
     }
 }

@@ -9,7 +9,7 @@
 //! - [`FolderLock`] holds an exclusive lock on a folder while a run writes into it.
 //! - [`available_space`] asks the file system how much room is left.
 //!
-//! Errors are [`FileError`]s: one sentence that names the file.
+//! Errors name the file ([`Error::Io`], [`Error::Exists`], [`Error::Locked`]).
 //!
 //! ```
 //! use std::io::{Seek, Write};
@@ -27,50 +27,7 @@ use std::fs::File;
 use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
-/// What can go wrong with a file or folder.
-#[derive(Debug, thiserror::Error)]
-pub enum FileError {
-    /// The operating system refused an operation on a file or folder.
-    #[error("{what} {path}: {reason}")]
-    Io {
-        /// What was being done, e.g. "cannot write".
-        what: &'static str,
-        /// The file or folder.
-        path: String,
-        /// The operating system's reason.
-        reason: std::io::Error,
-    },
-    /// A file that a write must not replace exists already.
-    #[error("{path} exists already: {hint}")]
-    Exists {
-        /// The file.
-        path: String,
-        /// What to do.
-        hint: &'static str,
-    },
-    /// Another process holds the folder.
-    #[error("{path} is in use by another catsdogs process (a run writing into it): wait for it to end, or use another folder")]
-    Locked {
-        /// The folder.
-        path: String,
-    },
-}
-
-impl FileError {
-    /// An operating-system error with the action that failed and the path.
-    pub fn io(what: &'static str, path: &Path, reason: std::io::Error) -> Self {
-        FileError::Io {
-            what,
-            path: path.display().to_string(),
-            reason,
-        }
-    }
-
-    /// Whether the operating system said that the disk is full.
-    pub fn is_disk_full(&self) -> bool {
-        matches!(self, FileError::Io { reason, .. } if reason.raw_os_error() == Some(libc::ENOSPC))
-    }
-}
+use crate::error::{Error, Result};
 
 /// The folder a path lives in (`.` for a bare file name).
 fn folder_of(path: &Path) -> &Path {
@@ -89,9 +46,9 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     /// Starts writing `path`: a temporary file in its folder, which is created if needed.
-    pub fn create(path: &Path) -> Result<Self, FileError> {
+    pub fn create(path: &Path) -> Result<Self> {
         let dir = folder_of(path);
-        std::fs::create_dir_all(dir).map_err(|e| FileError::io("cannot create folder", dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create folder", dir, e))?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy())
@@ -100,7 +57,7 @@ impl AtomicFile {
             .prefix(&format!(".{name}."))
             .suffix(".tmp")
             .tempfile_in(dir)
-            .map_err(|e| FileError::io("cannot write", path, e))?;
+            .map_err(|e| Error::io("cannot write", path, e))?;
         Ok(AtomicFile {
             temp,
             path: path.to_path_buf(),
@@ -118,36 +75,36 @@ impl AtomicFile {
     }
 
     /// An error that names the target: for a failure of a write into this file.
-    pub fn error(&self, reason: std::io::Error) -> FileError {
-        FileError::io("cannot write", &self.path, reason)
+    pub fn error(&self, reason: std::io::Error) -> Error {
+        Error::io("cannot write", &self.path, reason)
     }
 
     /// Flushes the content to disk and renames it over the target.
-    pub fn commit(self) -> Result<(), FileError> {
+    pub fn commit(self) -> Result<()> {
         self.finish(true)
     }
 
     /// As [`commit`](Self::commit), but refuses to replace a file that appeared at the target.
-    pub fn commit_new(self) -> Result<(), FileError> {
+    pub fn commit_new(self) -> Result<()> {
         self.finish(false)
     }
 
-    fn finish(self, replace: bool) -> Result<(), FileError> {
+    fn finish(self, replace: bool) -> Result<()> {
         let AtomicFile { temp, path } = self;
         temp.as_file()
             .sync_all()
-            .map_err(|e| FileError::io("cannot write", &path, e))?;
+            .map_err(|e| Error::io("cannot write", &path, e))?;
         let persisted = if replace {
             temp.persist(&path)
         } else {
             temp.persist_noclobber(&path)
         };
         persisted.map_err(|e| match e.error.kind() {
-            std::io::ErrorKind::AlreadyExists => FileError::Exists {
+            std::io::ErrorKind::AlreadyExists => Error::Exists {
                 path: path.display().to_string(),
                 hint: "it was not written by this run, so it is left alone; move it away",
             },
-            _ => FileError::io("cannot write", &path, e.error),
+            _ => Error::io("cannot write", &path, e.error),
         })?;
         sync_folder(folder_of(&path))
     }
@@ -176,21 +133,21 @@ impl Seek for AtomicFile {
 }
 
 /// Flushes a folder's entries (a rename into it) to disk.
-pub fn sync_folder(dir: &Path) -> Result<(), FileError> {
+pub fn sync_folder(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| FileError::io("cannot flush the folder", dir, e))
+        .map_err(|e| Error::io("cannot flush the folder", dir, e))
 }
 
 /// Writes `bytes` to `path` atomically (see the module's notes), creating the folder if needed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = AtomicFile::create(path)?;
     file.write_all(bytes).map_err(|e| file.error(e))?;
     file.commit()
 }
 
 /// An exclusive lock on a folder, held until dropped: a second process that asks for the same
-/// folder is refused with [`FileError::Locked`]. The lock is the file `.lock` inside the folder,
+/// folder is refused with [`Error::Locked`]. The lock is the file `.lock` inside the folder,
 /// which stays; the operating system releases the lock when the process ends, however it ends.
 #[derive(Debug)]
 pub struct FolderLock {
@@ -205,21 +162,21 @@ impl FolderLock {
     /// let lock = catsdogs::fsutil::FolderLock::acquire(dir.path()).unwrap();
     /// drop(lock);
     /// ```
-    pub fn acquire(dir: &Path) -> Result<Self, FileError> {
-        std::fs::create_dir_all(dir).map_err(|e| FileError::io("cannot create folder", dir, e))?;
+    pub fn acquire(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create folder", dir, e))?;
         let path = dir.join(".lock");
         let file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| FileError::io("cannot open", &path, e))?;
+            .map_err(|e| Error::io("cannot open", &path, e))?;
         match file.try_lock() {
             Ok(()) => Ok(FolderLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(FileError::Locked {
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
                 path: dir.display().to_string(),
             }),
-            Err(std::fs::TryLockError::Error(e)) => Err(FileError::io("cannot lock", &path, e)),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io("cannot lock", &path, e)),
         }
     }
 }

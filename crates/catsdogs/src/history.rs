@@ -1,5 +1,6 @@
 //! `History`: what `fit` returns, one row of metrics per epoch, as in Keras's `History.history`.
-//! It is saved as JSON beside each run, loaded again and plotted.
+//! It is saved as JSON beside each run, loaded again and plotted (see
+//! [`PlotHistory`](crate::plot::PlotHistory), which gives it Keras users' `history.plot()`).
 //!
 //! ```
 //! use catsdogs::history::{EpochMetrics, History};
@@ -67,11 +68,6 @@ impl History {
         self.epochs.iter().map(f).collect()
     }
 
-    /// The tutorial's two plots, accuracy and loss, training against validation, as one figure.
-    pub fn plot(&self) -> crate::display::Png {
-        crate::plot::history_curves(self, "")
-    }
-
     /// The history as pretty-printed JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a History always serialises")
@@ -84,10 +80,7 @@ impl History {
 
     /// Writes the history as JSON, atomically (a temporary file renamed into place).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        Ok(crate::fsutil::write_atomic(
-            path.as_ref(),
-            self.to_json().as_bytes(),
-        )?)
+        crate::fsutil::write_atomic(path.as_ref(), self.to_json().as_bytes())
     }
 
     /// Reads a history saved by [`History::save`].

@@ -23,21 +23,13 @@ use std::sync::OnceLock;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Keras's `imagenet_class_index.json`, byte-identical.
 pub const CLASS_INDEX_JSON: &str = include_str!("../data/imagenet_class_index.json");
 
 /// Number of ImageNet classes.
-pub const CLASSES: usize = 1000;
-
-/// What can go wrong decoding predictions.
-#[derive(Debug, thiserror::Error)]
-pub enum ImageNetError {
-    /// The predictions are not (samples, 1000).
-    #[error("decode_predictions expects a batch of predictions of shape (samples, 1000), like VGG16's with its top; found shape {0:?}")]
-    Shape(Vec<i64>),
-}
+pub const CLASS_COUNT: usize = 1000;
 
 /// The classes by index: (WordNet id, name).
 pub fn class_index() -> &'static [(String, String)] {
@@ -45,7 +37,7 @@ pub fn class_index() -> &'static [(String, String)] {
     INDEX.get_or_init(|| {
         let map: std::collections::HashMap<usize, (String, String)> =
             serde_json::from_str(CLASS_INDEX_JSON).expect("the embedded class index is valid");
-        (0..CLASSES)
+        (0..CLASS_COUNT)
             .map(|i| {
                 map.get(&i)
                     .cloned()
@@ -87,8 +79,8 @@ impl fmt::Display for Prediction {
 /// orders them with a stable sort: the higher index first.
 pub fn decode_predictions(probs: &Tensor, top: usize) -> Result<Vec<Vec<Prediction>>> {
     let size = probs.size();
-    if size.len() != 2 || size[1] != CLASSES as i64 {
-        return Err(ImageNetError::Shape(size).into());
+    if size.len() != 2 || size[1] != CLASS_COUNT as i64 {
+        return Err(Error::PredictionShape(size));
     }
     let values = probs
         .f_to_device(Device::Cpu)?
@@ -97,9 +89,9 @@ pub fn decode_predictions(probs: &Tensor, top: usize) -> Result<Vec<Vec<Predicti
     let values: Vec<f32> = Vec::try_from(values.f_flatten(0, -1)?)?;
     let index = class_index();
     Ok(values
-        .chunks(CLASSES)
+        .chunks(CLASS_COUNT)
         .map(|row| {
-            let mut order: Vec<usize> = (0..CLASSES).collect();
+            let mut order: Vec<usize> = (0..CLASS_COUNT).collect();
             order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(b.cmp(&a)));
             order
                 .into_iter()
@@ -113,26 +105,6 @@ pub fn decode_predictions(probs: &Tensor, top: usize) -> Result<Vec<Vec<Predicti
                 .collect()
         })
         .collect())
-}
-
-/// One image's top predictions as a table (rank, class, WordNet id, probability), for a notebook.
-///
-/// ```
-/// use catsdogs::imagenet::{predictions_table, Prediction};
-/// let top = [Prediction { index: 199, wnid: "n02097298".into(), name: "Scotch_terrier".into(), probability: 0.84 }];
-/// assert!(predictions_table(&top).to_string().contains("Scotch_terrier"));
-/// ```
-pub fn predictions_table(predictions: &[Prediction]) -> crate::display::Table {
-    let mut table = crate::display::Table::new(["rank", "class", "wnid", "probability"]);
-    for (rank, p) in predictions.iter().enumerate() {
-        table.push_row([
-            (rank + 1).to_string(),
-            p.name.clone(),
-            p.wnid.clone(),
-            format!("{:.4}", p.probability),
-        ]);
-    }
-    table
 }
 
 /// Python's repr of a `str`: single quotes unless the text has a single quote and no double one.

@@ -1,6 +1,6 @@
 //! Stopping long work cleanly. The CLI calls [`stop_on_ctrl_c`]: the first Ctrl-C asks the work in
 //! progress (training, evaluation, caching features, decoding images, drawing the sample) to stop
-//! at its next step, where it ends with an [`Interrupted`] error instead of being killed, so that
+//! at its next step, where it ends with an [`Error::Interrupted`] instead of being killed, so that
 //! temporary files are removed and finished work stays (every finished epoch is already in its
 //! checkpoint); a second Ctrl-C ends the program at once.
 //!
@@ -20,43 +20,59 @@
 //! assert!(!interrupt::take());
 //! ```
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use signal_hook::consts::SIGINT;
+use signal_hook::SigId;
+
+use crate::error::{Error, Result};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 /// Whether the handler speaks to a notebook (the stop button) rather than a terminal (Ctrl-C).
 static IN_KERNEL: AtomicBool = AtomicBool::new(false);
-/// How many [`Stoppable`] guards are alive, and the SIGINT disposition the first one replaced.
-static STOPPABLE: AtomicUsize = AtomicUsize::new(0);
-static OUTSIDE: AtomicUsize = AtomicUsize::new(0);
+/// In a kernel: how many [`Stoppable`] guards are alive, and the actions the first installed.
+static STOPPABLE: Mutex<(usize, Vec<SigId>)> = Mutex::new((0, Vec::new()));
 
-/// Installs the SIGINT handler: the first Ctrl-C requests a stop, the second kills.
+/// Installs the SIGINT handling for the rest of the program: the first Ctrl-C requests a stop,
+/// the second ends the program at once. Installing it again changes nothing.
 pub fn stop_on_ctrl_c() {
-    install();
+    static INSTALLED: OnceLock<Vec<SigId>> = OnceLock::new();
+    INSTALLED.get_or_init(install);
 }
 
-/// The disposition it replaces.
-fn install() -> libc::sighandler_t {
-    // SAFETY: `on_sigint` only stores to an atomic, writes a constant with write(2) and resets
-    // the disposition, all async-signal-safe.
-    unsafe {
-        libc::signal(
-            libc::SIGINT,
-            on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
-        )
-    }
+/// The two actions on SIGINT, through signal-hook: while a stop is pending, end the process at
+/// once (exit status 130, as a shell reports a Ctrl-C); otherwise ask for a stop and say so.
+fn install() -> Vec<SigId> {
+    // SAFETY: both actions only load and store atomics and call write(2) and _exit(2), which
+    // are async-signal-safe.
+    let actions = unsafe {
+        [
+            signal_hook::low_level::register(SIGINT, || {
+                if REQUESTED.load(Ordering::SeqCst) {
+                    signal_hook::low_level::exit(130);
+                }
+            }),
+            signal_hook::low_level::register(SIGINT, on_sigint),
+        ]
+    };
+    // Registering fails only for a forbidden signal, which SIGINT is not.
+    actions
+        .into_iter()
+        .filter_map(std::result::Result::ok)
+        .collect()
 }
 
-extern "C" fn on_sigint(_: libc::c_int) {
+fn on_sigint() {
     REQUESTED.store(true, Ordering::SeqCst);
     let note: &[u8] = if IN_KERNEL.load(Ordering::SeqCst) {
         b"\nStopping at the next step (interrupt again to stop at once, losing the notebook's variables)...\n"
     } else {
         b"\nStopping at the next step (Ctrl-C again to quit now)...\n"
     };
-    // SAFETY: write(2) and signal(2) are async-signal-safe; `note` is a valid buffer.
+    // SAFETY: write(2) is async-signal-safe; `note` is a valid buffer.
     unsafe {
         libc::write(2, note.as_ptr().cast(), note.len());
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
     }
 }
 
@@ -81,37 +97,44 @@ pub(crate) fn stoppable() -> Stoppable {
     if !crate::console::is_notebook() {
         return Stoppable { armed: false };
     }
-    if STOPPABLE.fetch_add(1, Ordering::SeqCst) == 0 {
+    let mut guards = STOPPABLE.lock().unwrap_or_else(|e| e.into_inner());
+    if guards.0 == 0 {
         IN_KERNEL.store(true, Ordering::SeqCst);
         // A request that no pass took came while an earlier cell ran something else.
         REQUESTED.store(false, Ordering::SeqCst);
-        OUTSIDE.store(install(), Ordering::SeqCst);
+        guards.1 = install();
     }
+    guards.0 += 1;
     Stoppable { armed: true }
 }
 
 impl Drop for Stoppable {
     fn drop(&mut self) {
-        if self.armed && STOPPABLE.fetch_sub(1, Ordering::SeqCst) == 1 {
-            // SAFETY: restores the disposition that `stoppable` replaced.
-            unsafe { libc::signal(libc::SIGINT, OUTSIDE.load(Ordering::SeqCst)) };
+        if !self.armed {
+            return;
+        }
+        let mut guards = STOPPABLE.lock().unwrap_or_else(|e| e.into_inner());
+        guards.0 -= 1;
+        if guards.0 == 0 {
+            // With its last action removed, signal-hook leaves SIGINT ignored: what the kernel's
+            // launcher gave the cell process.
+            for action in guards.1.drain(..) {
+                signal_hook::low_level::unregister(action);
+            }
             REQUESTED.store(false, Ordering::SeqCst);
         }
     }
 }
 
-/// Work stopped by Ctrl-C or [`request`], with what was running, e.g. "at epoch 2/30, step 7/320".
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted {during}")]
-pub struct Interrupted {
-    /// What was running.
-    pub during: String,
-}
-
-/// An [`Interrupted`] error if a stop was requested since the last check.
-pub fn check(during: impl FnOnce() -> String) -> Result<(), Interrupted> {
+/// An [`Error::Interrupted`] if a stop was requested since the last check, with what was
+/// running (e.g. "at epoch 2/30, step 7/320"). It says that nothing is kept; `fit` replaces
+/// that with what its checkpoints hold.
+pub fn check(during: impl FnOnce() -> String) -> Result<()> {
     if take() {
-        Err(Interrupted { during: during() })
+        Err(Error::Interrupted {
+            during: during(),
+            saved: "it keeps no partial result, so run it again to start over".to_string(),
+        })
     } else {
         Ok(())
     }

@@ -2,16 +2,41 @@
 //! part 2: 98.6% accuracy with Keras and transfer learning" in Rust, with libtorch (through
 //! `tch`) doing the compute.
 //!
-//! One module per concept, each named after its Keras counterpart where there is one.
+//! One module per concept, each named after its Keras counterpart where there is one, in five
+//! layers. A module uses modules of its own layer and the layers below it, never above, and no
+//! two modules use each other (`tests/source_rules.rs` reads the `use crate::` lines and fails
+//! on an upward use or a cycle):
+//!
+//! ```text
+//! 5 presentation  plot, display, notebook, experiments, bench    what a person sees and runs
+//!                   figures, inline output, the notebooks' context, the tutorial's two runs
+//! 4 training      train, features, history                        compile, fit, evaluate,
+//!                   optimizers, loss, checkpoints, predict, submit; exact feature caches
+//! 3 network       model, applications, vgg16, weights, imagenet   layers and their graph,
+//!                   Sequential, VGG16/VGG19/ResNet50/MobileNetV2 from their tables, weight
+//!                   import (Keras .h5, torchvision, safetensors), ImageNet's classes
+//! 2 data          data                                            split, sample, load_img,
+//!                   preprocess, flow_from_directory, the decoded-image cache
+//! 1 utilities     error, fsutil, tensor_file, cache_file,         atomic files and locks,
+//!                 hashing, console, progress, interrupt,          tensor and cache files,
+//!                 device, precision                               messages, Ctrl-C, device,
+//!                                                                 memory and precision
+//! ```
+//!
+//! Errors are one flat [`Error`] at the bottom (as candle-core has it): every function returns
+//! it, so no error converts back and forth between modules, and each variant reads as one
+//! sentence that says what to do.
 
+pub mod applications;
 pub mod bench;
-pub mod cache;
 pub mod cache_file;
 pub mod console;
 pub mod data;
 pub mod device;
 pub mod display;
 pub mod error;
+pub mod experiments;
+pub mod features;
 pub mod fsutil;
 pub mod gradcam;
 pub mod hashing;
@@ -38,19 +63,21 @@ pub use tch;
 
 /// The names a notebook uses, in the tutorial's vocabulary: `use catsdogs::prelude::*;`.
 pub mod prelude {
+    pub use crate::applications::{Backbone, Network, Pooling};
     pub use crate::data::{
         img_to_array, load_img, preprocess_input, FlowOptions, ImageDataGenerator, Preprocess,
     };
     pub use crate::device;
+    pub use crate::display::predictions_table;
     pub use crate::display::{Png, Table};
+    pub use crate::experiments::save_test_metrics;
     pub use crate::gradcam::{GradCam, Target};
     pub use crate::history::History;
-    pub use crate::imagenet::{decode_predictions, predictions_table};
+    pub use crate::imagenet::decode_predictions;
     pub use crate::model::{Activation, Sequential};
     pub use crate::notebook::Notebook;
-    pub use crate::plot::{self, Interpretation};
+    pub use crate::plot::{self, Interpretation, PlotHistory};
     pub use crate::precision::Precision;
-    pub use crate::train::run::save_test_metrics;
     pub use crate::train::{load_images, Compile, FitOptions, Loss, Predict, RMSprop};
     pub use crate::vgg16::Vgg16;
 }

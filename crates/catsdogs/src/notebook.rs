@@ -2,15 +2,19 @@
 //! Keras's ImageNet weights) or the built-in synthetic sample, where the data, weights and
 //! results live, and the parameters, which environment variables may override.
 //!
+//! One idea in one file (over 400 lines with its tests): a notebook's context.
+//!
 //! The real data is used when `data/train.zip` or its split `data/split/` is there (or under
 //! `$CATSDOGS_DATA`), the real weights when `weights/vgg16_weights_tf_dim_ordering_tf_kernels*.h5`
-//! (or their `.safetensors` conversions) are there (or under `$CATSDOGS_WEIGHTS`). Otherwise the
-//! notebook runs on the synthetic sample, or with random weights, and its banner says so and what
-//! to fetch. `CATSDOGS_MODE=sample` forces the sample and random weights (the tests use it).
+//! (or their `.safetensors` conversions) are there (or under `$CATSDOGS_WEIGHTS`), and Keras's
+//! files of the other networks (see [`Backbone::weights_file`]) for a notebook that asks for one.
+//! Otherwise the notebook runs on the synthetic sample, or with random weights, and its banner
+//! says so and what to fetch. `CATSDOGS_MODE=sample` forces the sample and random weights (the
+//! tests use it).
 //!
 //! ```no_run
 //! use catsdogs::notebook::Notebook;
-//! let nb = Notebook::start("02-feature-extraction")?;
+//! let nb = Notebook::start("02-feature-extraction");
 //! let epochs: usize = nb.param("EPOCHS", nb.real_or_sample(30, 3));
 //! let split = nb.split_dir()?;
 //! # Ok::<(), catsdogs::Error>(())
@@ -24,8 +28,9 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::applications::{Backbone, Network};
 use crate::data::{self, SampleOptions, SplitOptions, SplitReport};
-use crate::display::Html;
+use crate::display::{escape_html, Html};
 use crate::error::{Error, Result};
 use crate::vgg16::Vgg16;
 
@@ -42,13 +47,13 @@ const SAMPLE_SPLIT: (usize, usize, usize) = (400, 100, 100);
 pub struct Notebook {
     name: String,
     root: PathBuf,
-    data: Source,
+    data: Data,
     weights: Option<PathBuf>,
 }
 
 /// Where the images come from.
 #[derive(Debug, Clone)]
-enum Source {
+enum Data {
     /// Kaggle's data, in this folder.
     Kaggle(PathBuf),
     /// The synthetic sample, made under `runs/synthetic/`: the harder setting, whose classes
@@ -59,16 +64,15 @@ enum Source {
 impl Notebook {
     /// Finds the data and weights for notebook `name` and returns the
     /// notebook's context; show [`Notebook::banner`] next. Results go to `runs/<name>/`.
-    pub fn start(name: &str) -> Result<Notebook> {
+    pub fn start(name: &str) -> Notebook {
         let root = repository_root();
-        let nb = Notebook::locate(
+        Notebook::locate(
             name,
             &root,
             env_path("CATSDOGS_DATA").unwrap_or_else(|| root.join("data")),
             env_path("CATSDOGS_WEIGHTS").unwrap_or_else(|| root.join("weights")),
             std::env::var("CATSDOGS_MODE").is_ok_and(|m| m == "sample"),
-        );
-        Ok(nb)
+        )
     }
 
     fn locate(
@@ -80,9 +84,9 @@ impl Notebook {
     ) -> Notebook {
         let has_kaggle = data_dir.join("train.zip").is_file() || data_dir.join("split").is_dir();
         let data = if has_kaggle && !forced_sample {
-            Source::Kaggle(data_dir)
+            Data::Kaggle(data_dir)
         } else {
-            Source::Sample(root.join("runs").join("synthetic"))
+            Data::Sample(root.join("runs").join("synthetic"))
         };
         let weights = (!forced_sample).then_some(weights_dir);
         Notebook {
@@ -95,7 +99,7 @@ impl Notebook {
 
     /// True when the images are Kaggle's.
     pub fn is_real(&self) -> bool {
-        matches!(self.data, Source::Kaggle(_))
+        matches!(self.data, Data::Kaggle(_))
     }
 
     /// `real` on Kaggle's data, `sample` on the synthetic sample: for parameters such as the
@@ -112,26 +116,14 @@ impl Notebook {
     /// parses), else `default`. A variable that does not parse is reported and ignored.
     pub fn param<T: FromStr + Display>(&self, name: &str, default: T) -> T {
         let var = format!("CATSDOGS_{name}");
-        match std::env::var(&var) {
-            Ok(text) => match text.parse() {
-                Ok(value) => {
-                    crate::say!("{name} = {value} (from {var})");
-                    value
-                }
-                Err(_) => {
-                    crate::say!("{var}={text} is not a valid {name}; using {default}");
-                    default
-                }
-            },
-            Err(_) => default,
-        }
+        parameter(name, &var, std::env::var(&var).ok(), default)
     }
 
     /// Kaggle's `train.zip` (which the data notebook splits), or, in sample mode, the synthetic
     /// sample's zip, made here on first use.
     pub fn train_zip(&self) -> Result<PathBuf> {
         match &self.data {
-            Source::Kaggle(dir) => {
+            Data::Kaggle(dir) => {
                 let zip = dir.join("train.zip");
                 if zip.is_file() {
                     Ok(zip)
@@ -142,7 +134,7 @@ impl Notebook {
                     ))
                 }
             }
-            Source::Sample(dir) => {
+            Data::Sample(dir) => {
                 let zip = dir.join("train.zip");
                 if !zip.is_file() {
                     let options = SampleOptions {
@@ -160,8 +152,8 @@ impl Notebook {
     /// 400 / 100 / 100 from the synthetic sample.
     pub fn split_options(&self) -> SplitOptions {
         match self.data {
-            Source::Kaggle(_) => SplitOptions::default(),
-            Source::Sample(_) => {
+            Data::Kaggle(_) => SplitOptions::default(),
+            Data::Sample(_) => {
                 let (train, validation, test) = SAMPLE_SPLIT;
                 SplitOptions::sizes(train, validation, test)
             }
@@ -172,17 +164,13 @@ impl Notebook {
     /// it is already there) and returns what it holds.
     pub fn make_split(&self) -> Result<SplitReport> {
         let zip = self.train_zip()?;
-        Ok(data::split(
-            &zip,
-            &self.split_path(),
-            &self.split_options(),
-        )?)
+        data::split(&zip, &self.split_path(), &self.split_options())
     }
 
     /// Where the split lives: `data/split/`, or `runs/synthetic/split/` in sample mode.
     pub fn split_path(&self) -> PathBuf {
         match &self.data {
-            Source::Kaggle(dir) | Source::Sample(dir) => dir.join("split"),
+            Data::Kaggle(dir) | Data::Sample(dir) => dir.join("split"),
         }
     }
 
@@ -191,12 +179,12 @@ impl Notebook {
     pub fn split_dir(&self) -> Result<PathBuf> {
         let dir = self.split_path();
         match self.data {
-            Source::Kaggle(_) if !dir.join("train").is_dir() => Err(missing(
+            Data::Kaggle(_) if !dir.join("train").is_dir() => Err(missing(
                 &dir,
                 "run notebooks/00-prepare-data.ipynb first to make the split",
             )),
-            Source::Kaggle(_) => Ok(dir),
-            Source::Sample(_) => {
+            Data::Kaggle(_) => Ok(dir),
+            Data::Sample(_) => {
                 self.make_split()?;
                 Ok(dir)
             }
@@ -206,12 +194,13 @@ impl Notebook {
     /// The Keras VGG16 weight file (with the ImageNet top when `include_top`), preferring its
     /// safetensors conversion; `None` means random weights (the banner said so).
     pub fn weights(&self, include_top: bool) -> Option<PathBuf> {
+        self.weights_of(Backbone::Vgg16, include_top)
+    }
+
+    /// [`Notebook::weights`] of another network: Keras's file for `backbone`.
+    pub fn weights_of(&self, backbone: Backbone, include_top: bool) -> Option<PathBuf> {
         let dir = self.weights.as_ref()?;
-        let stem = if include_top {
-            TOP_WEIGHTS
-        } else {
-            NOTOP_WEIGHTS
-        };
+        let stem = backbone.weights_file(include_top);
         ["safetensors", "h5"]
             .iter()
             .map(|ext| dir.join(format!("{stem}.{ext}")))
@@ -244,12 +233,32 @@ impl Notebook {
         }
     }
 
+    /// The tutorial's conv base of another network: `backbone` without its top, with the
+    /// pooling the tutorial's head suits ([`Backbone::tutorial_pooling`]), on
+    /// [`crate::device()`], with the ImageNet weights of [`Notebook::weights_of`], or random
+    /// weights (and a note saying so) when the file is missing. For VGG16 it is the same base as
+    /// [`Notebook::vgg16`]`(false)`.
+    pub fn conv_base(&self, backbone: Backbone) -> Result<Network> {
+        let base = match self.weights_of(backbone, false) {
+            Some(path) => Network::load(path, backbone, false, crate::device())?,
+            None => {
+                crate::say!(
+                    "{} has RANDOM weights: no ImageNet weight file in weights/ \
+                     (environment/fetch-weights {backbone})",
+                    backbone.title()
+                );
+                Network::new(backbone, false, crate::device())
+            }
+        };
+        base.with_pooling(backbone.tutorial_pooling())
+    }
+
     /// Where this notebook writes its results: `runs/<name>/`, or `runs/synthetic/<name>/` in
     /// sample mode, so that the two never resume each other's checkpoints.
     pub fn run_dir(&self) -> PathBuf {
         match &self.data {
-            Source::Kaggle(_) => self.root.join("runs").join(&self.name),
-            Source::Sample(dir) => dir.join(&self.name),
+            Data::Kaggle(_) => self.root.join("runs").join(&self.name),
+            Data::Sample(dir) => dir.join(&self.name),
         }
     }
 
@@ -278,7 +287,7 @@ impl Notebook {
         );
         if missing.is_empty() {
             let text = format!("{}: Kaggle's data, ImageNet weights, {device}", self.name);
-            return (format!("<p>{}</p>", escape(&text)), text);
+            return (format!("<p>{}</p>", escape_html(&text)), text);
         }
         let what = if self.is_real() {
             "Kaggle's data"
@@ -301,8 +310,8 @@ impl Notebook {
         let html = format!(
             "<div style=\"background:#fff3cd;border:2px solid #d39e00;padding:8px;font-weight:bold\">\
              {}<br>For the real run, fetch: {}.</div>",
-            escape(&headline),
-            escape(&missing.join("; "))
+            escape_html(&headline),
+            escape_html(&missing.join("; "))
         );
         (html, text)
     }
@@ -314,7 +323,7 @@ fn with_kernel_note(html: String, text: String, note: Option<String>) -> Html {
         Some(note) => {
             let line = format!("This kernel: {note}.");
             Html::new(
-                format!("{html}<p>{}</p>", escape(&line)),
+                format!("{html}<p>{}</p>", escape_html(&line)),
                 format!("{text}\n{line}"),
             )
         }
@@ -329,10 +338,22 @@ fn missing(path: &Path, what_to_do: &str) -> Error {
     }
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// The parameter `name` from the text of its variable `var`, if set and parsing; else `default`,
+/// and which it is, said.
+fn parameter<T: FromStr + Display>(name: &str, var: &str, text: Option<String>, default: T) -> T {
+    let Some(text) = text else {
+        return default;
+    };
+    match text.parse() {
+        Ok(value) => {
+            crate::say!("{name} = {value} (from {var})");
+            value
+        }
+        Err(_) => {
+            crate::say!("{var}={text} is not a valid {name}; using {default}");
+            default
+        }
+    }
 }
 
 fn env_path(var: &str) -> Option<PathBuf> {
@@ -461,12 +482,12 @@ mod tests {
     }
 
     #[test]
-    fn parameters_come_from_the_environment_when_set() {
+    fn parameters_come_from_their_variable_when_it_parses() {
+        let var = "CATSDOGS_X";
+        assert_eq!(parameter("X", var, Some("7".into()), 30usize), 7);
+        assert_eq!(parameter("X", var, Some("fast".into()), 2e-5), 2e-5);
+        assert!(parameter("X", var, None, true));
         let nb = locate(Path::new("/nonexistent"), true);
-        std::env::set_var("CATSDOGS_NOTEBOOK_TEST_EPOCHS", "7");
-        std::env::set_var("CATSDOGS_NOTEBOOK_TEST_LR", "fast");
-        assert_eq!(nb.param("NOTEBOOK_TEST_EPOCHS", 30usize), 7);
-        assert_eq!(nb.param("NOTEBOOK_TEST_LR", 2e-5), 2e-5);
         assert!(nb.param("NOTEBOOK_TEST_UNSET", true));
     }
 }

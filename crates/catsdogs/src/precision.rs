@@ -27,6 +27,8 @@ use std::str::FromStr;
 
 use tch::{Device, Kind, Tensor};
 
+use crate::error::{Error, Result};
+
 /// The precision asked for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -42,34 +44,16 @@ pub enum Precision {
     Auto,
 }
 
-/// What a precision setting cannot be on a device.
-#[derive(Debug, thiserror::Error)]
-pub enum PrecisionError {
-    /// A name that is not a precision.
-    #[error("unknown precision {0:?}: use fp32, bf16, fp16 (CUDA) or auto")]
-    Unknown(String),
-    /// A precision that the device cannot compute (fast, or at all).
-    #[error("precision {precision} is not available on {device}: {instead}")]
-    Unsupported {
-        /// The precision asked for.
-        precision: Precision,
-        /// The device, in words.
-        device: String,
-        /// What to use instead.
-        instead: &'static str,
-    },
-}
-
 impl FromStr for Precision {
-    type Err = PrecisionError;
+    type Err = Error;
 
-    fn from_str(s: &str) -> Result<Self, PrecisionError> {
+    fn from_str(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "fp32" | "float32" => Ok(Precision::Fp32),
             "bf16" | "bfloat16" => Ok(Precision::Bf16),
             "fp16" | "float16" => Ok(Precision::Fp16),
             "auto" => Ok(Precision::Auto),
-            _ => Err(PrecisionError::Unknown(s.to_string())),
+            _ => Err(Error::UnknownPrecision(s.to_string())),
         }
     }
 }
@@ -89,9 +73,9 @@ impl Precision {
     /// What this precision computes in on `device`: `auto` becomes bf16 where
     /// [`bf16_is_fast`] and fp32 elsewhere; bf16 where the device has no bf16 arithmetic, and
     /// fp16 off CUDA, are refused with what to use instead.
-    pub fn resolve(self, device: Device) -> Result<Compute, PrecisionError> {
-        let unsupported = |instead| PrecisionError::Unsupported {
-            precision: self,
+    pub fn resolve(self, device: Device) -> Result<Compute> {
+        let unsupported = |instead| Error::PrecisionUnavailable {
+            precision: self.to_string(),
             device: device_words(device),
             instead,
         };
@@ -201,7 +185,7 @@ impl Compute {
     /// A tensor as the layers take it: in this kind and, if it is 4-D, in this layout. A
     /// tensor already so is returned as it is (shared, no copy); the cast keeps the gradient's
     /// path to a float32 weight.
-    pub fn prepare(self, x: &Tensor) -> Result<Tensor, tch::TchError> {
+    pub fn prepare(self, x: &Tensor) -> Result<Tensor> {
         let x = if x.kind() == self.kind {
             x.shallow_clone()
         } else {
@@ -212,9 +196,9 @@ impl Compute {
         }
         // tch has no memory-format API: NHWC made contiguous, viewed back as NCHW, has
         // channels-last strides, which libtorch's convolutions follow.
-        x.f_permute([0, 2, 3, 1])?
+        Ok(x.f_permute([0, 2, 3, 1])?
             .f_contiguous()?
-            .f_permute([0, 3, 1, 2])
+            .f_permute([0, 3, 1, 2])?)
     }
 }
 

@@ -20,28 +20,8 @@ use std::path::Path;
 use ::safetensors::tensor::{Dtype, SafeTensors, View};
 use tch::{Kind, Tensor};
 
-use crate::fsutil::{write_atomic, FileError};
-
-/// What can go wrong with a tensor file.
-#[derive(Debug, thiserror::Error)]
-pub enum TensorFileError {
-    /// The file is not a readable safetensors file.
-    #[error("cannot read {path} as safetensors: {why}")]
-    Unreadable {
-        /// The file.
-        path: String,
-        /// The reader's reason.
-        why: String,
-    },
-    /// It could not be opened or written.
-    #[error(transparent)]
-    File(#[from] FileError),
-    /// libtorch refused to make a tensor of it.
-    #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
-}
-
-type Result<T, E = TensorFileError> = std::result::Result<T, E>;
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
 
 /// The most values one tensor read from a file may hold: 2^28 (1 GiB as float32), far above
 /// VGG16's largest weight (`fc1`, 102,760,448): a bound on what a file that lies about a shape
@@ -66,15 +46,28 @@ pub fn checked_elements(shape: &[i64]) -> Result<u64, String> {
         })
 }
 
+/// The little-endian bytes of a tensor's values in `kind`, in row-major (NCHW) order, whatever
+/// its device and memory layout: what the caches store and the content hashes read.
+pub fn bytes(tensor: &Tensor, kind: Kind) -> Result<Vec<u8>> {
+    let values = tensor
+        .f_to_device(tch::Device::Cpu)?
+        .f_to_kind(kind)?
+        .f_contiguous()?;
+    let mut bytes = vec![0u8; values.numel() * kind.elt_size_in_bytes()];
+    values.f_copy_data_u8(&mut bytes, values.numel())?;
+    Ok(bytes)
+}
+
 /// Whether a file starting with `head` looks like safetensors: an 8-byte header length, then a
 /// JSON object.
 pub fn is_safetensors(head: &[u8]) -> bool {
     head.len() > 8 && head[8] == b'{'
 }
 
-fn unreadable(path: &Path, why: String) -> TensorFileError {
-    TensorFileError::Unreadable {
+fn unreadable(path: &Path, why: String) -> Error {
+    Error::Unreadable {
         path: path.display().to_string(),
+        format: "safetensors",
         why,
     }
 }
@@ -82,12 +75,12 @@ fn unreadable(path: &Path, why: String) -> TensorFileError {
 /// All tensors of a safetensors file (floats as float32), and its metadata. The safetensors
 /// reader checks every tensor's place against the file's size before anything is copied.
 pub fn read(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
-    let file = std::fs::File::open(path).map_err(|e| FileError::io("cannot open", path, e))?;
+    let file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     // SAFETY: the map is only read, and dropped before this function returns; the tensors
     // are copies. A file truncated by another process meanwhile is the caller's risk, as with
     // any memory-mapped read.
     let mmap =
-        unsafe { memmap2::Mmap::map(&file) }.map_err(|e| FileError::io("cannot map", path, e))?;
+        unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("cannot map", path, e))?;
     let (_, metadata) =
         SafeTensors::read_metadata(&mmap).map_err(|e| unreadable(path, e.to_string()))?;
     let tensors = SafeTensors::deserialize(&mmap).map_err(|e| unreadable(path, e.to_string()))?;
@@ -170,5 +163,5 @@ pub fn write(
     let bytes =
         ::safetensors::serialize(views.iter().map(|(n, v)| (n.as_str(), v)), Some(metadata))
             .map_err(|e| unreadable(path, format!("cannot be written as safetensors: {e}")))?;
-    Ok(write_atomic(path, &bytes)?)
+    write_atomic(path, &bytes)
 }

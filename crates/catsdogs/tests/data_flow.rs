@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use catsdogs::data::{
-    img_to_array, list_images, load_img, preprocess_input, sample, split, DataError,
-    DirectoryIterator, FlowOptions, ImageDataGenerator, Preprocess, SampleOptions, SplitOptions,
+    img_to_array, list_images, load_img, preprocess_input, sample, split, DirectoryIterator,
+    FlowOptions, ImageDataGenerator, Preprocess, SampleOptions, SplitOptions,
 };
+use catsdogs::Error;
 use tch::{Device, Kind, Tensor};
 
 /// A split of the synthetic sample: train 40, validation 10, test 10.
@@ -116,7 +117,7 @@ fn batches_equal_the_slow_path_and_epochs_are_seeded() {
     );
     assert!(matches!(
         train.f_images_u8(&[40]),
-        Err(DataError::Index {
+        Err(Error::Index {
             index: 40,
             samples: 40
         })
@@ -255,7 +256,7 @@ fn bad_folders_and_images_say_what_to_do() {
     let err = datagen
         .flow_from_directory(dir.path().join("flat"), FlowOptions::default())
         .unwrap_err();
-    assert!(matches!(err, DataError::NoClasses { .. }), "{err}");
+    assert!(matches!(err, Error::NoClasses { .. }), "{err}");
 
     let data = sample_split(dir.path());
     std::fs::create_dir_all(data.join("test/birds")).unwrap();

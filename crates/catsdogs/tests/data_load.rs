@@ -7,7 +7,8 @@ mod common;
 
 use std::path::Path;
 
-use catsdogs::data::{img_to_array, load_img, preprocess_input, DataError, Preprocess};
+use catsdogs::data::{img_to_array, load_img, preprocess_input, Preprocess};
+use catsdogs::Error;
 
 /// Writes test images into argv[1] and, for each (image, target size), Pillow's pixels as raw
 /// bytes; prints one line per case: file, reference file, height, width.
@@ -150,7 +151,7 @@ fn bad_images_get_one_sentence_naming_the_file() {
     let truncated = dir.path().join("truncated.jpg");
     std::fs::write(&truncated, &jpeg[..jpeg.len() * 2 / 3]).unwrap();
     let err = load_img(&truncated, Some((224, 224))).unwrap_err();
-    assert!(matches!(err, DataError::Truncated { .. }), "{err}");
+    assert!(matches!(err, Error::Truncated { .. }), "{err}");
     assert!(err
         .to_string()
         .starts_with(&format!("{} is truncated", truncated.display())));
@@ -158,7 +159,7 @@ fn bad_images_get_one_sentence_naming_the_file() {
     let text = dir.path().join("notes.jpg");
     std::fs::write(&text, "these are not pixels\n").unwrap();
     let err = load_img(&text, None).unwrap_err();
-    assert!(matches!(err, DataError::NotAnImage { .. }), "{err}");
+    assert!(matches!(err, Error::NotAnImage { .. }), "{err}");
     assert!(err.to_string().contains("remove it or replace it"), "{err}");
 
     // The same JPEG, its frame header (SOF0) claiming 30000x30000 pixels.
@@ -171,7 +172,7 @@ fn bad_images_get_one_sentence_naming_the_file() {
     assert!(
         matches!(
             err,
-            DataError::TooLarge {
+            Error::TooLarge {
                 width: 30000,
                 height: 30000,
                 ..

@@ -5,7 +5,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use catsdogs::data::{sample, split, DataError, Manifest, SampleOptions, SplitOptions};
+use catsdogs::data::{sample, split, Manifest, SampleOptions, SplitOptions};
+use catsdogs::Error;
 use sha2::{Digest, Sha256};
 
 /// A synthetic train.zip with `per_class` images of each class.
@@ -233,7 +234,7 @@ fn impossible_or_missing_inputs_say_what_to_do() {
         &SplitOptions::default(),
     )
     .unwrap_err();
-    assert!(matches!(err, DataError::Missing { .. }), "{err}");
+    assert!(matches!(err, Error::Missing { .. }), "{err}");
 
     let not_zip = dir.path().join("train.txt");
     std::fs::write(&not_zip, "hello").unwrap();

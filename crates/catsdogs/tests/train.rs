@@ -11,10 +11,9 @@ use catsdogs::data::{
     sample, split, DirectoryIterator, FlowOptions, ImageDataGenerator, Preprocess, SampleOptions,
     SplitOptions,
 };
+use catsdogs::experiments::{Experiment, RunOptions};
 use catsdogs::interrupt;
-use catsdogs::model::Sequential;
 use catsdogs::precision::{Compute, Precision};
-use catsdogs::train::run::{Experiment, RunOptions};
 use catsdogs::train::{Compile, CompiledModel, FitOptions, Loss, Predict, RMSprop};
 use catsdogs::vgg16::Vgg16;
 use catsdogs::History;
@@ -100,8 +99,8 @@ fn model(experiment: Experiment, seed: i64, lr: f64) -> CompiledModel {
         .compile(RMSprop::new(lr), Loss::BinaryCrossentropy)
 }
 
-fn weights(model: &Sequential) -> Vec<(String, Tensor)> {
-    model.named_parameters()
+fn weights(model: &CompiledModel) -> Vec<(String, Tensor)> {
+    model.model().named_parameters()
 }
 
 fn max_difference(a: &Tensor, b: &Tensor) -> f64 {
@@ -124,7 +123,7 @@ fn frozen_experiment_learns_the_sample_and_writes_its_run_folder() {
     let mut options = RunOptions::new(Experiment::Frozen, data(), out.path());
     options.epochs = 10;
     options.target_size = (SIZE, SIZE);
-    let report = catsdogs::train::run::run(&options).unwrap();
+    let report = catsdogs::experiments::run(&options).unwrap();
     let (test_loss, test_acc) = report.test.unwrap();
     assert!(test_acc >= 0.9, "test accuracy {test_acc}");
     let written: serde_json::Value = serde_json::from_str(
@@ -147,7 +146,7 @@ fn frozen_experiment_learns_the_sample_and_writes_its_run_folder() {
 
     // The saved model, loaded with its run.json, evaluates to the same test metrics.
     let again =
-        catsdogs::train::run::evaluate(out.path(), &data(), 50, None, Precision::Auto).unwrap();
+        catsdogs::experiments::evaluate(out.path(), &data(), 50, None, Precision::Auto).unwrap();
     assert_eq!(again, (test_loss, test_acc));
 }
 
@@ -260,7 +259,7 @@ fn bf16_training_follows_fp32_where_the_classes_overlap() {
                 compute: Some(compute),
                 ..RunOptions::new(experiment, hard_data(), out.path())
             };
-            catsdogs::train::run::run(&options).unwrap()
+            catsdogs::experiments::run(&options).unwrap()
         };
         let (fp32, bf16) = (run(Compute::FP32), run(Compute::BF16));
         let (_, fp32_acc) = fp32.test.unwrap();

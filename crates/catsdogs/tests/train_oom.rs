@@ -6,7 +6,8 @@
 use catsdogs::data::{
     sample, split, FlowOptions, ImageDataGenerator, Preprocess, SampleOptions, SplitOptions,
 };
-use catsdogs::train::run::Experiment;
+use catsdogs::experiments::Experiment;
+use catsdogs::precision::Precision;
 use catsdogs::train::{Compile, FitOptions, Loss, RMSprop};
 use catsdogs::vgg16::Vgg16;
 use tch::{Device, Kind, Tensor};
@@ -55,7 +56,7 @@ fn a_batch_too_large_for_memory_says_to_lower_the_batch_size() {
         .compile(RMSprop::new(2e-5), Loss::BinaryCrossentropy);
     // Start libtorch's thread pool before the cap, so that only tensors can hit it.
     let warm = Tensor::ones([1, 3, 64, 64], (Kind::Float, Device::Cpu));
-    let _ = model.forward_range(&warm, 0..2, false).unwrap();
+    let _ = model.model().forward_range(&warm, 0..2, false).unwrap();
 
     // 32 images of 64 channels at 256x256 in float32 is 537 MB for block1_conv1's output.
     let limit = virtual_memory() + (400 << 20);
@@ -65,7 +66,10 @@ fn a_batch_too_large_for_memory_says_to_lower_the_batch_size() {
     };
     // SAFETY: setrlimit with a valid struct; it only lowers this process's soft limit.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &cap) }, 0);
-    let result = model.fit_with(&train, 1, &validation, FitOptions::default().cache(false));
+    let fp32 = FitOptions::default()
+        .cache(false)
+        .precision(Precision::Fp32);
+    let result = model.fit_with(&train, 1, &validation, fp32);
     let uncapped = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,
         rlim_max: libc::RLIM_INFINITY,

@@ -65,19 +65,44 @@ pub fn sample_split(dir: &Path, per_class: usize, sizes: [usize; 3]) -> (PathBuf
         "--per-class",
         &per_class.to_string(),
     ]));
-    let [train, validation, test] = sizes.map(|n| n.to_string());
-    ok(&catsdogs(&[
-        "split",
-        path(&zip),
-        path(&data),
-        "--train",
-        &train,
-        "--validation",
-        &validation,
-        "--test",
-        &test,
-    ]));
+    let split = split_args(&zip, &data, sizes);
+    ok(&catsdogs(
+        &split.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
     (zip, data)
+}
+
+/// The arguments of `split` of `zip` into `out` with `sizes` (train, validation, test).
+pub fn split_args(zip: &Path, out: &Path, sizes: [usize; 3]) -> Vec<String> {
+    let [train, validation, test] = sizes.map(|n| n.to_string());
+    ["split", path(zip), path(out), "--train", &train]
+        .into_iter()
+        .chain(["--validation", &validation, "--test", &test])
+        .map(str::to_string)
+        .collect()
+}
+
+/// The first image (in directory order) of a class folder, e.g. `data/test/cats`.
+pub fn first_image(dir: &Path) -> PathBuf {
+    let entry = dir
+        .read_dir()
+        .unwrap()
+        .next()
+        .expect("a class folder holds images");
+    entry.unwrap().path()
+}
+
+/// The arguments of `submit` of the run in `run` on Kaggle's `test_zip`, into `csv`.
+pub fn submit_args<'a>(run: &'a Path, test_zip: &'a Path, csv: &'a Path) -> Vec<&'a str> {
+    vec![
+        "submit",
+        "--model",
+        path(run),
+        "--test-zip",
+        path(test_zip),
+        "--out",
+        path(csv),
+    ]
 }
 
 /// The arguments of a one-epoch frozen run at 32x32 on `data`, into `out`.

@@ -18,7 +18,7 @@ use std::path::Path;
 use image::{DynamicImage, ImageDecoder, ImageFormat, RgbImage};
 use mozjpeg::ColorSpace;
 
-use super::error::{DataError, MAX_IMAGE_PIXELS};
+use crate::error::{Error, Result, MAX_IMAGE_PIXELS};
 
 /// The largest image file that is read, 256 MiB: far above any photo (Kaggle's largest JPEG is
 /// under 1 MB), and a bound on what a file or a zip entry that claims to be an image can make us
@@ -27,9 +27,9 @@ pub const MAX_IMAGE_FILE_BYTES: u64 = 1 << 28;
 
 /// Reads an image file whole, after checking that its size is at most
 /// [`MAX_IMAGE_FILE_BYTES`].
-pub fn read_image_file(path: &Path) -> Result<Vec<u8>, DataError> {
-    let file = std::fs::File::open(path).map_err(|e| DataError::read(path, e))?;
-    read_bounded(file).map_err(|e| DataError::read(path, e))
+pub fn read_image_file(path: &Path) -> Result<Vec<u8>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
+    read_bounded(file).map_err(|e| Error::read(path, e))
 }
 
 /// Reads all of `reader` (a file, a zip entry), refusing more than [`MAX_IMAGE_FILE_BYTES`]
@@ -50,7 +50,7 @@ pub fn read_bounded(reader: impl Read) -> std::io::Result<Vec<u8>> {
 
 /// Decodes an image file's bytes into RGB pixels as Pillow's `convert('RGB')` does. `path` only
 /// names the file in errors.
-pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage, DataError> {
+pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         decode_jpeg(bytes, path)
     } else {
@@ -59,9 +59,9 @@ pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage, DataError> {
 }
 
 /// Refuses headers that claim more pixels than Pillow decodes, before anything is allocated.
-fn check_size(path: &Path, width: u64, height: u64) -> Result<(), DataError> {
+fn check_size(path: &Path, width: u64, height: u64) -> Result<()> {
     if width * height > MAX_IMAGE_PIXELS {
-        return Err(DataError::TooLarge {
+        return Err(Error::TooLarge {
             path: path.display().to_string(),
             width,
             height,
@@ -97,16 +97,16 @@ impl BufRead for Watched<'_> {
     }
 }
 
-fn decode_jpeg(bytes: &[u8], path: &Path) -> Result<RgbImage, DataError> {
+fn decode_jpeg(bytes: &[u8], path: &Path) -> Result<RgbImage> {
     let ran_out = Cell::new(false);
     // mozjpeg reports libjpeg's fatal errors by unwinding (without the panic hook) with the
     // message as payload; they are turned into values here.
-    let decoded = catch_unwind(AssertUnwindSafe(|| -> Result<RgbImage, DataError> {
+    let decoded = catch_unwind(AssertUnwindSafe(|| -> Result<RgbImage> {
         let reader = Watched {
             rest: bytes,
             ran_out: &ran_out,
         };
-        let libjpeg = |e: std::io::Error| DataError::not_an_image(path, e.to_string());
+        let libjpeg = |e: std::io::Error| Error::not_an_image(path, e.to_string());
         let header = mozjpeg::Decompress::new_reader(reader).map_err(libjpeg)?;
         let (width, height) = header.size();
         check_size(path, width as u64, height as u64)?;
@@ -135,16 +135,16 @@ fn decode_jpeg(bytes: &[u8], path: &Path) -> Result<RgbImage, DataError> {
                 Err(_) => "libjpeg failed".to_string(),
             };
             return Err(if ran_out.get() {
-                DataError::Truncated {
+                Error::Truncated {
                     path: path.display().to_string(),
                 }
             } else {
-                DataError::not_an_image(path, why)
+                Error::not_an_image(path, why)
             });
         }
     };
     if ran_out.get() {
-        return Err(DataError::Truncated {
+        return Err(Error::Truncated {
             path: path.display().to_string(),
         });
     }
@@ -171,23 +171,23 @@ fn mul_div_255(a: u8, b: u8) -> u8 {
 const PNG_METADATA_BYTES: u64 = 64 << 20;
 
 /// PNG, BMP, PPM and TIFF through the `image` crate, converted to RGB as Pillow converts them.
-fn decode_lossless(bytes: &[u8], path: &Path) -> Result<RgbImage, DataError> {
+fn decode_lossless(bytes: &[u8], path: &Path) -> Result<RgbImage> {
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| DataError::not_an_image(path, e.to_string()))?;
+        .map_err(|e| Error::not_an_image(path, e.to_string()))?;
     let format = match reader.format() {
         Some(
             format @ (ImageFormat::Png | ImageFormat::Bmp | ImageFormat::Pnm | ImageFormat::Tiff),
         ) => format,
         Some(other) => {
             let name = other.extensions_str().first().copied().unwrap_or("unknown");
-            return Err(DataError::Unsupported {
+            return Err(Error::Unsupported {
                 path: path.display().to_string(),
                 format: name.to_uppercase(),
             });
         }
         None => {
-            return Err(DataError::not_an_image(
+            return Err(Error::not_an_image(
                 path,
                 "its content is not JPEG, PNG, BMP, PPM or TIFF",
             ))
@@ -202,13 +202,13 @@ fn decode_lossless(bytes: &[u8], path: &Path) -> Result<RgbImage, DataError> {
     reader.limits(limits);
     let decoder = reader
         .into_decoder()
-        .map_err(|e| DataError::not_an_image(path, e.to_string()))?;
+        .map_err(|e| Error::not_an_image(path, e.to_string()))?;
     let (width, height) = decoder.dimensions();
     check_size(path, u64::from(width), u64::from(height))?;
     let image = DynamicImage::from_decoder(decoder)
-        .map_err(|e| DataError::not_an_image(path, e.to_string()))?;
+        .map_err(|e| Error::not_an_image(path, e.to_string()))?;
     to_rgb_like_pillow(image).ok_or_else(|| {
-        DataError::not_an_image(
+        Error::not_an_image(
             path,
             "its pixels are floating point, which Keras cannot load",
         )

@@ -17,7 +17,7 @@
 //!     let batch = batch?;
 //!     assert_eq!(batch.x.size()[1..], [3, 224, 224]);
 //! }
-//! # Ok::<(), catsdogs::data::DataError>(())
+//! # Ok::<(), catsdogs::Error>(())
 //! ```
 
 use std::collections::BTreeMap;
@@ -26,12 +26,12 @@ use std::sync::Arc;
 
 use tch::{Device, Kind, Tensor};
 
-use super::error::DataError;
 use super::image_cache::{default_cache_dir, ImageCache};
 use super::listing::list_images;
 use super::load::check_target_size;
 use super::preprocess::{f_preprocess_batch, Preprocess};
 use super::rng::Rng;
+use crate::error::{Error, Result};
 
 /// How many batches the background thread prepares ahead of the consumer.
 const PREFETCH: usize = 2;
@@ -121,7 +121,7 @@ impl ImageDataGenerator {
         &self,
         dir: impl AsRef<Path>,
         options: FlowOptions,
-    ) -> Result<DirectoryIterator, DataError> {
+    ) -> Result<DirectoryIterator> {
         let dir = dir.as_ref();
         let (height, width) = options.target_size;
         check_target_size(height, width)?;
@@ -173,15 +173,10 @@ struct Images {
 
 impl Images {
     /// (N, H, W, 3) `u8` and (N,) `f32` labels on the CPU.
-    fn gather(
-        &self,
-        indices: &[usize],
-        height: u32,
-        width: u32,
-    ) -> Result<(Tensor, Tensor), DataError> {
+    fn gather(&self, indices: &[usize], height: u32, width: u32) -> Result<(Tensor, Tensor)> {
         let count = self.cache.count();
         if let Some(&index) = indices.iter().find(|&&i| i >= count) {
-            return Err(DataError::Index {
+            return Err(Error::Index {
                 index,
                 samples: count,
             });
@@ -290,7 +285,7 @@ impl DirectoryIterator {
     }
 
     /// The batch of the images at `indices`, preprocessed, on `device`.
-    pub fn batch(&self, indices: &[usize], device: Device) -> Result<Batch, DataError> {
+    pub fn batch(&self, indices: &[usize], device: Device) -> Result<Batch> {
         let (height, width) = self.options.target_size;
         let (x, y) = self.images.gather(indices, height, width)?;
         self.finish(x, y, indices.to_vec(), device)
@@ -298,11 +293,7 @@ impl DirectoryIterator {
 
     /// The batches of epoch `epoch`, in [`epoch_order`](Self::epoch_order). A background
     /// thread gathers the next batches from the cache while the current one is in use.
-    pub fn epoch(
-        &self,
-        epoch: usize,
-        device: Device,
-    ) -> impl Iterator<Item = Result<Batch, DataError>> + '_ {
+    pub fn epoch(&self, epoch: usize, device: Device) -> impl Iterator<Item = Result<Batch>> + '_ {
         let order = self.epoch_order(epoch);
         let batch_size = self.options.batch_size;
         let (height, width) = self.options.target_size;
@@ -331,19 +322,13 @@ impl DirectoryIterator {
     }
 
     /// [`images_u8`](Self::images_u8), returning an error for an index out of range.
-    pub fn f_images_u8(&self, indices: &[usize]) -> Result<Tensor, DataError> {
+    pub fn f_images_u8(&self, indices: &[usize]) -> Result<Tensor> {
         let (height, width) = self.options.target_size;
         Ok(self.images.gather(indices, height, width)?.0)
     }
 
     /// Moves a gathered batch to `device` and preprocesses it there.
-    fn finish(
-        &self,
-        x: Tensor,
-        y: Tensor,
-        indices: Vec<usize>,
-        device: Device,
-    ) -> Result<Batch, DataError> {
+    fn finish(&self, x: Tensor, y: Tensor, indices: Vec<usize>, device: Device) -> Result<Batch> {
         let x = f_preprocess_batch(&x.f_to_device(device)?, self.preprocessing)?;
         Ok(Batch {
             x,

@@ -23,11 +23,11 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::decode::{decode_rgb, read_image_file};
-use super::error::DataError;
 use super::listing::ImageList;
 use super::load::resize_nearest_into;
 use crate::cache_file::{CacheFile, CacheFileWriter};
 use crate::console::{hint, human_bytes};
+use crate::error::{Error, Result};
 use crate::fsutil::{available_space, modified_nanos, write_atomic};
 use crate::hashing::{hex, sha256_hex};
 use crate::progress::Progress;
@@ -90,9 +90,9 @@ impl ImageCache {
         list: &ImageList,
         (height, width): (u32, u32),
         cache_dir: &Path,
-    ) -> Result<Self, DataError> {
+    ) -> Result<Self> {
         std::fs::create_dir_all(cache_dir).map_err(|e| {
-            DataError::invalid(
+            Error::invalid(
                 cache_dir,
                 format!(
                     "cannot create the image cache folder ({e}): set {} to a writable folder",
@@ -101,7 +101,7 @@ impl ImageCache {
             )
         })?;
         let paths: Vec<PathBuf> = list.filenames.iter().map(|f| dir.join(f)).collect();
-        let canonical = dir.canonicalize().map_err(|e| DataError::read(dir, e))?;
+        let canonical = dir.canonicalize().map_err(|e| Error::read(dir, e))?;
         let directory = canonical.display().to_string();
         let id = sha256_hex(format!("{directory}\n{height}x{width}"))[..16].to_string();
         let index_path = cache_dir.join(format!("index-{id}.json"));
@@ -137,13 +137,7 @@ impl ImageCache {
         Ok(cache)
     }
 
-    fn open(
-        cache_dir: &Path,
-        key: &str,
-        count: usize,
-        height: u32,
-        width: u32,
-    ) -> Result<Self, DataError> {
+    fn open(cache_dir: &Path, key: &str, count: usize, height: u32, width: u32) -> Result<Self> {
         let path = images_path(cache_dir, key);
         let expected = Header {
             rules: PIXEL_RULES.into(),
@@ -152,9 +146,11 @@ impl ImageCache {
             width,
             key: key.into(),
         };
-        let unusable = |why: String| DataError::invalid(&path, why);
-        let file = CacheFile::open(&path, MAGIC).map_err(|e| unusable(e.to_string()))?;
-        let header: Header = file.header().map_err(|e| unusable(e.to_string()))?;
+        let unusable = |why: String| Error::invalid(&path, why);
+        let file = CacheFile::open(&path, MAGIC).ok_or_else(|| unusable("it is missing".into()))?;
+        let header: Header = file
+            .header()
+            .ok_or_else(|| unusable("its header does not read".into()))?;
         let image_len = height as usize * width as usize * 3;
         if header != expected || file.payload().len() != count * image_len {
             return Err(unusable(
@@ -196,10 +192,10 @@ fn images_path(cache_dir: &Path, key: &str) -> PathBuf {
 }
 
 /// SHA-256 over each file's name, size and modification time.
-fn stats_key(names: &[String], paths: &[PathBuf]) -> Result<String, DataError> {
+fn stats_key(names: &[String], paths: &[PathBuf]) -> Result<String> {
     let mut hasher = Sha256::new();
     for (name, path) in names.iter().zip(paths) {
-        let meta = std::fs::metadata(path).map_err(|e| DataError::read(path, e))?;
+        let meta = std::fs::metadata(path).map_err(|e| Error::read(path, e))?;
         let modified = modified_nanos(&meta);
         hasher.update(format!("{name}\t{}\t{modified}\n", meta.len()));
     }
@@ -207,19 +203,14 @@ fn stats_key(names: &[String], paths: &[PathBuf]) -> Result<String, DataError> {
 }
 
 /// SHA-256 over the pixel rules, the target size and each file's name and content hash.
-fn content_key(
-    names: &[String],
-    paths: &[PathBuf],
-    height: u32,
-    width: u32,
-) -> Result<String, DataError> {
+fn content_key(names: &[String], paths: &[PathBuf], height: u32, width: u32) -> Result<String> {
     let hashes: Vec<String> = paths
         .par_iter()
         .map(|path| {
-            let bytes = std::fs::read(path).map_err(|e| DataError::read(path, e))?;
+            let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
             Ok(sha256_hex(&bytes))
         })
-        .collect::<Result<_, DataError>>()?;
+        .collect::<Result<_>>()?;
     let mut hasher = Sha256::new();
     hasher.update(format!("{PIXEL_RULES}\ntarget {height}x{width}\n"));
     for (name, hash) in names.iter().zip(&hashes) {
@@ -230,18 +221,12 @@ fn content_key(
 
 /// Decodes and resizes the images in parallel, a chunk at a time, into the images file of
 /// `key` (written atomically), after checking that the disk has room for it.
-fn build(
-    path: &Path,
-    paths: &[PathBuf],
-    height: u32,
-    width: u32,
-    key: &str,
-) -> Result<(), DataError> {
+fn build(path: &Path, paths: &[PathBuf], height: u32, width: u32, key: &str) -> Result<()> {
     let image_len = height as usize * width as usize * 3;
     let total = paths.len() as u64 * image_len as u64;
     if let Some(free) = available_space(path) {
         if free < total.saturating_add(1 << 28) {
-            return Err(DataError::invalid(
+            return Err(Error::invalid(
                 path,
                 format!(
                     "the decoded images take {} but the disk has {} free: free some space, or set {} to a folder on a larger disk",
@@ -279,7 +264,7 @@ fn build(
                 let image = decode_rgb(&read_image_file(path)?, path)?;
                 resize_nearest_into(&image, width, height, slot);
                 progress.set(done.fetch_add(1, Ordering::Relaxed) + 1, "");
-                Ok::<(), DataError>(())
+                Ok::<(), Error>(())
             })?;
         file.write_payload(slots)?;
     }

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
-use super::error::DataError;
+use crate::error::{Error, Result};
 
 /// The file extensions that Keras's `flow_from_directory` reads.
 pub const WHITE_LIST_FORMATS: [&str; 7] = ["png", "jpg", "jpeg", "bmp", "ppm", "tif", "tiff"];
@@ -68,9 +68,9 @@ fn is_hidden(name: &OsStr) -> bool {
 }
 
 /// Lists the images of `dir` as Keras's `flow_from_directory` would (see the module's notes).
-pub fn list_images(dir: &Path) -> Result<ImageList, DataError> {
+pub fn list_images(dir: &Path) -> Result<ImageList> {
     if !dir.exists() {
-        return Err(DataError::Missing {
+        return Err(Error::Missing {
             path: dir.display().to_string(),
             hint: crate::console::hint(
                 "run `catsdogs split` first, or check the path",
@@ -79,7 +79,7 @@ pub fn list_images(dir: &Path) -> Result<ImageList, DataError> {
         });
     }
     if !dir.is_dir() {
-        return Err(DataError::invalid(
+        return Err(Error::invalid(
             dir,
             "is a file, not a folder of class folders: give the folder that holds cats/ and dogs/",
         ));
@@ -91,7 +91,7 @@ pub fn list_images(dir: &Path) -> Result<ImageList, DataError> {
         .collect::<Result<_, _>>()?;
     class_names.sort();
     if class_names.is_empty() {
-        return Err(DataError::NoClasses {
+        return Err(Error::NoClasses {
             path: dir.display().to_string(),
         });
     }
@@ -112,7 +112,7 @@ pub fn list_images(dir: &Path) -> Result<ImageList, DataError> {
                 .extend(files.into_iter().map(|f| format!("{folder}/{f}")));
         }
         if list.filenames.len() == before {
-            return Err(DataError::EmptyClass {
+            return Err(Error::EmptyClass {
                 path: dir.join(class).display().to_string(),
             });
         }
@@ -122,7 +122,7 @@ pub fn list_images(dir: &Path) -> Result<ImageList, DataError> {
 }
 
 /// Collects `(folder, image files)` for `root/folder` and every non-hidden folder below it.
-fn walk(root: &Path, folder: &str, out: &mut Vec<(String, Vec<String>)>) -> Result<(), DataError> {
+fn walk(root: &Path, folder: &str, out: &mut Vec<(String, Vec<String>)>) -> Result<()> {
     let path = root.join(folder);
     let mut files = Vec::new();
     for name in read_dir_names(&path)? {
@@ -141,21 +141,21 @@ fn walk(root: &Path, folder: &str, out: &mut Vec<(String, Vec<String>)>) -> Resu
     Ok(())
 }
 
-fn read_dir_names(dir: &Path) -> Result<Vec<OsString>, DataError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| DataError::read(dir, e))?;
+fn read_dir_names(dir: &Path) -> Result<Vec<OsString>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::read(dir, e))?;
     entries
         .map(|entry| {
             entry
                 .map(|e| e.file_name())
-                .map_err(|e| DataError::read(dir, e))
+                .map_err(|e| Error::read(dir, e))
         })
         .collect()
 }
 
 /// The name of an entry of `dir` as text, or an error that names it and says what to do.
-fn utf8(dir: &Path, name: OsString) -> Result<String, DataError> {
+fn utf8(dir: &Path, name: OsString) -> Result<String> {
     name.into_string().map_err(|name| {
-        DataError::invalid(
+        Error::invalid(
             &dir.join(name),
             "has a name that is not valid UTF-8, which the caches cannot record: rename it",
         )

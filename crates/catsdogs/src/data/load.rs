@@ -21,7 +21,7 @@ use image::RgbImage;
 use ndarray::Array3;
 
 use super::decode::decode_rgb;
-use super::error::DataError;
+use crate::error::{Error, Result};
 
 /// Loads an image file as Keras's `load_img(path, target_size=target_size)` does: RGB, resized
 /// with Pillow's NEAREST rule to `target_size = (height, width)` unless it already has that size.
@@ -29,9 +29,9 @@ use super::error::DataError;
 /// ```no_run
 /// let img = catsdogs::data::load_img("data/train/cats/cat.1.jpg".as_ref(), Some((224, 224)))?;
 /// assert_eq!(img.dimensions(), (224, 224));
-/// # Ok::<(), catsdogs::data::DataError>(())
+/// # Ok::<(), catsdogs::Error>(())
 /// ```
-pub fn load_img(path: &Path, target_size: Option<(u32, u32)>) -> Result<RgbImage, DataError> {
+pub fn load_img(path: &Path, target_size: Option<(u32, u32)>) -> Result<RgbImage> {
     if let Some((height, width)) = target_size {
         check_target_size(height, width)?;
     }
@@ -53,14 +53,14 @@ pub const MAX_TARGET_SIDE: u32 = 4096;
 
 /// Refuses a zero target size, which Pillow would refuse too, and one with a side above
 /// [`MAX_TARGET_SIDE`].
-pub(crate) fn check_target_size(height: u32, width: u32) -> Result<(), DataError> {
+pub(crate) fn check_target_size(height: u32, width: u32) -> Result<()> {
     if height == 0 || width == 0 {
-        return Err(DataError::Options(format!(
+        return Err(Error::Options(format!(
             "target size {height}x{width} is empty: give a height and a width of at least 1, such as 224x224"
         )));
     }
     if height > MAX_TARGET_SIDE || width > MAX_TARGET_SIDE {
-        return Err(DataError::Options(format!(
+        return Err(Error::Options(format!(
             "target size {height}x{width} is too large: each side may be at most {MAX_TARGET_SIDE} pixels (VGG16 was trained on 224x224)"
         )));
     }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::error::DataError;
+use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 
 /// The file name of the manifest inside the split's output folder.
@@ -92,20 +92,20 @@ pub struct SkippedEntry {
 
 impl Manifest {
     /// Reads `<out>/manifest.json`; `None` if there is none.
-    pub fn read(out: &Path) -> Result<Option<Manifest>, DataError> {
+    pub fn read(out: &Path) -> Result<Option<Manifest>> {
         Manifest::read_from(&out.join(MANIFEST_FILE))
     }
 
     /// Reads a manifest from `path`; `None` if there is none.
-    pub(crate) fn read_from(path: &Path) -> Result<Option<Manifest>, DataError> {
+    pub(crate) fn read_from(path: &Path) -> Result<Option<Manifest>> {
         let path = path.to_path_buf();
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(DataError::read(&path, e)),
+            Err(e) => return Err(Error::read(&path, e)),
         };
         serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            DataError::invalid(
+            Error::invalid(
                 &path,
                 format!("is not a split manifest ({e}): delete it and split again with --force"),
             )
@@ -113,13 +113,13 @@ impl Manifest {
     }
 
     /// Writes `<out>/manifest.json` atomically.
-    pub fn write(&self, out: &Path) -> Result<(), DataError> {
+    pub fn write(&self, out: &Path) -> Result<()> {
         self.write_to(&out.join(MANIFEST_FILE))
     }
 
     /// Writes the manifest to `path` atomically.
-    pub(crate) fn write_to(&self, path: &Path) -> Result<(), DataError> {
+    pub(crate) fn write_to(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).expect("a manifest serialises");
-        Ok(write_atomic(path, &json)?)
+        write_atomic(path, &json)
     }
 }

@@ -21,11 +21,13 @@
 //! split("sample/train.zip".as_ref(), "sample".as_ref(), &SplitOptions::sizes(400, 100, 100))?;
 //! let datagen = ImageDataGenerator::new(Preprocess::Vgg16);
 //! let train = datagen.flow_from_directory("sample/train", FlowOptions::default().batch_size(50))?;
-//! # Ok::<(), catsdogs::data::DataError>(())
+//! # Ok::<(), catsdogs::Error>(())
 //! ```
 
+use crate::error::{Error, Result};
+
 mod decode;
-mod error;
+
 mod flow;
 mod image_cache;
 mod listing;
@@ -37,8 +39,8 @@ mod rng;
 mod sample;
 mod split;
 
+pub use crate::error::MAX_IMAGE_PIXELS;
 pub use decode::{decode_rgb, read_bounded, read_image_file, MAX_IMAGE_FILE_BYTES};
-pub use error::{DataError, MAX_IMAGE_PIXELS};
 pub use flow::{Batch, DirectoryIterator, FlowOptions, ImageDataGenerator};
 pub use image_cache::default_cache_dir;
 pub use listing::{is_image_name, list_images, ImageList, WHITE_LIST_FORMATS};
@@ -47,13 +49,13 @@ pub use load::{img_to_array, load_img, nearest_indices, MAX_TARGET_SIDE};
 pub use manifest::{Manifest, ManifestFile, SkippedEntry, SplitSettings, MANIFEST_FILE};
 pub use npy::{npy_bytes, write_npy};
 pub use preprocess::{f_preprocess_batch, preprocess_batch, preprocess_input, Preprocess};
-pub use sample::{sample, SampleOptions, SampleReport, HARD_SWAP, SYNTHETIC_TEXT};
+pub use sample::{sample, SampleOptions, SampleReport, HARD_SWAP, MAX_PER_CLASS, SYNTHETIC_TEXT};
 pub use split::{split, SplitOptions, SplitReport, CLASSES, SPLITS, SYNTHETIC_NOTE};
 
 /// Refuses a batch size of 0, which would hold no images.
-pub fn check_batch_size(batch_size: usize) -> Result<(), DataError> {
+pub fn check_batch_size(batch_size: usize) -> Result<()> {
     if batch_size == 0 {
-        return Err(DataError::Options(
+        return Err(Error::Options(
             "batch size 0 is empty: use at least 1, such as 50".into(),
         ));
     }
@@ -66,7 +68,7 @@ pub fn check_batch_size(batch_size: usize) -> Result<(), DataError> {
 /// assert_eq!(catsdogs::data::parse_target_size("224x160").unwrap(), (224, 160));
 /// assert!(catsdogs::data::parse_target_size("224").is_err());
 /// ```
-pub fn parse_target_size(s: &str) -> Result<(u32, u32), DataError> {
+pub fn parse_target_size(s: &str) -> Result<(u32, u32)> {
     let parsed = s
         .split_once(['x', 'X'])
         .and_then(|(h, w)| Some((h.trim().parse().ok()?, w.trim().parse().ok()?)));
@@ -75,7 +77,7 @@ pub fn parse_target_size(s: &str) -> Result<(u32, u32), DataError> {
             load::check_target_size(height, width)?;
             Ok((height, width))
         }
-        None => Err(DataError::Options(format!(
+        None => Err(Error::Options(format!(
             "target size {s:?} is not HEIGHTxWIDTH: write it like 224x224"
         ))),
     }

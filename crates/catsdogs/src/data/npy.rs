@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::error::DataError;
+use crate::error::Result;
 use crate::fsutil::write_atomic;
 
 /// The bytes of a little-endian `float32` C-order `.npy` file of `shape` holding `values`.
@@ -40,6 +40,6 @@ pub fn npy_bytes(shape: &[usize], values: &[f32]) -> Vec<u8> {
 }
 
 /// Writes `values` of `shape` to `path` as a `.npy` file, atomically.
-pub fn write_npy(path: &Path, shape: &[usize], values: &[f32]) -> Result<(), DataError> {
-    Ok(write_atomic(path, &npy_bytes(shape, values))?)
+pub fn write_npy(path: &Path, shape: &[usize], values: &[f32]) -> Result<()> {
+    write_atomic(path, &npy_bytes(shape, values))
 }

@@ -4,6 +4,8 @@
 //! - [`Preprocess::Vgg16`] is Keras's "caffe" mode, which VGG16's ImageNet weights from Keras
 //!   expect: RGB to BGR, then minus the mean pixel [103.939, 116.779, 123.68] (B, G, R), with no
 //!   scaling.
+//! - [`Preprocess::Tf`] is Keras's "tf" mode, which MobileNetV2's ImageNet weights expect:
+//!   divide by 127.5, then subtract 1 (values in [-1, 1]), in RGB order.
 //! - [`Preprocess::Torch`] is torchvision's (and Keras's "torch" mode): divide by 255, then
 //!   subtract the ImageNet mean [0.485, 0.456, 0.406] and divide by the std [0.229, 0.224,
 //!   0.225], in RGB order. Use it with torchvision's weights.
@@ -20,7 +22,7 @@ use std::str::FromStr;
 use ndarray::{Array3, Axis};
 use tch::{Kind, Tensor};
 
-use super::error::DataError;
+use crate::error::{Error, Result};
 
 /// How pixels become network inputs; chosen together with the weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -32,6 +34,8 @@ pub enum Preprocess {
     Vgg16,
     /// torchvision's: RGB / 255, minus the ImageNet mean, divided by the std.
     Torch,
+    /// Keras's tf mode for MobileNetV2: RGB / 127.5 - 1.
+    Tf,
 }
 
 /// The caffe mean pixel, in BGR order.
@@ -39,18 +43,21 @@ const CAFFE_MEAN_BGR: [f32; 3] = [103.939, 116.779, 123.68];
 /// torchvision's ImageNet mean and std, in RGB order.
 const TORCH_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const TORCH_STD: [f32; 3] = [0.229, 0.224, 0.225];
+/// Keras's tf mode: divide by this, then subtract 1.
+const TF_SCALE: f32 = 127.5;
 
 impl FromStr for Preprocess {
-    type Err = DataError;
+    type Err = Error;
 
-    /// Parses `none`, `vgg16` (or `caffe`) and `torch`.
-    fn from_str(s: &str) -> Result<Self, DataError> {
+    /// Parses `none`, `vgg16` (or `caffe`), `torch` and `tf`.
+    fn from_str(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "none" => Ok(Preprocess::None),
             "vgg16" | "caffe" => Ok(Preprocess::Vgg16),
             "torch" => Ok(Preprocess::Torch),
-            _ => Err(DataError::Options(format!(
-                "unknown preprocessing {s:?}: use none, vgg16 or torch"
+            "tf" => Ok(Preprocess::Tf),
+            _ => Err(Error::Options(format!(
+                "unknown preprocessing {s:?}: use none, vgg16, torch or tf"
             ))),
         }
     }
@@ -75,6 +82,7 @@ pub fn preprocess_input(mut x: Array3<f32>, mode: Preprocess) -> Array3<f32> {
                 let rgb = [r, g, b];
                 std::array::from_fn(|c| (rgb[c] / 255.0 - TORCH_MEAN[c]) / TORCH_STD[c])
             }
+            Preprocess::Tf => [r / TF_SCALE - 1.0, g / TF_SCALE - 1.0, b / TF_SCALE - 1.0],
         };
         for (c, v) in out.into_iter().enumerate() {
             pixel[c] = v;
@@ -101,17 +109,17 @@ pub fn preprocess_batch(images: &Tensor, mode: Preprocess) -> Tensor {
 }
 
 /// [`preprocess_batch`], returning an error for a tensor of the wrong shape.
-pub fn f_preprocess_batch(images: &Tensor, mode: Preprocess) -> Result<Tensor, DataError> {
+pub fn f_preprocess_batch(images: &Tensor, mode: Preprocess) -> Result<Tensor> {
     let size = images.size();
     if size.len() != 4 || size[3] != 3 {
-        return Err(DataError::Options(format!(
+        return Err(Error::Options(format!(
             "preprocess_batch takes images shaped (N, H, W, 3), not {size:?}"
         )));
     }
     let device = images.device();
     // Per-channel constants as (1, 3, 1, 1) tensors on the device: a plain scalar divisor
     // would let CUDA multiply by its reciprocal instead of dividing.
-    let channels = |values: [f32; 3]| -> Result<Tensor, DataError> {
+    let channels = |values: [f32; 3]| -> Result<Tensor> {
         Ok(Tensor::f_from_slice(&values)?
             .f_view([1, 3, 1, 1])?
             .f_to_device(device)?)
@@ -120,7 +128,7 @@ pub fn f_preprocess_batch(images: &Tensor, mode: Preprocess) -> Result<Tensor, D
     // arithmetic in place: fewer passes over the 4-times larger floats.
     let images = match mode {
         Preprocess::Vgg16 => images.f_flip([3])?,
-        Preprocess::None | Preprocess::Torch => images.shallow_clone(),
+        Preprocess::None | Preprocess::Torch | Preprocess::Tf => images.shallow_clone(),
     };
     let mut x = images
         .f_permute([0, 3, 1, 2])?
@@ -134,6 +142,9 @@ pub fn f_preprocess_batch(images: &Tensor, mode: Preprocess) -> Result<Tensor, D
             .f_div_(&channels([255.0; 3])?)?
             .f_sub_(&channels(TORCH_MEAN)?)?
             .f_div_(&channels(TORCH_STD)?)?,
+        Preprocess::Tf => x
+            .f_div_(&channels([TF_SCALE; 3])?)?
+            .f_sub_(&channels([1.0; 3])?)?,
     };
     Ok(x)
 }
@@ -151,7 +162,12 @@ mod tests {
         let x = pixels();
         let u8s: Vec<u8> = x.iter().map(|&v| v as u8).collect();
         let images = Tensor::from_slice(&u8s).view([1, 2, 3, 3]);
-        for mode in [Preprocess::None, Preprocess::Vgg16, Preprocess::Torch] {
+        for mode in [
+            Preprocess::None,
+            Preprocess::Vgg16,
+            Preprocess::Torch,
+            Preprocess::Tf,
+        ] {
             let expected = preprocess_input(x.clone(), mode);
             let batch = preprocess_batch(&images, mode);
             let mut got = vec![0f32; 18];

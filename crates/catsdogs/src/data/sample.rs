@@ -21,9 +21,9 @@ use rayon::prelude::*;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
-use super::error::DataError;
 use super::rng::Rng;
 use crate::console::{hint, human_bytes};
+use crate::error::{Error, Result};
 use crate::fsutil::{available_space, AtomicFile};
 use crate::progress::Progress;
 
@@ -107,16 +107,16 @@ pub struct SampleReport {
 /// let report = catsdogs::data::sample(&dir.path().join("train.zip"), &options).unwrap();
 /// assert_eq!(report.images, 10);
 /// ```
-pub fn sample(out_zip: &Path, options: &SampleOptions) -> Result<SampleReport, DataError> {
+pub fn sample(out_zip: &Path, options: &SampleOptions) -> Result<SampleReport> {
     if options.per_class == 0 || options.per_class > MAX_PER_CLASS {
-        return Err(DataError::Options(format!(
+        return Err(Error::Options(format!(
             "a sample has 1 to {MAX_PER_CLASS} images per class, not {}: give {} within that (Kaggle has 12500)",
             options.per_class,
             hint("--per-class", "SampleOptions::per_class")
         )));
     }
     if out_zip.exists() && !options.force {
-        return Err(DataError::invalid(
+        return Err(Error::invalid(
             out_zip,
             format!(
                 "exists already: choose another file, or pass {} to replace it",
@@ -127,7 +127,7 @@ pub fn sample(out_zip: &Path, options: &SampleOptions) -> Result<SampleReport, D
     let needed = options.max_bytes();
     if let Some(free) = available_space(out_zip) {
         if free < needed {
-            return Err(DataError::invalid(
+            return Err(Error::invalid(
                 out_zip,
                 format!(
                     "the sample may take up to {} but the disk has {} free: give a smaller {}, or write it to another disk",
@@ -150,15 +150,15 @@ pub fn sample(out_zip: &Path, options: &SampleOptions) -> Result<SampleReport, D
         length: 0,
     };
     let failed = |e: zip::result::ZipError| match e {
-        zip::result::ZipError::Io(e) => DataError::write(out_zip, e),
-        other => DataError::write(out_zip, std::io::Error::other(other)),
+        zip::result::ZipError::Io(e) => Error::write(out_zip, e),
+        other => Error::write(out_zip, std::io::Error::other(other)),
     };
     let mut zip = ZipWriter::new(file);
     zip.set_comment(SYNTHETIC_TEXT.trim_end());
     zip.start_file("train/SYNTHETIC.txt", entry_options)
         .map_err(failed)?;
     zip.write_all(SYNTHETIC_TEXT.as_bytes())
-        .map_err(|e| DataError::write(out_zip, e))?;
+        .map_err(|e| Error::write(out_zip, e))?;
     let jobs: Vec<(usize, usize)> = (0..2)
         .flat_map(|class| (0..options.per_class).map(move |i| (class, i)))
         .collect();
@@ -168,13 +168,12 @@ pub fn sample(out_zip: &Path, options: &SampleOptions) -> Result<SampleReport, D
             .par_iter()
             .map(|&(class, index)| encode(&draw(class, index, options)))
             .collect::<std::io::Result<_>>()
-            .map_err(|e| DataError::write(out_zip, e))?;
+            .map_err(|e| Error::write(out_zip, e))?;
         for (&(class, index), jpeg) in chunk.iter().zip(&jpegs) {
             let name = ["cat", "dog"][class];
             zip.start_file(format!("train/{name}.{index}.jpg"), entry_options)
                 .map_err(failed)?;
-            zip.write_all(jpeg)
-                .map_err(|e| DataError::write(out_zip, e))?;
+            zip.write_all(jpeg).map_err(|e| Error::write(out_zip, e))?;
         }
         progress.set(((done + 1) * 512).min(total) as u64, "");
     }
@@ -186,7 +185,7 @@ pub fn sample(out_zip: &Path, options: &SampleOptions) -> Result<SampleReport, D
     }
     progress.finish("images drawn");
     let bytes = std::fs::metadata(out_zip)
-        .map_err(|e| DataError::read(out_zip, e))?
+        .map_err(|e| Error::read(out_zip, e))?
         .len();
     Ok(SampleReport {
         path: out_zip.to_path_buf(),

@@ -16,11 +16,21 @@
 //! assert_eq!(summary.trainable_params(), 6_423_041);
 //! ```
 //!
-//! The model is one flat list of [`Layer`]s (the base's, then the head's), so any range of it
-//! runs with [`Sequential::forward_range`]: a frozen prefix can run once and be cached, and the
-//! rest trained on the cache.
+//! The model is one list of [`Layer`]s in Keras's order (the base's, then the head's); a layer
+//! takes the previous one's output unless it names the layers it takes (ResNet50's and
+//! MobileNetV2's shortcuts). Any range of it that one tensor flows into runs with
+//! [`Sequential::forward_range`]: a frozen prefix can run once and be cached, and the rest
+//! trained on the cache.
+//!
+//! The parts: `kind` (what a layer computes, as data), `shape` (the shapes it gives and takes),
+//! `ops` (the computation), `layer` (a layer with its weights), `graph` (how layers connect),
+//! `stack` (layers and graph together), `summary` (Keras's table) and this file (Sequential).
 
+mod graph;
+mod kind;
 mod layer;
+mod ops;
+mod shape;
 mod stack;
 mod summary;
 
@@ -31,123 +41,26 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
-pub use layer::{Activation, Layer, LayerKind};
-pub(crate) use stack::Stack;
-pub(crate) use summary::keras_shape;
+pub use kind::{Activation, LayerKind, Padding, Window};
+pub use layer::{Layer, LayerSpec};
+pub use stack::Stack;
 pub use summary::Summary;
+pub(crate) use summary::{keras_shape, Row};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::precision::Compute;
 use crate::tensor_file;
-use crate::vgg16::Vgg16;
 
-/// What can go wrong when building, running or loading a model.
-#[derive(Debug, thiserror::Error)]
-pub enum ModelError {
-    /// A layer name that the model does not have.
-    #[error("{model} has no layer named '{layer}'; its layers are {}", known.join(", "))]
-    UnknownLayer {
-        /// The model.
-        model: String,
-        /// The name asked for.
-        layer: String,
-        /// The model's layer names.
-        known: Vec<String>,
-    },
-    /// A range of layer indices outside the model.
-    #[error("{model} has {len} layers, so it cannot run layers {start}..{end}")]
-    Range {
-        /// The model.
-        model: String,
-        /// First index asked for.
-        start: usize,
-        /// One past the last index asked for.
-        end: usize,
-        /// Number of layers.
-        len: usize,
-    },
-    /// A layer was given the wrong number of weight tensors.
-    #[error("layer {layer} takes {expected} weight tensors (kernel, bias) but was given {found}")]
-    WeightCount {
-        /// The layer.
-        layer: String,
-        /// Tensors the layer takes.
-        expected: usize,
-        /// Tensors given.
-        found: usize,
-    },
-    /// A weight tensor of the wrong shape.
-    #[error(
-        "layer {layer}: {weight} should have shape {} but has shape {}",
-        fmt_shape(expected),
-        fmt_shape(found)
-    )]
-    WeightShape {
-        /// The layer.
-        layer: String,
-        /// `kernel` or `bias`.
-        weight: String,
-        /// The shape the architecture needs.
-        expected: Vec<i64>,
-        /// The shape given.
-        found: Vec<i64>,
-    },
-    /// An input of the wrong shape for a layer or model.
-    #[error(
-        "{what} expects {expected} but got a batch of shape {}",
-        fmt_shape(found)
-    )]
-    Input {
-        /// The layer or model, e.g. "layer block1_conv1".
-        what: String,
-        /// What it needs.
-        expected: String,
-        /// The batch's shape.
-        found: Vec<i64>,
-    },
-    /// An image size a model cannot be built for.
-    #[error("{model} needs images of {expected}; {height}x{width} does not fit")]
-    InputSize {
-        /// The model.
-        model: String,
-        /// The sizes it takes.
-        expected: String,
-        /// Height asked for.
-        height: i64,
-        /// Width asked for.
-        width: i64,
-    },
-    /// A saved model file without a readable architecture.
-    #[error("{path} is not a model that catsdogs saved ({why}): train it again, or give the model.safetensors of a run folder")]
-    Architecture {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        why: String,
-    },
+/// A network that a [`Sequential`] can start with, as the tutorial's starts with VGG16's conv
+/// base: its layers, in order, with the shape of one input sample. [`crate::vgg16::Vgg16`]
+/// and [`crate::applications::Network`] are ones.
+pub trait ConvBase {
+    /// The network as a stack of layers, named as Keras names the model (e.g. `vgg16`).
+    fn into_stack(self) -> Stack;
 }
 
-/// A shape as `(a, b, c)`, or `(a,)` for one axis, like Python prints tuples.
-pub(crate) fn fmt_shape(shape: &[i64]) -> String {
-    match shape {
-        [one] => format!("({one},)"),
-        _ => {
-            let dims: Vec<String> = shape.iter().map(i64::to_string).collect();
-            format!("({})", dims.join(", "))
-        }
-    }
-}
-
-/// A layer's parameters if it is trainable, else 0.
-fn trainable_params(layer: &Layer) -> i64 {
-    if layer.trainable() {
-        layer.count_params()
-    } else {
-        0
-    }
-}
-
-/// Keras's `models.Sequential` whose first element is a conv base (a [`Vgg16`]).
+/// Keras's `models.Sequential` whose first element is a conv base (a [`ConvBase`] such as
+/// [`crate::vgg16::Vgg16`]).
 #[derive(Debug)]
 pub struct Sequential {
     stack: Stack,
@@ -170,14 +83,17 @@ struct LayerConfig {
     name: String,
     kind: LayerKind,
     trainable: bool,
+    /// The layers it takes, when not the previous one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    inputs: Vec<String>,
 }
 
 const ARCHITECTURE_KEY: &str = "catsdogs.architecture";
 
 impl Architecture {
-    /// Checks a stored architecture before anything is built from it: an image input of sane
-    /// size, at least one layer, a base within the model, and every layer able to take what the
-    /// one before it gives (see [`LayerKind::check_input`]).
+    /// Checks a stored architecture's frame before any layer is built from it: an image input
+    /// of sane size, at least one layer, and a base within the model. The layers are checked
+    /// once built (see [`Stack::check`]).
     fn check(&self) -> Result<(), String> {
         let max = i64::from(crate::data::MAX_TARGET_SIDE);
         let side = |n: i64| (1..=max).contains(&n);
@@ -193,30 +109,19 @@ impl Architecture {
         if self.base_len > self.layers.len() {
             return Err("its base is longer than the model".into());
         }
-        let mut shape = self.input_shape.clone();
-        for layer in &self.layers {
-            layer
-                .kind
-                .check_input(&shape)
-                .map_err(|why| format!("layer {}: {why}", layer.name))?;
-            shape = layer.kind.output_shape(&shape);
-        }
         Ok(())
     }
 }
 
 impl Sequential {
     /// `model = models.Sequential(); model.add(conv_base)`.
-    pub fn new(conv_base: Vgg16) -> Self {
-        let base = conv_base.into_stack();
+    pub fn new(conv_base: impl ConvBase) -> Self {
+        let mut stack = conv_base.into_stack();
+        let base_name = std::mem::replace(&mut stack.name, "sequential_1".to_string());
         Sequential {
-            base_len: base.layers.len(),
-            base_name: base.name,
-            stack: Stack {
-                name: "sequential_1".to_string(),
-                input_shape: base.input_shape,
-                layers: base.layers,
-            },
+            base_len: stack.layers.len(),
+            base_name,
+            stack,
         }
     }
 
@@ -232,7 +137,7 @@ impl Sequential {
             .find_map(|l| l.weights().first().map(Tensor::device))
             .unwrap_or(Device::Cpu);
         let name = format!("{prefix}_{}", count + 1);
-        self.stack.layers.push(Layer::new(name, kind, device));
+        self.stack.push(Layer::new(name, kind, device));
         self
     }
 
@@ -278,12 +183,12 @@ impl Sequential {
     /// Fine-tuning as in the tutorial: layers before `name` frozen, `name` and every later layer
     /// (the rest of the base and the head) trainable.
     pub fn trainable_from(&mut self, name: &str) -> Result<()> {
-        Ok(self.stack.trainable_from(name)?)
+        self.stack.trainable_from(name)
     }
 
     /// Sets one layer's `trainable` flag.
     pub fn set_trainable(&mut self, name: &str, trainable: bool) -> Result<()> {
-        Ok(self.stack.set_trainable(name, trainable)?)
+        self.stack.set_trainable(name, trainable)
     }
 
     /// The layers, the base's first.
@@ -296,9 +201,15 @@ impl Sequential {
         self.base_len
     }
 
+    /// The conv base's name as Keras names the model (`vgg16`, `resnet50`,
+    /// `mobilenetv2_1.00_224`), which the summary's first row shows.
+    pub fn base_name(&self) -> &str {
+        &self.base_name
+    }
+
     /// The index of the layer called `name` in [`Sequential::layers`].
     pub fn layer_index(&self, name: &str) -> Result<usize> {
-        Ok(self.stack.layer_index(name)?)
+        self.stack.layer_index(name)
     }
 
     /// The index of the first trainable layer: everything before it is frozen and can be
@@ -312,28 +223,44 @@ impl Sequential {
         &self.stack.input_shape
     }
 
+    /// The last index at or before `index` where a single tensor flows into the rest of the
+    /// model, so that layers from there on can run on it alone: `index` itself in a chain of
+    /// layers, the start of the residual block that holds it in ResNet50 or MobileNetV2.
+    ///
+    /// ```
+    /// use catsdogs::applications::{Backbone, Network};
+    /// let base = Network::new(Backbone::ResNet50, false, tch::Device::Cpu);
+    /// let model = catsdogs::model::Sequential::new(base);
+    /// let inside = model.layer_index("conv5_block1_2_conv").unwrap();
+    /// assert_eq!(model.layers()[model.cut_before(inside)].name(), "conv5_block1_1_conv");
+    /// ```
+    pub fn cut_before(&self, index: usize) -> usize {
+        self.stack.cut_before(index)
+    }
+
+    /// The shape of one sample of the tensor that flows into layer `index` (the input's for
+    /// 0), where [`Sequential::cut_before`] is `index`.
+    pub fn shape_into(&self, index: usize) -> Vec<i64> {
+        self.stack.shape_into(index)
+    }
+
     /// Runs the whole model on a batch of images (NCHW). `train` turns dropout on.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.stack
             .forward_range(x, 0..self.stack.layers.len(), train, Compute::FP32)
     }
 
-    /// Runs layers `range` on `x`, which is the input of layer `range.start` (for example a
-    /// cached output of layer `range.start - 1`).
+    /// Runs layers `range` on `x`, the tensor that flows into layer `range.start` (for example
+    /// a cached output of layer `range.start - 1`); an error if several do (a range that
+    /// starts inside a residual block).
     pub fn forward_range(&self, x: &Tensor, range: Range<usize>, train: bool) -> Result<Tensor> {
         self.stack.forward_range(x, range, train, Compute::FP32)
     }
 
-    /// [`forward_range`](Self::forward_range) computed as `compute` says (see
-    /// [`crate::precision`]).
-    pub fn forward_range_with(
-        &self,
-        x: &Tensor,
-        range: Range<usize>,
-        train: bool,
-        compute: Compute,
-    ) -> Result<Tensor> {
-        self.stack.forward_range(x, range, train, compute)
+    /// The layers as a stack, which runs any range of them computed as a
+    /// [`Compute`] says.
+    pub(crate) fn stack(&self) -> &Stack {
+        &self.stack
     }
 
     /// Every weight with its name (`"block1_conv1/kernel"`, `"dense_1/bias"`, ...), sharing
@@ -365,15 +292,17 @@ impl Sequential {
         let base = &self.stack.layers[..self.base_len];
         let mut rows = Vec::new();
         if !base.is_empty() {
-            rows.push((
+            rows.push(Row::new(
                 format!("{} (Model)", self.base_name),
                 keras_shape(&shapes[self.base_len - 1]),
-                base.iter().map(Layer::count_params).sum(),
-                base.iter().map(trainable_params).sum(),
+                (
+                    base.iter().map(Layer::count_params).sum(),
+                    base.iter().map(Layer::count_trainable_params).sum(),
+                ),
             ));
         }
         rows.extend(self.stack.summary_rows(self.base_len));
-        Summary::new(&self.stack.name, rows)
+        Summary::of_rows(&self.stack.name, rows, false)
     }
 
     /// Saves the weights and the architecture (layers, names, `trainable` flags) as one
@@ -392,6 +321,7 @@ impl Sequential {
                     name: l.name().to_string(),
                     kind: l.kind().clone(),
                     trainable: l.trainable(),
+                    inputs: l.inputs().to_vec(),
                 })
                 .collect(),
         };
@@ -399,18 +329,14 @@ impl Sequential {
             ARCHITECTURE_KEY.to_string(),
             serde_json::to_string(&architecture).expect("architectures serialise"),
         )]);
-        Ok(tensor_file::write(
-            path.as_ref(),
-            &self.named_parameters(),
-            metadata,
-        )?)
+        tensor_file::write(path.as_ref(), &self.named_parameters(), metadata)
     }
 
     /// Loads a model written by [`Sequential::save`] onto `device`.
     pub fn load(path: impl AsRef<Path>, device: Device) -> Result<Self> {
         let path = path.as_ref();
         let (mut tensors, metadata) = tensor_file::read(path)?;
-        let invalid = |why: String| ModelError::Architecture {
+        let invalid = |why: String| Error::Architecture {
             path: path.display().to_string(),
             why,
         };
@@ -433,17 +359,17 @@ impl Sequential {
                         .ok_or_else(|| invalid(format!("the tensor {name} is missing")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut layer = Layer::with_weights(config.name, config.kind, weights)?;
-            layer.move_to(device);
+            let mut layer =
+                Layer::with_weights(config.name, config.kind, weights)?.with_inputs(config.inputs);
             layer.set_trainable(config.trainable);
             layers.push(layer);
         }
+        let mut stack =
+            Stack::new(architecture.name, architecture.input_shape, layers).map_err(invalid)?;
+        stack.check().map_err(invalid)?;
+        stack.move_to(device);
         Ok(Sequential {
-            stack: Stack {
-                name: architecture.name,
-                input_shape: architecture.input_shape,
-                layers,
-            },
+            stack,
             base_name: architecture.base_name,
             base_len: architecture.base_len,
         })

@@ -1,5 +1,7 @@
 //! `model.summary()`: the table Keras prints, with the same columns, widths, separators and
-//! parameter counts, so the notebooks can be read side by side with the tutorial.
+//! parameter counts, so the notebooks can be read side by side with the tutorial. A chain of
+//! layers (VGG, a Sequential) gets Keras's three columns; a network with branches (ResNet50,
+//! MobileNetV2) the fourth, "Connected to", as Keras 2.2 prints them.
 //!
 //! ```
 //! use catsdogs::model::Summary;
@@ -14,6 +16,9 @@ use std::fmt;
 /// Keras's line length and column ends for sequential-like models.
 const LINE_LENGTH: usize = 65;
 const COLUMN_ENDS: [usize; 3] = [29, 55, 65];
+/// ... and for the others: 98 characters, columns ending at .33, .55, .67 and 1 of them.
+const FUNCTIONAL_LINE_LENGTH: usize = 98;
+const FUNCTIONAL_COLUMN_ENDS: [usize; 4] = [32, 53, 65, 98];
 
 /// A model's summary: one row per layer (or nested model) and the parameter counts.
 ///
@@ -23,31 +28,58 @@ const COLUMN_ENDS: [usize; 3] = [29, 55, 65];
 pub struct Summary {
     name: String,
     rows: Vec<Row>,
+    functional: bool,
 }
 
+/// One row of a summary: a layer (or nested model).
 #[derive(Clone, PartialEq, Eq)]
-struct Row {
+pub(crate) struct Row {
     layer: String,
     output_shape: String,
     params: i64,
     trainable_params: i64,
+    connected_to: Vec<String>,
+}
+
+impl Row {
+    /// The row of `layer` (`"name (Class)"`) of output shape `output_shape` (Keras notation)
+    /// with (parameters, trainable parameters among them).
+    pub(crate) fn new(layer: String, output_shape: String, (params, trainable): (i64, i64)) -> Row {
+        Row {
+            layer,
+            output_shape,
+            params,
+            trainable_params: trainable,
+            connected_to: Vec::new(),
+        }
+    }
+
+    /// The same row with the inputs it takes (`conv1_bn[0][0]`), for the fourth column.
+    pub(crate) fn connected_to(self, inputs: Vec<String>) -> Row {
+        Row {
+            connected_to: inputs,
+            ..self
+        }
+    }
 }
 
 impl Summary {
     /// A summary of the model `name` with rows of (`"name (Class)"`, output shape in Keras
     /// notation, parameters, trainable parameters among them).
     pub fn new(name: &str, rows: Vec<(String, String, i64, i64)>) -> Self {
+        let rows = rows
+            .into_iter()
+            .map(|(layer, shape, params, trainable)| Row::new(layer, shape, (params, trainable)))
+            .collect();
+        Summary::of_rows(name, rows, false)
+    }
+
+    /// A summary of `rows`; `functional` prints the "Connected to" column.
+    pub(crate) fn of_rows(name: &str, rows: Vec<Row>, functional: bool) -> Self {
         Summary {
             name: name.to_string(),
-            rows: rows
-                .into_iter()
-                .map(|(layer, output_shape, params, trainable_params)| Row {
-                    layer,
-                    output_shape,
-                    params,
-                    trainable_params,
-                })
-                .collect(),
+            rows,
+            functional,
         }
     }
 
@@ -69,15 +101,15 @@ impl Summary {
 
 /// Keras's `print_row`: each field is cut or padded to end at its column, and the character
 /// before each later field is a space.
-fn row(fields: [&str; 3]) -> String {
+fn row(fields: &[&str], ends: &[usize]) -> String {
     let mut line = String::new();
-    for (i, (field, end)) in fields.iter().zip(COLUMN_ENDS).enumerate() {
+    for (i, (field, end)) in fields.iter().zip(ends).enumerate() {
         if i > 0 {
             line.pop();
             line.push(' ');
         }
         line.push_str(field);
-        line = line.chars().take(end).collect();
+        line = line.chars().take(*end).collect();
         let width = line.chars().count();
         line.push_str(&" ".repeat(end - width));
     }
@@ -102,15 +134,27 @@ pub(crate) fn thousands(n: i64) -> String {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header = ["Layer (type)", "Output Shape", "Param #", "Connected to"];
+        let (length, ends): (usize, &[usize]) = if self.functional {
+            (FUNCTIONAL_LINE_LENGTH, &FUNCTIONAL_COLUMN_ENDS)
+        } else {
+            (LINE_LENGTH, &COLUMN_ENDS)
+        };
+        let header = &header[..ends.len()];
         writeln!(f, "Model: \"{}\"", self.name)?;
-        writeln!(f, "{}", "_".repeat(LINE_LENGTH))?;
-        writeln!(f, "{}", row(["Layer (type)", "Output Shape", "Param #"]))?;
-        writeln!(f, "{}", "=".repeat(LINE_LENGTH))?;
+        writeln!(f, "{}", "_".repeat(length))?;
+        writeln!(f, "{}", row(header, ends))?;
+        writeln!(f, "{}", "=".repeat(length))?;
         for (i, r) in self.rows.iter().enumerate() {
             let params = r.params.to_string();
-            writeln!(f, "{}", row([&r.layer, &r.output_shape, &params]))?;
+            let first = r.connected_to.first().map_or("", String::as_str);
+            let fields = [r.layer.as_str(), &r.output_shape, &params, first];
+            writeln!(f, "{}", row(&fields[..ends.len()], ends))?;
+            for more in r.connected_to.iter().skip(1) {
+                writeln!(f, "{}", row(&["", "", "", more], ends))?;
+            }
             let rule = if i + 1 == self.rows.len() { "=" } else { "_" };
-            writeln!(f, "{}", rule.repeat(LINE_LENGTH))?;
+            writeln!(f, "{}", rule.repeat(length))?;
         }
         writeln!(f, "Total params: {}", thousands(self.total_params()))?;
         writeln!(
@@ -151,7 +195,10 @@ mod tests {
     #[test]
     fn rows_are_cut_and_padded_like_keras() {
         // Keras prints long names cut at the column: "max_pooling2d_1 (MaxPooling2".
-        let line = row(["max_pooling2d_1 (MaxPooling2D)", "(None, 56, 56, 64)", "0"]);
+        let line = row(
+            &["max_pooling2d_1 (MaxPooling2D)", "(None, 56, 56, 64)", "0"],
+            &COLUMN_ENDS,
+        );
         assert_eq!(
             line,
             "max_pooling2d_1 (MaxPooling2 (None, 56, 56, 64)        0         "

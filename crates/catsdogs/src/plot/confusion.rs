@@ -4,8 +4,9 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{blank, bold, figure, text, text_size, Area, DrawError, PlotError};
+use super::{blank, bold, figure, text, text_size, Area, DrawError};
 use crate::display::Png;
+use crate::error::{Error, Result};
 
 /// matplotlib's "Blues" colour map at 0, 1/4, 1/2, 3/4 and 1 (from ColorBrewer).
 const BLUES: [[u8; 3]; 5] = [
@@ -36,11 +37,7 @@ const NAME_SIZE: f64 = 15.0;
 /// let png = catsdogs::plot::confusion_matrix(&[0, 0, 1, 1], &[0, 1, 1, 1], &names).unwrap();
 /// assert_eq!(png.figure_kind().as_deref(), Some("confusion-matrix"));
 /// ```
-pub fn confusion_matrix(
-    truth: &[u32],
-    predicted: &[u32],
-    class_names: &[String],
-) -> Result<Png, PlotError> {
+pub fn confusion_matrix(truth: &[u32], predicted: &[u32], class_names: &[String]) -> Result<Png> {
     let counts = count(truth, predicted, class_names.len())?;
     let layout = Layout::new(class_names);
     let image = blank(layout.width(), layout.height());
@@ -50,9 +47,9 @@ pub fn confusion_matrix(
 }
 
 /// `counts[t][p]`: how many images of true class `t` were predicted as `p`.
-fn count(truth: &[u32], predicted: &[u32], classes: usize) -> Result<Vec<Vec<u64>>, PlotError> {
+fn count(truth: &[u32], predicted: &[u32], classes: usize) -> Result<Vec<Vec<u64>>> {
     if truth.len() != predicted.len() {
-        return Err(PlotError::LengthMismatch {
+        return Err(Error::LengthMismatch {
             what: "true and predicted labels",
             left: truth.len(),
             right: predicted.len(),
@@ -62,7 +59,7 @@ fn count(truth: &[u32], predicted: &[u32], classes: usize) -> Result<Vec<Vec<u64
     for (&t, &p) in truth.iter().zip(predicted) {
         let unknown = [t, p].into_iter().find(|&label| label as usize >= classes);
         if let Some(label) = unknown {
-            return Err(PlotError::UnknownLabel { label, classes });
+            return Err(Error::UnknownLabel { label, classes });
         }
         counts[t as usize][p as usize] += 1;
     }
@@ -250,7 +247,7 @@ mod tests {
         let err = confusion_matrix(&[0], &[0, 1], &names()).unwrap_err();
         assert!(matches!(
             err,
-            PlotError::LengthMismatch {
+            Error::LengthMismatch {
                 left: 1,
                 right: 2,
                 ..

@@ -1,5 +1,8 @@
 //! Accuracy and loss curves of a training run, the two plots the tutorial draws after each
 //! `fit`: training as blue dots, validation as a blue line, epochs counted from 1.
+//!
+//! One figure in one file (over 400 lines with the tests that find its points): its panels,
+//! axes, ticks and legend.
 
 use std::ops::Range;
 
@@ -94,6 +97,26 @@ struct Panel<'a> {
 /// [module example](crate::plot).
 pub fn history_curves(history: &History, title: &str) -> Png {
     draw(history, title).0
+}
+
+/// `history.plot()`: the tutorial's two plots, accuracy and loss, training against validation,
+/// as one figure ([`history_curves`] without a title). A trait of the plot module, so that the
+/// History itself, which is data, knows nothing of drawing.
+///
+/// ```
+/// use catsdogs::plot::PlotHistory;
+/// let png = catsdogs::History::default().plot();
+/// assert_eq!(png.figure_kind().as_deref(), Some("history-curves"));
+/// ```
+pub trait PlotHistory {
+    /// The accuracy and loss curves.
+    fn plot(&self) -> Png;
+}
+
+impl PlotHistory for History {
+    fn plot(&self) -> Png {
+        history_curves(self, "")
+    }
 }
 
 /// Draws the figure and returns it with each panel's axes, for the tests to find the points.

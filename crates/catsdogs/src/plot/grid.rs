@@ -6,8 +6,9 @@ use image::RgbImage;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{blank, figure, text, text_size, PlotError};
+use super::{blank, figure, text, text_size};
 use crate::display::Png;
+use crate::error::{Error, Result};
 
 /// Side of the square each image is fitted into, in pixels (VGG16's input size).
 const THUMB: u32 = 224;
@@ -27,7 +28,7 @@ const MIN_CAPTION_SIZE: f64 = 11.0;
 pub fn flow_images(flow: &crate::data::DirectoryIterator, indices: &[usize]) -> crate::Result<Png> {
     let images = super::rgb_images(&flow.f_images_u8(indices)?)?;
     let captions: Vec<String> = indices.iter().map(|&i| flow.filenames[i].clone()).collect();
-    Ok(image_grid(&images, &captions, 4)?)
+    image_grid(&images, &captions, 4)
 }
 
 /// Shows `images` in a grid of `columns` columns (fewer if there are fewer images), each fitted
@@ -48,7 +49,7 @@ pub fn image_grid(
     images: &[RgbImage],
     captions: &[String],
     columns: usize,
-) -> Result<Png, PlotError> {
+) -> Result<Png> {
     grid_figure(images, captions, columns, "image-grid")
 }
 
@@ -59,12 +60,12 @@ pub(crate) fn grid_figure(
     captions: &[String],
     columns: usize,
     kind: &str,
-) -> Result<Png, PlotError> {
+) -> Result<Png> {
     if columns == 0 {
-        return Err(PlotError::NoColumns);
+        return Err(Error::NoColumns);
     }
     if images.len() != captions.len() {
-        return Err(PlotError::LengthMismatch {
+        return Err(Error::LengthMismatch {
             what: "images and captions",
             left: images.len(),
             right: captions.len(),
@@ -201,7 +202,7 @@ mod tests {
         );
         assert!(matches!(
             image_grid(&images, &captions(1), 0),
-            Err(PlotError::NoColumns)
+            Err(Error::NoColumns)
         ));
     }
 

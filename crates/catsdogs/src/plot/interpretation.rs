@@ -74,11 +74,7 @@ impl Interpretation {
 
     /// Counts of (true class, predicted class), drawn as a matrix.
     pub fn confusion_matrix(&self) -> Result<Png> {
-        Ok(confusion_matrix(
-            &self.classes,
-            &self.predicted(),
-            &self.class_names,
-        )?)
+        confusion_matrix(&self.classes, &self.predicted(), &self.class_names)
     }
 
     /// The indices of the wrongly classified images, the most confidently wrong first (the
@@ -112,6 +108,6 @@ impl Interpretation {
                 )
             })
             .collect::<Vec<_>>();
-        Ok(image_grid(&images, &captions, 4)?)
+        image_grid(&images, &captions, 4)
     }
 }

@@ -24,7 +24,7 @@ mod heatmap;
 mod interpretation;
 
 pub use confusion::confusion_matrix;
-pub use curves::history_curves;
+pub use curves::{history_curves, PlotHistory};
 pub(crate) use grid::grid_figure;
 pub use grid::{flow_images, image_grid};
 pub use heatmap::{overlay, Colormap};
@@ -54,43 +54,11 @@ use plotters::prelude::*;
 
 use crate::display::Png;
 
-/// Why a figure could not be drawn from the data given.
-#[derive(Debug, thiserror::Error)]
-pub enum PlotError {
-    /// Two lists that go together have different lengths.
-    #[error("{what}: {left} against {right}; give one of each per item")]
-    LengthMismatch {
-        /// What the two lists are, e.g. "images and captions".
-        what: &'static str,
-        /// Length of the first list.
-        left: usize,
-        /// Length of the second list.
-        right: usize,
-    },
-    /// A grid of images with zero columns.
-    #[error("an image grid needs at least one column; pass columns >= 1")]
-    NoColumns,
-    /// A class label with no class name.
-    #[error("label {label} has no class name: there are {classes} class names, for the labels below {classes}; pass one name per class")]
-    UnknownLabel {
-        /// The label.
-        label: u32,
-        /// How many class names there are.
-        classes: usize,
-    },
-    /// A heatmap's opacity outside [0, 1].
-    #[error("opacity {0} is outside 0 to 1: give {flag} a fraction such as 0.4", flag = crate::console::hint("--opacity", "GradCam::opacity"))]
-    Opacity(f32),
-    /// A colour map's name that is not one of ours.
-    #[error("unknown colour map {0:?}: use jet or viridis")]
-    UnknownColormap(String),
-}
-
 /// The drawing area of a figure in memory.
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 /// Why drawing on an [`Area`] failed.
-type DrawError = DrawingAreaErrorKind<plotters_bitmap::BitMapBackendError>;
+type DrawError = DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>;
 
 /// The font family every figure uses: DejaVu Sans, registered once.
 const FONT: FontFamily<'static> = FontFamily::SansSerif;

@@ -25,13 +25,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use super::{RMSprop, TrainError};
+use super::Optimizer;
 use crate::error::{Error, Result};
-use crate::fsutil::{sync_folder, write_atomic, FileError};
+use crate::fsutil::{sync_folder, write_atomic};
 use crate::hashing::sha256_hex;
 use crate::history::History;
 use crate::model::Sequential;
-use crate::tensor_file::{self, TensorFileError};
+use crate::tensor_file::{self};
 
 const FORMAT: &str = "catsdogs checkpoint 2";
 const MODEL: &str = "model.safetensors";
@@ -161,7 +161,7 @@ impl Checkpoint {
         dir: &Path,
         epoch: usize,
         model: &Sequential,
-        optimizer: &RMSprop,
+        optimizer: &dyn Optimizer,
         history: &History,
         settings: &Settings,
     ) -> Result<()> {
@@ -229,16 +229,16 @@ impl Checkpoint {
     pub(crate) fn restore(
         &self,
         model: &Sequential,
-        optimizer: &mut RMSprop,
+        optimizer: &mut dyn Optimizer,
         settings: &Settings,
         device: Device,
     ) -> Result<()> {
-        let mismatch = |why: String| TrainError::CheckpointMismatch {
+        let mismatch = |why: String| Error::CheckpointMismatch {
             dir: self.path.display().to_string(),
             why,
         };
         if &self.settings != settings {
-            return Err(mismatch(differences(&self.settings, settings)).into());
+            return Err(mismatch(differences(&self.settings, settings)));
         }
         let saved = Sequential::load(self.model_path(), Device::Cpu)?;
         let describe = |m: &Sequential| -> Vec<String> {
@@ -256,7 +256,7 @@ impl Checkpoint {
                 .map_or("a different number of layers".to_string(), |(a, b)| {
                     format!("the model has {a} where the checkpoint has {b}")
                 });
-            return Err(mismatch(first).into());
+            return Err(mismatch(first));
         }
         let _guard = tch::no_grad_guard();
         for ((_, mut weight), (_, value)) in model
@@ -275,10 +275,7 @@ impl Checkpoint {
 /// whole message.
 fn os_reason(error: &Error) -> String {
     match error {
-        Error::File(FileError::Io { reason, .. })
-        | Error::TensorFile(TensorFileError::File(FileError::Io { reason, .. })) => {
-            reason.to_string()
-        }
+        Error::Io { reason, .. } | Error::Write { reason, .. } => reason.to_string(),
         other => other.to_string(),
     }
 }

@@ -1,121 +1,36 @@
-//! `fit`, `evaluate` and the epoch loop. One loop serves the images and the cached features:
-//! a [`Source`] yields (input, labels) batches in the flow's order for the epoch, and the step
-//! runs the model from the source's first layer on, so both paths share every line after the
-//! input.
+//! `fit`, the epoch loop and one training step. One loop serves the images and the cached
+//! features: [`Inputs`] yields (input, labels) batches in the flow's order for the epoch, and
+//! the step runs the model from the inputs' first layer on, so both paths share every line
+//! after the input.
+//!
+//! One idea in one file (over 400 lines): the compiled model and its fit.
 //!
 //! Each epoch prints `Epoch 3/30`, a progress bar with the running (per-image) loss and
 //! accuracy, and ends with Keras's line, validation included:
 //! `8/8 [==============================] - 1s 150ms/step - loss: 0.3012 - acc: 0.8750 -
 //! val_loss: 0.2871 - val_acc: 0.9000`.
 
-use std::collections::BTreeMap;
-use std::ops::{Deref, DerefMut};
-use std::path::PathBuf;
 use std::time::Instant;
 
 use tch::{Device, Kind, Tensor};
 
 use super::checkpoint::{Checkpoint, Settings};
-use super::{binary_accuracy, out_of_memory, Loss, RMSprop, TrainError};
-use crate::cache::{CacheOptions, FeatureCache, Features, Request};
+use super::classes::{check_classes, same_classes, Classes};
+use super::inputs::{request, Inputs};
+use super::optimizer::check_learning_rate;
+use super::predict::model_device;
+use super::report::{metrics_text, saved_epochs, saved_note, Totals};
+use super::{binary_accuracy, FitOptions, Loss, Optimizer};
 use crate::console::hint;
 use crate::data::DirectoryIterator;
+use crate::device::out_of_memory;
 use crate::error::{Error, Result};
+use crate::features::FeatureCache;
 use crate::history::{EpochMetrics, History};
 use crate::interrupt;
 use crate::model::Sequential;
-use crate::precision::{Compute, Precision, PrecisionError};
+use crate::precision::Compute;
 use crate::progress::Progress;
-
-/// The options of [`CompiledModel::fit_with`], with Keras-like defaults: seed 0, feature cache
-/// on, no checkpoints, and the device's fast precision (`auto`: bf16 where the hardware has it,
-/// fp32 elsewhere; see [`crate::precision`]).
-///
-/// ```
-/// use catsdogs::precision::Precision;
-/// use catsdogs::train::FitOptions;
-/// let options = FitOptions::default().seed(7).checkpoints("runs/frozen").resume(true);
-/// assert_eq!(options.seed, 7);
-/// assert!(options.cache.enabled && options.precision == Precision::Auto);
-/// ```
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct FitOptions {
-    /// Seeds the dropout masks: libtorch is seeded with `seed + epoch` before each epoch. (The
-    /// order of the images is the flow's: see `FlowOptions::seed`.)
-    pub seed: u64,
-    /// The feature cache (see [`crate::cache`]).
-    pub cache: CacheOptions,
-    /// Where a checkpoint is written after every epoch; `None` writes none.
-    pub checkpoint_dir: Option<PathBuf>,
-    /// Continue from the latest checkpoint in `checkpoint_dir`, if there is one.
-    pub resume: bool,
-    /// The precision of the layers (default `auto`).
-    pub precision: Precision,
-    /// Exactly how to compute, whatever the device: overrides `precision` (for comparisons
-    /// and tests, e.g. bf16 on a CPU without bf16 hardware, or fp32 channels-last).
-    pub compute: Option<Compute>,
-}
-
-impl FitOptions {
-    /// Sets the seed.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// Turns the feature cache on or off.
-    pub fn cache(mut self, enabled: bool) -> Self {
-        self.cache.enabled = enabled;
-        self
-    }
-
-    /// Sets the bytes of device memory that cached features may take (beyond it, they go to
-    /// disk).
-    pub fn cache_memory(mut self, bytes: u64) -> Self {
-        self.cache.memory_budget = Some(bytes);
-        self
-    }
-
-    /// Sets the folder of on-disk feature caches.
-    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.cache.dir = Some(dir.into());
-        self
-    }
-
-    /// Writes a checkpoint into `dir` after every epoch.
-    pub fn checkpoints(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.checkpoint_dir = Some(dir.into());
-        self
-    }
-
-    /// Continues from the latest checkpoint, if any.
-    pub fn resume(mut self, resume: bool) -> Self {
-        self.resume = resume;
-        self
-    }
-
-    /// Sets the precision of the layers.
-    pub fn precision(mut self, precision: Precision) -> Self {
-        self.precision = precision;
-        self
-    }
-
-    /// Computes exactly as `compute` says, whatever the device (see
-    /// [`compute`](Self::compute)).
-    pub fn compute(mut self, compute: Compute) -> Self {
-        self.compute = Some(compute);
-        self
-    }
-
-    /// How the layers compute on `device`: [`compute`](Self::compute) if set, else the
-    /// precision resolved for the device (an error says when it cannot be had there).
-    pub fn compute_on(&self, device: Device) -> Result<Compute, PrecisionError> {
-        match self.compute {
-            Some(compute) => Ok(compute),
-            None => self.precision.resolve(device),
-        }
-    }
-}
 
 /// Where a [`CompiledModel::fit`] starts: after the epochs of the checkpoint it resumes.
 pub(crate) struct Start {
@@ -123,172 +38,23 @@ pub(crate) struct Start {
     history: History,
 }
 
-/// Refuses a flow that binary cross-entropy cannot train on: exactly two classes.
-fn check_classes(flow: &DirectoryIterator, role: &str) -> Result<(), TrainError> {
-    let names: Vec<&str> = flow.class_indices.keys().map(String::as_str).collect();
-    if names.len() == 2 {
-        return Ok(());
-    }
-    Err(TrainError::Options(format!(
-        "the {role} folder {} has {} class folder(s) ({}), but a cat/dog model needs exactly two, such as cats/ and dogs/: remove or move the others",
-        flow.directory.display(),
-        names.len(),
-        names.join(", ")
-    )))
-}
-
-/// Class folder name to label, as flows give them.
-type Classes = BTreeMap<String, u32>;
-
-fn class_names(classes: &Classes) -> String {
-    classes.keys().cloned().collect::<Vec<_>>().join(", ")
-}
-
-/// Refuses a flow whose class folders differ from `expected` (those of `what`): label 1 would
-/// mean another class.
-fn same_classes(
-    expected: &Classes,
-    what: &str,
-    flow: &DirectoryIterator,
-) -> Result<(), TrainError> {
-    if *expected == flow.class_indices {
-        return Ok(());
-    }
-    Err(TrainError::Options(format!(
-        "{} has the classes {} but {what} has {}: the labels would not mean the same; give folders with the same class folders",
-        flow.directory.display(),
-        class_names(&flow.class_indices),
-        class_names(expected)
-    )))
-}
-
 /// A [`Sequential`] after Keras's `compile`: with its optimizer and loss, ready to `fit`,
-/// `evaluate` and `predict`. It dereferences to the model, so `model.summary()`,
-/// `model.save(...)` and `model.trainable_from(...)` work on it too; after changing which
-/// layers are trainable, compile again, as in Keras.
+/// `evaluate` and `predict`; `summary`, `save` and `trainable_from` work on it too, and
+/// [`model`](CompiledModel::model) gives the rest. After changing which layers are trainable,
+/// compile again, as in Keras.
 #[derive(Debug)]
 pub struct CompiledModel {
-    model: Sequential,
-    optimizer: RMSprop,
-    loss: Loss,
+    pub(super) model: Sequential,
+    optimizer: Box<dyn Optimizer>,
+    pub(super) loss: Loss,
     options: FitOptions,
     cache: FeatureCache,
     /// The class folders the model was trained on, which `evaluate` then expects.
-    classes: Option<Classes>,
-}
-
-impl Deref for CompiledModel {
-    type Target = Sequential;
-    fn deref(&self) -> &Sequential {
-        &self.model
-    }
-}
-
-impl DerefMut for CompiledModel {
-    fn deref_mut(&mut self) -> &mut Sequential {
-        &mut self.model
-    }
-}
-
-/// Where a pass over a flow reads its inputs: the images, or their features at a cut.
-enum Source<'a> {
-    Images(&'a DirectoryIterator),
-    Features(&'a DirectoryIterator, Features),
-}
-
-impl Source<'_> {
-    fn flow(&self) -> &DirectoryIterator {
-        match self {
-            Source::Images(flow) | Source::Features(flow, _) => flow,
-        }
-    }
-
-    /// The index of the first layer to run on this source's batches.
-    fn start(&self) -> usize {
-        match self {
-            Source::Images(_) => 0,
-            Source::Features(_, features) => features.start(),
-        }
-    }
-
-    /// The (input, labels) batches of `epoch`, in the flow's order for that epoch.
-    fn batches(
-        &self,
-        epoch: usize,
-        device: Device,
-    ) -> Box<dyn Iterator<Item = Result<(Tensor, Tensor)>> + '_> {
-        match self {
-            Source::Images(flow) => Box::new(
-                flow.epoch(epoch, device)
-                    .map(|batch| batch.map(|b| (b.x, b.y)).map_err(Error::from)),
-            ),
-            Source::Features(flow, features) => {
-                let order = flow.epoch_order(epoch);
-                let batch_size = flow.batch_size();
-                Box::new((0..order.len()).step_by(batch_size).map(move |first| {
-                    let indices = &order[first..(first + batch_size).min(order.len())];
-                    let labels: Vec<f32> =
-                        indices.iter().map(|&i| flow.classes[i] as f32).collect();
-                    let y = Tensor::f_from_slice(&labels)?.f_to_device(device)?;
-                    Ok((features.batch(indices, device)?, y))
-                }))
-            }
-        }
-    }
-}
-
-/// Per-image sums over an epoch or an evaluation.
-#[derive(Default)]
-struct Totals {
-    loss: f64,
-    correct: i64,
-    images: usize,
-}
-
-impl Totals {
-    fn add(&mut self, mean_loss: f64, correct: i64, images: usize) {
-        self.loss += mean_loss * images as f64;
-        self.correct += correct;
-        self.images += images;
-    }
-
-    fn means(&self) -> (f64, f64) {
-        let n = self.images.max(1) as f64;
-        (self.loss / n, self.correct as f64 / n)
-    }
-}
-
-/// Keras's number format in progress lines: `%.4f`, or `%.4e` below 1e-3.
-fn keras_number(value: f64) -> String {
-    if value.abs() > 1e-3 {
-        format!("{value:.4}")
-    } else {
-        let formatted = format!("{value:.4e}");
-        // Rust writes `1.2340e-5`; Python writes `1.2340e-05`.
-        match formatted.split_once('e') {
-            Some((mantissa, exponent)) => {
-                let (sign, digits) = match exponent.strip_prefix('-') {
-                    Some(d) => ('-', d),
-                    None => ('+', exponent),
-                };
-                format!("{mantissa}e{sign}{digits:0>2}")
-            }
-            None => formatted,
-        }
-    }
-}
-
-/// `loss: 0.3012 - acc: 0.8750`, with `prefix` before each name (`val_`).
-fn metrics_text(prefix: &str, loss: f64, acc: f64) -> String {
-    format!(
-        "{prefix}loss: {} - {prefix}acc: {}",
-        keras_number(loss),
-        keras_number(acc)
-    )
+    pub(super) classes: Option<Classes>,
 }
 
 impl CompiledModel {
-    pub(crate) fn new(model: Sequential, optimizer: RMSprop, loss: Loss) -> Self {
+    pub(crate) fn new(model: Sequential, optimizer: Box<dyn Optimizer>, loss: Loss) -> Self {
         CompiledModel {
             model,
             optimizer,
@@ -301,30 +67,20 @@ impl CompiledModel {
 
     /// Keras's `compile` again, e.g. after changing which layers are trainable: a new
     /// optimizer (with fresh state) and loss.
-    pub fn compile(&mut self, optimizer: RMSprop, loss: Loss) {
-        self.optimizer = optimizer;
+    pub fn compile(&mut self, optimizer: impl Optimizer + 'static, loss: Loss) {
+        self.optimizer = Box::new(optimizer);
         self.loss = loss;
     }
 
     /// The optimizer.
-    pub fn optimizer(&self) -> &RMSprop {
-        &self.optimizer
+    pub fn optimizer(&self) -> &dyn Optimizer {
+        self.optimizer.as_ref()
     }
 
     /// The options of the last [`fit_with`](Self::fit_with) (the defaults before), which
     /// [`fit`](Self::fit) and [`evaluate`](Self::evaluate) use.
     pub fn options(&self) -> &FitOptions {
         &self.options
-    }
-
-    /// Refuses a flow that [`evaluate`](Self::evaluate) cannot measure this model on: not two
-    /// classes, or other classes than the model was trained on.
-    pub(crate) fn check_evaluation(&self, flow: &DirectoryIterator) -> Result<(), TrainError> {
-        check_classes(flow, "evaluation")?;
-        match &self.classes {
-            Some(classes) => same_classes(classes, "the model's training folder", flow),
-            None => Ok(()),
-        }
     }
 
     /// Says which class folders the model was trained on (as `fit` records them), so that
@@ -343,13 +99,34 @@ impl CompiledModel {
         self.model
     }
 
-    fn device(&self) -> Device {
+    /// The model (its layers, summary, weights).
+    pub fn model(&self) -> &Sequential {
+        &self.model
+    }
+
+    /// Keras's `model.summary()` of the compiled model.
+    pub fn summary(&self) -> crate::model::Summary {
+        self.model.summary()
+    }
+
+    /// Saves the model (see [`Sequential::save`]).
+    pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        self.model.save(path)
+    }
+
+    /// Layers before `name` frozen, `name` and every later one trainable (see
+    /// [`Sequential::trainable_from`]); compile again afterwards, as in Keras.
+    pub fn trainable_from(&mut self, name: &str) -> Result<()> {
+        self.model.trainable_from(name)
+    }
+
+    pub(super) fn device(&self) -> Device {
         model_device(&self.model)
     }
 
     /// How the layers compute, from the options, on the model's device.
     pub(crate) fn compute(&self) -> Result<Compute> {
-        Ok(self.options.compute_on(self.device())?)
+        self.options.compute_on(self.device())
     }
 
     /// Keras's `fit_generator(train, epochs=epochs, validation_data=validation)`, with the
@@ -360,7 +137,7 @@ impl CompiledModel {
     /// is a positive number, flows of the same two classes (binary cross-entropy needs exactly
     /// two), and the checkpoint folder (a run there is resumed only when asked, and only with
     /// the same model and settings). Asked to stop (see [`interrupt`]), it stops at the next
-    /// step with [`TrainError::Interrupted`], which says what is saved; in a notebook it prints
+    /// step with [`Error::Interrupted`], which says what is saved; in a notebook it prints
     /// that sentence instead and returns the History of the finished epochs.
     pub fn fit(
         &mut self,
@@ -381,13 +158,12 @@ impl CompiledModel {
         validation: &DirectoryIterator,
     ) -> Result<Start> {
         if epochs == 0 {
-            return Err(TrainError::Options(format!(
+            return Err(Error::Options(format!(
                 "0 epochs train nothing: give {} of at least 1",
                 hint("--epochs", "epochs")
-            ))
-            .into());
+            )));
         }
-        self.optimizer.check()?;
+        check_learning_rate(self.optimizer.as_ref())?;
         self.compute()?;
         check_classes(train, "training")?;
         let what = format!("the training folder {}", train.directory.display());
@@ -402,15 +178,14 @@ impl CompiledModel {
         };
         if let Some(checkpoint) = Checkpoint::latest(&dir)? {
             if !self.options.resume {
-                return Err(TrainError::CheckpointExists {
+                return Err(Error::CheckpointExists {
                     dir: dir.display().to_string(),
                     epoch: checkpoint.epoch,
-                }
-                .into());
+                });
             }
             let settings = self.settings(train)?;
             let device = self.device();
-            checkpoint.restore(&self.model, &mut self.optimizer, &settings, device)?;
+            checkpoint.restore(&self.model, self.optimizer.as_mut(), &settings, device)?;
             crate::say!(
                 "Resuming after epoch {}/{epochs} from {}.",
                 checkpoint.epoch,
@@ -440,17 +215,18 @@ impl CompiledModel {
         let _stoppable = interrupt::stoppable();
         match self.epochs(train, validation, done..epochs, &mut history) {
             Ok(()) => Ok(history),
-            Err(Error::Train(TrainError::Interrupted { during, .. })) => {
-                let stopped = TrainError::Interrupted {
+            Err(Error::Interrupted { during, .. }) => {
+                let stopped = Error::Interrupted {
                     during,
                     saved: saved_note(&options, saved_epochs(&options)),
                 };
                 if !crate::console::is_notebook() {
-                    return Err(stopped.into());
+                    return Err(stopped);
                 }
-                // In a notebook the cell keeps what it had: the History so far.
+                // In a notebook the cell keeps what it had: the History so far. On stdout, which
+                // evcxr delivers before it ends the cell (stderr may come after).
                 let epochs = history.epochs.len();
-                crate::console::warn(format_args!(
+                crate::console::line_at(0, format_args!(
                     "{stopped}; fit returns the History of the {epochs} finished epoch{}",
                     if epochs == 1 { "" } else { "s" }
                 ));
@@ -502,11 +278,15 @@ impl CompiledModel {
 
     /// Where a pass over `flow` reads its inputs: cached features if the cache has them (or,
     /// with `make`, can make them), else the images.
-    fn source<'a>(&mut self, flow: &'a DirectoryIterator, make: bool) -> Result<Source<'a>> {
+    pub(super) fn source<'a>(
+        &mut self,
+        flow: &'a DirectoryIterator,
+        make: bool,
+    ) -> Result<Inputs<'a>> {
         let request = request(&self.model, &self.options, flow, make)?;
         Ok(match self.cache.features(&request)? {
-            Some(features) => Source::Features(flow, features),
-            None => Source::Images(flow),
+            Some(features) => Inputs::Features(flow, features),
+            None => Inputs::Images(flow),
         })
     }
 
@@ -541,15 +321,14 @@ impl CompiledModel {
                     })
                     .map_err(|e| out_of_memory(e, device, train.batch_size(), at))?;
                 if !loss.is_finite() {
-                    return Err(TrainError::NanLoss {
+                    return Err(Error::NanLoss {
                         value: loss,
                         epoch: epoch + 1,
                         epochs: total,
                         step: step + 1,
                         steps,
                         saved: saved_note(&self.options, epoch),
-                    }
-                    .into());
+                    });
                 }
                 totals.add(loss, correct, images);
                 let (loss, acc) = totals.means();
@@ -575,7 +354,7 @@ impl CompiledModel {
                     dir,
                     epoch + 1,
                     &self.model,
-                    &self.optimizer,
+                    self.optimizer.as_ref(),
                     history,
                     &settings,
                 )?;
@@ -605,7 +384,8 @@ impl CompiledModel {
         let end = self.model.layers().len();
         let p = self
             .model
-            .forward_range_with(x, start..end, true, compute)?;
+            .stack()
+            .forward_range(x, start..end, true, compute)?;
         let (loss, correct) = (self.loss.f_compute(&p, y)?, binary_accuracy(&p, y)?);
         let value = loss.f_double_value(&[])?;
         let images = y.size()[0] as usize;
@@ -624,87 +404,6 @@ impl CompiledModel {
         self.optimizer.step(params)?;
         Ok((value, correct, images))
     }
-
-    /// Mean loss and accuracy over a source's images, without training; with a progress bar
-    /// if one is given.
-    fn evaluate_source(
-        &self,
-        source: &Source,
-        progress: Option<&Progress>,
-        compute: Compute,
-    ) -> Result<(f64, f64)> {
-        let _guard = tch::no_grad_guard();
-        let device = self.device();
-        let flow = source.flow();
-        let end = self.model.layers().len();
-        let mut totals = Totals::default();
-        for (step, batch) in source.batches(0, device).enumerate() {
-            let at = || {
-                format!(
-                    "while evaluating on {}, step {}/{}",
-                    flow.directory.display(),
-                    step + 1,
-                    flow.len()
-                )
-            };
-            interrupt::check(at)?;
-            let run = |(x, y): (Tensor, Tensor)| -> Result<(f64, i64, usize)> {
-                let p = self
-                    .model
-                    .forward_range_with(&x, source.start()..end, false, compute)?;
-                let loss = self.loss.f_compute(&p, &y)?.f_double_value(&[])?;
-                let correct = binary_accuracy(&p, &y)?.f_int64_value(&[])?;
-                Ok((loss, correct, y.size()[0] as usize))
-            };
-            let (loss, correct, images) = batch
-                .and_then(run)
-                .map_err(|e| out_of_memory(e, device, flow.batch_size(), at))?;
-            totals.add(loss, correct, images);
-            if let Some(progress) = progress {
-                let (loss, acc) = totals.means();
-                progress.set(step as u64 + 1, &metrics_text("", loss, acc));
-            }
-        }
-        Ok(totals.means())
-    }
-
-    /// Keras's `evaluate_generator(flow)`: the mean loss and accuracy over the flow's images,
-    /// as `(loss, acc)`. Reuses features that `fit` cached for the same images and weights.
-    pub fn evaluate(&mut self, flow: &DirectoryIterator) -> Result<(f64, f64)> {
-        self.check_evaluation(flow)?;
-        let _stoppable = interrupt::stoppable();
-        let source = self.source(flow, false)?;
-        let progress = Progress::new(flow.len() as u64);
-        let (loss, acc) = self.evaluate_source(&source, Some(&progress), self.compute()?)?;
-        progress.finish(&metrics_text("", loss, acc));
-        Ok((loss, acc))
-    }
-}
-
-/// The device of a model's weights.
-pub(crate) fn model_device(model: &Sequential) -> Device {
-    model
-        .named_parameters()
-        .first()
-        .map_or(Device::Cpu, |(_, w)| w.device())
-}
-
-/// What the feature cache is asked for a pass over `flow`.
-fn request<'a>(
-    model: &'a Sequential,
-    options: &'a FitOptions,
-    flow: &'a DirectoryIterator,
-    make: bool,
-) -> Result<Request<'a>> {
-    let device = model_device(model);
-    Ok(Request {
-        model,
-        flow,
-        options: &options.cache,
-        compute: options.compute_on(device)?,
-        device,
-        make,
-    })
 }
 
 /// The loss scale of float16 training: 2^10, which keeps the gradients of a loss near 1 far
@@ -724,82 +423,4 @@ fn unscale_gradients(params: &[(String, Tensor)], scale: f64) -> Result<bool> {
         }
     }
     Ok(finite)
-}
-
-/// How many epochs the checkpoint folder holds now.
-fn saved_epochs(options: &FitOptions) -> usize {
-    options
-        .checkpoint_dir
-        .as_ref()
-        .and_then(|dir| Checkpoint::latest(dir).ok().flatten())
-        .map_or(0, |c| c.epoch)
-}
-
-/// What the checkpoints hold after `epochs` epochs, and how to continue.
-fn saved_note(options: &FitOptions, epochs: usize) -> String {
-    match (&options.checkpoint_dir, epochs) {
-        (None, _) => format!(
-            "no checkpoint folder was set ({}), so nothing is saved",
-            hint("--out", "FitOptions::checkpoints")
-        ),
-        (Some(dir), 0) => format!(
-            "no epoch had finished, so {} holds nothing yet",
-            dir.display()
-        ),
-        (Some(dir), n) => format!(
-            "{} saved in {}: run again with {} to continue from epoch {}",
-            if n == 1 {
-                "epoch 1 is".to_string()
-            } else {
-                format!("epochs 1-{n} are")
-            },
-            dir.display(),
-            hint("--resume", "FitOptions::resume(true)"),
-            n + 1
-        ),
-    }
-}
-
-/// The probabilities of a batch, in chunks of `batch_size`, without training, computed as
-/// `compute` says: shared by `predict`, `predict_generator` and the submission.
-pub(crate) fn probabilities(
-    model: &Sequential,
-    x: &Tensor,
-    batch_size: usize,
-    compute: Compute,
-) -> Result<Tensor> {
-    let _guard = tch::no_grad_guard();
-    let device = model_device(model);
-    let end = model.layers().len();
-    let mut outputs = Vec::new();
-    for chunk in x.f_split(batch_size.max(1) as i64, 0)? {
-        let run = || -> Result<Tensor> {
-            let p =
-                model.forward_range_with(&chunk.f_to_device(device)?, 0..end, false, compute)?;
-            Ok(p.f_reshape([-1])?
-                .f_to_kind(Kind::Float)?
-                .f_to_device(Device::Cpu)?)
-        };
-        outputs.push(run().map_err(|e| {
-            out_of_memory(e, device, batch_size, || "while predicting".to_string())
-        })?);
-    }
-    Ok(Tensor::f_cat(&outputs, 0)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_are_formatted_like_keras() {
-        assert_eq!(keras_number(0.123_456), "0.1235");
-        assert_eq!(keras_number(1.0), "1.0000");
-        assert_eq!(keras_number(1.234e-5), "1.2340e-05");
-        assert_eq!(keras_number(0.0), "0.0000e+00");
-        assert_eq!(
-            metrics_text("val_", 0.25, 0.9),
-            "val_loss: 0.2500 - val_acc: 0.9000"
-        );
-    }
 }

@@ -1,5 +1,5 @@
-//! Training, as the tutorial's Keras does it: `compile` with `RMSprop` and binary
-//! cross-entropy, `fit` on the data module's batches printing Keras's epoch lines and returning a
+//! Training, as the tutorial's Keras does it: `compile` with an optimizer (`RMSprop`, or `Adam`
+//! or `SGD`) and binary cross-entropy, `fit` on the data module's batches printing Keras's epoch lines and returning a
 //! [`History`](crate::History), then `evaluate` and `predict`.
 //!
 //! ```no_run
@@ -25,28 +25,36 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - [`optimizer`](RMSprop): Keras 2.2's RMSprop, with a state that checkpoints save.
+//! - [`optimizer`](Optimizer): Keras 2.2's RMSprop, Adam and SGD, with states that
+//!   checkpoints save.
 //! - [`loss`](Loss): binary cross-entropy and accuracy with Keras's clipping and rounding.
+//! - [`options`](FitOptions): seed, feature cache, checkpoints, precision.
 //! - [`fit`](CompiledModel::fit): the epoch loop, on the images or on cached features (see
-//!   [`crate::cache`]), with a checkpoint after every epoch and exact resumption.
+//!   [`crate::features`], read through `inputs`), with a checkpoint after every epoch and exact
+//!   resumption; `report` is what it prints, `classes` the labels it accepts.
+//! - [`evaluate`](CompiledModel::evaluate) and [`predict`](Predict).
 //! - [`checkpoint`](Checkpoint): model, optimizer state, History and epoch, written atomically.
-//! - [`crate::interrupt`]: Ctrl-C in the CLI, or the stop button in a notebook, stops at the next step
-//!   and says how to resume.
-//! - [`run`]: the tutorial's two experiments end to end, as `catsdogs train` runs them.
+//! - [`crate::interrupt`]: Ctrl-C in the CLI, or the stop button in a notebook, stops at the
+//!   next step and says how to resume.
 //! - [`submit`]: Kaggle's `test1.zip` to a submission CSV.
 
 mod checkpoint;
+mod classes;
+mod evaluate;
 mod fit;
+mod inputs;
 mod loss;
 mod optimizer;
+mod options;
 mod predict;
-pub mod run;
+mod report;
 pub mod submit;
 
 pub use checkpoint::Checkpoint;
-pub use fit::{CompiledModel, FitOptions};
+pub use fit::{CompiledModel, FP16_LOSS_SCALE};
 pub use loss::{binary_accuracy, Loss, EPSILON};
-pub use optimizer::RMSprop;
+pub use optimizer::{Adam, Optimizer, RMSprop, SGD};
+pub use options::FitOptions;
 pub use predict::{input_size, load_images, Predict};
 
 use crate::model::Sequential;
@@ -54,161 +62,11 @@ use crate::model::Sequential;
 /// Keras's `model.compile(optimizer, loss, metrics=['acc'])` for a [`Sequential`].
 pub trait Compile {
     /// The model ready to `fit`, with its optimizer and loss; accuracy is always measured.
-    fn compile(self, optimizer: RMSprop, loss: Loss) -> CompiledModel;
+    fn compile(self, optimizer: impl Optimizer + 'static, loss: Loss) -> CompiledModel;
 }
 
 impl Compile for Sequential {
-    fn compile(self, optimizer: RMSprop, loss: Loss) -> CompiledModel {
-        CompiledModel::new(self, optimizer, loss)
-    }
-}
-
-/// What can stop training, evaluation or prediction.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    /// The loss stopped being a number.
-    #[error("the loss became {value} at epoch {epoch}/{epochs}, step {step}/{steps}, so training stopped before updating the weights: lower the learning rate (lr) or look for broken images; {saved}")]
-    NanLoss {
-        /// The loss, NaN or infinite.
-        value: f64,
-        /// The epoch, from 1.
-        epoch: usize,
-        /// Epochs asked for.
-        epochs: usize,
-        /// The step within the epoch, from 1.
-        step: usize,
-        /// Steps per epoch.
-        steps: usize,
-        /// What the checkpoints hold.
-        saved: String,
-    },
-    /// A batch did not fit in memory.
-    #[error("out of memory on the {device} {during} with batches of {batch_size} images: lower {} (for example to {}); libtorch said: {message}", crate::console::hint("--batch-size", "batch_size"), (batch_size / 2).max(1))]
-    OutOfMemory {
-        /// CPU or GPU.
-        device: String,
-        /// What was running, e.g. "at epoch 1, step 3".
-        during: String,
-        /// Images per batch.
-        batch_size: usize,
-        /// libtorch's first line.
-        message: String,
-    },
-    /// Ctrl-C (or [`crate::interrupt::request`]) stopped the work.
-    #[error("interrupted {during}; {saved}")]
-    Interrupted {
-        /// What was running.
-        during: String,
-        /// What the checkpoints hold and how to resume.
-        saved: String,
-    },
-    /// A checkpoint folder already holds a run, and resuming was not asked for.
-    #[error("{dir} already holds a checkpoint after epoch {epoch}: resume it ({}), or delete the folder to start over", crate::console::hint("--resume", "FitOptions::resume(true)"))]
-    CheckpointExists {
-        /// The checkpoint folder.
-        dir: String,
-        /// Its last epoch.
-        epoch: usize,
-    },
-    /// A checkpoint made with other settings or another model.
-    #[error("cannot resume from {dir}: {why}; resume with the same model and settings, or use another checkpoint folder")]
-    CheckpointMismatch {
-        /// The checkpoint folder.
-        dir: String,
-        /// What differs.
-        why: String,
-    },
-    /// An option out of range.
-    #[error("{0}")]
-    Options(String),
-}
-
-impl From<crate::interrupt::Interrupted> for TrainError {
-    fn from(stop: crate::interrupt::Interrupted) -> Self {
-        // `fit` replaces this with what its checkpoints hold.
-        TrainError::Interrupted {
-            during: stop.during,
-            saved: "it keeps no partial result, so run it again to start over".to_string(),
-        }
-    }
-}
-
-impl From<crate::interrupt::Interrupted> for crate::Error {
-    fn from(stop: crate::interrupt::Interrupted) -> Self {
-        TrainError::from(stop).into()
-    }
-}
-
-/// Turns libtorch's out-of-memory failures into [`TrainError::OutOfMemory`]; other errors pass.
-pub(crate) fn out_of_memory(
-    error: crate::Error,
-    device: tch::Device,
-    batch_size: usize,
-    during: impl FnOnce() -> String,
-) -> crate::Error {
-    if matches!(error, crate::Error::Train(_)) {
-        return error;
-    }
-    let text = error.to_string();
-    let line = text.lines().next().unwrap_or_default();
-    let lower = line.to_ascii_lowercase();
-    let Some(found) = [
-        "out of memory",
-        "not enough memory",
-        "can't allocate memory",
-    ]
-    .iter()
-    .find_map(|pattern| lower.find(pattern)) else {
-        return error;
-    };
-    // libtorch's own sentence, without our prefix ("libtorch: ") and libtorch's source location
-    // ("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: ").
-    let before = &line[..found];
-    let sentence = [before.rfind(". "), before.rfind(": ")]
-        .into_iter()
-        .flatten()
-        .max()
-        .map_or(0, |i| i + 2);
-    let message = line[sentence..].trim();
-    TrainError::OutOfMemory {
-        device: if device.is_cuda() { "GPU" } else { "CPU" }.into(),
-        during: during(),
-        batch_size,
-        message: message.to_string(),
-    }
-    .into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cuda_out_of_memory_reads_as_one_sentence() {
-        let torch = tch::TchError::Torch(
-            "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total)\nframes"
-                .into(),
-        );
-        let error = out_of_memory(torch.into(), tch::Device::Cuda(0), 50, || {
-            "at epoch 2/30, step 7/320".into()
-        });
-        assert_eq!(
-            error.to_string(),
-            "out of memory on the GPU at epoch 2/30, step 7/320 with batches of 50 images: lower \
-             batch_size (for example to 25); libtorch said: CUDA out of memory. \
-             Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total)"
-        );
-        let other = out_of_memory(
-            tch::TchError::Torch(
-                "shape mismatch\nException raised from check at shape.cpp:1 (most recent call \
-                 first):\nframe #0: f()"
-                    .into(),
-            )
-            .into(),
-            tch::Device::Cpu,
-            50,
-            String::new,
-        );
-        assert_eq!(other.to_string(), "libtorch: shape mismatch");
+    fn compile(self, optimizer: impl Optimizer + 'static, loss: Loss) -> CompiledModel {
+        CompiledModel::new(self, Box::new(optimizer), loss)
     }
 }

@@ -1,18 +1,29 @@
-//! Keras 2.2's `optimizers.RMSprop`, written out: for each trainable weight `w` with gradient `g`
-//! and accumulator `a` (zeros at first),
+//! Keras 2.2's optimizers, written out, behind one [`Optimizer`] trait, so that a notebook swaps
+//! the optimizer in one line, as Keras users do: `model.compile(Adam::new(1e-4), ...)`. For each
+//! trainable weight `w` with gradient `g`:
+//!
+//! One idea in one file (over 400 lines with its tests against Keras's rules): the optimizers.
 //!
 //! ```text
-//! a = rho * a + (1 - rho) * g^2
-//! w = w - lr * g / (sqrt(a) + epsilon)
+//! RMSprop(lr, rho = 0.9, epsilon = 1e-7), accumulator a (zeros at first):
+//!     a = rho * a + (1 - rho) * g^2
+//!     w = w - lr * g / (sqrt(a) + epsilon)
+//! Adam(lr, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7), moments m and v, step t from 1:
+//!     lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)
+//!     m = beta_1 * m + (1 - beta_1) * g
+//!     v = beta_2 * v + (1 - beta_2) * g^2
+//!     w = w - lr_t * m / (sqrt(v) + epsilon)
+//! SGD(lr, momentum = 0, nesterov = false), velocity u:
+//!     u = momentum * u - lr * g
+//!     w = w + u                            (nesterov: w = w + momentum * u - lr * g)
 //! ```
 //!
-//! with `rho = 0.9` and `epsilon = 1e-7`, and the `lr` given honoured. This is libtorch's
-//! `RMSprop(alpha=0.9, eps=1e-7)` too. (Current tf_keras ignores `lr=` and puts `epsilon` inside
-//! the square root; that is not what the tutorial ran.) The accumulators are named after the
-//! weights, so they can be saved in a checkpoint and restored.
+//! `lr` is honoured as given. (Current tf_keras ignores `lr=` and puts RMSprop's `epsilon` inside
+//! the square root; that is not what the tutorial ran.) The state (accumulators, moments, the
+//! step count) is named after the weights, so a checkpoint saves and restores it exactly.
 //!
 //! ```
-//! use catsdogs::train::RMSprop;
+//! use catsdogs::train::{Optimizer, RMSprop};
 //! use tch::{Kind, Tensor};
 //! let w = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
 //! let params = vec![("w".to_string(), w.shallow_clone())];
@@ -28,7 +39,87 @@ use std::collections::BTreeMap;
 
 use tch::{Device, Tensor};
 
-use crate::error::Result;
+use crate::console::hint;
+use crate::error::{Error, Result};
+
+/// What `compile` takes: an update rule of the weights from their gradients, with a state that
+/// checkpoints save.
+pub trait Optimizer: std::fmt::Debug {
+    /// One update of every weight in `params` (named as by
+    /// [`crate::model::Sequential::trainable_parameters`]) from the gradient that the last
+    /// backward pass left in it. A weight without a gradient is left alone.
+    fn step(&mut self, params: &[(String, Tensor)]) -> Result<()>;
+
+    /// The state by name, for a checkpoint (on the weights' device).
+    fn state(&self) -> Vec<(String, Tensor)>;
+
+    /// Restores a state saved from [`state`](Self::state), moved to `device`.
+    fn load_state(&mut self, state: Vec<(String, Tensor)>, device: Device) -> Result<()>;
+
+    /// How it was configured, e.g. `RMSprop(lr=2e-5, rho=0.9, epsilon=1e-7)`: a resumed run
+    /// must use the same.
+    fn config(&self) -> String;
+
+    /// The learning rate.
+    fn learning_rate(&self) -> f64;
+}
+
+/// Refuses a learning rate that is not a positive number, before training starts.
+pub(crate) fn check_learning_rate(optimizer: &dyn Optimizer) -> Result<()> {
+    let lr = optimizer.learning_rate();
+    if lr.is_finite() && lr > 0.0 {
+        return Ok(());
+    }
+    Err(Error::Options(format!(
+        "the learning rate {lr} is not a positive number: give {} such as 2e-5",
+        hint("--lr", "the optimizer's lr")
+    )))
+}
+
+/// Per-weight tensors of an optimizer's state, zeros at first, named after the weights (with
+/// a suffix when an optimizer keeps several per weight).
+#[derive(Debug, Default)]
+struct Slots {
+    tensors: BTreeMap<String, Tensor>,
+}
+
+impl Slots {
+    /// The slot `name` of weight `weight`, zeros like it at first.
+    fn get(&mut self, name: String, weight: &Tensor) -> Result<&mut Tensor> {
+        if !self.tensors.contains_key(&name) {
+            let zeros = weight.f_zeros_like()?;
+            self.tensors.insert(name.clone(), zeros);
+        }
+        Ok(self.tensors.get_mut(&name).expect("just inserted"))
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.tensors
+            .iter()
+            .map(|(name, t)| (name.clone(), t.shallow_clone()))
+            .collect()
+    }
+
+    fn load(&mut self, state: Vec<(String, Tensor)>, device: Device) -> Result<()> {
+        self.tensors = state
+            .into_iter()
+            .map(|(name, t)| Ok((name, t.f_to_device(device)?)))
+            .collect::<Result<_>>()?;
+        Ok(())
+    }
+}
+
+/// The gradients of `params` that exist, with their names and weights, under no-grad.
+fn with_gradients(params: &[(String, Tensor)]) -> Result<Vec<(&String, &Tensor, Tensor)>> {
+    let mut found = Vec::with_capacity(params.len());
+    for (name, weight) in params {
+        let grad = weight.f_grad()?;
+        if grad.defined() {
+            found.push((name, weight, grad));
+        }
+    }
+    Ok(found)
+}
 
 /// Keras's `RMSprop(lr)`: learning rate, decay `rho` of the squared-gradient average, and
 /// `epsilon` added to its square root.
@@ -40,7 +131,7 @@ pub struct RMSprop {
     pub rho: f64,
     /// Added to the root of the average, outside it (1e-7).
     pub epsilon: f64,
-    accumulators: BTreeMap<String, Tensor>,
+    accumulators: Slots,
 }
 
 impl RMSprop {
@@ -50,71 +141,196 @@ impl RMSprop {
             lr,
             rho: 0.9,
             epsilon: 1e-7,
-            accumulators: BTreeMap::new(),
+            accumulators: Slots::default(),
         }
     }
+}
 
-    /// One update of every weight in `params` (named as by
-    /// [`crate::model::Sequential::trainable_parameters`]) from the gradient that the last
-    /// backward pass left in it. A weight without a gradient is left alone.
-    pub fn step(&mut self, params: &[(String, Tensor)]) -> Result<()> {
+impl Optimizer for RMSprop {
+    fn step(&mut self, params: &[(String, Tensor)]) -> Result<()> {
         let _guard = tch::no_grad_guard();
-        for (name, weight) in params {
-            let grad = weight.f_grad()?;
-            if !grad.defined() {
-                continue;
-            }
-            let accumulator = match self.accumulators.get_mut(name) {
-                Some(a) => a,
-                None => {
-                    let zeros = weight.f_zeros_like()?;
-                    self.accumulators.entry(name.clone()).or_insert(zeros)
-                }
-            };
-            let _ = accumulator.f_mul_scalar_(self.rho)?;
-            let _ = accumulator.f_add_(&grad.f_square()?.f_mul_scalar(1.0 - self.rho)?)?;
-            let denominator = accumulator.f_sqrt()?.f_add_scalar(self.epsilon)?;
+        for (name, weight, grad) in with_gradients(params)? {
+            let a = self.accumulators.get(name.clone(), weight)?;
+            let _ = a.f_mul_scalar_(self.rho)?;
+            let _ = a.f_add_(&grad.f_square()?.f_mul_scalar(1.0 - self.rho)?)?;
+            let denominator = a.f_sqrt()?.f_add_scalar(self.epsilon)?;
             let update = grad.f_div(&denominator)?.f_mul_scalar(self.lr)?;
             let _ = weight.shallow_clone().f_sub_(&update)?;
         }
         Ok(())
     }
 
-    /// The accumulators by weight name, for a checkpoint (on the weights' device).
-    pub fn state(&self) -> Vec<(String, Tensor)> {
-        self.accumulators
-            .iter()
-            .map(|(name, a)| (name.clone(), a.shallow_clone()))
-            .collect()
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.accumulators.state()
     }
 
-    /// Restores accumulators saved from [`RMSprop::state`], moved to `device`.
-    pub fn load_state(&mut self, state: Vec<(String, Tensor)>, device: Device) -> Result<()> {
-        self.accumulators = state
-            .into_iter()
-            .map(|(name, a)| Ok((name, a.f_to_device(device)?)))
-            .collect::<Result<_>>()?;
-        Ok(())
+    fn load_state(&mut self, state: Vec<(String, Tensor)>, device: Device) -> Result<()> {
+        self.accumulators.load(state, device)
     }
 
-    /// Refuses a learning rate that is not a positive number, before training starts.
-    pub(crate) fn check(&self) -> Result<(), super::TrainError> {
-        if self.lr.is_finite() && self.lr > 0.0 {
-            return Ok(());
-        }
-        Err(super::TrainError::Options(format!(
-            "the learning rate {} is not a positive number: give {} such as 2e-5",
-            self.lr,
-            crate::console::hint("--lr", "RMSprop::new(lr)")
-        )))
-    }
-
-    /// How the optimizer was configured, e.g. `RMSprop(lr=2e-5, rho=0.9, epsilon=1e-7)`.
-    pub fn config(&self) -> String {
+    fn config(&self) -> String {
         format!(
             "RMSprop(lr={:e}, rho={}, epsilon={:e})",
             self.lr, self.rho, self.epsilon
         )
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+}
+
+/// Keras's `Adam(lr)`: moments with decays `beta_1` and `beta_2`, Keras 2.2's bias correction
+/// folded into the step size, `epsilon` outside the square root.
+#[derive(Debug)]
+pub struct Adam {
+    /// The learning rate (Keras's default 1e-3).
+    pub lr: f64,
+    /// Decay of the first moment (0.9).
+    pub beta_1: f64,
+    /// Decay of the second moment (0.999).
+    pub beta_2: f64,
+    /// Added to the root of the second moment (1e-7).
+    pub epsilon: f64,
+    moments: Slots,
+    steps: u64,
+}
+
+/// The name under which Adam's step count is saved with its moments.
+const ADAM_STEPS: &str = "adam.iterations";
+
+impl Adam {
+    /// `optimizers.Adam(lr=lr)` with Keras 2.2's `beta_1 = 0.9`, `beta_2 = 0.999` and
+    /// `epsilon = 1e-7`.
+    pub fn new(lr: f64) -> Self {
+        Adam {
+            lr,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            moments: Slots::default(),
+            steps: 0,
+        }
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self, params: &[(String, Tensor)]) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        self.steps += 1;
+        let t = self.steps as f64;
+        let lr_t = self.lr * (1.0 - self.beta_2.powf(t)).sqrt() / (1.0 - self.beta_1.powf(t));
+        for (name, weight, grad) in with_gradients(params)? {
+            let m = self.moments.get(format!("{name}/m"), weight)?;
+            let _ = m.f_mul_scalar_(self.beta_1)?;
+            let _ = m.f_add_(&grad.f_mul_scalar(1.0 - self.beta_1)?)?;
+            let m = m.shallow_clone();
+            let v = self.moments.get(format!("{name}/v"), weight)?;
+            let _ = v.f_mul_scalar_(self.beta_2)?;
+            let _ = v.f_add_(&grad.f_square()?.f_mul_scalar(1.0 - self.beta_2)?)?;
+            let denominator = v.f_sqrt()?.f_add_scalar(self.epsilon)?;
+            let update = m.f_div(&denominator)?.f_mul_scalar(lr_t)?;
+            let _ = weight.shallow_clone().f_sub_(&update)?;
+        }
+        Ok(())
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut state = self.moments.state();
+        state.push((
+            ADAM_STEPS.to_string(),
+            Tensor::from_slice(&[self.steps as i64]),
+        ));
+        state
+    }
+
+    fn load_state(&mut self, mut state: Vec<(String, Tensor)>, device: Device) -> Result<()> {
+        self.steps = match state.iter().position(|(name, _)| name == ADAM_STEPS) {
+            Some(at) => u64::try_from(state.remove(at).1.f_int64_value(&[0])?).unwrap_or(0),
+            None => 0,
+        };
+        self.moments.load(state, device)
+    }
+
+    fn config(&self) -> String {
+        format!(
+            "Adam(lr={:e}, beta_1={}, beta_2={}, epsilon={:e})",
+            self.lr, self.beta_1, self.beta_2, self.epsilon
+        )
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+}
+
+/// Keras's `SGD(lr, momentum, nesterov)`: plain gradient descent, with Keras's momentum (a
+/// velocity that keeps `momentum` of itself) and Nesterov's look-ahead if asked.
+#[derive(Debug)]
+pub struct SGD {
+    /// The learning rate (Keras's default 0.01).
+    pub lr: f64,
+    /// The share of the last step kept (0: none).
+    pub momentum: f64,
+    /// Nesterov's momentum.
+    pub nesterov: bool,
+    velocities: Slots,
+}
+
+impl SGD {
+    /// `optimizers.SGD(lr=lr)`, without momentum.
+    pub fn new(lr: f64) -> Self {
+        SGD {
+            lr,
+            momentum: 0.0,
+            nesterov: false,
+            velocities: Slots::default(),
+        }
+    }
+
+    /// `SGD(lr, momentum=momentum, nesterov=nesterov)`.
+    pub fn with_momentum(mut self, momentum: f64, nesterov: bool) -> Self {
+        self.momentum = momentum;
+        self.nesterov = nesterov;
+        self
+    }
+}
+
+impl Optimizer for SGD {
+    fn step(&mut self, params: &[(String, Tensor)]) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        for (name, weight, grad) in with_gradients(params)? {
+            let u = self.velocities.get(name.clone(), weight)?;
+            let _ = u.f_mul_scalar_(self.momentum)?;
+            let _ = u.f_sub_(&grad.f_mul_scalar(self.lr)?)?;
+            let update = if self.nesterov {
+                u.f_mul_scalar(self.momentum)?
+                    .f_sub(&grad.f_mul_scalar(self.lr)?)?
+            } else {
+                u.shallow_clone()
+            };
+            let _ = weight.shallow_clone().f_add_(&update)?;
+        }
+        Ok(())
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.velocities.state()
+    }
+
+    fn load_state(&mut self, state: Vec<(String, Tensor)>, device: Device) -> Result<()> {
+        self.velocities.load(state, device)
+    }
+
+    fn config(&self) -> String {
+        format!(
+            "SGD(lr={:e}, momentum={}, nesterov={})",
+            self.lr, self.momentum, self.nesterov
+        )
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.lr
     }
 }
 
@@ -160,7 +376,7 @@ mod tests {
     }
 
     #[test]
-    fn first_step_moves_each_weight_by_lr_over_root_of_one_minus_rho() {
+    fn rmsprop_moves_each_weight_by_lr_over_root_of_one_minus_rho_at_first() {
         // a = 0.1 g^2, so g / sqrt(a) = sign(g) / sqrt(0.1), whatever the gradient's size.
         let w = Tensor::from_slice(&[0.0f32, 0.0]).set_requires_grad(true);
         (&w * Tensor::from_slice(&[0.1f32, -50.0]))
@@ -172,5 +388,92 @@ mod tests {
         assert!((w.double_value(&[0]) + step).abs() < 1e-9);
         assert!((w.double_value(&[1]) - step).abs() < 1e-9);
         assert_eq!(rmsprop.state()[0].0, "w");
+    }
+
+    /// Runs `optimizer` for four steps on one weight vector whose gradients are given, and
+    /// `rule` (Keras's update in f64, on each element) beside it; they must agree.
+    fn follows_keras(
+        mut optimizer: impl Optimizer,
+        mut rule: impl FnMut(usize, f64, &mut Vec<f64>) -> f64,
+    ) {
+        let start = [0.5f64, -1.5, 2.0];
+        let grads = [
+            [0.3, -2.0, 0.01],
+            [-0.1, -1.0, 4.0],
+            [0.2, 0.5, -3.0],
+            [1.0, 0.0, 0.2],
+        ];
+        let w = Tensor::from_slice(&start.map(|v| v as f32)).set_requires_grad(true);
+        let params = vec![("w".to_string(), w.shallow_clone())];
+        let mut expected = start.to_vec();
+        let mut state: Vec<Vec<f64>> = vec![Vec::new(); start.len()];
+        for (t, g) in grads.iter().enumerate() {
+            w.shallow_clone().zero_grad();
+            let g32 = Tensor::from_slice(&g.map(|v| v as f32));
+            (&w * &g32).sum(Kind::Float).backward();
+            optimizer.step(&params).unwrap();
+            for (i, value) in expected.iter_mut().enumerate() {
+                *value += rule(t + 1, g[i], &mut state[i]);
+            }
+        }
+        for (i, value) in expected.iter().enumerate() {
+            let got = w.double_value(&[i as i64]);
+            assert!((got - value).abs() < 1e-6, "{i}: {got} vs {value}");
+        }
+    }
+
+    #[test]
+    fn adam_follows_keras_2_2() {
+        let (lr, b1, b2, eps) = (0.01, 0.9, 0.999, 1e-7);
+        follows_keras(Adam::new(lr), |t, g, s| {
+            s.resize(2, 0.0);
+            let t = t as f64;
+            let lr_t = lr * (1.0 - f64::powf(b2, t)).sqrt() / (1.0 - f64::powf(b1, t));
+            s[0] = b1 * s[0] + (1.0 - b1) * g;
+            s[1] = b2 * s[1] + (1.0 - b2) * g * g;
+            -lr_t * s[0] / (s[1].sqrt() + eps)
+        });
+    }
+
+    #[test]
+    fn sgd_follows_keras_2_2_with_and_without_momentum() {
+        for (momentum, nesterov) in [(0.0, false), (0.9, false), (0.9, true)] {
+            let lr = 0.05;
+            let sgd = SGD::new(lr).with_momentum(momentum, nesterov);
+            follows_keras(sgd, |_, g, s| {
+                s.resize(1, 0.0);
+                s[0] = momentum * s[0] - lr * g;
+                if nesterov {
+                    momentum * s[0] - lr * g
+                } else {
+                    s[0]
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn adam_saves_and_restores_its_step_count() {
+        let w = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
+        let params = vec![("w".to_string(), w.shallow_clone())];
+        let mut adam = Adam::new(0.1);
+        for _ in 0..3 {
+            w.shallow_clone().zero_grad();
+            (&w * 2.0).sum(Kind::Float).backward();
+            adam.step(&params).unwrap();
+        }
+        let mut restored = Adam::new(0.1);
+        restored.load_state(adam.state(), Device::Cpu).unwrap();
+        assert_eq!(restored.steps, 3);
+        assert_eq!(restored.state().len(), 3, "m, v and the step count");
+    }
+
+    #[test]
+    fn a_learning_rate_that_is_not_positive_is_refused() {
+        for lr in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let err = check_learning_rate(&SGD::new(lr)).unwrap_err().to_string();
+            assert!(err.contains("is not a positive number"), "{err}");
+        }
+        assert!(check_learning_rate(&Adam::new(1e-3)).is_ok());
     }
 }

@@ -14,12 +14,12 @@
 
 use std::path::Path;
 
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
-use super::fit::{model_device, probabilities, CompiledModel};
-use super::TrainError;
+use super::CompiledModel;
 use crate::data::{self, DirectoryIterator, Preprocess};
-use crate::error::Result;
+use crate::device::out_of_memory;
+use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::model::Sequential;
 use crate::precision::Compute;
@@ -53,11 +53,11 @@ impl Predict for Sequential {
 /// `evaluate` do.
 impl Predict for CompiledModel {
     fn predict(&self, x: &Tensor) -> Result<Tensor> {
-        probabilities(self, x, PREDICT_BATCH_SIZE, self.compute()?)
+        probabilities(&self.model, x, PREDICT_BATCH_SIZE, self.compute()?)
     }
 
     fn predict_generator(&self, flow: &DirectoryIterator) -> Result<Tensor> {
-        predict_flow(self, flow, self.compute()?)
+        predict_flow(&self.model, flow, self.compute()?)
     }
 }
 
@@ -86,10 +86,9 @@ fn predict_flow(model: &Sequential, flow: &DirectoryIterator, compute: Compute) 
 pub fn input_size(model: &Sequential) -> Result<(u32, u32)> {
     match model.input_shape() {
         [3, height, width] => Ok((*height as u32, *width as u32)),
-        other => Err(TrainError::Options(format!(
+        other => Err(Error::Options(format!(
             "the model's input shape {other:?} is not (3, height, width)"
-        ))
-        .into()),
+        ))),
     }
 }
 
@@ -119,5 +118,42 @@ pub(crate) fn pixels_to_batch(
     let (height, width) = (i64::from(target_size.0), i64::from(target_size.1));
     let count = pixels.len() as i64 / (height * width * 3);
     let images = Tensor::f_from_data_size(pixels, &[count, height, width, 3], Kind::Uint8)?;
-    Ok(data::f_preprocess_batch(&images, preprocess)?)
+    data::f_preprocess_batch(&images, preprocess)
+}
+
+/// The device of a model's weights.
+pub(crate) fn model_device(model: &Sequential) -> Device {
+    model
+        .named_parameters()
+        .first()
+        .map_or(Device::Cpu, |(_, w)| w.device())
+}
+
+/// The probabilities of a batch, in chunks of `batch_size`, without training, computed as
+/// `compute` says: shared by `predict`, `predict_generator` and the submission.
+pub(crate) fn probabilities(
+    model: &Sequential,
+    x: &Tensor,
+    batch_size: usize,
+    compute: Compute,
+) -> Result<Tensor> {
+    let _guard = tch::no_grad_guard();
+    let device = model_device(model);
+    let end = model.layers().len();
+    let mut outputs = Vec::new();
+    for chunk in x.f_split(batch_size.max(1) as i64, 0)? {
+        let run = || -> Result<Tensor> {
+            let p =
+                model
+                    .stack()
+                    .forward_range(&chunk.f_to_device(device)?, 0..end, false, compute)?;
+            Ok(p.f_reshape([-1])?
+                .f_to_kind(Kind::Float)?
+                .f_to_device(Device::Cpu)?)
+        };
+        outputs.push(run().map_err(|e| {
+            out_of_memory(e, device, batch_size, || "while predicting".to_string())
+        })?);
+    }
+    Ok(Tensor::f_cat(&outputs, 0)?)
 }

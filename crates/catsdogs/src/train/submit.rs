@@ -6,7 +6,7 @@
 //! counts the images. The CSV is written atomically.
 //!
 //! ```no_run
-//! use catsdogs::train::run::load_trained;
+//! use catsdogs::experiments::load_trained;
 //! let (model, preprocess) = load_trained("runs/frozen".as_ref(), None)?;
 //! let compute = catsdogs::precision::Compute::FP32;
 //! let report = catsdogs::train::submit::submit(&model, preprocess, "test1.zip".as_ref(), "submission.csv".as_ref(), 50, compute)?;
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use zip::ZipArchive;
 
-use super::fit::probabilities;
+use super::predict::probabilities;
 use super::predict::{input_size, pixels_to_batch};
 use crate::data::{decode_rgb, is_image_name, Preprocess};
 use crate::error::{Error, Result};

@@ -13,8 +13,7 @@ use hdf5_reader::group::Group;
 use hdf5_reader::Hdf5File;
 use tch::Tensor;
 
-use super::WeightsError;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The HDF5 format signature, at the start of the file.
 pub(super) const SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
@@ -24,7 +23,7 @@ pub(super) type LayerWeights = Vec<(String, Tensor)>;
 
 /// Every layer of the file in order, with its weights.
 pub(super) fn read_keras(path: &Path) -> Result<Vec<(String, LayerWeights)>> {
-    let unreadable = |why: String| WeightsError::Unreadable {
+    let unreadable = |why: String| Error::Unreadable {
         path: path.display().to_string(),
         format: "Keras HDF5 weights",
         why,

@@ -1,117 +1,63 @@
-//! VGG16's pretrained weights, Keras's `load_weights`: read from Keras's `.h5` files, from
-//! torchvision's `.pth` state dict, or from safetensors, and written to safetensors so that an
+//! Pretrained weights, Keras's `load_weights`: read from Keras's `.h5` files (the legacy
+//! layout of VGG16's and VGG19's files, `block1_conv1_W_1:0`, and Keras 2's of ResNet50's and
+//! MobileNetV2's, `conv1_conv/kernel:0`: each layer's weights in order either way), from
+//! torchvision's `.pth` state dicts, or from safetensors, and written to safetensors so that an
 //! `.h5` is converted once and then memory-mapped.
 //!
-//! The format is told from the file's first bytes, never from its name. Every tensor is checked
-//! against VGG16's architecture; a missing or misshapen one is an error that names the layer and
-//! both shapes. Once loaded, weights are held in this crate's layout (see [`crate::model`]):
-//! conv kernels as libtorch's OIHW, dense kernels as Keras's (inputs, units), and `fc1`'s rows in
-//! NCHW-flatten order (Keras flattens NHWC, so its `fc1` rows are permuted on import).
+//! The format is told from the file's first bytes and the network from its tensors, never from
+//! its name. Every tensor is checked against the network's table; a missing or misshapen one is
+//! an error that names the layer and both shapes, and a file of another network than the one
+//! asked for says what it holds. Once loaded, weights are held in this crate's layout (see
+//! [`crate::model`]): kernels as libtorch's OIHW, dense kernels as Keras's (inputs, units), and
+//! `fc1`'s rows in NCHW-flatten order (Keras flattens NHWC, so its `fc1` rows are permuted on
+//! import).
+//!
+//! torchvision's `resnet50` and `mobilenet_v2` map onto the same layers, but their networks
+//! differ from Keras's in places (see [`crate::applications::resnet50`] and
+//! [`crate::applications::mobilenet_v2`]): their weights build the torchvision
+//! [`Flavor`] of the network, which computes what torchvision computes.
 //!
 //! ```no_run
+//! use catsdogs::applications::Backbone;
 //! use catsdogs::weights::{Preprocess, Weights};
-//! let weights = Weights::load("weights/vgg16_weights_tf_dim_ordering_tf_kernels.h5")?;
-//! assert_eq!(weights.preprocess(), Preprocess::Vgg16);
-//! weights.save("weights/vgg16.safetensors")?; // loads in a fraction of the time next time
+//! let weights = Weights::load("weights/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5")?;
+//! assert_eq!(weights.backbone(), Backbone::ResNet50);
+//! assert_eq!(weights.preprocess(), Preprocess::Vgg16); // caffe
+//! weights.save("weights/resnet50_notop.safetensors")?; // loads in a fraction of the time next time
 //! # Ok::<(), catsdogs::Error>(())
 //! ```
 
 mod h5;
+mod identify;
+mod layout;
 mod pickle;
+mod torchvision;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::Path;
 
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 pub use crate::data::Preprocess;
+
+use crate::applications::{Backbone, Flavor, Network, Pooling, TOP_INPUT_SIZE};
 use crate::error::{Error, Result};
-use crate::model::{fmt_shape, LayerKind};
+use crate::model::{Layer, LayerKind, LayerSpec};
 use crate::tensor_file;
-use crate::vgg16::{architecture, TOP_INPUT_SIZE};
+use crate::vgg16::Vgg16;
+use layout::Layout;
+use torchvision::VggIndex;
 
 /// The file formats [`Weights::load`] reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// HDF5 in Keras's legacy `save_weights` layout (the official VGG16 files).
+    /// HDF5 in one of Keras's `save_weights` layouts (the official files).
     KerasH5,
     /// `torch.save` of a state dict: the zip format (PyTorch 1.6 and later) or the older one.
     TorchSave,
     /// safetensors, as written by [`Weights::save`] (or with torchvision's tensor names).
     Safetensors,
-}
-
-/// What can go wrong reading or checking a weights file.
-#[derive(Debug, thiserror::Error)]
-pub enum WeightsError {
-    /// The file is none of the known formats.
-    #[error("{path} is not a weights file that catsdogs reads: expected Keras .h5 (HDF5), torchvision .pth (torch.save) or safetensors")]
-    UnknownFormat {
-        /// The file.
-        path: String,
-    },
-    /// The file is of a known format but cannot be read.
-    #[error("cannot read {path} as {format}: {why}")]
-    Unreadable {
-        /// The file.
-        path: String,
-        /// The format it was read as.
-        format: &'static str,
-        /// The reader's reason.
-        why: String,
-    },
-    /// A layer's weights are not in the file.
-    #[error("{path} has no weights for VGG16 layer {layer} ({expected}){hint}")]
-    MissingLayer {
-        /// The file.
-        path: String,
-        /// The layer.
-        layer: String,
-        /// The tensors the layer needs, with their shapes in the file's layout.
-        expected: String,
-        /// What to do.
-        hint: &'static str,
-    },
-    /// A tensor of the wrong shape.
-    #[error("{path}: VGG16 layer {layer} needs {weight} ({name_in_file} in the file) of shape {} but the file has shape {}", fmt_shape(expected), fmt_shape(found))]
-    Shape {
-        /// The file.
-        path: String,
-        /// The layer.
-        layer: String,
-        /// `kernel` or `bias`.
-        weight: &'static str,
-        /// The tensor's name in the file.
-        name_in_file: String,
-        /// The shape VGG16 needs, in the file's layout.
-        expected: Box<[i64]>,
-        /// The shape in the file.
-        found: Box<[i64]>,
-    },
-    /// Weights without the top were asked for the top.
-    #[error(
-        "{path} has no top (fc1, fc2, predictions): it is a notop file; {}",
-        crate::console::hint(
-            "give the weights file with the top (vgg16_weights_tf_dim_ordering_tf_kernels.h5)",
-            "build VGG16 with include_top=false, or load the file with the top"
-        )
-    )]
-    NoTop {
-        /// The file.
-        path: String,
-    },
-}
-
-/// Tensor names and layouts of the formats.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Layout {
-    /// `block1_conv1/kernel`, kernels HWIO and (inputs, units), `fc1` rows in NHWC order.
-    Keras,
-    /// `features.0.weight`, kernels OIHW and (units, inputs).
-    Torchvision,
-    /// `block1_conv1/kernel`, this crate's layout.
-    Own,
 }
 
 /// A tensor as read from a file, with its name there (for error messages).
@@ -120,20 +66,49 @@ struct FileTensor {
     name_in_file: String,
 }
 
-/// VGG16's weights, loaded and checked, on the CPU.
+/// A file's tensors before they are checked, keyed by their names in `layout` (for Keras's
+/// files, `{layer}/{position}`: a layer's weights are matched by their order, as Keras does).
+struct Contents {
+    tensors: HashMap<String, FileTensor>,
+    layout: Layout,
+}
+
+/// A network's weights, loaded and checked, on the CPU.
 #[derive(Debug)]
 pub struct Weights {
     tensors: BTreeMap<String, Tensor>,
+    backbone: Backbone,
+    flavor: Flavor,
     preprocess: Preprocess,
     format: Format,
     path: String,
 }
 
 const PREPROCESS_KEY: &str = "catsdogs.preprocess";
+const BACKBONE_KEY: &str = "catsdogs.backbone";
+const FLAVOR_KEY: &str = "catsdogs.flavor";
+
+/// Other names Keras's files give a network's top layer (written before it was `predictions`).
+fn keras_aliases(backbone: Backbone, layer: &str) -> &'static [&'static str] {
+    match (backbone, layer) {
+        (Backbone::ResNet50, "predictions") => &["probs", "fc1000"],
+        (Backbone::MobileNetV2, "predictions") => &["Logits"],
+        _ => &[],
+    }
+}
+
+/// The text of a metadata entry as a value of `T` (its serde name).
+fn parsed<T: serde::de::DeserializeOwned>(
+    metadata: &HashMap<String, String>,
+    key: &str,
+) -> Option<T> {
+    let text = metadata.get(key)?;
+    serde_json::from_value(serde_json::Value::String(text.clone())).ok()
+}
 
 impl Weights {
     /// Reads a weights file of any known format, told apart by content: Keras `.h5` (with or
-    /// without the top), torchvision `.pth`, or safetensors.
+    /// without the top), torchvision `.pth`, or safetensors; the network is told by its layers.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let shown = path.display().to_string();
@@ -143,122 +118,79 @@ impl Weights {
             .read(&mut head)
             .map_err(|e| Error::io("cannot read", path, e))?;
         let head = &head[..read];
-        if head.starts_with(h5::SIGNATURE) {
-            let layers = h5::read_keras(path)?;
-            let tensors = layers
+        let (contents, format, metadata) = if head.starts_with(h5::SIGNATURE) {
+            let tensors = h5::read_keras(path)?
                 .into_iter()
                 .flat_map(|(layer, weights)| {
-                    weights.into_iter().zip(["kernel", "bias"]).map(
-                        move |((name_in_file, tensor), weight)| {
+                    weights
+                        .into_iter()
+                        .enumerate()
+                        .map(move |(i, (name_in_file, tensor))| {
                             let file_tensor = FileTensor {
                                 tensor,
                                 name_in_file,
                             };
-                            (format!("{layer}/{weight}"), file_tensor)
-                        },
-                    )
+                            (format!("{layer}/{i}"), file_tensor)
+                        })
                 })
                 .collect();
-            Weights::import(
+            let contents = Contents {
                 tensors,
-                Layout::Keras,
-                Preprocess::Vgg16,
-                Format::KerasH5,
-                shown,
-            )
+                layout: Layout::Keras,
+            };
+            (contents, Format::KerasH5, HashMap::new())
         } else if pickle::is_torch_save(head) {
             let tensors = pickle::read_state_dict(path)?;
-            Weights::import(
-                file_tensors(tensors),
-                Layout::Torchvision,
-                Preprocess::Torch,
+            (
+                named(tensors, Layout::Torchvision),
                 Format::TorchSave,
-                shown,
+                HashMap::new(),
             )
         } else if tensor_file::is_safetensors(head) {
             let (tensors, metadata) = tensor_file::read(path)?;
-            let layout = if tensors.keys().any(|k| k.starts_with("features.")) {
+            let torchvision = tensors.keys().any(|k| {
+                k.starts_with("features.") || k.starts_with("conv1.") || k.starts_with("layer1.")
+            });
+            let layout = if torchvision {
                 Layout::Torchvision
             } else {
                 Layout::Own
             };
-            let recorded = metadata.get(PREPROCESS_KEY).and_then(|p| p.parse().ok());
-            let preprocess = recorded.unwrap_or(match layout {
-                Layout::Torchvision => Preprocess::Torch,
-                Layout::Keras | Layout::Own => Preprocess::Vgg16,
-            });
-            Weights::import(
-                file_tensors(tensors),
-                layout,
-                preprocess,
-                Format::Safetensors,
-                shown,
-            )
+            (named(tensors, layout), Format::Safetensors, metadata)
         } else {
-            Err(WeightsError::UnknownFormat { path: shown }.into())
-        }
-    }
-
-    /// Checks every tensor of VGG16 (the top's only if the file has `fc1`) and converts it to
-    /// this crate's layout.
-    fn import(
-        mut file: HashMap<String, FileTensor>,
-        layout: Layout,
-        preprocess: Preprocess,
-        format: Format,
-        path: String,
-    ) -> Result<Self> {
-        let has_top = file.contains_key(&file_name(layout, "fc1", "kernel", 0));
-        let mut tensors = BTreeMap::new();
-        let mut shape = vec![3, TOP_INPUT_SIZE, TOP_INPUT_SIZE];
-        let mut flatten_input = None;
-        let mut torch_index = TorchIndex::default();
-        for (layer, kind) in architecture(has_top, TOP_INPUT_SIZE, TOP_INPUT_SIZE) {
-            let index = torch_index.next(&kind);
-            let expected = kind.weight_shapes();
-            for (weight, own_shape) in &expected {
-                let name = file_name(layout, &layer, weight, index);
-                let file_shape = layout.shape(&kind, weight, own_shape);
-                let found = file
-                    .remove(&name)
-                    .ok_or_else(|| WeightsError::MissingLayer {
-                        path: path.clone(),
-                        layer: layer.clone(),
-                        expected: layout.describe(&layer, &kind, index),
-                        hint: if layer == "block1_conv1" {
-                            "; is it VGG16's weights?"
-                        } else {
-                            ""
-                        },
-                    })?;
-                if found.tensor.size() != file_shape {
-                    return Err(WeightsError::Shape {
-                        path,
-                        layer,
-                        weight,
-                        name_in_file: found.name_in_file,
-                        expected: file_shape.into(),
-                        found: found.tensor.size().into(),
-                    }
-                    .into());
-                }
-                let tensor = found.tensor.f_to_kind(Kind::Float)?;
-                let tensor = layout.to_own(tensor, &kind, weight, flatten_input.as_deref())?;
-                tensors.insert(format!("{layer}/{weight}"), tensor);
-            }
-            flatten_input = (kind == LayerKind::Flatten).then(|| shape.clone());
-            shape = kind.output_shape(&shape);
-        }
+            return Err(Error::UnknownFormat { path: shown });
+        };
+        let backbone =
+            parsed(&metadata, BACKBONE_KEY).unwrap_or_else(|| identify::backbone(&contents));
+        identify::check_variant(&contents, backbone, path)?;
+        let flavor = parsed(&metadata, FLAVOR_KEY).unwrap_or(identify::flavor(contents.layout));
+        let preprocess = parsed(&metadata, PREPROCESS_KEY).unwrap_or(match flavor {
+            Flavor::Torchvision => Preprocess::Torch,
+            Flavor::Keras => backbone.preprocess(),
+        });
+        let tensors = import(contents, backbone, flavor, &shown)?;
         Ok(Weights {
             tensors,
+            backbone,
+            flavor,
             preprocess,
             format,
-            path,
+            path: shown,
         })
     }
 
-    /// The preprocessing these weights were trained with: [`Preprocess::Vgg16`] (caffe) for
-    /// Keras's files, [`Preprocess::Torch`] for torchvision's.
+    /// The network these weights are for.
+    pub fn backbone(&self) -> Backbone {
+        self.backbone
+    }
+
+    /// Whose definition of the network they were trained in: Keras's, or torchvision's.
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+
+    /// The preprocessing these weights were trained with: Keras's for its files (caffe for the
+    /// VGGs and ResNet50, tf for MobileNetV2), [`Preprocess::Torch`] for torchvision's.
     pub fn preprocess(&self) -> Preprocess {
         self.preprocess
     }
@@ -268,9 +200,10 @@ impl Weights {
         self.format
     }
 
-    /// Whether the file had the top (`fc1`, `fc2`, `predictions`).
+    /// Whether the file had the top (`fc1`, `fc2`, `predictions`; `predictions` alone for
+    /// ResNet50 and MobileNetV2).
     pub fn has_top(&self) -> bool {
-        self.tensors.contains_key("fc1/kernel")
+        self.tensors.contains_key("predictions/kernel")
     }
 
     /// One tensor by name (`"block1_conv1/kernel"`, `"fc1/bias"`), in this crate's layout.
@@ -283,8 +216,15 @@ impl Weights {
         self.tensors.keys().map(String::as_str)
     }
 
-    /// The weights of the layer `name` of kind `kind` (kernel, bias), as
-    /// [`crate::model::Layer::with_weights`] takes them.
+    /// An error unless these are `backbone`'s weights: one sentence naming the file, what it
+    /// holds and what was asked for.
+    pub fn expect(&self, backbone: Backbone) -> Result<()> {
+        identify::expect(&self.path, self.backbone, backbone)
+    }
+
+    /// The weights of the layer `name` of kind `kind` (in [`LayerKind::weight_shapes`]'s
+    /// order), as [`crate::model::Layer::with_weights`] takes them; a top's layer missing from
+    /// a notop file is an error that says so.
     pub(crate) fn layer(&self, name: &str, kind: &LayerKind) -> Result<Vec<Tensor>> {
         kind.weight_shapes()
             .iter()
@@ -292,35 +232,44 @@ impl Weights {
                 self.tensors
                     .get(&format!("{name}/{weight}"))
                     .map(Tensor::shallow_clone)
-                    .ok_or_else(|| {
-                        WeightsError::NoTop {
-                            path: self.path.clone(),
-                        }
-                        .into()
+                    .ok_or_else(|| Error::NoTop {
+                        path: self.path.clone(),
+                        network: self.backbone.title(),
+                        top: top_layers(self.backbone, self.flavor).join(", "),
+                        file: self.backbone.weights_file(true),
                     })
             })
             .collect()
     }
 
-    /// Writes the weights as safetensors (this crate's names and layout, and the preprocessing
-    /// in the metadata), atomically. [`Weights::load`] memory-maps it back.
+    /// Writes the weights as safetensors (this crate's names and layout; the network, its
+    /// flavor and the preprocessing in the metadata), atomically. [`Weights::load`]
+    /// memory-maps it back.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let tensors: Vec<(String, Tensor)> = self
             .tensors
             .iter()
             .map(|(name, t)| (name.clone(), t.shallow_clone()))
             .collect();
-        let preprocess = serde_json::to_value(self.preprocess).expect("Preprocess serialises");
-        let metadata = HashMap::from([(
-            PREPROCESS_KEY.to_string(),
-            preprocess.as_str().unwrap_or_default().to_string(),
-        )]);
-        Ok(tensor_file::write(path.as_ref(), &tensors, metadata)?)
+        let text = |value: serde_json::Value| value.as_str().unwrap_or_default().to_string();
+        let metadata = HashMap::from([
+            (
+                PREPROCESS_KEY.to_string(),
+                text(serde_json::json!(self.preprocess)),
+            ),
+            (
+                BACKBONE_KEY.to_string(),
+                text(serde_json::json!(self.backbone)),
+            ),
+            (FLAVOR_KEY.to_string(), text(serde_json::json!(self.flavor))),
+        ]);
+        tensor_file::write(path.as_ref(), &tensors, metadata)
     }
 }
 
-fn file_tensors(tensors: HashMap<String, Tensor>) -> HashMap<String, FileTensor> {
-    tensors
+/// A file's tensors by their own names.
+fn named(tensors: HashMap<String, Tensor>, layout: Layout) -> Contents {
+    let tensors = tensors
         .into_iter()
         .map(|(name, tensor)| {
             let name_in_file = name.clone();
@@ -332,99 +281,154 @@ fn file_tensors(tensors: HashMap<String, Tensor>) -> HashMap<String, FileTensor>
                 },
             )
         })
+        .collect();
+    Contents { tensors, layout }
+}
+
+/// The layers of `backbone`'s top that have weights: `fc1, fc2, predictions` for the VGGs.
+fn top_layers(backbone: Backbone, flavor: Flavor) -> Vec<String> {
+    let size = TOP_INPUT_SIZE;
+    let base = backbone
+        .layers(flavor, false, Pooling::None, size, size)
+        .len();
+    backbone
+        .layers(flavor, true, Pooling::None, size, size)
+        .into_iter()
+        .skip(base)
+        .filter(|spec| !spec.kind.weight_shapes().is_empty())
+        .map(|spec| spec.name)
         .collect()
 }
 
-/// The position of each VGG16 layer in torchvision's `features` (conv, ReLU, ..., pool) and
-/// `classifier` (Linear, ReLU, Dropout, ...) sequences.
-#[derive(Default)]
-struct TorchIndex {
-    features: usize,
-    classifier: usize,
-}
-
-impl TorchIndex {
-    fn next(&mut self, kind: &LayerKind) -> usize {
-        let (counter, step) = match kind {
-            LayerKind::Conv2d { .. } => (&mut self.features, 2),
-            LayerKind::MaxPool2d => (&mut self.features, 1),
-            LayerKind::Dense { .. } => (&mut self.classifier, 3),
-            _ => return 0,
-        };
-        let index = *counter;
-        *counter += step;
-        index
-    }
-}
-
-/// A tensor's name in a file of `layout`: `block1_conv1/kernel`, or `features.0.weight`.
-fn file_name(layout: Layout, layer: &str, weight: &str, torch_index: usize) -> String {
-    match layout {
-        Layout::Keras | Layout::Own => format!("{layer}/{weight}"),
-        Layout::Torchvision => {
-            let part = if layer.starts_with("block") {
-                "features"
-            } else {
-                "classifier"
-            };
-            let weight = if weight == "kernel" { "weight" } else { "bias" };
-            format!("{part}.{torch_index}.{weight}")
+/// Checks every tensor of `backbone` (the top's only if the file has the top's first layer)
+/// and converts it to this crate's layout.
+fn import(
+    mut file: Contents,
+    backbone: Backbone,
+    flavor: Flavor,
+    path: &str,
+) -> Result<BTreeMap<String, Tensor>> {
+    let layout = file.layout;
+    // The name of a layer's `position`-th weight in the file, trying Keras's older names.
+    let key = |file: &Contents, layer: &str, weight: &str, position: usize, index: usize| {
+        if layout != Layout::Keras {
+            return layout.name(backbone, layer, weight, index);
         }
+        std::iter::once(layer)
+            .chain(keras_aliases(backbone, layer).iter().copied())
+            .map(|name| format!("{name}/{position}"))
+            .find(|name| file.tensors.contains_key(name))
+            .unwrap_or_else(|| format!("{layer}/{position}"))
+    };
+    // The top's first layer is the first of its sequence in torchvision's VGGs (index 0).
+    let first_top = top_layers(backbone, flavor).remove(0);
+    let has_top = file
+        .tensors
+        .contains_key(&key(&file, &first_top, "kernel", 0, 0));
+    let size = TOP_INPUT_SIZE;
+    let specs = backbone.layers(flavor, has_top, Pooling::None, size, size);
+    let first_weighted = specs.iter().find(|s| !s.kind.weight_shapes().is_empty());
+    let first_name = first_weighted.map(|s| s.name.clone()).unwrap_or_default();
+    let mut shapes: HashMap<String, Vec<i64>> = HashMap::new();
+    let mut previous = vec![3, size, size];
+    let mut flatten_input = None;
+    let mut tensors = BTreeMap::new();
+    let mut vgg_index = VggIndex::default();
+    for LayerSpec { name, kind, inputs } in specs {
+        let index = vgg_index.next(&kind);
+        let input = inputs
+            .first()
+            .and_then(|i| shapes.get(i))
+            .unwrap_or(&previous)
+            .clone();
+        for (position, (weight, own_shape)) in kind.weight_shapes().iter().enumerate() {
+            let name_in_file = key(&file, &name, weight, position, index);
+            let file_shape = layout.shape(&kind, weight, own_shape);
+            let found = file
+                .tensors
+                .remove(&name_in_file)
+                .ok_or_else(|| Error::MissingLayer {
+                    path: path.to_string(),
+                    network: backbone.title(),
+                    layer: name.clone(),
+                    expected: layout.describe(backbone, &name, &kind, index),
+                    hint: if name == first_name {
+                        format!("; is it {}'s weights?", backbone.title())
+                    } else {
+                        String::new()
+                    },
+                })?;
+            if found.tensor.size() != file_shape {
+                return Err(Error::Shape {
+                    path: path.to_string(),
+                    network: backbone.title(),
+                    layer: name,
+                    weight,
+                    name_in_file: found.name_in_file,
+                    shapes: Box::new((file_shape, found.tensor.size())),
+                });
+            }
+            let tensor = found.tensor.f_to_kind(Kind::Float)?;
+            let tensor = layout.to_own(tensor, &kind, weight, flatten_input.as_deref())?;
+            tensors.insert(format!("{name}/{weight}"), tensor);
+        }
+        flatten_input = (kind == LayerKind::Flatten).then(|| input.clone());
+        previous = kind.output_shape(&input);
+        shapes.insert(name, previous.clone());
     }
+    Ok(tensors)
 }
 
-impl Layout {
-    /// The tensors a layer needs, as named and shaped in this layout, e.g. `kernel (3, 3, 3, 64)
-    /// and bias (64,)` or `features.0.weight (64, 3, 3, 3) and features.0.bias (64,)`.
-    fn describe(self, layer: &str, kind: &LayerKind, torch_index: usize) -> String {
-        let parts: Vec<String> = kind
-            .weight_shapes()
-            .iter()
-            .map(|(weight, own)| {
-                let name = match self {
-                    Layout::Torchvision => file_name(self, layer, weight, torch_index),
-                    Layout::Keras | Layout::Own => weight.to_string(),
-                };
-                format!("{name} {}", fmt_shape(&self.shape(kind, weight, own)))
+/// A network with pretrained weights: Keras's `ResNet50(weights='imagenet')` and the others,
+/// here because the weights are this module's concern and the tables
+/// [`crate::applications`]'s.
+impl Network {
+    /// The network of `weights` (its backbone, in its flavor), with them (`weights='imagenet'`
+    /// once loaded), preprocessing images as they were trained. With the top, the weights
+    /// must have it too (the notop files do not).
+    pub fn from_weights(weights: &Weights, include_top: bool, device: Device) -> Result<Self> {
+        let size = TOP_INPUT_SIZE;
+        let layers = weights
+            .backbone
+            .layers(weights.flavor, include_top, Pooling::None, size, size)
+            .into_iter()
+            .map(|spec| {
+                let tensors = weights.layer(&spec.name, &spec.kind)?;
+                let mut layer =
+                    Layer::with_weights(spec.name, spec.kind, tensors)?.with_inputs(spec.inputs);
+                layer.move_to(device);
+                Ok(layer)
             })
-            .collect();
-        parts.join(" and ")
+            .collect::<Result<Vec<_>>>()?;
+        let network = Network::from_layers(weights.backbone, weights.flavor, include_top, layers);
+        Ok(network.with_preprocess(weights.preprocess))
     }
 
-    /// The shape of a weight in a file of this layout, given its shape in this crate's.
-    fn shape(self, kind: &LayerKind, weight: &str, own: &[i64]) -> Vec<i64> {
-        match (self, kind, weight) {
-            (Layout::Keras, LayerKind::Conv2d { .. }, "kernel") => {
-                vec![own[2], own[3], own[1], own[0]]
-            }
-            (Layout::Torchvision, LayerKind::Dense { .. }, "kernel") => vec![own[1], own[0]],
-            _ => own.to_vec(),
-        }
+    /// `backbone` with the weights of a file in any format [`Weights::load`] reads; a file of
+    /// another network is an error that says what it holds.
+    pub fn load(
+        path: impl AsRef<Path>,
+        backbone: Backbone,
+        include_top: bool,
+        device: Device,
+    ) -> Result<Self> {
+        let weights = Weights::load(path)?;
+        weights.expect(backbone)?;
+        Network::from_weights(&weights, include_top, device)
+    }
+}
+
+/// VGG16 with pretrained weights: Keras's `VGG16(weights='imagenet')`.
+impl Vgg16 {
+    /// VGG16 with the given weights (`weights='imagenet'` once loaded). With the top, the weights
+    /// must have it too (the notop files do not); weights of another network are refused.
+    pub fn from_weights(weights: &Weights, include_top: bool, device: Device) -> Result<Self> {
+        weights.expect(Backbone::Vgg16)?;
+        Network::from_weights(weights, include_top, device).map(Vgg16::of)
     }
 
-    /// Converts a weight from this layout to this crate's. `flatten_input` is the map shape
-    /// (C, H, W) that a Flatten right before this layer flattens, if there is one.
-    fn to_own(
-        self,
-        tensor: Tensor,
-        kind: &LayerKind,
-        weight: &str,
-        flatten_input: Option<&[i64]>,
-    ) -> Result<Tensor> {
-        let converted = match (self, kind, weight, flatten_input) {
-            (Layout::Keras, LayerKind::Conv2d { .. }, "kernel", _) => {
-                tensor.f_permute([3, 2, 0, 1])?
-            }
-            // Keras's rows are (h, w, c) of the flattened map, ours (c, h, w).
-            (Layout::Keras, LayerKind::Dense { units, .. }, "kernel", Some(&[c, h, w])) => tensor
-                .f_reshape([h, w, c, *units])?
-                .f_permute([2, 0, 1, 3])?
-                .f_reshape([c * h * w, *units])?,
-            (Layout::Torchvision, LayerKind::Dense { .. }, "kernel", _) => {
-                tensor.f_transpose(0, 1)?
-            }
-            _ => tensor,
-        };
-        Ok(converted.f_contiguous()?)
+    /// VGG16 with the weights of a file in any format [`Weights::load`] reads.
+    pub fn load(path: impl AsRef<Path>, include_top: bool, device: Device) -> Result<Self> {
+        Vgg16::from_weights(&Weights::load(path)?, include_top, device)
     }
 }

@@ -3,6 +3,8 @@
 //! format that torchvision's own VGG16 file uses (a few pickles, then each storage as an i64
 //! element count and its bytes).
 //!
+//! One idea in one file (over 400 lines): a reader of PyTorch's pickled state dicts.
+//!
 //! The pickle machine below knows only what a state dict pickles to: dicts, tuples, lists,
 //! numbers, strings, `OrderedDict`, and tensors (`torch._utils._rebuild_tensor_v2` over a
 //! storage given by persistent id). Everything else becomes an opaque value.
@@ -13,7 +15,6 @@ use std::path::Path;
 
 use tch::{Kind, Tensor};
 
-use super::WeightsError;
 use crate::error::{Error, Result};
 
 /// The zip signature, and the start of the older format: protocol 2, then the magic number.
@@ -29,7 +30,7 @@ pub(super) fn is_torch_save(head: &[u8]) -> bool {
 /// through), as float32 or their own integer kinds, contiguous, on the CPU.
 pub(super) fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
-    let unreadable = |why: String| WeightsError::Unreadable {
+    let unreadable = |why: String| Error::Unreadable {
         path: path.display().to_string(),
         format: "a torch.save file",
         why,
@@ -39,7 +40,7 @@ pub(super) fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     } else {
         read_legacy(&bytes)
     };
-    Ok(tensors.map_err(unreadable)?)
+    tensors.map_err(unreadable)
 }
 
 type Reading<T> = std::result::Result<T, String>;

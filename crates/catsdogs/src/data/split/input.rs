@@ -9,7 +9,7 @@ use memmap2::Mmap;
 use zip::ZipArchive;
 
 use super::super::decode::read_bounded;
-use super::super::error::DataError;
+use crate::error::{Error, Result};
 use crate::fsutil::modified_nanos;
 use crate::hashing::sha256_hex;
 
@@ -58,7 +58,7 @@ pub(super) struct Input {
 
 impl Input {
     /// Opens `source`, a zip or a folder; a folder's listing leaves `out` out.
-    pub(super) fn open(source: &Path, out: &Path) -> Result<Input, DataError> {
+    pub(super) fn open(source: &Path, out: &Path) -> Result<Input> {
         if source.is_dir() {
             return Ok(Input {
                 archive: None,
@@ -67,16 +67,16 @@ impl Input {
             });
         }
         let file = std::fs::File::open(source).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => DataError::Missing {
+            std::io::ErrorKind::NotFound => Error::Missing {
                 path: source.display().to_string(),
                 hint: "give Kaggle's train.zip or the folder it unpacks to (or make a sample with `catsdogs sample`)",
             },
-            _ => DataError::read(source, e),
+            _ => Error::read(source, e),
         })?;
         // SAFETY: the zip is only read; the split does not modify its input.
-        let bytes = unsafe { Mmap::map(&file) }.map_err(|e| DataError::read(source, e))?;
+        let bytes = unsafe { Mmap::map(&file) }.map_err(|e| Error::read(source, e))?;
         let archive = ZipArchive::new(Cursor::new(Bytes(Arc::new(bytes)))).map_err(|e| {
-            DataError::invalid(source, format!("is neither a folder nor a readable zip archive ({e}): give Kaggle's train.zip or its extracted folder"))
+            Error::invalid(source, format!("is neither a folder nor a readable zip archive ({e}): give Kaggle's train.zip or its extracted folder"))
         })?;
         let comment = String::from_utf8_lossy(archive.comment()).into_owned();
         let entries = list_zip(&archive);
@@ -138,7 +138,7 @@ fn list_zip(archive: &ZipArchive<Cursor<Bytes>>) -> Vec<Entry> {
 }
 
 /// The files of a folder, recursively; hidden folders, links to folders and `out` left out.
-fn list_folder(root: &Path, out: &Path) -> Result<Vec<Entry>, DataError> {
+fn list_folder(root: &Path, out: &Path) -> Result<Vec<Entry>> {
     let out = out.canonicalize().ok();
     let mut entries = Vec::new();
     let mut stack = vec![(root.to_path_buf(), String::new())];
@@ -146,11 +146,11 @@ fn list_folder(root: &Path, out: &Path) -> Result<Vec<Entry>, DataError> {
         if out.is_some() && dir.canonicalize().ok() == out {
             continue;
         }
-        for item in std::fs::read_dir(&dir).map_err(|e| DataError::read(&dir, e))? {
-            let item = item.map_err(|e| DataError::read(&dir, e))?;
+        for item in std::fs::read_dir(&dir).map_err(|e| Error::read(&dir, e))? {
+            let item = item.map_err(|e| Error::read(&dir, e))?;
             let name = item.file_name().to_string_lossy().into_owned();
             let path = item.path();
-            let meta = std::fs::metadata(&path).map_err(|e| DataError::read(&path, e))?;
+            let meta = std::fs::metadata(&path).map_err(|e| Error::read(&path, e))?;
             if meta.is_dir() {
                 // Hidden folders and links to folders (which could loop) are not entered.
                 let is_link = item.file_type().is_ok_and(|t| t.is_symlink());

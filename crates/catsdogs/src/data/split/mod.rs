@@ -18,30 +18,25 @@
 //! - The manifest is written last, atomically; until then a pending manifest says what the split
 //!   is writing, so that an interrupted split can be replaced with `force`.
 //!
-//! The work runs in phases, one function each: open the input ([`input`]), decide what the
-//! output folder allows ([`output::plan`]), sort the entries, check the images, deal them out,
-//! and write.
+//! The work runs in phases, one function each: open the input (`input`), decide what the
+//! output folder allows (`output`), sort the entries, check the images and deal them out
+//! (`deal`), and write.
 
+mod deal;
 mod input;
 mod output;
 
-use std::collections::btree_map::Entry as Slot;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
+use self::deal::{basename, check_images, deal, sort_entries, Placement};
 use self::input::{Entry, Input};
 use self::output::Plan;
-use super::decode::decode_rgb;
-use super::error::DataError;
-use super::listing::is_image_name;
-use super::manifest::{Manifest, ManifestFile, SkippedEntry, SplitSettings};
-use super::rng::Rng;
-use crate::hashing::sha256_hex;
-use crate::progress::Progress;
+use super::manifest::{Manifest, ManifestFile, SplitSettings};
+use crate::error::{Error, Result};
 
 pub(crate) use output::PENDING_FILE;
 
@@ -172,12 +167,12 @@ impl fmt::Display for SplitReport {
 /// use catsdogs::data::{split, SplitOptions};
 /// let report = split("train.zip".as_ref(), "data".as_ref(), &SplitOptions::default())?;
 /// print!("{report}");
-/// # Ok::<(), catsdogs::data::DataError>(())
+/// # Ok::<(), catsdogs::Error>(())
 /// ```
-pub fn split(source: &Path, out: &Path, options: &SplitOptions) -> Result<SplitReport, DataError> {
+pub fn split(source: &Path, out: &Path, options: &SplitOptions) -> Result<SplitReport> {
     let settings = options.settings();
     if !options.all && settings.train + settings.validation + settings.test == 0 {
-        return Err(DataError::Options(
+        return Err(Error::Options(
             "the split sizes are all 0: give at least one image to train, validation or test"
                 .into(),
         ));
@@ -218,181 +213,6 @@ pub fn split(source: &Path, out: &Path, options: &SplitOptions) -> Result<SplitR
     })
 }
 
-/// The entries sorted out: candidate images with their class, the ones left out, and whether
-/// the input says it is the synthetic sample.
-struct Sorted<'a> {
-    candidates: Vec<(usize, &'a Entry)>,
-    skipped: Vec<SkippedEntry>,
-    synthetic: bool,
-}
-
-/// Sorts the entries out: notes, refused paths, other names, duplicates, candidates.
-fn sort_entries(input: &Input) -> Sorted<'_> {
-    let mut sorted = Sorted {
-        candidates: Vec::new(),
-        skipped: Vec::new(),
-        synthetic: input.comment.contains("SYNTHETIC"),
-    };
-    let mut seen = BTreeMap::new();
-    for entry in &input.entries {
-        let base = basename(&entry.name);
-        let skip = |reason: String| SkippedEntry {
-            entry: entry.name.clone(),
-            size: entry.size,
-            reason,
-        };
-        if base == SYNTHETIC_NOTE {
-            sorted.synthetic = true;
-        } else if !entry.enclosed {
-            sorted.skipped.push(skip(
-                "refused: its path would leave the output folder".into(),
-            ));
-        } else if let Some(class) = class_of(base).filter(|_| is_image_name(base)) {
-            match seen.entry(base.to_lowercase()) {
-                Slot::Occupied(first) => {
-                    sorted
-                        .skipped
-                        .push(skip(format!("duplicate of {}", first.get())));
-                }
-                Slot::Vacant(slot) => {
-                    slot.insert(entry.name.clone());
-                    sorted.candidates.push((class, entry));
-                }
-            }
-        } else {
-            sorted.skipped.push(skip(
-                "not an image named cat.N or dog.N with a png, jpg, jpeg, bmp, ppm, tif or tiff extension".into(),
-            ));
-        }
-    }
-    sorted
-}
-
-/// Reads, hashes and decodes every candidate in parallel: its size and SHA-256, or why it is
-/// left out.
-fn check_images(
-    input: &Input,
-    candidates: &[(usize, &Entry)],
-    source: &Path,
-) -> Vec<Result<(u64, String), String>> {
-    crate::say!(
-        "Checking {} images of {}",
-        candidates.len(),
-        source.display()
-    );
-    let progress = Progress::new(candidates.len() as u64);
-    let done = AtomicU64::new(0);
-    let checked = candidates
-        .par_iter()
-        .map_init(
-            || None,
-            |reader, (_, entry)| {
-                let result = input
-                    .read(reader, entry)
-                    .map_err(|e| format!("unreadable: {e}"))
-                    .and_then(|bytes| {
-                        decode_rgb(&bytes, Path::new(&entry.name)).map_err(|e| e.to_string())?;
-                        Ok((bytes.len() as u64, sha256_hex(&bytes)))
-                    });
-                progress.set(done.fetch_add(1, Ordering::Relaxed) + 1, "");
-                result
-            },
-        )
-        .collect();
-    progress.finish("checked");
-    checked
-}
-
-/// An image of the input and the path it goes to.
-type Placement<'a> = (&'a Entry, PathBuf);
-
-/// Per class: the valid images sorted by number, shuffled, dealt out to the splits. Returns
-/// where each image goes and the manifest's files; the rest joins `sorted.skipped`.
-fn deal<'a>(
-    sorted: &mut Sorted<'a>,
-    checked: &[Result<(u64, String), String>],
-    options: &SplitOptions,
-    source: &Path,
-    out: &Path,
-) -> Result<(Vec<Placement<'a>>, Vec<ManifestFile>), DataError> {
-    let settings = options.settings();
-    let mut files = Vec::new();
-    let mut plan = Vec::new();
-    for (class_index, class) in CLASSES.iter().enumerate() {
-        let mut valid: Vec<(&Entry, u64, String)> = Vec::new();
-        for ((c, entry), result) in sorted.candidates.iter().zip(checked) {
-            if *c != class_index {
-                continue;
-            }
-            match result {
-                Ok((size, sha)) => valid.push((entry, *size, sha.clone())),
-                Err(reason) => sorted.skipped.push(SkippedEntry {
-                    entry: entry.name.clone(),
-                    size: entry.size,
-                    reason: reason.clone(),
-                }),
-            }
-        }
-        valid.sort_by(|a, b| sort_key(&a.0.name).cmp(&sort_key(&b.0.name)));
-        Rng::new(options.seed, class_index as u64).shuffle(&mut valid);
-        let quota =
-            |total: usize| total / CLASSES.len() + usize::from(class_index < total % CLASSES.len());
-        let validation = quota(settings.validation);
-        let (train, test) = if options.all {
-            (valid.len().saturating_sub(validation), 0)
-        } else {
-            (quota(settings.train), quota(settings.test))
-        };
-        if train + validation + test > valid.len() {
-            let have = valid.len();
-            return Err(DataError::invalid(
-                source,
-                format!(
-                    "has {have} readable {class} images, but the split asks for {train} + {validation} + {test} of each class: pass smaller sizes, such as --train {} --validation {} --test {}",
-                    2 * (have * 2 / 3),
-                    2 * (have / 6),
-                    2 * (have / 6)
-                ),
-            ));
-        }
-        let deals = [
-            (SPLITS[0], train),
-            (SPLITS[1], validation),
-            (SPLITS[2], test),
-        ];
-        let mut rest = valid.into_iter();
-        for (split, n) in deals {
-            for (entry, size, sha256) in rest.by_ref().take(n) {
-                let file = format!("{split}/{class}/{}", basename(&entry.name));
-                plan.push((entry, out.join(&file)));
-                files.push(ManifestFile {
-                    file,
-                    class: class.to_string(),
-                    split: split.to_string(),
-                    size,
-                    sha256,
-                    entry: entry.name.clone(),
-                });
-            }
-        }
-        for (entry, _, _) in rest {
-            sorted.skipped.push(SkippedEntry {
-                entry: entry.name.clone(),
-                size: entry.size,
-                reason: "not needed: the split sizes leave it out".into(),
-            });
-        }
-    }
-    files.sort_by(|a, b| {
-        let rank = |f: &ManifestFile| SPLITS.iter().position(|s| *s == f.split);
-        (rank(a), &a.class, sort_key(&a.file)).cmp(&(rank(b), &b.class, sort_key(&b.file)))
-    });
-    sorted
-        .skipped
-        .sort_by(|a, b| sort_key(&a.entry).cmp(&sort_key(&b.entry)));
-    Ok((plan, files))
-}
-
 /// Writes the split: the pending manifest, then the earlier split's files out, each image
 /// once (in parallel), the synthetic note, and the manifest last.
 fn write(
@@ -401,7 +221,7 @@ fn write(
     manifest: &Manifest,
     earlier: &[ManifestFile],
     plan: &[Placement],
-) -> Result<(), DataError> {
+) -> Result<()> {
     manifest.write_to(&out.join(PENDING_FILE))?;
     output::remove_earlier(out, earlier)?;
     // Only the folders that get images: an empty `test/` (with `all`, or a size of 0) would
@@ -409,14 +229,14 @@ fn write(
     let folders: std::collections::BTreeSet<&Path> =
         plan.iter().filter_map(|(_, dest)| dest.parent()).collect();
     for dir in folders {
-        std::fs::create_dir_all(dir).map_err(|e| DataError::write(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     }
     plan.par_iter()
         .map_init(
             || None,
             |reader, (entry, dest)| output::place(input, reader, entry, dest),
         )
-        .collect::<Result<(), DataError>>()?;
+        .collect::<Result<()>>()?;
     if manifest.synthetic {
         crate::fsutil::write_atomic(
             &out.join(SYNTHETIC_NOTE),
@@ -425,7 +245,7 @@ fn write(
     }
     manifest.write(out)?;
     let pending = out.join(PENDING_FILE);
-    std::fs::remove_file(&pending).map_err(|e| DataError::write(&pending, e))
+    std::fs::remove_file(&pending).map_err(|e| Error::write(&pending, e))
 }
 
 /// "3 entries added, 1 removed, 2 changed in size" between a manifest and the current input.
@@ -451,77 +271,5 @@ fn describe_change(previous: &Manifest, entries: &[Entry]) -> String {
         "same names and sizes, other content or dates".into()
     } else {
         format!("{added} entries added, {removed} removed, {resized} changed in size")
-    }
-}
-
-/// The file name of an entry path (either separator).
-fn basename(name: &str) -> &str {
-    name.rsplit(['/', '\\']).next().unwrap_or(name)
-}
-
-/// `cat.N...` and `dog.N...` (any case): the class index.
-fn class_of(base: &str) -> Option<usize> {
-    let lower = base.to_lowercase();
-    if lower.starts_with("cat.") {
-        Some(0)
-    } else if lower.starts_with("dog.") {
-        Some(1)
-    } else {
-        None
-    }
-}
-
-/// Sorts `cat.2.jpg` before `cat.10.jpg`: by folder, then the number after the class, then name.
-fn sort_key(name: &str) -> (&str, u64, &str) {
-    let base = basename(name);
-    let folder = &name[..name.len() - base.len()];
-    let number = base
-        .split('.')
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(u64::MAX);
-    (folder, number, base)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_sort_by_number() {
-        let mut names = vec![
-            "train/cat.10.jpg",
-            "train/cat.2.jpg",
-            "train/cat.x.jpg",
-            "a/cat.99.jpg",
-        ];
-        names.sort_by_key(|n| sort_key(n));
-        assert_eq!(
-            names,
-            [
-                "a/cat.99.jpg",
-                "train/cat.2.jpg",
-                "train/cat.10.jpg",
-                "train/cat.x.jpg"
-            ]
-        );
-    }
-
-    #[test]
-    fn classes_come_from_the_name() {
-        assert_eq!(class_of("cat.1.jpg"), Some(0));
-        assert_eq!(class_of("Dog.7.JPG"), Some(1));
-        assert_eq!(class_of("catalog.jpg"), None);
-        assert_eq!(basename("train\\dog.1.jpg"), "dog.1.jpg");
-    }
-
-    #[test]
-    fn all_drops_test_and_train_sizes() {
-        let options = SplitOptions {
-            all: true,
-            ..SplitOptions::default()
-        };
-        let s = options.settings();
-        assert_eq!((s.train, s.validation, s.test), (0, 4500, 0));
     }
 }

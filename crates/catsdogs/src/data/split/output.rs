@@ -10,11 +10,11 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::super::error::DataError;
 use super::super::manifest::{Manifest, ManifestFile, SplitSettings};
 use super::input::{Entry, Input, Reader};
 use super::SPLITS;
 use crate::console::hint;
+use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;
 use crate::hashing::sha256_hex;
 
@@ -42,7 +42,7 @@ fn resolved(path: &Path) -> PathBuf {
 
 /// Refuses an output folder that is the input or holds it: replacing a split there could reach
 /// the input. (An output inside an input folder is fine: the listing leaves it out.)
-pub(super) fn refuse_overlap(source: &Path, out: &Path) -> Result<(), DataError> {
+pub(super) fn refuse_overlap(source: &Path, out: &Path) -> Result<()> {
     let (source_at, out_at) = (resolved(source), resolved(out));
     if !source_at.starts_with(&out_at) {
         return Ok(());
@@ -56,7 +56,7 @@ pub(super) fn refuse_overlap(source: &Path, out: &Path) -> Result<(), DataError>
     } else {
         sibling
     };
-    Err(DataError::invalid(
+    Err(Error::invalid(
         out,
         format!(
             "holds the input {} itself, so the split could overwrite or delete it: write the split to a folder outside the input, such as {}",
@@ -82,7 +82,7 @@ pub(super) fn plan(
     settings: &SplitSettings,
     force: bool,
     describe_change: impl FnOnce(&Manifest) -> String,
-) -> Result<Plan, DataError> {
+) -> Result<Plan> {
     let previous = Manifest::read(out)?;
     let pending = Manifest::read_from(&out.join(PENDING_FILE))?;
     let force_hint = format!(
@@ -97,7 +97,7 @@ pub(super) fn plan(
             return Ok(Plan::Unchanged(previous));
         }
         if !force && !same_input {
-            return Err(DataError::invalid(
+            return Err(Error::invalid(
                 out,
                 format!(
                     "was split from another input than {} ({}): {force_hint}",
@@ -107,7 +107,7 @@ pub(super) fn plan(
             ));
         }
         if !force && !same_settings {
-            return Err(DataError::invalid(
+            return Err(Error::invalid(
                 out,
                 format!(
                     "was split with other options ({}, now {settings}): {force_hint}",
@@ -119,7 +119,7 @@ pub(super) fn plan(
     }
     if let Some(pending) = pending {
         if !force {
-            return Err(DataError::invalid(
+            return Err(Error::invalid(
                 out,
                 format!("holds a split that was interrupted before it finished: {force_hint}"),
             ));
@@ -127,7 +127,7 @@ pub(super) fn plan(
         ours.extend(pending.files);
     } else if ours.is_empty() && !force {
         if let Some(existing) = SPLITS.iter().map(|s| out.join(s)).find(|p| p.exists()) {
-            return Err(DataError::invalid(
+            return Err(Error::invalid(
                 &existing,
                 format!("exists but there is no manifest.json beside it (an interrupted split?): {force_hint}"),
             ));
@@ -147,7 +147,7 @@ fn files_present(out: &Path, manifest: &Manifest) -> bool {
 
 /// Refuses split folders that hold files no split wrote: they would mix with the new split's
 /// images, and `force` may not remove them.
-fn refuse_foreign_files(out: &Path, ours: &[ManifestFile]) -> Result<(), DataError> {
+fn refuse_foreign_files(out: &Path, ours: &[ManifestFile]) -> Result<()> {
     let ours: BTreeSet<PathBuf> = ours.iter().map(|f| out.join(&f.file)).collect();
     for split in SPLITS {
         let mut stack = vec![out.join(split)];
@@ -157,10 +157,8 @@ fn refuse_foreign_files(out: &Path, ours: &[ManifestFile]) -> Result<(), DataErr
                 continue;
             };
             for item in items {
-                let path = item.map_err(|e| DataError::read(&dir, e))?.path();
-                let meta = path
-                    .symlink_metadata()
-                    .map_err(|e| DataError::read(&path, e))?;
+                let path = item.map_err(|e| Error::read(&dir, e))?.path();
+                let meta = path.symlink_metadata().map_err(|e| Error::read(&path, e))?;
                 if meta.is_dir() {
                     stack.push(path);
                 } else if !ours.contains(&path) {
@@ -169,7 +167,7 @@ fn refuse_foreign_files(out: &Path, ours: &[ManifestFile]) -> Result<(), DataErr
             }
         }
         if let Some(first) = foreign.first() {
-            return Err(DataError::invalid(
+            return Err(Error::invalid(
                 &out.join(split),
                 format!(
                     "holds {} file(s) that no split wrote, such as {}: move them away or choose another output folder ({} replaces only what a previous split wrote)",
@@ -185,14 +183,14 @@ fn refuse_foreign_files(out: &Path, ours: &[ManifestFile]) -> Result<(), DataErr
 
 /// Removes the files of an earlier split that are still as it wrote them (same size and
 /// SHA-256), then the split folders it leaves empty.
-pub(super) fn remove_earlier(out: &Path, files: &[ManifestFile]) -> Result<(), DataError> {
+pub(super) fn remove_earlier(out: &Path, files: &[ManifestFile]) -> Result<()> {
     for file in files {
         let path = out.join(&file.file);
         let Ok(bytes) = std::fs::read(&path) else {
             continue; // never written, or gone already
         };
         if bytes.len() as u64 == file.size && sha256_hex(&bytes) == file.sha256 {
-            std::fs::remove_file(&path).map_err(|e| DataError::write(&path, e))?;
+            std::fs::remove_file(&path).map_err(|e| Error::write(&path, e))?;
         }
     }
     for split in SPLITS {
@@ -211,12 +209,7 @@ pub(super) fn remove_earlier(out: &Path, files: &[ManifestFile]) -> Result<(), D
 /// Puts one image at `dest`, which must not exist: from a folder, hard-linked (or copied when
 /// the link fails, across file systems); from a zip, written once. Copies and writes are atomic
 /// (see [`AtomicFile`]).
-pub(super) fn place(
-    input: &Input,
-    reader: &mut Reader,
-    entry: &Entry,
-    dest: &Path,
-) -> Result<(), DataError> {
+pub(super) fn place(input: &Input, reader: &mut Reader, entry: &Entry, dest: &Path) -> Result<()> {
     if let Some(path) = input.file_of(entry) {
         if std::fs::hard_link(path, dest).is_ok() {
             return Ok(());
@@ -224,8 +217,8 @@ pub(super) fn place(
     }
     let bytes = input
         .read(reader, entry)
-        .map_err(|e| DataError::read(Path::new(&entry.name), e))?;
+        .map_err(|e| Error::read(Path::new(&entry.name), e))?;
     let mut file = AtomicFile::create(dest)?;
     std::io::Write::write_all(&mut file, &bytes).map_err(|e| file.error(e))?;
-    Ok(file.commit_new()?)
+    file.commit_new()
 }

@@ -1,5 +1,6 @@
 //! The tutorial's two experiments end to end, as `catsdogs train` runs them (and as a notebook
-//! may): build the model, fit it with a checkpoint per epoch, evaluate it on the test set, and
+//! may), on top of every other layer (data, network and weights, training, figures): build the
+//! model, fit it with a checkpoint per epoch, evaluate it on the test set, and
 //! leave everything in one run folder:
 //!
 //! ```text
@@ -11,11 +12,18 @@
 //! runs/NAME/test_metrics.json   {"test_loss": ..., "test_acc": ...}
 //! ```
 //!
+//! One idea in one file (over 400 lines): a run of the tutorial, its folder and its reading.
+//!
 //! - `frozen`: the ImageNet conv base frozen under a new head, Flatten, Dropout(0.5),
 //!   Dense(256, relu), Dense(1, sigmoid), RMSprop(lr=2e-5).
 //! - `finetune`: as the tutorial, a fresh base with block5 (from block5_conv1 on) trainable and
 //!   a new head, RMSprop(lr=1e-5); or, with `from`, the head trained by a frozen run, the
 //!   common two-stage recipe.
+//!
+//! The base is VGG16, the tutorial's, unless another [`Backbone`] is asked for: then its own
+//! preprocessing, its pooling for the tutorial ([`Backbone::tutorial_pooling`]: `avg` for
+//! ResNet50 and MobileNetV2, whose tops pool too) and its last stage for the fine-tune
+//! ([`Backbone::finetune_from`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,19 +31,19 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{input_size, Compile, FitOptions, Loss, RMSprop, TrainError};
-use crate::cache::CacheOptions;
+use crate::applications::{Backbone, Network};
 use crate::console::hint;
 use crate::data::{FlowOptions, ImageDataGenerator, Preprocess};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::features::CacheOptions;
 use crate::fsutil::FolderLock;
 use crate::history::History;
-use crate::model::{Activation, LayerKind, Sequential};
+use crate::model::{Activation, ConvBase, LayerKind, Sequential};
 use crate::precision::{Compute, Precision};
-use crate::vgg16::Vgg16;
-use crate::weights::Weights;
+use crate::train::{input_size, Compile, FitOptions, Loss, RMSprop};
 
-/// The first layer that the fine-tune trains.
+/// The first layer that the tutorial's fine-tune trains (VGG16's; see
+/// [`Backbone::finetune_from`] for the others).
 pub const FINETUNE_FROM: &str = "block5_conv1";
 /// The file a run's configuration is written to.
 pub const RUN_FILE: &str = "run.json";
@@ -53,13 +61,13 @@ pub enum Experiment {
 }
 
 impl FromStr for Experiment {
-    type Err = TrainError;
+    type Err = Error;
 
-    fn from_str(s: &str) -> std::result::Result<Self, TrainError> {
+    fn from_str(s: &str) -> Result<Self> {
         match s {
             "frozen" => Ok(Experiment::Frozen),
             "finetune" => Ok(Experiment::Finetune),
-            _ => Err(TrainError::Options(format!(
+            _ => Err(Error::Options(format!(
                 "unknown experiment {s:?}: use frozen or finetune"
             ))),
         }
@@ -75,15 +83,16 @@ impl Experiment {
         }
     }
 
-    /// The tutorial's model on `conv_base`, with this experiment's trainable layers.
+    /// The tutorial's model on `conv_base` (VGG16, or any [`ConvBase`]), with this
+    /// experiment's trainable layers.
     ///
     /// ```
-    /// use catsdogs::train::run::Experiment;
+    /// use catsdogs::experiments::Experiment;
     /// let conv_base = catsdogs::vgg16::Vgg16::new(false, tch::Device::Cpu);
     /// let model = Experiment::Finetune.model(conv_base).unwrap();
     /// assert_eq!(model.summary().trainable_params(), 7_079_424 + 6_423_041);
     /// ```
-    pub fn model(self, conv_base: Vgg16) -> Result<Sequential> {
+    pub fn model(self, conv_base: impl ConvBase) -> Result<Sequential> {
         let mut model = Sequential::new(conv_base)
             .flatten()
             .dropout(0.5)
@@ -93,11 +102,15 @@ impl Experiment {
         Ok(model)
     }
 
-    /// Makes this experiment's layers trainable and the others frozen.
+    /// Makes this experiment's layers trainable and the others frozen: the fine-tune starts at
+    /// the last stage of the base's backbone (told by its name; VGG16's block5 for a base of
+    /// no known backbone).
     pub fn set_trainable(self, model: &mut Sequential) -> Result<()> {
         let first = match self {
             Experiment::Frozen => model.layers()[model.base_len()].name().to_string(),
-            Experiment::Finetune => FINETUNE_FROM.to_string(),
+            Experiment::Finetune => Backbone::of_model_name(model.base_name())
+                .map_or(FINETUNE_FROM, Backbone::finetune_from)
+                .to_string(),
         };
         model.trainable_from(&first)
     }
@@ -112,7 +125,9 @@ pub struct RunOptions {
     pub data: PathBuf,
     /// The run folder.
     pub out: PathBuf,
-    /// VGG16 weights (any format `Weights::load` reads); `None` means random ones.
+    /// The conv base's network (VGG16, the tutorial's).
+    pub backbone: Backbone,
+    /// Its weights (any format `Weights::load` reads); `None` means random ones.
     pub weights: Option<PathBuf>,
     /// A run (folder or model file) whose model to start from, for the two-stage fine-tune.
     pub from: Option<PathBuf>,
@@ -143,6 +158,7 @@ impl RunOptions {
             experiment,
             data: data.into(),
             out: out.into(),
+            backbone: Backbone::Vgg16,
             weights: None,
             from: None,
             epochs: 30,
@@ -163,6 +179,9 @@ impl RunOptions {
 pub struct RunConfig {
     /// The experiment.
     pub experiment: Experiment,
+    /// The conv base's network (absent in runs made before there was a choice: VGG16).
+    #[serde(default)]
+    pub backbone: Option<Backbone>,
     /// The split folder.
     pub data: String,
     /// The weights file, if any.
@@ -216,18 +235,21 @@ fn model_file(path: &Path) -> PathBuf {
 
 /// Loads a trained cat/dog model (a run folder, or a model file saved by `Sequential::save`)
 /// onto [`crate::device()`], with its preprocessing: `preprocess` if given, else the `run.json`
-/// beside the model, else Keras's VGG16 preprocessing (with a note).
+/// beside the model, else Keras's for its base's network (with a note).
 pub fn load_trained(
     path: &Path,
     preprocess: Option<Preprocess>,
 ) -> Result<(Sequential, Preprocess)> {
     let (model, config) = load_run(path)?;
-    Ok((model, chosen_preprocess(path, preprocess, config.as_ref())))
+    let preprocess = chosen_preprocess(path, &model, preprocess, config.as_ref());
+    Ok((model, preprocess))
 }
 
-/// The preprocessing of a trained model: `given`, else its run's, else Keras's VGG16 (said).
+/// The preprocessing of a trained model: `given`, else its run's, else Keras's for its base's
+/// network (said).
 fn chosen_preprocess(
     path: &Path,
+    model: &Sequential,
     given: Option<Preprocess>,
     config: Option<&RunConfig>,
 ) -> Preprocess {
@@ -235,13 +257,16 @@ fn chosen_preprocess(
         (Some(p), _) => p,
         (None, Some(config)) => config.preprocess,
         (None, None) => {
+            let backbone = Backbone::of_model_name(model.base_name()).unwrap_or(Backbone::Vgg16);
             crate::say!(
-                "No {RUN_FILE} beside {}: preprocessing images as Keras's VGG16 (caffe); give \
-                 {} if the model was trained otherwise.",
+                "No {RUN_FILE} beside {}: preprocessing images as Keras's {} ({:?}); give {} if \
+                 the model was trained otherwise.",
                 path.display(),
+                backbone.title(),
+                backbone.preprocess(),
                 hint("--preprocess", "the preprocess argument")
             );
-            Preprocess::Vgg16
+            backbone.preprocess()
         }
     }
 }
@@ -251,12 +276,11 @@ fn chosen_preprocess(
 fn load_run(path: &Path) -> Result<(Sequential, Option<RunConfig>)> {
     let file = model_file(path);
     if !file.is_file() {
-        return Err(TrainError::Options(format!(
+        return Err(Error::Options(format!(
             "{} holds no trained model ({MODEL_FILE}): train one there first ({}), or give the run folder of a finished run",
             path.display(),
             hint("catsdogs train --out FOLDER", "notebook 02-feature-extraction or 03-fine-tuning")
-        ))
-        .into());
+        )));
     }
     let model = Sequential::load(&file, crate::device())?;
     let last = model.layers().last().map(|l| l.kind().clone());
@@ -269,11 +293,10 @@ fn load_run(path: &Path) -> Result<(Sequential, Option<RunConfig>)> {
         })
     );
     if !binary {
-        return Err(TrainError::Options(format!(
+        return Err(Error::Options(format!(
             "{} is not a cat/dog model: it does not end in one sigmoid unit (the probability of a dog); give the model of a catsdogs run",
             file.display()
-        ))
-        .into());
+        )));
     }
     let config = file
         .parent()
@@ -293,32 +316,31 @@ pub fn test_dir(data: &Path) -> PathBuf {
     }
 }
 
-/// The conv base and its preprocessing: the weights' if given, else random (with a warning).
-fn conv_base(weights: Option<&Path>, target_size: (u32, u32)) -> Result<(Vgg16, Preprocess)> {
+/// The conv base of `backbone`, with the tutorial's pooling for it: the weights' if given,
+/// else random (with a warning). Its preprocessing comes with it ([`Network::preprocess`]).
+fn conv_base(
+    backbone: Backbone,
+    weights: Option<&Path>,
+    target_size: (u32, u32),
+) -> Result<Network> {
     let device = crate::device();
-    let (base, preprocess) = match weights {
-        Some(path) => {
-            let weights = Weights::load(path)?;
-            (
-                Vgg16::from_weights(&weights, false, device)?,
-                weights.preprocess(),
-            )
-        }
+    let base = match weights {
+        Some(path) => Network::load(path, backbone, false, device)?,
         None => {
             crate::console::warn(format_args!(
-                "no {} given, so the VGG16 base is randomly initialised, not ImageNet's: \
-                 accuracy will be far below the tutorial's. Give Keras's vgg16 notop .h5 (see \
+                "no {} given, so the {} base is randomly initialised, not ImageNet's: \
+                 accuracy will be far below the tutorial's. Give Keras's {}.h5 (see \
                  environment/fetch-weights).",
-                hint("--weights", "RunOptions::weights")
+                hint("--weights", "RunOptions::weights"),
+                backbone.title(),
+                backbone.weights_file(false)
             ));
-            (Vgg16::new(false, device), Preprocess::Vgg16)
+            Network::new(backbone, false, device)
         }
     };
     let (height, width) = target_size;
-    Ok((
-        base.with_input_size(i64::from(height), i64::from(width))?,
-        preprocess,
-    ))
+    base.with_input_size(i64::from(height), i64::from(width))?
+        .with_pooling(backbone.tutorial_pooling())
 }
 
 /// Runs an experiment as `catsdogs train` does; see the module's notes for what it writes.
@@ -335,7 +357,12 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
             (model, preprocess, size)
         }
         None => {
-            let (base, preprocess) = conv_base(options.weights.as_deref(), options.target_size)?;
+            let base = conv_base(
+                options.backbone,
+                options.weights.as_deref(),
+                options.target_size,
+            )?;
+            let preprocess = base.preprocess();
             (
                 options.experiment.model(base)?,
                 preprocess,
@@ -373,8 +400,10 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
         model.check_evaluation(test)?;
     }
 
+    let backbone = Backbone::of_model_name(model.model().base_name());
     let config = RunConfig {
         experiment: options.experiment,
+        backbone,
         data: display(&options.data),
         weights: options.weights.as_deref().map(display),
         from: options.from.as_deref().map(display),
@@ -393,8 +422,9 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
     let history = model.run(start, &train, options.epochs, &validation)?;
     history.save(options.out.join("history.json"))?;
     let title = format!(
-        "{:?} conv base, {}",
+        "{:?} {} conv base, {}",
         options.experiment,
+        backbone.unwrap_or(options.backbone).title(),
         display(&options.data)
     );
     crate::plot::history_curves(&history, &title).save(options.out.join("curves.png"))?;
@@ -427,10 +457,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
 pub fn save_test_metrics(dir: impl AsRef<Path>, test_loss: f64, test_acc: f64) -> Result<()> {
     let metrics = serde_json::json!({ "test_loss": test_loss, "test_acc": test_acc });
     let text = serde_json::to_string_pretty(&metrics).expect("metrics serialise");
-    Ok(crate::fsutil::write_atomic(
-        &dir.as_ref().join("test_metrics.json"),
-        text.as_bytes(),
-    )?)
+    crate::fsutil::write_atomic(&dir.as_ref().join("test_metrics.json"), text.as_bytes())
 }
 
 /// Evaluates a trained model (run folder or model file) on `data`'s test folder (or `data`
@@ -443,7 +470,7 @@ pub fn evaluate(
     precision: Precision,
 ) -> Result<(f64, f64)> {
     let (model, config) = load_run(path)?;
-    let preprocess = chosen_preprocess(path, preprocess, config.as_ref());
+    let preprocess = chosen_preprocess(path, &model, preprocess, config.as_ref());
     let size = input_size(&model)?;
     let flow = ImageDataGenerator::new(preprocess).flow_from_directory(
         test_dir(data),

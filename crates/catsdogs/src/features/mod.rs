@@ -16,6 +16,10 @@
 //!   atomically and memory-mapped, that later runs with the same key reuse; when neither has
 //!   room, nothing is cached and every step runs the whole network, with a printed note.
 //!
+//! The module's parts: [`key`](cut) (where the cut is and what the features' key is), `store`
+//! (features in memory or in a memory-mapped file), and this file (the cache: look up, or
+//! compute and keep).
+//!
 //! Batches of features come in the same order as the flow's batches of images, and the cached
 //! prefix uses no random numbers, so a cached run draws the same dropout masks as an uncached
 //! one: the tests check that losses, gradients and updated weights agree.
@@ -29,31 +33,31 @@
 //!     .dense(256, Activation::Relu)
 //!     .dense(1, Activation::Sigmoid);
 //! model.freeze_base();
-//! assert_eq!(model.layers()[catsdogs::cache::cut(&model) - 1].name(), "block5_pool");
+//! assert_eq!(model.layers()[catsdogs::features::cut(&model) - 1].name(), "block5_pool");
 //! model.trainable_from("block5_conv1").unwrap();
-//! assert_eq!(model.layers()[catsdogs::cache::cut(&model) - 1].name(), "block4_pool");
+//! assert_eq!(model.layers()[catsdogs::features::cut(&model) - 1].name(), "block4_pool");
 //! ```
 
+mod key;
+mod store;
+
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
-use crate::cache_file::{CacheFile, CacheFileError, CacheFileWriter};
 use crate::console::human_bytes;
 use crate::data::{default_cache_dir, DirectoryIterator};
 use crate::error::{Error, Result};
 use crate::fsutil::available_space;
-use crate::hashing::hex;
-use crate::model::{LayerKind, Sequential};
+use crate::model::Sequential;
 use crate::precision::Compute;
 use crate::progress::Progress;
 
-const MAGIC: &[u8; 8] = b"CDFEAT02";
-/// Changes whenever the same key could give other numbers.
-const FORMAT: &str = "catsdogs features v2, little-endian, NCHW rows in file order";
+use key::shape_at;
+pub use key::{cut, key};
+pub use store::Features;
+use store::{open_file, write_file, Dtype, Meta, Storage};
 
 /// Whether and where [`crate::train::CompiledModel::fit`] caches features.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,214 +79,6 @@ impl Default for CacheOptions {
             dir: None,
         }
     }
-}
-
-/// Where a set of features lives.
-#[derive(Debug)]
-enum Storage {
-    /// One tensor on the training device.
-    Memory(Tensor),
-    /// A memory-mapped feature file: the rows are its payload.
-    Disk(Arc<CacheFile>),
-}
-
-/// The outputs of the layers before a model's cut, for every image of a flow, in file order.
-/// Clones share the data.
-#[derive(Debug)]
-pub struct Features {
-    meta: Meta,
-    storage: Storage,
-}
-
-impl Clone for Features {
-    fn clone(&self) -> Self {
-        let storage = match &self.storage {
-            Storage::Memory(tensor) => Storage::Memory(tensor.shallow_clone()),
-            Storage::Disk(file) => Storage::Disk(Arc::clone(file)),
-        };
-        Features {
-            meta: self.meta.clone(),
-            storage,
-        }
-    }
-}
-
-/// What a set of features is; with [`FORMAT`], the header of a feature file.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-struct Meta {
-    key: String,
-    layer: String,
-    start: usize,
-    count: usize,
-    sample_shape: Vec<i64>,
-    /// The kind the features are kept in: the kind the layers computed them in.
-    dtype: Dtype,
-}
-
-/// The element types of features.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Dtype {
-    Float32,
-    Bfloat16,
-    Float16,
-}
-
-impl Dtype {
-    fn of(kind: Kind) -> Dtype {
-        match kind {
-            Kind::BFloat16 => Dtype::Bfloat16,
-            Kind::Half => Dtype::Float16,
-            _ => Dtype::Float32,
-        }
-    }
-
-    fn kind(self) -> Kind {
-        match self {
-            Dtype::Float32 => Kind::Float,
-            Dtype::Bfloat16 => Kind::BFloat16,
-            Dtype::Float16 => Kind::Half,
-        }
-    }
-
-    fn size(self) -> u64 {
-        match self {
-            Dtype::Float32 => 4,
-            Dtype::Bfloat16 | Dtype::Float16 => 2,
-        }
-    }
-}
-
-impl Meta {
-    /// Bytes of one image's features.
-    fn sample_bytes(&self) -> u64 {
-        self.sample_shape.iter().product::<i64>() as u64 * self.dtype.size()
-    }
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Header {
-    format: String,
-    #[serde(flatten)]
-    meta: Meta,
-}
-
-impl Features {
-    /// The index of the first layer to run on these features (the cut).
-    pub fn start(&self) -> usize {
-        self.meta.start
-    }
-
-    /// The name of the last cached layer, e.g. `block5_pool`.
-    pub fn layer(&self) -> &str {
-        &self.meta.layer
-    }
-
-    /// The number of images.
-    pub fn len(&self) -> usize {
-        self.meta.count
-    }
-
-    /// Whether there are no images.
-    pub fn is_empty(&self) -> bool {
-        self.meta.count == 0
-    }
-
-    /// The cache key (see the module's notes).
-    pub fn key(&self) -> &str {
-        &self.meta.key
-    }
-
-    /// Bytes taken.
-    pub fn bytes(&self) -> u64 {
-        self.meta.count as u64 * self.meta.sample_bytes()
-    }
-
-    /// Where they are: `CPU memory`, `GPU memory` or the file's path.
-    pub fn location(&self) -> String {
-        match &self.storage {
-            Storage::Memory(t) if t.device().is_cuda() => "GPU memory".into(),
-            Storage::Memory(_) => "CPU memory".into(),
-            Storage::Disk(file) => file.path().display().to_string(),
-        }
-    }
-
-    /// Whether they are in a memory-mapped file rather than in device memory.
-    pub fn on_disk(&self) -> bool {
-        matches!(self.storage, Storage::Disk(_))
-    }
-
-    /// The features of the images at `indices`, as one batch on `device`.
-    pub fn batch(&self, indices: &[usize], device: Device) -> Result<Tensor> {
-        let meta = &self.meta;
-        if let Some(&bad) = indices.iter().find(|&&i| i >= meta.count) {
-            return Err(crate::data::DataError::Index {
-                index: bad,
-                samples: meta.count,
-            }
-            .into());
-        }
-        let mut shape = vec![indices.len() as i64];
-        shape.extend(&meta.sample_shape);
-        match &self.storage {
-            Storage::Memory(all) => {
-                let rows: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
-                let rows = Tensor::f_from_slice(&rows)?.f_to_device(all.device())?;
-                Ok(all.f_index_select(0, &rows)?.f_to_device(device)?)
-            }
-            Storage::Disk(file) => {
-                let row = meta.sample_bytes() as usize;
-                let mut bytes = Vec::with_capacity(indices.len() * row);
-                for &i in indices {
-                    bytes.extend_from_slice(&file.payload()[i * row..][..row]);
-                }
-                let kind = meta.dtype.kind();
-                Ok(Tensor::f_from_data_size(&bytes, &shape, kind)?.f_to_device(device)?)
-            }
-        }
-    }
-}
-
-/// The index of the first layer that must run at every training step: the first trainable
-/// layer, or the first `Dropout` if that comes earlier. Layers before it can be cached; 0 means
-/// none can.
-pub fn cut(model: &Sequential) -> usize {
-    let layers = model.layers();
-    let first_random = layers
-        .iter()
-        .position(|l| matches!(l.kind(), LayerKind::Dropout { .. }))
-        .unwrap_or(layers.len());
-    model
-        .first_trainable()
-        .unwrap_or(layers.len())
-        .min(first_random)
-}
-
-/// The cache key of the outputs of layers `0..cut` of `model` on the images of `flow`,
-/// computed in `dtype` (e.g. `float32`).
-pub fn key(
-    model: &Sequential,
-    flow: &DirectoryIterator,
-    cut: usize,
-    dtype: &str,
-) -> Result<String> {
-    let layer = cut
-        .checked_sub(1)
-        .and_then(|i| model.layers().get(i))
-        .map_or("input", |l| l.name());
-    let mut hasher = Sha256::new();
-    for part in [
-        FORMAT,
-        flow.cache_key(),
-        &format!("{:?}", flow.preprocessing()),
-        &model.parameters_hash(0..cut)?,
-        layer,
-        dtype,
-    ] {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part.as_bytes());
-    }
-    Ok(hex(&hasher.finalize()))
 }
 
 /// The features computed so far, shared by `fit`, `evaluate` and their repeats.
@@ -466,15 +262,6 @@ impl Request<'_> {
     }
 }
 
-/// The shape of one sample at the input of layer `cut`.
-fn shape_at(model: &Sequential, cut: usize) -> Vec<i64> {
-    let mut shape = model.input_shape().to_vec();
-    for layer in &model.layers()[..cut] {
-        shape = layer.kind().output_shape(&shape);
-    }
-    shape
-}
-
 /// Runs layers `0..cut` on every image of the flow in file order, one batch at a time, and
 /// hands each output with its first row's index to `sink`.
 fn run_prefix(
@@ -497,11 +284,12 @@ fn run_prefix(
             let x = flow.batch(indices, request.device)?.x;
             let y = request
                 .model
-                .forward_range_with(&x, 0..cut, false, request.compute)?;
+                .stack()
+                .forward_range(&x, 0..cut, false, request.compute)?;
             sink(indices[0], &y)
         };
         run().map_err(|e| {
-            crate::train::out_of_memory(e, request.device, flow.batch_size(), || {
+            crate::device::out_of_memory(e, request.device, flow.batch_size(), || {
                 format!("while caching features, batch {}", step + 1)
             })
         })?;
@@ -509,56 +297,6 @@ fn run_prefix(
     }
     progress.finish("");
     Ok(())
-}
-
-/// Computes the features of `meta` and writes them to `path` as a [`crate::cache_file`], the
-/// rows in file order.
-fn write_file(request: &Request, path: &Path, meta: &Meta) -> Result<()> {
-    let header = Header {
-        format: FORMAT.into(),
-        meta: meta.clone(),
-    };
-    let mut file = CacheFileWriter::create(path, MAGIC, &header)?;
-    run_prefix(request, meta.start, |_, batch| {
-        let values = batch
-            .f_to_device(Device::Cpu)?
-            .f_to_kind(meta.dtype.kind())?
-            .f_contiguous()?;
-        let mut bytes = vec![0u8; values.numel() * meta.dtype.size() as usize];
-        values.f_copy_data_u8(&mut bytes, values.numel())?;
-        Ok(file.write_payload(&bytes)?)
-    })?;
-    Ok(file.commit()?)
-}
-
-/// Opens a feature file with the given key; `None` if there is none, or it is stale or broken
-/// (then it is recomputed and replaced).
-fn open_file(path: &Path, key: &str) -> Result<Option<Features>> {
-    let file = match CacheFile::open(path, MAGIC) {
-        Ok(file) => file,
-        Err(CacheFileError::Missing { .. } | CacheFileError::File(_)) => return Ok(None),
-        Err(damaged) => {
-            crate::say!("Ignoring {damaged}.");
-            return Ok(None);
-        }
-    };
-    let header = file.header::<Header>().ok().filter(|header| {
-        let meta = &header.meta;
-        header.format == FORMAT
-            && meta.key == key
-            && file.payload().len() as u64 == meta.count as u64 * meta.sample_bytes()
-    });
-    let Some(header) = header else {
-        crate::say!(
-            "Ignoring {}: it is not a complete feature file for this key.",
-            path.display()
-        );
-        return Ok(None);
-    };
-    Ok(Some(Features {
-        meta: header.meta,
-        storage: Storage::Disk(Arc::new(file)),
-    }))
 }
 
 /// Whether `dir` (created if needed) has room for `bytes` and a margin of 1 GiB.

@@ -1,0 +1,42 @@
+//! The labels a binary model needs: a flow of exactly two class folders, the same two in every
+//! folder it is trained, validated and evaluated on.
+
+use std::collections::BTreeMap;
+
+use crate::data::DirectoryIterator;
+use crate::error::{Error, Result};
+
+/// Refuses a flow that binary cross-entropy cannot train on: exactly two classes.
+pub(super) fn check_classes(flow: &DirectoryIterator, role: &str) -> Result<()> {
+    let names: Vec<&str> = flow.class_indices.keys().map(String::as_str).collect();
+    if names.len() == 2 {
+        return Ok(());
+    }
+    Err(Error::Options(format!(
+        "the {role} folder {} has {} class folder(s) ({}), but a cat/dog model needs exactly two, such as cats/ and dogs/: remove or move the others",
+        flow.directory.display(),
+        names.len(),
+        names.join(", ")
+    )))
+}
+
+/// Class folder name to label, as flows give them.
+pub(crate) type Classes = BTreeMap<String, u32>;
+
+fn class_names(classes: &Classes) -> String {
+    classes.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// Refuses a flow whose class folders differ from `expected` (those of `what`): label 1 would
+/// mean another class.
+pub(super) fn same_classes(expected: &Classes, what: &str, flow: &DirectoryIterator) -> Result<()> {
+    if *expected == flow.class_indices {
+        return Ok(());
+    }
+    Err(Error::Options(format!(
+        "{} has the classes {} but {what} has {}: the labels would not mean the same; give folders with the same class folders",
+        flow.directory.display(),
+        class_names(&flow.class_indices),
+        class_names(expected)
+    )))
+}

@@ -1,0 +1,106 @@
+//! The tensor layouts of the weight formats, and their conversion to this crate's (see
+//! [`crate::model`]): Keras's HWIO convolution kernels, (k, k, channels, 1) depthwise kernels
+//! and `fc1` rows in NHWC-flatten order; torchvision's (units, inputs) dense kernels.
+
+use tch::Tensor;
+
+use super::torchvision;
+use crate::applications::Backbone;
+use crate::error::{fmt_shape, Result};
+use crate::model::LayerKind;
+
+/// Tensor names and layouts of the formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Layout {
+    /// Keras's `.h5`: each layer's weights in order (`block1_conv1_W_1:0`, `conv1_conv/kernel:0`),
+    /// kernels HWIO and (inputs, units), `fc1` rows in NHWC order.
+    Keras,
+    /// `features.0.weight`, `layer1.0.bn1.running_mean`: kernels OIHW and (units, inputs).
+    Torchvision,
+    /// `block1_conv1/kernel`, this crate's layout.
+    Own,
+}
+
+impl Layout {
+    /// A weight's name in a file of this layout: `{layer}/{weight}`, or torchvision's (for
+    /// Keras's files, the name under which [`super::Weights`] keeps it while reading).
+    pub(super) fn name(
+        self,
+        backbone: Backbone,
+        layer: &str,
+        weight: &str,
+        index: usize,
+    ) -> String {
+        match self {
+            Layout::Keras | Layout::Own => format!("{layer}/{weight}"),
+            Layout::Torchvision => torchvision::name(backbone, layer, weight, index),
+        }
+    }
+
+    /// The tensors a layer needs, as named and shaped in this layout, e.g. `kernel (3, 3, 3, 64)
+    /// and bias (64,)` or `features.0.weight (64, 3, 3, 3) and features.0.bias (64,)`.
+    pub(super) fn describe(
+        self,
+        backbone: Backbone,
+        layer: &str,
+        kind: &LayerKind,
+        index: usize,
+    ) -> String {
+        let parts: Vec<String> = kind
+            .weight_shapes()
+            .iter()
+            .map(|(weight, own)| {
+                let name = match self {
+                    Layout::Torchvision => self.name(backbone, layer, weight, index),
+                    Layout::Keras | Layout::Own => weight.to_string(),
+                };
+                format!("{name} {}", fmt_shape(&self.shape(kind, weight, own)))
+            })
+            .collect();
+        parts.join(" and ")
+    }
+
+    /// The shape of a weight in a file of this layout, given its shape in this crate's.
+    pub(super) fn shape(self, kind: &LayerKind, weight: &str, own: &[i64]) -> Vec<i64> {
+        match (self, kind, weight) {
+            (Layout::Keras, LayerKind::Conv2d { .. }, "kernel") => {
+                vec![own[2], own[3], own[1], own[0]]
+            }
+            (Layout::Keras, LayerKind::DepthwiseConv2d { .. }, "depthwise_kernel") => {
+                vec![own[2], own[3], own[0], own[1]]
+            }
+            (Layout::Torchvision, LayerKind::Dense { .. }, "kernel") => vec![own[1], own[0]],
+            _ => own.to_vec(),
+        }
+    }
+
+    /// Converts a weight from this layout to this crate's. `flatten_input` is the map shape
+    /// (C, H, W) that a Flatten right before this layer flattens, if there is one.
+    pub(super) fn to_own(
+        self,
+        tensor: Tensor,
+        kind: &LayerKind,
+        weight: &str,
+        flatten_input: Option<&[i64]>,
+    ) -> Result<Tensor> {
+        let converted = match (self, kind, weight, flatten_input) {
+            (Layout::Keras, LayerKind::Conv2d { .. }, "kernel", _) => {
+                tensor.f_permute([3, 2, 0, 1])?
+            }
+            // Keras's (k, k, channels, 1) to libtorch's grouped (channels, 1, k, k).
+            (Layout::Keras, LayerKind::DepthwiseConv2d { .. }, "depthwise_kernel", _) => {
+                tensor.f_permute([2, 3, 0, 1])?
+            }
+            // Keras's rows are (h, w, c) of the flattened map, ours (c, h, w).
+            (Layout::Keras, LayerKind::Dense { units, .. }, "kernel", Some(&[c, h, w])) => tensor
+                .f_reshape([h, w, c, *units])?
+                .f_permute([2, 0, 1, 3])?
+                .f_reshape([c * h * w, *units])?,
+            (Layout::Torchvision, LayerKind::Dense { .. }, "kernel", _) => {
+                tensor.f_transpose(0, 1)?
+            }
+            _ => tensor,
+        };
+        Ok(converted.f_contiguous()?)
+    }
+}
