@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Args};
 
+use catsdogs::applications::Network;
 use catsdogs::data::{self, Preprocess};
-use catsdogs::gradcam::{Explainable, GradCam, Target, DEFAULT_LAYER, DEFAULT_OPACITY};
-use catsdogs::plot::{Colormap, PlotError};
-use catsdogs::train::run;
-use catsdogs::vgg16::Vgg16;
+use catsdogs::experiments;
+use catsdogs::gradcam::{Explainable, GradCam, Target, DEFAULT_OPACITY};
+use catsdogs::plot::Colormap;
 use catsdogs::weights::Weights;
+use catsdogs::Error;
 
 /// Images explained per forward and backward pass.
 const BATCH: usize = 16;
@@ -27,16 +28,17 @@ pub struct ExplainArgs {
     /// A trained run (its folder or model file): explains the probability of a dog.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// VGG16 weights with the ImageNet top (Keras .h5, torchvision .pth or safetensors):
-    /// explains each image's top-1 class.
+    /// A network's weights with the ImageNet top (VGG16, VGG19, ResNet50 or MobileNetV2; Keras
+    /// .h5, torchvision .pth or safetensors): explains each image's top-1 class.
     #[arg(long)]
     weights: Option<PathBuf>,
     /// The folder to write the overlays to, IMAGE-gradcam.png for each image.
     #[arg(long)]
     out: PathBuf,
-    /// The convolutional layer whose output is explained.
-    #[arg(long, default_value = DEFAULT_LAYER)]
-    layer: String,
+    /// The convolutional layer whose output is explained, by its Keras name (default: the
+    /// network's last convolution, block5_conv3 in VGG16).
+    #[arg(long)]
+    layer: Option<String>,
     /// The class explained instead: an ImageNet class index (0-999) with --weights; 0 (cat) or
     /// 1 (dog, the default) with --model.
     #[arg(long)]
@@ -59,20 +61,22 @@ pub struct ExplainArgs {
 /// Runs `catsdogs explain`.
 pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&args.opacity) {
-        return Err(PlotError::Opacity(args.opacity).into());
+        return Err(Error::Opacity(args.opacity).into());
     }
-    let cam = GradCam::new(&args.layer)
-        .colormap(args.colormap)
-        .opacity(args.opacity);
+    let cam = match &args.layer {
+        Some(layer) => GradCam::new(layer),
+        None => GradCam::default(),
+    };
+    let cam = cam.colormap(args.colormap).opacity(args.opacity);
     match (&args.model, &args.weights) {
         (Some(model), _) => {
-            let (model, preprocess) = run::load_trained(model, args.preprocess)?;
+            let (model, preprocess) = experiments::load_trained(model, args.preprocess)?;
             let cam = cam.target(Target::Class(args.class.unwrap_or(1)));
             explain(&model, &cam, preprocess, &args)
         }
         (None, Some(weights)) => {
             let weights = Weights::load(weights)?;
-            let model = Vgg16::from_weights(&weights, true, catsdogs::device())?;
+            let model = Network::from_weights(&weights, true, catsdogs::device())?;
             let cam = cam.target(args.class.map_or(Target::Predicted, Target::Class));
             explain(
                 &model,

@@ -7,11 +7,12 @@ mod weights_files;
 
 use std::sync::Mutex;
 
+use catsdogs::applications::{Backbone, Network};
 use catsdogs::data::Preprocess;
+use catsdogs::experiments::Experiment;
 use catsdogs::gradcam::{Explainable, GradCam, Target};
 use catsdogs::model::{Activation, Layer, LayerKind, Sequential};
 use catsdogs::train::load_images;
-use catsdogs::train::run::Experiment;
 use catsdogs::vgg16::Vgg16;
 use catsdogs::weights::Weights;
 use gradcam_reference::{npy_distance, reference, write_images};
@@ -148,6 +149,7 @@ impl Tiny {
             in_channels: 3,
             filters: 2,
             activation: Activation::Linear,
+            window: Default::default(),
         };
         let weights = Tensor::cat(
             &[
@@ -241,8 +243,8 @@ fn errors_name_the_layer_or_class_and_say_what_to_do() {
     assert_eq!(
         error(GradCam::new("flatten")),
         "flatten is not a convolutional layer of the tiny model (a Flatten layer): Grad-CAM \
-         explains a Conv2D layer's output, so give GradCam::new one of conv (block5_conv3, the \
-         last, is the usual choice)"
+         explains a convolution's output, so give GradCam::new one of conv (conv, the last, is \
+         the usual choice)"
     );
     assert!(error(GradCam::new("conv9")).contains("(it has no layer of that name)"));
     assert_eq!(
@@ -260,15 +262,15 @@ fn errors_name_the_layer_or_class_and_say_what_to_do() {
             .unwrap_err()
             .to_string(),
         "VGG16 does not end in a Dense layer of class scores, so Grad-CAM has nothing to \
-         explain: use VGG16 with its top (include_top, with the weights that have the top) or a \
-         trained cat/dog model"
+         explain: use a network with its top (include_top, with the weights that have the top) \
+         or a trained cat/dog model"
     );
     let top = random(|| Vgg16::new(true, CPU));
     let x = Tensor::zeros([1, 3, 224, 224], (Kind::Float, CPU));
     let cam = GradCam::new("block5_pool");
     assert!(cam.explain(&top, &x).unwrap_err().to_string().starts_with(
         "block5_pool is not a convolutional layer of VGG16 (a MaxPooling2D layer): Grad-CAM \
-         explains a Conv2D layer's output, so give GradCam::new one of block1_conv1, \
+         explains a convolution's output, so give GradCam::new one of block1_conv1, \
          block1_conv2, block2_conv1,"
     ));
     let cam = GradCam::default().target(Target::Class(1000));
@@ -317,4 +319,47 @@ fn cuda_gives_the_cpu_maps() {
     let distance = (&cpu.maps - &cuda.maps).abs().max().double_value(&[]);
     // cuDNN convolutions use TF32 by default: about 1e-3 relative.
     assert!(distance < 1e-2, "CPU and CUDA maps differ by {distance}");
+}
+
+#[test]
+fn maps_of_networks_with_shortcuts_inside_a_block_and_at_the_last_convolution() {
+    // MobileNetV2's cat/dog model: a depthwise convolution inside a residual block (the block's
+    // input also flows around it to the Add) and, by default, the last convolution, Conv_1.
+    let model = random(|| {
+        tch::manual_seed(5);
+        let base = Network::new(Backbone::MobileNetV2, false, CPU)
+            .with_input_size(64, 64)
+            .unwrap();
+        Experiment::Frozen.model(base).unwrap()
+    });
+    let x = random(|| Tensor::randn([2, 3, 64, 64], (Kind::Float, CPU)));
+    let dog = tch::no_grad(|| model.forward_t(&x, false)).unwrap();
+    for (cam, side) in [
+        (GradCam::new("block_2_depthwise"), 16),
+        (GradCam::default(), 2),
+    ] {
+        let found = cam.target(Target::Class(1)).explain(&model, &x).unwrap();
+        assert_eq!(found.maps.size(), [2, side, side]);
+        assert!(values(&found.maps).iter().all(|v| (0.0..=1.0).contains(v)));
+        // The score explained is the logit of the probability the whole model gives.
+        let sigmoid: Vec<f32> = found
+            .scores
+            .iter()
+            .map(|s| 1.0 / (1.0 + (-s).exp()))
+            .collect();
+        for (a, b) in sigmoid.iter().zip(values(&dog)) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+    assert_eq!(
+        GradCam::default().explain(&model, &x).unwrap().layer,
+        "Conv_1"
+    );
+    // ResNet50's last convolution is what the error suggests.
+    let resnet = random(|| Network::new(Backbone::ResNet50, true, CPU));
+    let x = Tensor::zeros([1, 3, 224, 224], (Kind::Float, CPU));
+    let error = GradCam::new("avg_pool").explain(&resnet, &x).unwrap_err();
+    let error = error.to_string();
+    assert!(error.starts_with("avg_pool is not a convolutional layer of ResNet50 (a "));
+    assert!(error.ends_with("(conv5_block3_3_conv, the last, is the usual choice)"));
 }

@@ -69,7 +69,7 @@ impl Explanation {
     pub fn name_of(&self, class: usize) -> String {
         match self.units() {
             1 => CAT_DOG[class].to_string(),
-            crate::imagenet::CLASSES => crate::imagenet::class_index()[class].1.clone(),
+            crate::imagenet::CLASS_COUNT => crate::imagenet::class_index()[class].1.clone(),
             _ => format!("class {class}"),
         }
     }
@@ -79,11 +79,12 @@ impl Explanation {
         self.probabilities.size().get(1).map_or(1, |&u| u as usize)
     }
 
-    /// Explanations of consecutive batches as one.
+    /// Explanations of consecutive batches as one (at `layer` when there are none).
     pub(super) fn concat(layer: &str, parts: Vec<Explanation>) -> Result<Explanation> {
         if parts.len() == 1 {
             return Ok(parts.into_iter().next().expect("one part"));
         }
+        let layer = parts.first().map_or(layer, |p| p.layer.as_str());
         let cat = |tensors: Vec<&Tensor>, empty: &[i64]| -> Result<Tensor> {
             Ok(match tensors.is_empty() {
                 true => Tensor::f_zeros(empty, (Kind::Float, Device::Cpu))?,
@@ -137,7 +138,10 @@ impl Explained {
         for (i, overlaid) in overlays.into_iter().enumerate() {
             let e = &self.explanation;
             let answer = match e.units() {
-                1 => format!("P(dog) {:.2}", e.probabilities.f_double_value(&[i as i64, 0])?),
+                1 => format!(
+                    "P(dog) {:.2}",
+                    e.probabilities.f_double_value(&[i as i64, 0])?
+                ),
                 _ => {
                     let (class, probability) = e.prediction(i)?;
                     format!("{} {probability:.2}", e.name_of(class))
@@ -150,6 +154,6 @@ impl Explained {
             images.extend([self.images[i].clone(), overlaid]);
             captions.extend([caption, format!("Grad-CAM of {}", e.class_name(i))]);
         }
-        Ok(crate::plot::grid_figure(&images, &captions, 4, "grad-cam")?)
+        crate::plot::grid_figure(&images, &captions, 4, "grad-cam")
     }
 }

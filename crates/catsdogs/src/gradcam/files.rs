@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use super::{Explainable, Explained, Explanation, GradCam};
-use crate::data::{load_img, DataError, DirectoryIterator, Preprocess};
-use crate::error::Result;
+use crate::data::{load_img, DirectoryIterator, Preprocess};
+use crate::error::{Error, Result};
 use crate::train::load_images;
 
 /// Images explained per forward and backward pass.
@@ -46,10 +46,10 @@ impl GradCam {
         Ok(Explained {
             names,
             images,
-            explanation: Explanation::concat(&self.layer, parts)?,
+            explanation: Explanation::concat(self.layer.as_deref().unwrap_or_default(), parts)?,
             truths: None,
             colormap: self.colormap,
-            opacity: self.opacity,
+            opacity: self.opacity.0,
         })
     }
 
@@ -68,7 +68,7 @@ impl GradCam {
                 flow.filenames
                     .get(i)
                     .map(|name| flow.directory.join(name))
-                    .ok_or(DataError::Index {
+                    .ok_or(Error::Index {
                         index: i,
                         samples: flow.samples(),
                     })

@@ -1,20 +1,23 @@
 //! Grad-CAM: where the network looked. The heatmap of Keras's Grad-CAM example (and of Deep
-//! Learning with Python on VGG16), for any convolutional layer of VGG16 and any output of the
-//! model: an ImageNet class of VGG16 with its top, or cat or dog of a trained cat/dog model.
+//! Learning with Python on VGG16), for any convolutional layer (`Conv2D` or `DepthwiseConv2D`)
+//! of VGG16, VGG19, ResNet50 or MobileNetV2, by its Keras name, and any output of the model: an
+//! ImageNet class of a network with its top, or cat or dog of a trained cat/dog model. Unless
+//! told otherwise it explains the network's last convolution (`block5_conv3` in VGG16).
 //!
 //! The arithmetic is the example's. The score explained is the class's logit, the last Dense
 //! layer's output before its softmax or sigmoid (for a cat/dog model, whose one unit gives the
 //! probability of a dog, the dog's score is that unit's logit and the cat's is its negation).
-//! Its gradient with respect to the chosen layer's output (after the layer's ReLU) is averaged
-//! over height and width, one weight per channel; the channels are summed with those weights,
-//! the sum goes through a ReLU and is divided by its maximum, so the map lies in [0, 1] (a map
-//! with no positive value stays 0). [`crate::plot::overlay`] upsamples it to the image and lays
-//! it over it with a colour map.
+//! Its gradient with respect to the chosen layer's output (after the layer's own activation,
+//! VGG's ReLU) is averaged over height and width, one weight per channel; the channels are
+//! summed with those weights, the sum goes through a ReLU and is divided by its maximum, so the
+//! map lies in [0, 1] (a map with no positive value stays 0). [`crate::plot::overlay`]
+//! upsamples it to the image and lays it over it with a colour map.
 //!
 //! It takes one forward pass and one backward pass down to the chosen layer, in float32. The
 //! layers before the chosen one run without autograd, and the backward pass computes the
 //! gradient of the chosen layer's output only: no weight, frozen or trainable, gets a gradient.
-//! It runs on the device that holds the model's weights, the CPU or a CUDA GPU.
+//! In ResNet50 and MobileNetV2 a shortcut around the chosen layer carries no gradient to it, as
+//! in Keras. It runs on the device that holds the model's weights, the CPU or a CUDA GPU.
 //!
 //! ```
 //! use catsdogs::gradcam::{GradCam, Target};
@@ -38,53 +41,21 @@ pub use explained::{Explained, Explanation};
 
 use tch::{Device, Kind, Tensor};
 
-use crate::console::hint;
-use crate::error::Result;
-use crate::model::{Activation, Layer, LayerKind, Sequential};
+use crate::applications::Network;
+use crate::error::{Error, Result};
+use crate::model::{run_layers_tapped, Activation, Layer, LayerKind, Sequential};
 use crate::plot::Colormap;
 use crate::vgg16::Vgg16;
 
-/// The layer Grad-CAM explains unless told otherwise: VGG16's last convolution.
+/// VGG16's last convolution, the layer Grad-CAM explains in VGG16 unless told otherwise.
 pub const DEFAULT_LAYER: &str = "block5_conv3";
 
 /// The opacity of the heatmap over the image unless told otherwise, as in Keras's example.
 pub const DEFAULT_OPACITY: f32 = 0.4;
 
-/// Why Grad-CAM cannot explain what it was asked to.
-#[derive(Debug, thiserror::Error)]
-pub enum GradCamError {
-    /// The layer asked for is not one of the model's convolutions.
-    #[error("{layer} is not a convolutional layer of {model} ({what}): Grad-CAM explains a Conv2D layer's output, so give {} one of {} ({DEFAULT_LAYER}, the last, is the usual choice)", hint("--layer", "GradCam::new"), convolutions.join(", "))]
-    NotConvolutional {
-        /// The model, in words.
-        model: &'static str,
-        /// The name asked for.
-        layer: String,
-        /// What that name is in the model, e.g. "a MaxPooling2D layer" or "no layer at all".
-        what: String,
-        /// The model's convolutional layers.
-        convolutions: Vec<String>,
-    },
-    /// The model does not end in the class scores that Grad-CAM explains.
-    #[error("{model} does not end in a Dense layer of class scores, so Grad-CAM has nothing to explain: use VGG16 with its top (include_top, with the weights that have the top) or a trained cat/dog model")]
-    NoScores {
-        /// The model, in words.
-        model: &'static str,
-    },
-    /// A class index outside the model's classes.
-    #[error("class index {class} is out of range: {model} has {classes} classes, so give {} an index from 0 to {}{}", hint("--class", "Target::Class"), classes - 1, if *classes == 2 { " (0 is cat, 1 is dog)" } else { "" })]
-    Class {
-        /// The model, in words.
-        model: &'static str,
-        /// The index asked for.
-        class: usize,
-        /// How many classes the model tells apart.
-        classes: usize,
-    },
-}
-
-/// A model that Grad-CAM can explain: its layers in order, the last a Dense layer of scores.
-/// [`Vgg16`] with its top and the cat/dog [`Sequential`] are; a model of one's own can be.
+/// A model that Grad-CAM can explain: its layers in Keras's order (each after those it takes),
+/// the last a Dense layer of scores. [`Vgg16`] and [`Network`] with their top and the cat/dog
+/// [`Sequential`] are; a model of one's own can be.
 pub trait Explainable {
     /// The model in words, for messages: "VGG16", "the cat/dog model".
     fn describe(&self) -> &'static str;
@@ -105,6 +76,20 @@ impl Explainable for Vgg16 {
 
     fn input_shape(&self) -> &[i64] {
         Vgg16::input_shape(self)
+    }
+}
+
+impl Explainable for Network {
+    fn describe(&self) -> &'static str {
+        self.backbone().title()
+    }
+
+    fn layers(&self) -> &[Layer] {
+        Network::layers(self)
+    }
+
+    fn input_shape(&self) -> &[i64] {
+        Network::input_shape(self)
     }
 }
 
@@ -136,30 +121,33 @@ pub enum Target {
 
 /// Grad-CAM's settings: the layer, the score explained, and how maps are drawn over images.
 /// It holds no model, so a notebook can keep it in a variable; each call takes the model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct GradCam {
-    layer: String,
+    /// `None`: the model's last convolution.
+    layer: Option<String>,
     target: Target,
     colormap: Colormap,
-    opacity: f32,
+    opacity: Opacity,
 }
 
-impl Default for GradCam {
-    /// [`DEFAULT_LAYER`], the predicted class, `jet` at [`DEFAULT_OPACITY`], as Keras's example.
+/// [`DEFAULT_OPACITY`] unless set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Opacity(f32);
+
+impl Default for Opacity {
     fn default() -> Self {
-        GradCam::new(DEFAULT_LAYER)
+        Opacity(DEFAULT_OPACITY)
     }
 }
 
 impl GradCam {
     /// Grad-CAM at the convolutional layer `layer` (its Keras name, e.g. `block5_conv3`), for
-    /// the predicted class, drawn with `jet` at opacity 0.4.
+    /// the predicted class, drawn with `jet` at opacity 0.4. [`GradCam::default`] takes the
+    /// model's last convolution.
     pub fn new(layer: impl Into<String>) -> Self {
         GradCam {
-            layer: layer.into(),
-            target: Target::Predicted,
-            colormap: Colormap::Jet,
-            opacity: DEFAULT_OPACITY,
+            layer: Some(layer.into()),
+            ..GradCam::default()
         }
     }
 
@@ -177,41 +165,58 @@ impl GradCam {
 
     /// Lays the maps over the images at `opacity`, from 0 (the image alone) to 1 (the map alone).
     pub fn opacity(mut self, opacity: f32) -> Self {
-        self.opacity = opacity;
+        self.opacity = Opacity(opacity);
         self
     }
 
-    /// The layer explained.
-    pub fn layer(&self) -> &str {
-        &self.layer
+    /// The layer explained, when one was named ([`GradCam::new`]); `None` for the model's last
+    /// convolution.
+    pub fn layer(&self) -> Option<&str> {
+        self.layer.as_deref()
     }
 
     /// The maps of a batch of preprocessed images `x` (N, 3, H, W), on any device (they are
     /// moved to the model's), with the model's predictions. See the module's notes.
     pub fn explain(&self, model: &impl Explainable, x: &Tensor) -> Result<Explanation> {
         let layers = model.layers();
-        let index = conv_index(model, &self.layer)?;
+        let index = conv_index(model, self.layer.as_deref())?;
         let (last, units) = scores_layer(model)?;
         if let Target::Class(class) = self.target {
             let classes = if units == 1 { 2 } else { units };
             if class >= classes {
-                let model = model.describe();
-                return Err(GradCamError::Class {
-                    model,
+                return Err(Error::Class {
+                    model: model.describe().to_string(),
                     class,
                     classes,
-                }
-                .into());
+                });
             }
         }
         let device = device_of(layers);
         let x = x.f_to_device(device)?.f_to_kind(Kind::Float)?;
-        let activation = tch::no_grad(|| run(&layers[..=index], &x))?.f_set_requires_grad(true)?;
-        let (features, logits) = tch::with_grad(|| -> Result<_> {
-            let features = run(&layers[index + 1..layers.len() - 1], &activation)?;
-            let logits = logit_layer(last)?.forward_t(&features, false)?;
-            Ok((features, logits))
+        // The layers before `index` run without autograd; its output becomes a leaf that
+        // requires a gradient, and the layers after it (to the scores' input) run with autograd.
+        let (activation, features) = tch::with_grad(|| -> Result<_> {
+            let mut no_grad = Some(tch::no_grad_guard());
+            let mut activation = None;
+            let features = run_layers_tapped(
+                layers,
+                model.describe(),
+                &x,
+                layers.len() - 1,
+                &mut |i, y| {
+                    if i != index {
+                        return Ok(y);
+                    }
+                    drop(no_grad.take());
+                    let leaf = y.f_detach()?.f_set_requires_grad(true)?;
+                    activation = Some(leaf.shallow_clone());
+                    Ok(leaf)
+                },
+            )?;
+            let activation = activation.expect("the chosen layer comes before the scores");
+            Ok((activation, features))
         })?;
+        let logits = tch::with_grad(|| logit_layer(last)?.forward_t(&features, false))?;
         let probabilities = tch::no_grad(|| last.forward_t(&features, false))?
             .f_to_device(Device::Cpu)?
             .f_view([x.size()[0], units as i64])?;
@@ -226,7 +231,7 @@ impl GradCam {
             Tensor::f_run_backward(&[scores.f_sum(Kind::Float)?], &[&activation], false, false)?;
         let maps = tch::no_grad(|| weighted_map(&activation, &gradient[0]))?;
         Ok(Explanation {
-            layer: self.layer.clone(),
+            layer: layers[index].name().to_string(),
             maps: maps.f_to_device(Device::Cpu)?,
             classes: chosen,
             scores: Vec::try_from(scores.f_detach()?.f_to_device(Device::Cpu)?)?,
@@ -243,17 +248,31 @@ pub(crate) fn device_of(layers: &[Layer]) -> Device {
         .unwrap_or(Device::Cpu)
 }
 
-/// The index of the convolutional layer `name`, or an error that lists them.
-fn conv_index(model: &impl Explainable, name: &str) -> Result<usize, GradCamError> {
+/// Whether Grad-CAM explains `layer`'s output: a convolution's, plain or depthwise.
+fn is_conv(layer: &Layer) -> bool {
+    matches!(
+        layer.kind(),
+        LayerKind::Conv2d { .. } | LayerKind::DepthwiseConv2d { .. }
+    )
+}
+
+/// The index of the convolutional layer `name` (the last one for `None`), or an error that
+/// lists them.
+fn conv_index(model: &impl Explainable, name: Option<&str>) -> Result<usize> {
     let layers = model.layers();
-    let is_conv = |l: &Layer| matches!(l.kind(), LayerKind::Conv2d { .. });
-    match layers.iter().position(|l| l.name() == name) {
+    let last = layers.iter().rposition(is_conv);
+    let found = match name {
+        None => last,
+        Some(name) => layers.iter().position(|l| l.name() == name),
+    };
+    match found {
         Some(index) if is_conv(&layers[index]) => Ok(index),
-        found => Err(GradCamError::NotConvolutional {
-            model: model.describe(),
-            layer: name.to_string(),
+        found => Err(Error::NotConvolutional {
+            model: model.describe().to_string(),
+            layer: name.unwrap_or("the last convolution").to_string(),
             what: match found {
                 Some(index) => format!("a {} layer", layers[index].kind().class_name()),
+                None if name.is_none() => "it has no convolution".into(),
                 None => "it has no layer of that name".into(),
             },
             convolutions: layers
@@ -261,19 +280,20 @@ fn conv_index(model: &impl Explainable, name: &str) -> Result<usize, GradCamErro
                 .filter(|l| is_conv(l))
                 .map(|l| l.name().to_string())
                 .collect(),
+            default: last.map_or_else(|| "none".into(), |i| layers[i].name().to_string()),
         }),
     }
 }
 
 /// The last layer, a Dense one, and its number of units.
-fn scores_layer(model: &impl Explainable) -> Result<(&Layer, usize), GradCamError> {
+fn scores_layer(model: &impl Explainable) -> Result<(&Layer, usize)> {
     if let Some(last) = model.layers().last() {
         if let LayerKind::Dense { units, .. } = last.kind() {
             return Ok((last, *units as usize));
         }
     }
-    Err(GradCamError::NoScores {
-        model: model.describe(),
+    Err(Error::NoScores {
+        model: model.describe().to_string(),
     })
 }
 
@@ -306,15 +326,6 @@ fn logit_layer(last: &Layer) -> Result<Layer> {
     let mut layer = Layer::with_weights(last.name(), kind, weights)?;
     layer.set_trainable(false);
     Ok(layer)
-}
-
-/// Runs `layers` in order on `x`, in float32, dropout off.
-fn run(layers: &[Layer], x: &Tensor) -> Result<Tensor> {
-    let mut x = x.shallow_clone();
-    for layer in layers {
-        x = layer.forward_t(&x, false)?;
-    }
-    Ok(x)
 }
 
 /// The class each image's map explains: `target`'s, or the predicted one.

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use super::{missing, Notebook};
 use crate::data::{self, Preprocess};
 use crate::error::{Error, Result};
+use crate::experiments::{load_trained, MODEL_FILE};
 use crate::model::Sequential;
-use crate::train::run::{load_trained, MODEL_FILE};
 
 /// The notebooks that train a cat/dog model, the preferred first.
 pub const TRAINING_NOTEBOOKS: [&str; 2] = ["03-fine-tuning", "02-feature-extraction"];

@@ -45,11 +45,7 @@ pub fn flow_images(flow: &crate::data::DirectoryIterator, indices: &[usize]) -> 
 /// assert_eq!(png.dimensions(), (2 * 244, 264));
 /// assert_eq!(png.figure_kind().as_deref(), Some("image-grid"));
 /// ```
-pub fn image_grid(
-    images: &[RgbImage],
-    captions: &[String],
-    columns: usize,
-) -> Result<Png> {
+pub fn image_grid(images: &[RgbImage], captions: &[String], columns: usize) -> Result<Png> {
     grid_figure(images, captions, columns, "image-grid")
 }
 

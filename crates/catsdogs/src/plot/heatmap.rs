@@ -19,8 +19,7 @@ use ndarray::Array2;
 use plotters::style::colors::colormaps::ViridisRGB;
 use tch::{Device, Kind, Tensor};
 
-use super::PlotError;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// How values from 0 to 1 become colours.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,13 +58,13 @@ impl Colormap {
 }
 
 impl FromStr for Colormap {
-    type Err = PlotError;
+    type Err = Error;
 
-    fn from_str(s: &str) -> Result<Self, PlotError> {
+    fn from_str(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "jet" => Ok(Colormap::Jet),
             "viridis" => Ok(Colormap::Viridis),
-            _ => Err(PlotError::UnknownColormap(s.to_string())),
+            _ => Err(Error::UnknownColormap(s.to_string())),
         }
     }
 }
@@ -90,7 +89,7 @@ pub fn overlay(
     opacity: f32,
 ) -> Result<RgbImage> {
     if !(0.0..=1.0).contains(&opacity) {
-        return Err(PlotError::Opacity(opacity).into());
+        return Err(Error::Opacity(opacity).into());
     }
     let (width, height) = image.dimensions();
     if width == 0 || height == 0 || map.is_empty() {
