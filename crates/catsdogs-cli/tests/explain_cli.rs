@@ -140,7 +140,7 @@ fn imagenet_maps_match_pytorch_and_bad_requests_are_refused() {
     assert_eq!(
         refusal(&["--layer", "fc2"]),
         "error: fc2 is not a convolutional layer of VGG16 (a Dense layer): Grad-CAM explains a \
-         Conv2D layer's output, so give --layer one of block1_conv1, block1_conv2, \
+         convolution's output, so give --layer one of block1_conv1, block1_conv2, \
          block2_conv1, block2_conv2, block3_conv1, block3_conv2, block3_conv3, block4_conv1, \
          block4_conv2, block4_conv3, block5_conv1, block5_conv2, block5_conv3 (block5_conv3, \
          the last, is the usual choice)"

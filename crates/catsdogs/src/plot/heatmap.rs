@@ -89,7 +89,7 @@ pub fn overlay(
     opacity: f32,
 ) -> Result<RgbImage> {
     if !(0.0..=1.0).contains(&opacity) {
-        return Err(Error::Opacity(opacity).into());
+        return Err(Error::Opacity(opacity));
     }
     let (width, height) = image.dimensions();
     if width == 0 || height == 0 || map.is_empty() {
