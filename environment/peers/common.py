@@ -24,7 +24,8 @@ LEARNING_RATES = {"frozen": 2e-5, "finetune": 1e-5}
 
 
 def parser(description):
-    """The peers' shared command line: decode, forward and epoch, with ours' option names."""
+    """The peers' shared command line: decode, forward, gradcam and epoch, with ours' option
+    names."""
     p = argparse.ArgumentParser(description=description)
     sub = p.add_subparsers(dest="what", required=True)
     decode = sub.add_parser("decode", help="time load_img-style decode + resize to 224x224")
@@ -36,6 +37,11 @@ def parser(description):
     forward.add_argument("--threads", type=int, default=1)
     forward.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     numbers(forward)
+    gradcam = sub.add_parser("gradcam", help="time Grad-CAM at block5_conv3 beside the forward pass")
+    gradcam.add_argument("--batch", type=int, default=1)
+    gradcam.add_argument("--iterations", type=int, default=5)
+    gradcam.add_argument("--threads", type=int, default=1)
+    gradcam.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     epoch = sub.add_parser("epoch", help="time epochs of the tutorial's training, end to end")
     epoch.add_argument("--data", required=True, help="folder with train/ and validation/")
     epoch.add_argument("--phase", choices=["frozen", "finetune"], required=True)

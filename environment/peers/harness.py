@@ -276,6 +276,15 @@ class Harness:
                 continue
             self.measure("b", name, self.peer("keras", "forward", *f, "--precision", precision),
                          self.threads, "b")
+        print(f"(b) Grad-CAM at block5_conv3 of the cat/dog model, one 224x224 image, {n} timed, "
+              "beside the same model's forward pass, fp32")
+        g = ["--batch", 1, "--iterations", n, "--threads", self.threads, "--device", self.device]
+        for name, cmd in [("ours (tch): Grad-CAM, fp32", self.ours("gradcam", *g)),
+                          ("PyTorch eager: Grad-CAM, fp32", self.peer("torch", "gradcam", *g))]:
+            row = self.measure("b", name, cmd, self.threads, "b-gradcam")
+            if row["status"] == "ok":
+                row["note"] = (f"{row['grad_cam_over_forward']:.2f}x the same model's forward "
+                               f"pass ({row['forward_seconds'] / n:.3f} s an image)")
 
     def part_epochs(self, split):
         a = self.args

@@ -3,6 +3,7 @@ loop (ImageFolder + DataLoader), with the tutorial's model and optimizer.
 
     python torch_peer.py decode  --files LIST --threads N
     python torch_peer.py forward --batch B --iterations K --threads N --device cpu|cuda
+    python torch_peer.py gradcam --batch B --iterations K --threads N --device cpu|cuda
     python torch_peer.py epoch   --data DIR --phase frozen|finetune --epochs E --threads N
 """
 
@@ -109,6 +110,54 @@ def forward(args):
     common.report(result)
 
 
+# torchvision's vgg16().features up to and including block5_conv3's ReLU.
+BLOCK5_CONV3_END = 30
+
+
+def gradcam(args):
+    """Grad-CAM at block5_conv3 on the tutorial's model (random weights), as ours computes it:
+    the layers up to it without autograd, the rest with it, the gradient of the dog's logit
+    with respect to the layer's output only; beside the same model's forward pass."""
+    torch = import_torch(args.threads)
+    from torch import nn
+
+    device = pick_device(torch, args.device)
+    torch.manual_seed(0)
+    base = conv_base()
+    head = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(512 * 7 * 7, 256), nn.ReLU(),
+                         nn.Linear(256, 1))
+    model = nn.Sequential(base, head).to(device).eval().requires_grad_(False)
+    x = torch.randn(args.batch, 3, *common.TARGET_SIZE, device=device)
+
+    def grad_cam():
+        with torch.no_grad():
+            a = base[:BLOCK5_CONV3_END](x)
+        a.requires_grad_(True)
+        logit = head(base[BLOCK5_CONV3_END:](a))[:, 0]
+        (g,) = torch.autograd.grad(logit.sum(), a)
+        cam = torch.relu((g.mean((2, 3), keepdim=True) * a).sum(1))
+        return cam / cam.amax((1, 2), keepdim=True).clamp_min(1e-38)
+
+    def forward():
+        with torch.inference_mode():
+            return torch.sigmoid(model(x))
+
+    def timed(work):
+        work()
+        synchronize(torch, device)
+        start = time.perf_counter()
+        for _ in range(args.iterations):
+            work()
+        synchronize(torch, device)
+        return time.perf_counter() - start
+
+    seconds, forward_seconds = timed(grad_cam), timed(forward)
+    common.report({"images": args.batch * args.iterations, "seconds": seconds,
+                   "forward_seconds": forward_seconds,
+                   "grad_cam_over_forward": seconds / forward_seconds, "threads": args.threads,
+                   "batch": args.batch, "device": device.type, "compute": "fp32"})
+
+
 class Caffe:
     """Keras's preprocess_input for VGG16 on a uint8 CHW RGB tensor: BGR float minus the mean."""
 
@@ -205,7 +254,7 @@ def epoch(args):
 
 def main():
     args = common.parser(__doc__).parse_args()
-    {"decode": decode, "forward": forward, "epoch": epoch}[args.what](args)
+    {"decode": decode, "forward": forward, "gradcam": gradcam, "epoch": epoch}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ use catsdogs::applications::{Backbone, Network};
 use catsdogs::bench::{self, Timing};
 use catsdogs::data;
 use catsdogs::experiments::{self, Experiment, RunOptions};
+use catsdogs::gradcam::{GradCam, DEFAULT_LAYER};
 use catsdogs::precision::{Compute, Precision};
 use tch::Device;
 
@@ -53,6 +54,29 @@ pub enum BenchCommand {
         device: Where,
         #[command(flatten)]
         numbers: Numbers,
+    },
+    /// Time Grad-CAM (a forward pass, and a backward pass down to the layer) on the tutorial's
+    /// cat/dog model, beside the same model's forward pass alone, on random images (random
+    /// weights: the speed is the same), in float32.
+    Gradcam {
+        /// Images per batch.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// HEIGHTxWIDTH of the images.
+        #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
+        target_size: (u32, u32),
+        /// The convolutional layer explained.
+        #[arg(long, default_value = DEFAULT_LAYER)]
+        layer: String,
+        /// Timed batches (after one untimed), for each of the two.
+        #[arg(long, default_value_t = 5)]
+        iterations: usize,
+        /// libtorch's CPU threads.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: u16,
+        /// Where to run.
+        #[arg(long, value_enum, default_value_t = Where::Auto)]
+        device: Where,
     },
     /// Run VGG16's conv base on the same random images on the CPU and on the GPU, and print
     /// how far apart the outputs are.
@@ -221,6 +245,30 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 json!({ "threads": threads, "batch": batch, "device": describe(device),
                         "compute": compute.to_string(), "model": model.name() }),
             )
+        }
+        BenchCommand::Gradcam {
+            batch,
+            target_size: (height, width),
+            layer,
+            iterations,
+            threads,
+            device,
+        } => {
+            tch::set_num_threads(i32::from(threads));
+            let device = device.device()?;
+            tch::manual_seed(0);
+            let base = Network::new(Backbone::Vgg16, false, device)
+                .with_input_size(i64::from(height), i64::from(width))?;
+            let model = Experiment::Frozen.model(base)?;
+            let timing = bench::grad_cam(&model, &GradCam::new(&layer), batch, iterations)?;
+            let forward = timing.forward;
+            let details = json!({
+                "threads": threads, "batch": batch, "device": describe(device), "layer": layer,
+                "compute": "fp32", "forward_seconds": forward.seconds,
+                "forward_images_per_second": forward.images_per_second(),
+                "grad_cam_over_forward": timing.grad_cam.seconds / forward.seconds,
+            });
+            (timing.grad_cam, details)
         }
         BenchCommand::Epoch {
             data,

@@ -19,6 +19,7 @@ macro_rules! out {
 
 mod bench;
 mod data;
+mod explain;
 mod imagenet;
 mod train;
 
@@ -37,12 +38,15 @@ struct Cli {
 enum Command {
     /// Print the compute device that libtorch sees, and the precision `auto` picks there.
     Device,
-    /// Time one piece of work (decode, forward, epoch) and print it as a JSON line, for
+    /// Time one piece of work (decode, forward, Grad-CAM, epoch) and print it as a JSON line, for
     /// environment/bench.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     #[command(flatten)]
     Data(data::DataCommand),
+    /// Grad-CAM: write each image with a heatmap of where the network looked for its answer
+    /// (a trained run's dog probability, or VGG16's top ImageNet class), and print the answer.
+    Explain(explain::ExplainArgs),
     #[command(flatten)]
     Imagenet(imagenet::ImagenetCommand),
     #[command(flatten)]
@@ -87,6 +91,7 @@ fn main() {
         }
         Command::Bench(command) => bench::run(command),
         Command::Data(command) => data::run(command),
+        Command::Explain(args) => explain::run(args),
         Command::Imagenet(command) => imagenet::run(command),
         Command::Train(command) => train::run(command),
     };

@@ -25,6 +25,8 @@ use tch::{Device, Kind, Tensor};
 use crate::applications::Network;
 use crate::data::load_img;
 use crate::error::{Error, Result};
+use crate::gradcam::GradCam;
+use crate::model::{Layer, Sequential};
 
 /// How long some images took.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -82,21 +84,35 @@ pub fn forward(model: &Network, batch: usize, iterations: usize) -> Result<Timin
             "a forward timing needs a batch of at least 1 image and at least 1 iteration".into(),
         ));
     }
-    let device = model
-        .layers()
-        .iter()
-        .flat_map(|layer| layer.weights().first())
-        .map(Tensor::device)
-        .next()
-        .unwrap_or(Device::Cpu);
     let _no_grad = tch::no_grad_guard();
+    let (device, x) = random_batch(model.layers(), model.input_shape(), batch)?;
+    timed(device, batch, iterations, || model.forward(&x))
+}
+
+/// The device that holds `layers`' weights, and `batch` random images (normal) of
+/// `input_shape` there.
+fn random_batch(layers: &[Layer], input_shape: &[i64], batch: usize) -> Result<(Device, Tensor)> {
+    let device = crate::gradcam::device_of(layers);
     let mut shape = vec![batch as i64];
-    shape.extend_from_slice(model.input_shape());
-    let x = Tensor::f_randn(shape.as_slice(), (Kind::Float, device))?;
-    let run = |count: usize| -> Result<f64> {
+    shape.extend_from_slice(input_shape);
+    Ok((
+        device,
+        Tensor::f_randn(shape.as_slice(), (Kind::Float, device))?,
+    ))
+}
+
+/// Runs `work` (on `batch` images; what it returns is dropped) once untimed, then `iterations`
+/// times timed, waiting for the GPU when `device` is one.
+fn timed<T>(
+    device: Device,
+    batch: usize,
+    iterations: usize,
+    mut work: impl FnMut() -> Result<T>,
+) -> Result<Timing> {
+    let mut run = |count: usize| -> Result<f64> {
         let start = Instant::now();
         for _ in 0..count {
-            drop(model.forward(&x)?);
+            drop(work()?);
         }
         if let Device::Cuda(index) = device {
             tch::Cuda::synchronize(index as i64);
@@ -108,6 +124,47 @@ pub fn forward(model: &Network, batch: usize, iterations: usize) -> Result<Timin
         images: batch * iterations,
         seconds: run(iterations)?,
     })
+}
+
+/// Grad-CAM and the plain forward pass of the same model on the same images.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct GradCamTiming {
+    /// Grad-CAM: a forward pass and a backward pass down to the layer, and the map.
+    pub grad_cam: Timing,
+    /// The model's forward pass alone, without gradients.
+    pub forward: Timing,
+}
+
+/// Times `cam` on `model` against `model`'s forward pass (without gradients), each on
+/// `iterations` batches of `batch` random images of the model's input size, on the device its
+/// weights are on: one untimed batch, then the timed ones.
+///
+/// ```
+/// use catsdogs::gradcam::GradCam;
+/// use catsdogs::experiments::Experiment;
+/// use catsdogs::vgg16::Vgg16;
+/// let base = Vgg16::new(false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
+/// let model = Experiment::Frozen.model(base).unwrap();
+/// let timing = catsdogs::bench::grad_cam(&model, &GradCam::default(), 1, 1).unwrap();
+/// assert_eq!((timing.grad_cam.images, timing.forward.images), (1, 1));
+/// ```
+pub fn grad_cam(
+    model: &Sequential,
+    cam: &GradCam,
+    batch: usize,
+    iterations: usize,
+) -> Result<GradCamTiming> {
+    if batch == 0 || iterations == 0 {
+        return Err(Error::Options(
+            "a Grad-CAM timing needs a batch of at least 1 image and at least 1 iteration".into(),
+        ));
+    }
+    let (device, x) = random_batch(model.layers(), model.input_shape(), batch)?;
+    let grad_cam = timed(device, batch, iterations, || cam.explain(model, &x))?;
+    let forward = timed(device, batch, iterations, || {
+        tch::no_grad(|| model.forward_t(&x, false))
+    })?;
+    Ok(GradCamTiming { grad_cam, forward })
 }
 
 /// How far a GPU's forward pass is from the CPU's on the same weights and images.

@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::imagenet::Prediction;
 
 /// The keyword of the PNG `tEXt` chunk in which a figure of [`crate::plot`] names its kind
-/// (`history-curves`, `image-grid` or `confusion-matrix`); see [`Png::figure_kind`].
+/// (`history-curves`, `image-grid`, `confusion-matrix` or `grad-cam`); see [`Png::figure_kind`].
 pub const FIGURE_KEYWORD: &str = "catsdogs-figure";
 
 /// A PNG image in memory: a figure of [`crate::plot`] or an image to look at.

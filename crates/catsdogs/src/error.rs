@@ -414,6 +414,44 @@ pub enum Error {
         /// How many class names there are.
         classes: usize,
     },
+    /// A heatmap's opacity outside [0, 1].
+    #[error("opacity {0} is outside 0 to 1: give {flag} a fraction such as 0.4", flag = hint("--opacity", "GradCam::opacity"))]
+    Opacity(f32),
+    /// A colour map's name that is not one of ours.
+    #[error("unknown colour map {0:?}: use jet or viridis")]
+    UnknownColormap(String),
+
+    // ----- Grad-CAM -----
+    /// The layer Grad-CAM was asked to explain is not one of the model's convolutions.
+    #[error("{layer} is not a convolutional layer of {model} ({what}): Grad-CAM explains a convolution's output, so give {} one of {} ({default}, the last, is the usual choice)", hint("--layer", "GradCam::new"), convolutions.join(", "))]
+    NotConvolutional {
+        /// The model, in words.
+        model: String,
+        /// The name asked for.
+        layer: String,
+        /// What that name is in the model, e.g. "a MaxPooling2D layer".
+        what: String,
+        /// The model's convolutional layers.
+        convolutions: Vec<String>,
+        /// The layer Grad-CAM explains by default in this model.
+        default: String,
+    },
+    /// The model does not end in the class scores that Grad-CAM explains.
+    #[error("{model} does not end in a Dense layer of class scores, so Grad-CAM has nothing to explain: use a network with its top (include_top, with the weights that have the top) or a trained cat/dog model")]
+    NoScores {
+        /// The model, in words.
+        model: String,
+    },
+    /// A class index outside the model's classes.
+    #[error("class index {class} is out of range: {model} has {classes} classes, so give {} an index from 0 to {}{}", hint("--class", "Target::Class"), classes - 1, if *classes == 2 { " (0 is cat, 1 is dog)" } else { "" })]
+    Class {
+        /// The model, in words.
+        model: String,
+        /// The index asked for.
+        class: usize,
+        /// How many classes the model tells apart.
+        classes: usize,
+    },
 
     // ----- libtorch -----
     /// libtorch refused an operation; the message is libtorch's own.

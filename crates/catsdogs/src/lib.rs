@@ -38,6 +38,7 @@ pub mod error;
 pub mod experiments;
 pub mod features;
 pub mod fsutil;
+pub mod gradcam;
 pub mod hashing;
 pub mod history;
 pub mod imagenet;
@@ -70,6 +71,7 @@ pub mod prelude {
     pub use crate::display::predictions_table;
     pub use crate::display::{Png, Table};
     pub use crate::experiments::save_test_metrics;
+    pub use crate::gradcam::{GradCam, Target};
     pub use crate::history::History;
     pub use crate::imagenet::decode_predictions;
     pub use crate::model::{Activation, Sequential};

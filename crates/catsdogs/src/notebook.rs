@@ -20,6 +20,10 @@
 //! # Ok::<(), catsdogs::Error>(())
 //! ```
 
+mod photos;
+
+pub use photos::{image_files, TRAINING_NOTEBOOKS};
+
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

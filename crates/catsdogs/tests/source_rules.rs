@@ -103,7 +103,14 @@ const LAYERS: [(&str, &[&str]); 5] = [
     ("training", &["features", "train", "history"]),
     (
         "presentation",
-        &["plot", "display", "notebook", "bench", "experiments"],
+        &[
+            "plot",
+            "display",
+            "notebook",
+            "bench",
+            "experiments",
+            "gradcam",
+        ],
     ),
 ];
 

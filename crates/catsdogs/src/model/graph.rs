@@ -158,6 +158,23 @@ impl Graph {
         train: bool,
         compute: Compute,
     ) -> Result<Tensor> {
+        self.run_tapped(layers, model, x, range, train, compute, &mut |_, y| Ok(y))
+    }
+
+    /// [`Graph::run`], with each layer's output (and its index) going through `tap`, whose
+    /// answer is what the later layers take: Grad-CAM makes one layer's output a leaf whose
+    /// gradient it reads.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run_tapped(
+        &self,
+        layers: &[Layer],
+        model: &str,
+        x: &Tensor,
+        range: Range<usize>,
+        train: bool,
+        compute: Compute,
+        tap: &mut dyn FnMut(usize, Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
         let entry = self.entry(range.clone()).ok_or_else(|| Error::Cut {
             model: model.to_string(),
             layer: layers[range.start].name().to_string(),
@@ -175,7 +192,7 @@ impl Graph {
                 .iter()
                 .map(|&s| values[s].as_ref().expect("a layer's inputs come before it"))
                 .collect();
-            let y = layers[i].run(&inputs, train, compute)?;
+            let y = tap(i, layers[i].run(&inputs, train, compute)?)?;
             for &source in &self.sources[i] {
                 uses[source] -= 1;
                 if uses[source] == 0 {

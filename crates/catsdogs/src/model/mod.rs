@@ -51,6 +51,22 @@ use crate::error::{Error, Result};
 use crate::precision::Compute;
 use crate::tensor_file;
 
+/// Runs `layers` (connected as their inputs say) on `x`, the model's input, up to layer
+/// `end - 1`, in float32 with dropout off; each layer's output goes through `tap` (see
+/// `Graph::run_tapped`). `model` names the model in messages. For layers that are not a
+/// [`Stack`]'s, such as those of a model that Grad-CAM explains.
+pub(crate) fn run_layers_tapped(
+    layers: &[Layer],
+    model: &str,
+    x: &Tensor,
+    end: usize,
+    tap: &mut dyn FnMut(usize, Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let graph = graph::Graph::of(layers)
+        .map_err(|why| Error::Options(format!("{model} cannot run: {why}")))?;
+    graph.run_tapped(layers, model, x, 0..end, false, Compute::FP32, tap)
+}
+
 /// A network that a [`Sequential`] can start with, as the tutorial's starts with VGG16's conv
 /// base: its layers, in order, with the shape of one input sample. [`crate::vgg16::Vgg16`]
 /// and [`crate::applications::Network`] are ones.

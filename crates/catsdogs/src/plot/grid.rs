@@ -46,6 +46,17 @@ pub fn flow_images(flow: &crate::data::DirectoryIterator, indices: &[usize]) -> 
 /// assert_eq!(png.figure_kind().as_deref(), Some("image-grid"));
 /// ```
 pub fn image_grid(images: &[RgbImage], captions: &[String], columns: usize) -> Result<Png> {
+    grid_figure(images, captions, columns, "image-grid")
+}
+
+/// [`image_grid`] as a figure of `kind`, for figures that are grids of images of a kind of
+/// their own (Grad-CAM's `grad-cam`).
+pub(crate) fn grid_figure(
+    images: &[RgbImage],
+    captions: &[String],
+    columns: usize,
+    kind: &str,
+) -> Result<Png> {
     if columns == 0 {
         return Err(Error::NoColumns);
     }
@@ -57,7 +68,7 @@ pub fn image_grid(images: &[RgbImage], captions: &[String], columns: usize) -> R
         });
     }
     if images.is_empty() {
-        return Ok(figure(blank(360, 60), "image-grid", |root| {
+        return Ok(figure(blank(360, 60), kind, |root| {
             let style = text(CAPTION_SIZE).pos(Pos::new(HPos::Center, VPos::Center));
             root.draw_text("no images to show", &style, (180, 30))
         }));
@@ -72,7 +83,7 @@ pub fn image_grid(images: &[RgbImage], captions: &[String], columns: usize) -> R
         let top = y + PAD + THUMB - thumb.height();
         imageops::replace(&mut canvas, &thumb, i64::from(left), i64::from(top));
     }
-    Ok(figure(canvas, "image-grid", |root| {
+    Ok(figure(canvas, kind, |root| {
         for (i, caption) in captions.iter().enumerate() {
             let (x, y) = cell_origin(i, columns);
             let (caption, style) = fit_caption(caption, CELL_WIDTH - PAD);

@@ -20,11 +20,14 @@
 mod confusion;
 mod curves;
 mod grid;
+mod heatmap;
 mod interpretation;
 
 pub use confusion::confusion_matrix;
 pub use curves::{history_curves, PlotHistory};
+pub(crate) use grid::grid_figure;
 pub use grid::{flow_images, image_grid};
+pub use heatmap::{overlay, Colormap};
 pub use interpretation::{Interpretation, MAX_TOP_LOSSES};
 
 /// A batch of images (N, H, W, 3) u8, as the image cache gives them, as `RgbImage`s.

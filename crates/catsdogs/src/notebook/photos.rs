@@ -1,0 +1,161 @@
+//! What notebook `04-your-own-photos` needs: the trained model of an earlier notebook, and the
+//! reader's own photos (or, without any, a few test images).
+
+use std::path::{Path, PathBuf};
+
+use super::{missing, Notebook};
+use crate::data::{self, Preprocess};
+use crate::error::{Error, Result};
+use crate::experiments::{load_trained, MODEL_FILE};
+use crate::model::Sequential;
+
+/// The notebooks that train a cat/dog model, the preferred first.
+pub const TRAINING_NOTEBOOKS: [&str; 2] = ["03-fine-tuning", "02-feature-extraction"];
+
+/// The test images shown when the reader has no photos: this many of each class.
+const TEST_IMAGES_PER_CLASS: usize = 2;
+
+impl Notebook {
+    /// The cat/dog model that `03-fine-tuning` saved (or, without it, `02-feature-extraction`),
+    /// on [`crate::device()`], with the notebooks' preprocessing (VGG16's); says which.
+    pub fn trained_model(&self) -> Result<(Sequential, Preprocess)> {
+        let run_dir = self.run_dir();
+        let runs = run_dir.parent().unwrap_or(&run_dir);
+        for name in TRAINING_NOTEBOOKS {
+            let run = runs.join(name);
+            if run.join(MODEL_FILE).is_file() {
+                crate::say!("The model of {name}: {}", run.join(MODEL_FILE).display());
+                return load_trained(&run, Some(Preprocess::Vgg16));
+            }
+        }
+        Err(missing(
+            &runs.join(TRAINING_NOTEBOOKS[0]).join(MODEL_FILE),
+            "run notebook 03-fine-tuning (or 02-feature-extraction) to the end first, which saves it",
+        ))
+    }
+
+    /// Where the reader's photos go: `$CATSDOGS_PHOTOS`, else `notebooks/photos/`.
+    pub fn photos_dir(&self) -> PathBuf {
+        super::env_path("CATSDOGS_PHOTOS")
+            .unwrap_or_else(|| self.root.join("notebooks").join("photos"))
+    }
+
+    /// The image files in [`Notebook::photos_dir`]. Without that folder (or with it empty,
+    /// unless `$CATSDOGS_PHOTOS` names it) a few test images of the split instead, saying so;
+    /// a `$CATSDOGS_PHOTOS` without images is an error.
+    pub fn photos(&self) -> Result<Vec<PathBuf>> {
+        let dir = self.photos_dir();
+        let chosen = std::env::var_os("CATSDOGS_PHOTOS").is_some_and(|v| !v.is_empty());
+        if chosen || dir.is_dir() {
+            match image_files(&dir) {
+                Ok(files) => {
+                    crate::say!("{} photos in {}", files.len(), dir.display());
+                    return Ok(files);
+                }
+                Err(error) if chosen => return Err(error),
+                Err(_) => {}
+            }
+        }
+        let test = self.split_dir()?.join("test");
+        let list = data::list_images(&test)?;
+        let mut files = Vec::new();
+        for class in 0..list.class_indices.len() as u32 {
+            let of_class = list.filenames.iter().zip(&list.classes);
+            files.extend(
+                of_class
+                    .filter(|(_, &c)| c == class)
+                    .take(TEST_IMAGES_PER_CLASS)
+                    .map(|(name, _)| test.join(name)),
+            );
+        }
+        crate::say!(
+            "No photos in {}: showing {} test images instead. Put your own photos there (or set \
+             CATSDOGS_PHOTOS to their folder) and run this cell again.",
+            dir.display(),
+            files.len()
+        );
+        Ok(files)
+    }
+}
+
+/// The image files directly in `dir` (png, jpg, jpeg, bmp, ppm, tif or tiff, as Keras takes
+/// them; not in its sub-folders, not hidden), in the order of their names. A folder without
+/// any is an error that names it and says what to do.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// for name in ["b.JPG", "a.png", "notes.txt", ".hidden.jpg"] {
+///     std::fs::write(dir.path().join(name), b"").unwrap();
+/// }
+/// let files = catsdogs::notebook::image_files(dir.path()).unwrap();
+/// assert_eq!(files, [dir.path().join("a.png"), dir.path().join("b.JPG")]);
+/// ```
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("read the folder", dir, e))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| Error::io("read the folder", dir, e))?
+            .path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let shown = name.is_some_and(|n| !n.starts_with('.') && data::is_image_name(&n));
+        if shown && path.is_file() {
+            files.push(path);
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::Invalid {
+            path: dir.display().to_string(),
+            why: "holds no photos (png, jpg, jpeg, bmp, ppm, tif or tiff files): put some there, \
+                  or point CATSDOGS_PHOTOS at a folder that has them"
+                .into(),
+        });
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_folder_is_one_sentence_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub.jpg")).unwrap();
+        let error = image_files(dir.path()).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "{}: holds no photos (png, jpg, jpeg, bmp, ppm, tif or tiff files): put some \
+                 there, or point CATSDOGS_PHOTOS at a folder that has them",
+                dir.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn without_a_trained_model_it_says_which_notebook_to_run() {
+        let root = tempfile::tempdir().unwrap();
+        let nb = Notebook::locate(
+            "04-your-own-photos",
+            root.path(),
+            root.path().join("data"),
+            root.path().join("weights"),
+            true,
+        );
+        let error = nb.trained_model().unwrap_err().to_string();
+        let expected = root
+            .path()
+            .join("runs/synthetic/03-fine-tuning/model.safetensors");
+        assert_eq!(
+            error,
+            format!(
+                "{}: not found; run notebook 03-fine-tuning (or 02-feature-extraction) to the end \
+                 first, which saves it",
+                expected.display()
+            )
+        );
+        assert_eq!(nb.photos_dir(), root.path().join("notebooks/photos"));
+    }
+}
