@@ -166,7 +166,11 @@ fn frozen_batch_normalisation_uses_its_moving_statistics() {
         .with_input_size(32, 32)
         .unwrap();
     let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, CPU));
-    let model_of = |base| Sequential::new(base).flatten().dense(1, Activation::Sigmoid);
+    let model_of = |base| {
+        Sequential::new(base)
+            .flatten()
+            .dense(1, Activation::Sigmoid)
+    };
     base.set_all_trainable(false);
     let frozen = model_of(base);
     let statistics = |model: &Sequential| {
@@ -203,7 +207,11 @@ fn saved_graph_models_load_the_same() {
         .unwrap()
         .with_input_size(32, 32)
         .unwrap();
-    let model = random(|| Sequential::new(base).dropout(0.5).dense(1, Activation::Sigmoid));
+    let model = random(|| {
+        Sequential::new(base)
+            .dropout(0.5)
+            .dense(1, Activation::Sigmoid)
+    });
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
     model.save(&path).unwrap();

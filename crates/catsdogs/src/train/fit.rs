@@ -226,10 +226,13 @@ impl CompiledModel {
                 // In a notebook the cell keeps what it had: the History so far. On stdout, which
                 // evcxr delivers before it ends the cell (stderr may come after).
                 let epochs = history.epochs.len();
-                crate::console::line_at(0, format_args!(
-                    "{stopped}; fit returns the History of the {epochs} finished epoch{}",
-                    if epochs == 1 { "" } else { "s" }
-                ));
+                crate::console::line_at(
+                    0,
+                    format_args!(
+                        "{stopped}; fit returns the History of the {epochs} finished epoch{}",
+                        if epochs == 1 { "" } else { "s" }
+                    ),
+                );
                 Ok(history)
             }
             Err(other) => Err(other),
