@@ -94,6 +94,10 @@ pub enum ImagenetCommand {
         input: PathBuf,
         /// The safetensors file to write.
         output: PathBuf,
+        /// Refuse the file unless it holds this network's weights: vgg16, vgg19, resnet50 or
+        /// mobilenet_v2 (alpha 1.0).
+        #[arg(long, value_parser = str::parse::<Backbone>)]
+        model: Option<Backbone>,
     },
 }
 
@@ -180,9 +184,16 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
                 .with_input_size(height.into(), width.into())?;
             out!("{}", network.summary().to_string().trim_end());
         }
-        ImagenetCommand::ConvertWeights { input, output } => {
+        ImagenetCommand::ConvertWeights {
+            input,
+            output,
+            model,
+        } => {
             let start = Instant::now();
             let weights = Weights::load(&input)?;
+            if let Some(backbone) = model {
+                weights.expect(backbone)?;
+            }
             let loaded = start.elapsed().as_secs_f64();
             weights.save(&output)?;
             let top = if weights.has_top() { "with" } else { "without" };

@@ -8,7 +8,7 @@ mod common;
 #[path = "../../catsdogs/tests/weights_files/mod.rs"]
 mod weights_files;
 
-use cli::{catsdogs, ok};
+use cli::{catsdogs, ok, refused};
 use weights_files::write_keras_h5;
 
 /// Keras's VGG16 on images, independently: prints decode_predictions(top=3) of each image as
@@ -81,7 +81,28 @@ Image.fromarray(a).save(sys.argv[2])
         ],
     );
 
-    let converted = ok(&catsdogs(&["convert-weights", &h5, &st]));
+    // --model refuses another network's file (environment/fetch-weights checks MobileNetV2's
+    // files this way, for which Keras publishes no hash), and converts the right one.
+    let other = path("other.safetensors");
+    let refused_sentence = refused(&catsdogs(&[
+        "convert-weights",
+        &h5,
+        &other,
+        "--model",
+        "mobilenet_v2",
+    ]));
+    assert!(
+        refused_sentence.contains(&h5) && refused_sentence.contains("VGG16's weights"),
+        "{refused_sentence}"
+    );
+    assert!(!std::path::Path::new(&other).exists());
+    let converted = ok(&catsdogs(&[
+        "convert-weights",
+        &h5,
+        &st,
+        "--model",
+        "vgg16",
+    ]));
     assert!(
         converted.starts_with(&format!(
             "Converted {h5} (KerasH5, with the top, preprocessing Vgg16; read in "

@@ -28,3 +28,76 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).expect("python prints UTF-8")
 }
+
+/// The machine-wide folder of the project's heavy tools and caches (`$CATSDOGS_CACHE`).
+pub fn cache_root() -> std::path::PathBuf {
+    match std::env::var_os("CATSDOGS_CACHE") {
+        Some(dir) => dir.into(),
+        None => {
+            let home = std::env::var("HOME").expect("HOME is set");
+            std::path::Path::new(&home).join(".cache/catsdogs")
+        }
+    }
+}
+
+/// Reference files that a Python script makes once and that are kept between runs: the folder
+/// `$CATSDOGS_CACHE/test-references/NAME-KEY`, where KEY hashes the script and its arguments,
+/// so that a changed script makes new ones. The script runs with `python`, the folder to fill
+/// and `args`; it fills a temporary folder that is renamed into place only once complete, so an
+/// interrupted run leaves nothing that a later one would trust. Prints how long making them took.
+pub fn cached_references(
+    name: &str,
+    python: &std::path::Path,
+    script: &str,
+    args: &[&str],
+) -> std::path::PathBuf {
+    let key = catsdogs::hashing::sha256_hex(
+        [script]
+            .iter()
+            .chain(args)
+            .flat_map(|s| [s.as_bytes(), &[0u8]])
+            .flatten()
+            .copied()
+            .collect::<Vec<u8>>(),
+    );
+    let root = cache_root().join("test-references");
+    let dir = root.join(format!("{name}-{}", &key[..16]));
+    if dir.is_dir() {
+        return dir;
+    }
+    std::fs::create_dir_all(&root).expect("the test cache folder can be made");
+    let partial = tempfile::Builder::new()
+        .prefix(&format!(".{name}-"))
+        .tempdir_in(&root)
+        .expect("a temporary folder in the test cache");
+    let start = std::time::Instant::now();
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(partial.path())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    assert!(
+        out.status.success(),
+        "{} failed making the {name} references:\n{}",
+        python.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "made the {name} references in {:.1} s, kept in {}",
+        start.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    // Another test process may have made them meanwhile: theirs are as good as these.
+    let partial = partial.keep();
+    if std::fs::rename(&partial, &dir).is_err() {
+        std::fs::remove_dir_all(&partial).ok();
+        assert!(
+            dir.is_dir(),
+            "cannot keep the references in {}",
+            dir.display()
+        );
+    }
+    dir
+}
