@@ -17,6 +17,8 @@ SKIPPED = 3
 # Keras's VGG16 preprocess_input ('caffe'): BGR, minus ImageNet's mean pixel.
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 TARGET_SIZE = (224, 224)
+# The backbones of (b), with ours' names (`catsdogs bench forward --model`).
+BACKBONES = ("vgg16", "vgg19", "resnet50", "mobilenet_v2")
 # Block 5 of torchvision's vgg16().features starts at this index (block5_conv1).
 TORCH_BLOCK5 = 24
 # The tutorial's learning rates.
@@ -31,7 +33,9 @@ def parser(description):
     decode = sub.add_parser("decode", help="time load_img-style decode + resize to 224x224")
     decode.add_argument("--files", required=True, help="text file, one image path per line")
     decode.add_argument("--threads", type=int, default=1)
-    forward = sub.add_parser("forward", help="time VGG16's conv base on random batches")
+    forward = sub.add_parser("forward", help="time a backbone's conv base on random batches")
+    forward.add_argument("--model", choices=BACKBONES, default="vgg16",
+                         help="the backbone, include_top=False (default vgg16)")
     forward.add_argument("--batch", type=int, default=50)
     forward.add_argument("--iterations", type=int, default=5)
     forward.add_argument("--threads", type=int, default=1)

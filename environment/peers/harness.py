@@ -28,6 +28,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# The backbones of (b), by ours' names, as the table titles them.
+BACKBONES = {"vgg16": "VGG16", "vgg19": "VGG19", "resnet50": "ResNet50",
+             "mobilenet_v2": "MobileNetV2"}
 SKIPPED = 3  # the peers' exit status for "framework not installed" (see common.py)
 SECTION = "<!-- bench:{}:{} -->"
 # cached and uncached training may differ by float rounding only (cuDNN picks algorithms per
@@ -58,6 +61,10 @@ def parse_args():
                    help="batch of (b) (8 on the CPU, quick 4; 50 on CUDA)")
     p.add_argument("--forward-iterations", type=int,
                    help="timed batches of (b) (6 on the CPU, quick 2; 20 on CUDA)")
+    p.add_argument("--backbones", default=",".join(BACKBONES),
+                   help="conv bases timed in (b), include_top=False, random weights, each "
+                   "with (b)'s batch and timed batches (all four; only VGG16 gets every "
+                   "precision and layout)")
     p.add_argument("--threads", type=int, help="threads for 'all cores' (the usable cores)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--parts", default="checks,b,a,c,experiments",
@@ -70,6 +77,10 @@ def parse_args():
     args = p.parse_args()
     if not args.render and not (args.catsdogs and args.work and args.out):
         p.error("--catsdogs, --work and --out are needed, unless --render")
+    args.backbones = [b.strip() for b in args.backbones.split(",") if b.strip()]
+    unknown = [b for b in args.backbones if b not in BACKBONES]
+    if unknown:
+        p.error(f"--backbones: unknown {', '.join(unknown)} (known: {', '.join(BACKBONES)})")
     args.images = args.images or (200 if args.quick else 2000)
     # Even counts, so that the split gives both classes the same number of images.
     args.train = 2 * math.ceil((args.train or (20 if args.quick else 200)) / 2)
@@ -96,6 +107,7 @@ class Harness:
         self.bf16 = bool(auto) and auto.group(1).startswith("bf16")
         cuda = self.device == "cuda"
         self.forward_batch = args.forward_batch or (50 if cuda else 4 if args.quick else 8)
+        self.backbones = args.backbones
         self.forward_iterations = args.forward_iterations or (
             20 if cuda else 2 if args.quick else 6)
 
@@ -206,6 +218,7 @@ class Harness:
             "validation": a.validation, "test": a.test, "epochs": a.epochs,
             "experiments_epochs": a.experiments, "batch": a.batch,
             "forward_batch": self.forward_batch, "forward_iterations": self.forward_iterations,
+            "backbones": self.backbones,
             "threads": self.threads, "device": self.device, "quick": a.quick,
         }
         for part in [p.strip() for p in a.parts.split(",") if p.strip()]:
@@ -252,30 +265,18 @@ class Harness:
                              "device": self.device, "group": group, "ours": False,
                              "status": "skipped", "note": "no bf16 hardware here"})
 
+    def auto_layouts(self):
+        """One (precision, layout) pair a precision, in the layout ours' auto and defaults
+        pick for it: the fast path's bf16 first where the hardware has it, then fp32."""
+        first = {}
+        for precision, layout in self.numbers():
+            first.setdefault(precision, (precision, layout))
+        return list(first.values())
+
     def part_forward(self):
         b, n = self.forward_batch, self.forward_iterations
-        print(f"(b) VGG16 conv base forward, batch {b}, {n} timed batches")
-        f = ["--batch", b, "--iterations", n, "--threads", self.threads, "--device", self.device]
-        for i, (precision, layout) in enumerate(self.numbers()):
-            what = f"{precision} {layout.upper()}" + (", auto" if i == 0 else "")
-            nl = ["--precision", precision, "--layout", layout]
-            self.measure("b", f"ours (tch), {what}", self.ours("forward", *f, *nl), self.threads,
-                         "b")
-        for precision, layout in [("fp32", "nchw"), ("fp32", "nhwc"), ("bf16", "nhwc")]:
-            name = f"PyTorch eager, {precision} {layout.upper()}" + (
-                " (autocast)" if precision == "bf16" else "")
-            if precision == "bf16" and not self.bf16:
-                self.bf16_skipped("b", name, "b")
-                continue
-            nl = ["--precision", precision, "--layout", layout]
-            self.measure("b", name, self.peer("torch", "forward", *f, *nl), self.threads, "b")
-        for precision, name in [("fp32", "Keras (TensorFlow), fp32"),
-                                ("bf16", "Keras (TensorFlow), mixed_bfloat16")]:
-            if precision == "bf16" and not self.bf16:
-                self.bf16_skipped("b", name, "b")
-                continue
-            self.measure("b", name, self.peer("keras", "forward", *f, "--precision", precision),
-                         self.threads, "b")
+        for backbone in self.backbones:
+            self.forward_backbone(backbone, b, n)
         print(f"(b) Grad-CAM at block5_conv3 of the cat/dog model, one 224x224 image, {n} timed, "
               "beside the same model's forward pass, fp32")
         g = ["--batch", 1, "--iterations", n, "--threads", self.threads, "--device", self.device]
@@ -285,6 +286,43 @@ class Harness:
             if row["status"] == "ok":
                 row["note"] = (f"{row['grad_cam_over_forward']:.2f}x the same model's forward "
                                f"pass ({row['forward_seconds'] / n:.3f} s an image)")
+
+    def forward_backbone(self, backbone, b, n):
+        """(b)'s rows of one backbone, in their own group (the ratios compare against ours on
+        the same backbone). VGG16, the tutorial's, gets every precision and layout; the others
+        the fast path's bf16 and fp32 in the layouts auto picks, channels_last for PyTorch."""
+        title, every = BACKBONES[backbone], backbone == "vgg16"
+        group = "b" if every else f"b-{backbone}"
+        print(f"(b) {title} conv base forward, batch {b}, {n} timed batches")
+        f = ["--model", backbone, "--batch", b, "--iterations", n, "--threads", self.threads,
+             "--device", self.device]
+        ours = self.numbers() if every else self.auto_layouts()
+        for i, (precision, layout) in enumerate(ours):
+            what = f"{precision} {layout.upper()}" + (", auto" if i == 0 else "")
+            nl = ["--precision", precision, "--layout", layout]
+            self.measure("b", f"{title}: ours (tch), {what}", self.ours("forward", *f, *nl),
+                         self.threads, group)
+        for name, precision, cmd in self.forward_peers(f, every):
+            if precision == "bf16" and not self.bf16:
+                self.bf16_skipped("b", f"{title}: {name}", group)
+            else:
+                self.measure("b", f"{title}: {name}", cmd, self.threads, group)
+
+    def forward_peers(self, f, every):
+        """(name, precision, command) of the peers' (b) rows of one backbone: PyTorch eager
+        (fp32 NCHW when `every`; fp32 and bf16 autocast channels_last) and Keras (fp32 and
+        mixed_bfloat16)."""
+        rows = []
+        for precision, layout in ([("fp32", "nchw")] if every else []) + [("fp32", "nhwc"),
+                                                                         ("bf16", "nhwc")]:
+            autocast = " (autocast)" if precision == "bf16" else ""
+            rows.append((f"PyTorch eager, {precision} {layout.upper()}{autocast}", precision,
+                         self.peer("torch", "forward", *f, "--precision", precision,
+                                   "--layout", layout)))
+        for precision, policy in [("fp32", "fp32"), ("bf16", "mixed_bfloat16")]:
+            rows.append((f"Keras (TensorFlow), {policy}", precision,
+                         self.peer("keras", "forward", *f, "--precision", precision)))
+        return rows
 
     def part_epochs(self, split):
         a = self.args
@@ -689,7 +727,8 @@ def machine_lines(data):
         f"libtorch device: {m['catsdogs_device']}.",
         f"Peers: {peers or 'none importable'}.",
         f"Settings: {s['threads']} threads for 'all cores'; (a) {s['images_decoded']} JPEGs; "
-        f"(b) batch {s['forward_batch']}, {s['forward_iterations']} timed batches; (c) "
+        f"(b) {', '.join(BACKBONES[b] for b in s.get('backbones', ['vgg16']))}, batch "
+        f"{s['forward_batch']}, {s['forward_iterations']} timed batches; (c) "
         f"{s['epochs']} epoch(s) on {s['train']} training + {s['validation']} validation "
         f"images, batch {s['batch']}"
         + (f"; experiments {s['experiments_epochs']} epochs each" if s["experiments_epochs"]

@@ -1,8 +1,9 @@
-"""The Keras peer: load_img (Pillow), Keras/TensorFlow VGG16, and the tutorial's training as
-the tutorial writes it (ImageDataGenerator.flow_from_directory + fit).
+"""The Keras peer: load_img (Pillow), Keras/TensorFlow conv bases (VGG16, VGG19, ResNet50,
+MobileNetV2), and the tutorial's training as the tutorial writes it
+(ImageDataGenerator.flow_from_directory + fit).
 
     python keras_peer.py decode  --files LIST --threads N
-    python keras_peer.py forward --batch B --iterations K --threads N
+    python keras_peer.py forward --model NAME --batch B --iterations K --threads N
     python keras_peer.py epoch   --data DIR --phase frozen|finetune --epochs E --threads N
 
 Without Keras, `decode` still measures Pillow doing what load_img does (open, convert('RGB'),
@@ -89,8 +90,15 @@ def pillow_load_img(path, target_size):
         return image.resize(width_height, Image.NEAREST) if image.size != width_height else image
 
 
-def vgg16(keras):
-    return keras.applications.VGG16(weights=None, include_top=False, input_shape=(224, 224, 3))
+# keras.applications' constructor of each backbone, by ours' names.
+APPLICATIONS = {"vgg16": "VGG16", "vgg19": "VGG19", "resnet50": "ResNet50",
+                "mobilenet_v2": "MobileNetV2"}
+
+
+def application(keras, name="vgg16"):
+    """keras.applications' `name`, include_top=False, random weights, 224x224x3 input."""
+    constructor = getattr(keras.applications, APPLICATIONS[name])
+    return constructor(weights=None, include_top=False, input_shape=(224, 224, 3))
 
 
 def tf_device(args):
@@ -119,7 +127,7 @@ def forward(args):
     import numpy as np
 
     keras.utils.set_random_seed(0)
-    model = vgg16(keras)
+    model = application(keras, args.model)
     x = np.random.default_rng(0).standard_normal((args.batch, 224, 224, 3), dtype=np.float32)
 
     def run(count):
@@ -132,7 +140,7 @@ def forward(args):
     seconds = run(args.iterations)
     result = {"images": args.batch * args.iterations, "seconds": seconds}
     result.update(threads=args.threads, batch=args.batch, device=device,
-                  compute=f"{args.precision}-nhwc")
+                  compute=f"{args.precision}-nhwc", model=args.model)
     common.report(result)
 
 
@@ -154,7 +162,7 @@ def epoch(args):
         )
         for split in ("train", "validation")
     }
-    conv_base = vgg16(keras)
+    conv_base = application(keras)
     model = models.Sequential(
         [
             conv_base,

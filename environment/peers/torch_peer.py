@@ -1,8 +1,9 @@
-"""The PyTorch peer: torchvision's JPEG decode, PyTorch eager VGG16, and the idiomatic training
-loop (ImageFolder + DataLoader), with the tutorial's model and optimizer.
+"""The PyTorch peer: torchvision's JPEG decode, PyTorch eager conv bases (VGG16, VGG19,
+ResNet50, MobileNetV2), and the idiomatic training loop (ImageFolder + DataLoader), with the
+tutorial's model and optimizer.
 
     python torch_peer.py decode  --files LIST --threads N
-    python torch_peer.py forward --batch B --iterations K --threads N --device cpu|cuda
+    python torch_peer.py forward --model NAME --batch B --iterations K --threads N --device cpu|cuda
     python torch_peer.py gradcam --batch B --iterations K --threads N --device cpu|cuda
     python torch_peer.py epoch   --data DIR --phase frozen|finetune --epochs E --threads N
 """
@@ -78,11 +79,16 @@ def decode(args):
     common.report({"images": len(files), "seconds": seconds, "threads": args.threads})
 
 
-def conv_base():
-    """Keras's VGG16(include_top=False): torchvision's vgg16().features, freshly initialised."""
+def conv_base(name="vgg16"):
+    """Keras's application `name` with include_top=False: torchvision's model, freshly
+    initialised, without its pooling and classifier."""
     import torchvision
+    from torch import nn
 
-    return torchvision.models.vgg16(weights=None).features
+    model = getattr(torchvision.models, name)(weights=None)
+    if name == "resnet50":  # no `features`: everything before avgpool and fc
+        return nn.Sequential(*list(model.children())[:-2])
+    return model.features
 
 
 def forward(args):
@@ -90,7 +96,7 @@ def forward(args):
     device = pick_device(torch, args.device)
     torch.manual_seed(0)
     layout, autocast = numbers(torch, args, device)
-    model = conv_base().to(device, memory_format=layout).eval()
+    model = conv_base(args.model).to(device, memory_format=layout).eval()
     x = torch.randn(args.batch, 3, *common.TARGET_SIZE, device=device)
     x = x.contiguous(memory_format=layout)
 
@@ -106,7 +112,7 @@ def forward(args):
     seconds = run(args.iterations)
     result = {"images": args.batch * args.iterations, "seconds": seconds}
     result.update(threads=args.threads, batch=args.batch, device=device.type,
-                  compute=f"{args.precision}-{args.layout}")
+                  compute=f"{args.precision}-{args.layout}", model=args.model)
     common.report(result)
 
 
