@@ -254,8 +254,11 @@ class Harness:
 
     def numbers(self):
         """The (precision, layout) pairs measured: ours' `auto` first (bf16 NHWC where the
-        hardware has bf16, else fp32 NCHW), the reference of the ratios, then the others."""
-        pairs = [("fp32", "nchw"), ("fp32", "nhwc")]
+        hardware has bf16, else fp32: NHWC on the CPU, NCHW on CUDA), the reference of the
+        ratios, then the others."""
+        pairs = [("fp32", "nhwc"), ("fp32", "nchw")]
+        if self.device == "cuda":
+            pairs.reverse()
         if self.bf16:
             pairs = [("bf16", "nhwc"), ("bf16", "nchw")] + pairs
         return pairs
@@ -663,7 +666,7 @@ def describe_machine(args, device, cores):
         "cpu": cpu, "cpu_flags": flags, "cores": os.cpu_count(), "cores_usable": cores,
         "ram_gib": ram, "gpu": gpu,
         "device": device, "os": platform.platform(), "versions": versions,
-        "catsdogs_device": run_text([args.catsdogs, "device"]),
+        "catsdogs_device": "; ".join(run_text([args.catsdogs, "device"]).splitlines()),
     }
 
 
