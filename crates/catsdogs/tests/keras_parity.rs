@@ -117,14 +117,7 @@ fn keras_python() -> PathBuf {
     if let Some(python) = std::env::var_os("CATSDOGS_KERAS_PYTHON") {
         return python.into();
     }
-    let bench = common::cache_root().join("bench-venv/bin/python");
-    if bench.is_file() {
-        return bench;
-    }
-    let venv = std::env::var("CATSDOGS_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| common::cache_root().join("venv"));
-    venv.join("bin/python")
+    common::peer_python()
 }
 
 /// The references, made once per machine (and waited for by every test of this process).

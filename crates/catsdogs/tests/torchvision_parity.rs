@@ -77,24 +77,12 @@ with open(os.path.join(out, "report.json"), "w") as f:
     json.dump(report, f)
 "#;
 
-/// The bench's venv (torch and torchvision) if there is one, else the project's.
-fn torch_python() -> PathBuf {
-    let bench = common::cache_root().join("bench-venv/bin/python");
-    if bench.is_file() {
-        return bench;
-    }
-    let venv = std::env::var("CATSDOGS_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| common::cache_root().join("venv"));
-    venv.join("bin/python")
-}
-
 fn references() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         common::cached_references(
             "torchvision-parity",
-            &torch_python(),
+            &common::peer_python(),
             TORCHVISION_REFERENCES,
             &[],
         )

@@ -30,6 +30,19 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
 }
 
 /// The machine-wide folder of the project's heavy tools and caches (`$CATSDOGS_CACHE`).
+/// The Python with the peers (Keras on TensorFlow, torchvision): the bench's venv if there is
+/// one, else the project's (Keras on its torch backend).
+pub fn peer_python() -> std::path::PathBuf {
+    let bench = cache_root().join("bench-venv/bin/python");
+    if bench.is_file() {
+        return bench;
+    }
+    std::env::var_os("CATSDOGS_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| cache_root().join("venv"))
+        .join("bin/python")
+}
+
 pub fn cache_root() -> std::path::PathBuf {
     match std::env::var_os("CATSDOGS_CACHE") {
         Some(dir) => dir.into(),
