@@ -15,7 +15,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::References;
+
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use catsdogs::applications::{Backbone, Network, Pooling};
@@ -121,25 +123,18 @@ fn keras_python() -> PathBuf {
 }
 
 /// The references, made once per machine (and waited for by every test of this process).
-fn references() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        common::cached_references(
+fn references() -> &'static References {
+    static REFERENCES: OnceLock<References> = OnceLock::new();
+    REFERENCES.get_or_init(|| References {
+        peer: "Keras",
+        dir: common::cached_references(
             "keras-parity",
             &keras_python(),
             KERAS_REFERENCES,
             &[CLASS_INDEX_JSON],
-        )
+        ),
+        layout: nhwc,
     })
-}
-
-fn report() -> serde_json::Value {
-    let text = std::fs::read_to_string(references().join("report.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn npy(name: &str) -> Tensor {
-    Tensor::read_npy(references().join(format!("{name}.npy"))).unwrap()
 }
 
 /// NCHW to Keras's NHWC.
@@ -151,52 +146,28 @@ fn nhwc(t: &Tensor) -> Tensor {
     }
 }
 
-/// The largest difference relative to the largest magnitude of Keras's values.
-fn relative_error(ours: &Tensor, keras: &Tensor) -> f64 {
-    assert_eq!(ours.size(), keras.size());
-    let scale = keras.abs().max().double_value(&[]);
-    assert!(scale > 0.0, "Keras's values are not all zero");
-    (ours - keras).abs().max().double_value(&[]) / scale
-}
-
-fn assert_close(what: &str, ours: &Tensor, keras: &Tensor) {
-    let error = relative_error(&nhwc(ours), keras);
-    eprintln!("{what}: relative error {error:.1e}");
-    assert!(
-        error < 1e-4,
-        "{what} differs from Keras's by {error:.2e} (relative)"
-    );
-}
-
 /// Checks one network: its file, preprocessing, layers, poolings and, with `top`, predictions
 /// and their decoding.
 fn matches_keras(case: &str, backbone: Backbone, top: bool) {
-    let weights = Weights::load(references().join(format!("{case}.h5"))).unwrap();
+    let references = references();
+    let weights = Weights::load(references.dir.join(format!("{case}.h5"))).unwrap();
     assert_eq!(weights.backbone(), backbone);
     assert_eq!(weights.format(), Format::KerasH5);
     assert_eq!(weights.has_top(), top);
     assert_eq!(weights.preprocess(), backbone.preprocess());
 
-    let pixels = npy(&format!("{case}-pixels"));
+    let pixels = references.npy(&format!("{case}-pixels"));
     let x = preprocess_batch(&pixels, weights.preprocess());
-    let keras_x = npy(&format!("{case}-input"));
+    let keras_x = references.npy(&format!("{case}-input"));
     assert_eq!(nhwc(&x), keras_x, "{case}: preprocess_input as Keras's");
     let size = pixels.size();
     let base = Network::from_weights(&weights, false, CPU)
         .unwrap()
         .with_input_size(size[1], size[2])
         .unwrap();
-    let report = report();
+    let report = references.report();
     eprintln!("{case}: Keras {} on {}", report["keras"], report["backend"]);
-    for layer in report[case].as_array().unwrap() {
-        let layer = layer.as_str().unwrap();
-        let ours = base.forward_to(&x, layer).unwrap();
-        assert_close(
-            &format!("{case} {layer}"),
-            &ours,
-            &npy(&format!("{case}-{layer}")),
-        );
-    }
+    references.assert_layers(case, &base, &x);
     for (pooling, name) in [(Pooling::Avg, "avg"), (Pooling::Max, "max")] {
         let pooled = Network::from_weights(&weights, false, CPU)
             .unwrap()
@@ -206,16 +177,14 @@ fn matches_keras(case: &str, backbone: Backbone, top: bool) {
             .unwrap();
         let ours = pooled.forward(&x).unwrap();
         let what = format!("{case} pooling={name}");
-        assert_close(&what, &ours, &npy(&format!("{case}-pooling-{name}")));
+        let keras = references.npy(&format!("{case}-pooling-{name}"));
+        references.assert_close(&what, &ours, &keras);
     }
     if !top {
         return;
     }
     let network = Network::from_weights(&weights, true, CPU).unwrap();
-    let x = preprocess_batch(&npy(&format!("{case}-top-pixels")), network.preprocess());
-    let ours = network.forward(&x).unwrap();
-    let keras = npy(&format!("{case}-predictions"));
-    assert_close(&format!("{case} predictions"), &ours, &keras);
+    let (ours, keras) = references.assert_predictions(case, &network);
     // decode_predictions on Keras's own numbers gives exactly Keras's answer, and on ours the
     // same classes.
     let decoded = |probs: &Tensor| -> Vec<Vec<(String, String, f32)>> {

@@ -11,7 +11,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::References;
+
 use std::sync::OnceLock;
 
 use catsdogs::applications::{Backbone, Flavor, Network};
@@ -77,69 +78,41 @@ with open(os.path.join(out, "report.json"), "w") as f:
     json.dump(report, f)
 "#;
 
-fn references() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        common::cached_references(
+/// The references, made once per machine.
+fn references() -> &'static References {
+    static REFERENCES: OnceLock<References> = OnceLock::new();
+    REFERENCES.get_or_init(|| References {
+        peer: "torchvision",
+        dir: common::cached_references(
             "torchvision-parity",
             &common::peer_python(),
             TORCHVISION_REFERENCES,
             &[],
-        )
+        ),
+        layout: Tensor::shallow_clone,
     })
 }
 
-fn npy(name: &str) -> Tensor {
-    Tensor::read_npy(references().join(format!("{name}.npy"))).unwrap()
-}
-
-fn assert_close(what: &str, ours: &Tensor, theirs: &Tensor) {
-    assert_eq!(ours.size(), theirs.size(), "{what}");
-    let scale = theirs.abs().max().double_value(&[]);
-    assert!(scale > 0.0, "{what}: torchvision's values are not all zero");
-    let error = (ours - theirs).abs().max().double_value(&[]) / scale;
-    eprintln!("{what}: relative error {error:.1e}");
-    assert!(
-        error < 1e-4,
-        "{what} differs from torchvision's by {error:.2e} (relative)"
-    );
-}
-
 fn matches_torchvision(case: &str, backbone: Backbone) {
-    let weights = Weights::load(references().join(format!("{case}.pth"))).unwrap();
+    let references = references();
+    let weights = Weights::load(references.dir.join(format!("{case}.pth"))).unwrap();
     assert_eq!(weights.backbone(), backbone);
     assert_eq!(weights.flavor(), Flavor::Torchvision);
     assert_eq!(weights.format(), Format::TorchSave);
     assert_eq!(weights.preprocess(), Preprocess::Torch);
     assert!(weights.has_top());
-    let text = std::fs::read_to_string(references().join("report.json")).unwrap();
-    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
-    eprintln!("{case}: torchvision {}", report["torchvision"]);
+    eprintln!("{case}: torchvision {}", references.report()["torchvision"]);
 
-    let pixels = npy(&format!("{case}-pixels"));
+    let pixels = references.npy(&format!("{case}-pixels"));
     let x = preprocess_batch(&pixels, Preprocess::Torch);
     let size = pixels.size();
     let base = Network::from_weights(&weights, false, CPU)
         .unwrap()
         .with_input_size(size[1], size[2])
         .unwrap();
-    for layer in report[case].as_array().unwrap() {
-        let layer = layer.as_str().unwrap();
-        let ours = base.forward_to(&x, layer).unwrap();
-        assert_close(
-            &format!("{case} {layer}"),
-            &ours,
-            &npy(&format!("{case}-{layer}")),
-        );
-    }
+    references.assert_layers(case, &base, &x);
     let network = Network::from_weights(&weights, true, CPU).unwrap();
-    let x = preprocess_batch(&npy(&format!("{case}-top-pixels")), Preprocess::Torch);
-    let ours = network.forward(&x).unwrap();
-    assert_close(
-        &format!("{case} predictions"),
-        &ours,
-        &npy(&format!("{case}-predictions")),
-    );
+    let _ = references.assert_predictions(case, &network);
 }
 
 #[test]

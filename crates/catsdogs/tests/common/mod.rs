@@ -29,7 +29,6 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("python prints UTF-8")
 }
 
-/// The machine-wide folder of the project's heavy tools and caches (`$CATSDOGS_CACHE`).
 /// The Python with the peers (Keras on TensorFlow, torchvision): the bench's venv if there is
 /// one, else the project's (Keras on its torch backend).
 pub fn peer_python() -> std::path::PathBuf {
@@ -43,6 +42,7 @@ pub fn peer_python() -> std::path::PathBuf {
         .join("bin/python")
 }
 
+/// The machine-wide folder of the project's heavy tools and caches (`$CATSDOGS_CACHE`).
 pub fn cache_root() -> std::path::PathBuf {
     match std::env::var_os("CATSDOGS_CACHE") {
         Some(dir) => dir.into(),
@@ -113,4 +113,80 @@ pub fn cached_references(
         );
     }
     dir
+}
+
+/// What a peer (Keras, torchvision) computed with its own code, in a folder that
+/// [`cached_references`] made: `NAME.npy` arrays and a `report.json` that lists, per case, the
+/// layers compared.
+pub struct References {
+    /// The peer's name, for messages.
+    pub peer: &'static str,
+    /// The folder.
+    pub dir: std::path::PathBuf,
+    /// Brings one of our tensors to the peer's layout (Keras's NHWC, say).
+    pub layout: fn(&tch::Tensor) -> tch::Tensor,
+}
+
+impl References {
+    /// The array `NAME.npy`.
+    pub fn npy(&self, name: &str) -> tch::Tensor {
+        tch::Tensor::read_npy(self.dir.join(format!("{name}.npy"))).unwrap()
+    }
+
+    /// The script's `report.json`.
+    pub fn report(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.dir.join("report.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Asserts that `ours` is within 1e-4 of the peer's values, relative to their largest
+    /// magnitude, and prints the error.
+    pub fn assert_close(&self, what: &str, ours: &tch::Tensor, theirs: &tch::Tensor) {
+        let ours = (self.layout)(ours);
+        assert_eq!(ours.size(), theirs.size(), "{what}");
+        let scale = theirs.abs().max().double_value(&[]);
+        assert!(
+            scale > 0.0,
+            "{what}: {}'s values are not all zero",
+            self.peer
+        );
+        let error = (&ours - theirs).abs().max().double_value(&[]) / scale;
+        eprintln!("{what}: relative error {error:.1e}");
+        assert!(
+            error < 1e-4,
+            "{what} differs from {}'s by {error:.2e} (relative)",
+            self.peer
+        );
+    }
+
+    /// `base` run on `x` to each layer that the report lists for `case`, against the peer's
+    /// `CASE-LAYER.npy`.
+    pub fn assert_layers(
+        &self,
+        case: &str,
+        base: &catsdogs::applications::Network,
+        x: &tch::Tensor,
+    ) {
+        for layer in self.report()[case].as_array().unwrap() {
+            let layer = layer.as_str().unwrap();
+            let ours = base.forward_to(x, layer).unwrap();
+            let theirs = self.npy(&format!("{case}-{layer}"));
+            self.assert_close(&format!("{case} {layer}"), &ours, &theirs);
+        }
+    }
+
+    /// `network` (with its top) on the peer's `CASE-top-pixels`, preprocessed as the network
+    /// wants, against the peer's `CASE-predictions`; returns ours and theirs.
+    pub fn assert_predictions(
+        &self,
+        case: &str,
+        network: &catsdogs::applications::Network,
+    ) -> (tch::Tensor, tch::Tensor) {
+        let pixels = self.npy(&format!("{case}-top-pixels"));
+        let x = catsdogs::data::preprocess_batch(&pixels, network.preprocess());
+        let ours = network.forward(&x).unwrap();
+        let theirs = self.npy(&format!("{case}-predictions"));
+        self.assert_close(&format!("{case} predictions"), &ours, &theirs);
+        (ours, theirs)
+    }
 }
