@@ -8,8 +8,9 @@
 //! on an upward use or a cycle):
 //!
 //! ```text
-//! 5 presentation  plot, display, notebook, experiments, bench    what a person sees and runs
-//!                   figures, inline output, the notebooks' context, the tutorial's two runs
+//! 5 presentation  plot, display, notebook, experiments, bench,   what a person sees and runs
+//!                 gradcam                                         figures, inline output, the
+//!                   notebooks' context, the tutorial's two runs, where the network looked
 //! 4 training      train, features, history                        compile, fit, evaluate,
 //!                   optimizers, loss, checkpoints, predict, submit; exact feature caches
 //! 3 network       model, applications, vgg16, weights, imagenet   layers and their graph,
