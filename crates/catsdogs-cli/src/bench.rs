@@ -46,12 +46,8 @@ pub enum BenchCommand {
         /// Timed batches (after one untimed).
         #[arg(long, default_value_t = 5)]
         iterations: usize,
-        /// libtorch's CPU threads.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-        threads: u16,
-        /// Where to run.
-        #[arg(long, value_enum, default_value_t = Where::Auto)]
-        device: Where,
+        #[command(flatten)]
+        machine: Machine,
         #[command(flatten)]
         numbers: Numbers,
     },
@@ -71,12 +67,8 @@ pub enum BenchCommand {
         /// Timed batches (after one untimed), for each of the two.
         #[arg(long, default_value_t = 5)]
         iterations: usize,
-        /// libtorch's CPU threads.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-        threads: u16,
-        /// Where to run.
-        #[arg(long, value_enum, default_value_t = Where::Auto)]
-        device: Where,
+        #[command(flatten)]
+        machine: Machine,
     },
     /// Run VGG16's conv base on the same random images on the CPU and on the GPU, and print
     /// how far apart the outputs are.
@@ -108,16 +100,31 @@ pub enum BenchCommand {
         cache: Switch,
         #[command(flatten)]
         numbers: Numbers,
-        /// libtorch's CPU threads.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-        threads: u16,
-        /// Where to run.
-        #[arg(long, value_enum, default_value_t = Where::Auto)]
-        device: Where,
+        #[command(flatten)]
+        machine: Machine,
         /// The run folder (checkpoints, history, model); it must not hold a run already.
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// Where a measurement runs: libtorch's CPU threads and the device.
+#[derive(clap::Args)]
+pub struct Machine {
+    /// libtorch's CPU threads.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: u16,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = Where::Auto)]
+    device: Where,
+}
+
+impl Machine {
+    /// Gives libtorch its threads and returns the device to run on.
+    fn start(&self) -> anyhow::Result<Device> {
+        tch::set_num_threads(i32::from(self.threads));
+        self.device.device()
+    }
 }
 
 /// How the layers compute: a precision and, optionally, a memory layout.
@@ -228,12 +235,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             batch,
             target_size: (height, width),
             iterations,
-            threads,
-            device,
+            machine,
             numbers,
         } => {
-            tch::set_num_threads(i32::from(threads));
-            let device = device.device()?;
+            let device = machine.start()?;
             let compute = numbers.compute(device)?;
             tch::manual_seed(0);
             let network = Network::new(model, false, device)
@@ -242,7 +247,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             let timing = bench::forward(&network, batch, iterations)?;
             (
                 timing,
-                json!({ "threads": threads, "batch": batch, "device": describe(device),
+                json!({ "threads": machine.threads, "batch": batch, "device": describe(device),
                         "compute": compute.to_string(), "model": model.name() }),
             )
         }
@@ -251,11 +256,9 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             target_size: (height, width),
             layer,
             iterations,
-            threads,
-            device,
+            machine,
         } => {
-            tch::set_num_threads(i32::from(threads));
-            let device = device.device()?;
+            let device = machine.start()?;
             tch::manual_seed(0);
             let base = Network::new(Backbone::Vgg16, false, device)
                 .with_input_size(i64::from(height), i64::from(width))?;
@@ -263,7 +266,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             let timing = bench::grad_cam(&model, &GradCam::new(&layer), batch, iterations)?;
             let forward = timing.forward;
             let details = json!({
-                "threads": threads, "batch": batch, "device": describe(device), "layer": layer,
+                "threads": machine.threads, "batch": batch, "device": describe(device), "layer": layer,
                 "compute": "fp32", "forward_seconds": forward.seconds,
                 "forward_images_per_second": forward.images_per_second(),
                 "grad_cam_over_forward": timing.grad_cam.seconds / forward.seconds,
@@ -278,12 +281,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             target_size,
             cache,
             numbers,
-            threads,
-            device,
+            machine,
             out,
         } => {
-            tch::set_num_threads(i32::from(threads));
-            let device = device.device()?;
+            let device = machine.start()?;
             let compute = numbers.compute(device)?;
             let mut options = RunOptions::new(experiment, &data, out);
             options.epochs = epochs;
@@ -299,7 +300,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 seconds: epoch_seconds.iter().sum(),
             };
             let details = json!({
-                "threads": threads,
+                "threads": machine.threads,
                 "batch": batch,
                 "device": describe(device),
                 "cache": cache == Switch::On,
