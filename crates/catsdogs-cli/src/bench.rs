@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
-use catsdogs::applications::{Backbone, Network};
+use catsdogs::applications::Backbone;
 use catsdogs::bench::{self, Timing};
 use catsdogs::data;
 use catsdogs::experiments::{self, Experiment, RunOptions};
@@ -208,7 +208,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 );
             }
             tch::manual_seed(0);
-            let mut model = Network::new(Backbone::Vgg16, false, Device::Cpu);
+            let mut model = Backbone::Vgg16.application(false).build(Device::Cpu)?;
             let agreement = bench::agreement(&mut model, batch, device)?;
             let mut line = serde_json::to_value(agreement)?;
             line["relative"] = json!(agreement.relative());
@@ -241,8 +241,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             let device = machine.start()?;
             let compute = numbers.compute(device)?;
             tch::manual_seed(0);
-            let network = Network::new(model, false, device)
-                .with_input_size(i64::from(height), i64::from(width))?
+            let network = model
+                .application(false)
+                .input_size(i64::from(height), i64::from(width))
+                .build(device)?
                 .with_compute(compute);
             let timing = bench::forward(&network, batch, iterations)?;
             (
@@ -260,8 +262,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         } => {
             let device = machine.start()?;
             tch::manual_seed(0);
-            let base = Network::new(Backbone::Vgg16, false, device)
-                .with_input_size(i64::from(height), i64::from(width))?;
+            let base = Backbone::Vgg16
+                .application(false)
+                .input_size(i64::from(height), i64::from(width))
+                .build(device)?;
             let model = Experiment::Frozen.model(base)?;
             let timing = bench::grad_cam(&model, &GradCam::new(&layer), batch, iterations)?;
             let forward = timing.forward;
@@ -293,8 +297,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             options.cache.enabled = cache == Switch::On;
             options.compute = Some(compute);
             let report = experiments::run(&options)?;
-            let epoch_seconds: Vec<f64> = report.history.epochs.iter().map(|e| e.seconds).collect();
-            let last = report.history.epochs.last();
+            let history = &report.history;
+            let epoch_seconds = history.seconds.clone();
             let timing = Timing {
                 images: data::list_images(&data.join("train"))?.filenames.len() * epochs,
                 seconds: epoch_seconds.iter().sum(),
@@ -306,8 +310,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 "cache": cache == Switch::On,
                 "compute": compute.to_string(),
                 "epoch_seconds": epoch_seconds,
-                "acc": last.map(|e| e.acc),
-                "val_acc": last.map(|e| e.val_acc),
+                "acc": history.acc().last(),
+                "val_acc": history.val_acc().last(),
             });
             (timing, details)
         }

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Args};
 
-use catsdogs::applications::Network;
 use catsdogs::data::{self, Preprocess};
 use catsdogs::experiments;
-use catsdogs::gradcam::{Explainable, GradCam, Target, DEFAULT_OPACITY};
+use catsdogs::gradcam::{GradCam, Target, DEFAULT_OPACITY};
+use catsdogs::model::Model;
 use catsdogs::plot::Colormap;
 use catsdogs::weights::Weights;
 use catsdogs::Error;
@@ -70,20 +70,22 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
     let cam = cam.colormap(args.colormap).opacity(args.opacity);
     match (&args.model, &args.weights) {
         (Some(model), _) => {
-            let (model, preprocess) = experiments::load_trained(model, args.preprocess)?;
+            let model = experiments::load_trained(model, args.preprocess)?;
             let cam = cam.target(Target::Class(args.class.unwrap_or(1)));
-            explain(&model, &cam, preprocess, &args)
+            explain(&model, &cam, &args)
         }
         (None, Some(weights)) => {
             let weights = Weights::load(weights)?;
-            let model = Network::from_weights(&weights, true, catsdogs::device())?;
+            let model = weights
+                .backbone()
+                .application(true)
+                .from_weights(&weights, catsdogs::device())?;
+            let model = match args.preprocess {
+                Some(preprocess) => model.with_preprocess(preprocess),
+                None => model,
+            };
             let cam = cam.target(args.class.map_or(Target::Predicted, Target::Class));
-            explain(
-                &model,
-                &cam,
-                args.preprocess.unwrap_or(weights.preprocess()),
-                &args,
-            )
+            explain(&model, &cam, &args)
         }
         (None, None) => unreachable!("clap requires --model or --weights"),
     }
@@ -91,17 +93,12 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
 
 /// Explains the images in batches, writes each overlay and prints each prediction, then the
 /// maps if asked.
-fn explain(
-    model: &impl Explainable,
-    cam: &GradCam,
-    preprocess: Preprocess,
-    args: &ExplainArgs,
-) -> anyhow::Result<()> {
+fn explain(model: &Model, cam: &GradCam, args: &ExplainArgs) -> anyhow::Result<()> {
     let outputs = output_paths(&args.imgs, &args.out);
     let mut maps = Vec::new();
     let mut shape = [0usize; 3];
     for (paths, outs) in args.imgs.chunks(BATCH).zip(outputs.chunks(BATCH)) {
-        let explained = cam.explain_files(model, paths, preprocess)?;
+        let explained = cam.explain_files(model, paths, model.preprocess())?;
         let e = &explained.explanation;
         let overlays = explained.overlays()?;
         for (i, (path, out)) in paths.iter().zip(outs).enumerate() {

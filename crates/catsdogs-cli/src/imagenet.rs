@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use clap::Subcommand;
 
-use catsdogs::applications::{Backbone, Flavor, Network, Pooling, TOP_INPUT_SIZE};
+use catsdogs::applications::{Backbone, Flavor, Pooling, TOP_INPUT_SIZE};
 use catsdogs::data::{self, Preprocess};
 use catsdogs::imagenet::decode_predictions;
 use catsdogs::precision::Precision;
@@ -114,10 +114,10 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             precision,
         } => {
             let weights = Weights::load(&weights)?;
-            weights.expect(model)?;
-            let device = catsdogs::device();
-            let model = Network::from_weights(&weights, true, device)?
-                .with_compute(precision.resolve(device)?);
+            let model = model
+                .application(true)
+                .from_weights(&weights, catsdogs::device())?
+                .with_precision(precision);
             let size = (TOP_INPUT_SIZE as u32, TOP_INPUT_SIZE as u32);
             for paths in imgs.chunks(BATCH) {
                 let x = load_batch(paths, size, weights.preprocess())?;
@@ -150,10 +150,11 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
                 .layers(Flavor::Keras, false, Pooling::None, size, size)
                 .iter()
                 .any(|spec| spec.name == layer);
-            let device = catsdogs::device();
-            let model = Network::from_weights(&weights, in_top, device)?
-                .with_input_size(target_size.0.into(), target_size.1.into())?
-                .with_compute(precision.resolve(device)?);
+            let model = model
+                .application(in_top)
+                .input_size(target_size.0.into(), target_size.1.into())
+                .from_weights(&weights, catsdogs::device())?
+                .with_precision(precision);
             let mut outputs = Vec::new();
             for paths in imgs.chunks(BATCH) {
                 let x = load_batch(paths, target_size, weights.preprocess())?;
@@ -179,9 +180,11 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             pooling,
             target_size: (height, width),
         } => {
-            let network = Network::new(model, include_top, tch::Device::Cpu)
-                .with_pooling(pooling)?
-                .with_input_size(height.into(), width.into())?;
+            let network = model
+                .application(include_top)
+                .pooling(pooling)
+                .input_size(height.into(), width.into())
+                .build(tch::Device::Cpu)?;
             out!("{}", network.summary().to_string().trim_end());
         }
         ImagenetCommand::ConvertWeights {

@@ -11,9 +11,7 @@ use catsdogs::experiments::{self, Experiment, RunOptions};
 use catsdogs::features::CacheOptions;
 use catsdogs::interrupt;
 use catsdogs::precision::Precision;
-use catsdogs::train::{
-    input_size, load_images, submit, Compile, FitOptions, Loss, Predict, RMSprop,
-};
+use catsdogs::train::{input_size, load_images, submit};
 
 /// `--cache on|off`.
 #[derive(Clone, Copy, ValueEnum)]
@@ -207,10 +205,8 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
                 precision,
             },
         } => {
-            let (model, preprocess) = experiments::load_trained(&model, preprocess)?;
-            let x = load_images(&images, input_size(&model)?, preprocess)?;
-            let mut model = model.compile(RMSprop::new(0.0), Loss::BinaryCrossentropy);
-            model.set_options(FitOptions::default().precision(precision));
+            let model = experiments::load_trained(&model, preprocess)?.with_precision(precision);
+            let x = load_images(&images, input_size(&model)?, model.preprocess())?;
             let p = model.predict(&x)?;
             for (i, image) in images.iter().enumerate() {
                 let dog = p.f_double_value(&[i as i64])?;
@@ -228,9 +224,8 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
                 precision,
             },
         } => {
-            let (model, preprocess) = experiments::load_trained(&model, preprocess)?;
-            let compute = precision.resolve(catsdogs::device())?;
-            let report = submit::submit(&model, preprocess, &test_zip, &out, batch_size, compute)?;
+            let model = experiments::load_trained(&model, preprocess)?.with_precision(precision);
+            let report = submit::submit(&model, model.preprocess(), &test_zip, &out, batch_size)?;
             for skipped in &report.skipped {
                 out!("Skipped {skipped}: not an image named N.jpg.");
             }

@@ -1,6 +1,6 @@
 //! Timings of the crate's own hot paths, for `catsdogs bench` and for notebooks: decoding and
-//! resizing JPEGs exactly as [`load_img`] does, and a network's forward pass (VGG16's, or any
-//! [`Network`]'s); and [`agreement`],
+//! resizing JPEGs exactly as [`load_img`] does, and a model's forward pass (VGG16's, or any
+//! other's); and [`agreement`],
 //! which checks that the CPU and a GPU compute the same forward pass.
 //!
 //! Each timing runs the work once untimed (to warm the page cache, the allocators and, on CUDA,
@@ -8,12 +8,13 @@
 //! work the same way, so `environment/bench` can put the numbers side by side.
 //!
 //! ```
-//! use catsdogs::applications::{Backbone, Network};
+//! use catsdogs::applications::Backbone;
 //! use catsdogs::bench;
-//! let model = Network::new(Backbone::Vgg16, false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
-//! let timing = bench::forward(&model, 2, 1).unwrap();
+//! let model = Backbone::Vgg16.application(false).input_size(32, 32).build(tch::Device::Cpu)?;
+//! let timing = bench::forward(&model, 2, 1)?;
 //! assert_eq!(timing.images, 2);
 //! assert!(timing.images_per_second() > 0.0);
+//! # Ok::<(), catsdogs::Error>(())
 //! ```
 
 use std::path::PathBuf;
@@ -22,11 +23,10 @@ use std::time::Instant;
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
-use crate::applications::Network;
 use crate::data::load_img;
 use crate::error::{Error, Result};
 use crate::gradcam::GradCam;
-use crate::model::{Layer, Sequential};
+use crate::model::Model;
 
 /// How long some images took.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -78,23 +78,23 @@ pub fn decode(paths: &[PathBuf], target_size: (u32, u32), threads: usize) -> Res
 
 /// Runs `model` (without gradients) on `iterations` batches of `batch` random images of its
 /// input size, on the device its weights are on: one untimed batch, then the timed ones.
-pub fn forward(model: &Network, batch: usize, iterations: usize) -> Result<Timing> {
+pub fn forward(model: &Model, batch: usize, iterations: usize) -> Result<Timing> {
     if batch == 0 || iterations == 0 {
         return Err(Error::Options(
             "a forward timing needs a batch of at least 1 image and at least 1 iteration".into(),
         ));
     }
     let _no_grad = tch::no_grad_guard();
-    let (device, x) = random_batch(model.layers(), model.input_shape(), batch)?;
+    let (device, x) = random_batch(model, batch)?;
     timed(device, batch, iterations, || model.forward(&x))
 }
 
-/// The device that holds `layers`' weights, and `batch` random images (normal) of
-/// `input_shape` there.
-fn random_batch(layers: &[Layer], input_shape: &[i64], batch: usize) -> Result<(Device, Tensor)> {
-    let device = crate::gradcam::device_of(layers);
+/// The device that holds `model`'s weights, and `batch` random images (normal) of its input
+/// shape there.
+fn random_batch(model: &Model, batch: usize) -> Result<(Device, Tensor)> {
+    let device = model.device();
     let mut shape = vec![batch as i64];
-    shape.extend_from_slice(input_shape);
+    shape.extend_from_slice(model.input_shape());
     Ok((
         device,
         Tensor::f_randn(shape.as_slice(), (Kind::Float, device))?,
@@ -140,16 +140,17 @@ pub struct GradCamTiming {
 /// weights are on: one untimed batch, then the timed ones.
 ///
 /// ```
+/// use catsdogs::applications::Backbone;
 /// use catsdogs::gradcam::GradCam;
 /// use catsdogs::experiments::Experiment;
-/// use catsdogs::vgg16::Vgg16;
-/// let base = Vgg16::new(false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
-/// let model = Experiment::Frozen.model(base).unwrap();
-/// let timing = catsdogs::bench::grad_cam(&model, &GradCam::default(), 1, 1).unwrap();
+/// let base = Backbone::Vgg16.application(false).input_size(32, 32).build(tch::Device::Cpu)?;
+/// let model = Experiment::Frozen.model(base)?;
+/// let timing = catsdogs::bench::grad_cam(&model, &GradCam::default(), 1, 1)?;
 /// assert_eq!((timing.grad_cam.images, timing.forward.images), (1, 1));
+/// # Ok::<(), catsdogs::Error>(())
 /// ```
 pub fn grad_cam(
-    model: &Sequential,
+    model: &Model,
     cam: &GradCam,
     batch: usize,
     iterations: usize,
@@ -159,7 +160,7 @@ pub fn grad_cam(
             "a Grad-CAM timing needs a batch of at least 1 image and at least 1 iteration".into(),
         ));
     }
-    let (device, x) = random_batch(model.layers(), model.input_shape(), batch)?;
+    let (device, x) = random_batch(model, batch)?;
     let grad_cam = timed(device, batch, iterations, || cam.explain(model, &x))?;
     let forward = timed(device, batch, iterations, || {
         tch::no_grad(|| model.forward_t(&x, false))
@@ -188,13 +189,14 @@ impl Agreement {
 /// on the same images there. The model is left on `device`.
 ///
 /// ```
-/// use catsdogs::applications::{Backbone, Network};
-/// let mut model = Network::new(Backbone::Vgg16, false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
-/// let same = catsdogs::bench::agreement(&mut model, 1, tch::Device::Cpu).unwrap();
+/// use catsdogs::applications::Backbone;
+/// let mut model = Backbone::Vgg16.application(false).input_size(32, 32).build(tch::Device::Cpu)?;
+/// let same = catsdogs::bench::agreement(&mut model, 1, tch::Device::Cpu)?;
 /// assert_eq!(same.max_abs_diff, 0.0);
 /// assert!(same.max_abs > 0.0);
+/// # Ok::<(), catsdogs::Error>(())
 /// ```
-pub fn agreement(model: &mut Network, batch: usize, device: Device) -> Result<Agreement> {
+pub fn agreement(model: &mut Model, batch: usize, device: Device) -> Result<Agreement> {
     let _no_grad = tch::no_grad_guard();
     let mut shape = vec![batch as i64];
     shape.extend_from_slice(model.input_shape());

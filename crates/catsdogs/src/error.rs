@@ -223,13 +223,37 @@ pub enum Error {
         /// Width asked for.
         width: i64,
     },
+    /// Keras's `pooling=` asked for with the top, which ends in the ImageNet classes.
+    #[error("{model} with its top ends in its ImageNet classes; pooling={pooling} is for the network without it (include_top=false)")]
+    PoolingWithTop {
+        /// The network.
+        model: String,
+        /// The pooling asked for.
+        pooling: String,
+    },
     /// A saved model file without a readable architecture.
-    #[error("{path} is not a model that catsdogs saved ({why}): train it again, or give the model.safetensors of a run folder")]
+    #[error("{} is not a model that catsdogs saved ({why}): train it again, or give the model.safetensors of a run folder", path.display())]
     Architecture {
         /// The file.
-        path: String,
+        path: std::path::PathBuf,
         /// What is wrong.
         why: String,
+    },
+    /// A layer that cannot be part of a model where it is.
+    #[error("{model} cannot have its layer {layer} there: {why}")]
+    BadLayer {
+        /// The model.
+        model: String,
+        /// The layer.
+        layer: String,
+        /// Why, e.g. "it takes maps of 64 channels ..., not samples of shape [3, 32, 32]".
+        why: String,
+    },
+    /// A model asked to train or evaluate before `compile`.
+    #[error("{model} is not compiled: call model.compile(optimizer, loss) first, as in Keras")]
+    NotCompiled {
+        /// The model.
+        model: String,
     },
     /// The file is none of the known weights formats.
     #[error("{path} is not a weights file that catsdogs reads: expected Keras .h5 (HDF5), torchvision .pth (torch.save) or safetensors")]
@@ -361,6 +385,9 @@ pub enum Error {
         /// What is kept and how to go on.
         saved: String,
     },
+    /// `fit` asked for no epoch.
+    #[error("0 epochs train nothing: give epochs (--epochs) of at least 1")]
+    NoEpochs,
     /// A checkpoint folder already holds a run, and resuming was not asked for.
     #[error("{dir} already holds a checkpoint after epoch {epoch}: resume it ({}), or delete the folder to start over", hint("--resume", "FitOptions::resume(true)"))]
     CheckpointExists {

@@ -31,16 +31,19 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::applications::{Backbone, Network};
+use crate::applications::Backbone;
 use crate::console::hint;
 use crate::data::{FlowOptions, ImageDataGenerator, Preprocess};
 use crate::error::{Error, Result};
 use crate::features::CacheOptions;
 use crate::fsutil::FolderLock;
 use crate::history::History;
-use crate::model::{Activation, ConvBase, LayerKind, Sequential};
+use crate::losses::Loss;
+use crate::model::{Activation, Dense, LayerKind, Model, Sequential};
+use crate::optimizers::RMSprop;
 use crate::precision::{Compute, Precision};
-use crate::train::{input_size, Compile, FitOptions, Loss, RMSprop};
+use crate::train::callbacks::{Callback, Fit};
+use crate::train::{input_size, FitOptions};
 
 /// The first layer that the tutorial's fine-tune trains (VGG16's; see
 /// [`Backbone::finetune_from`] for the others).
@@ -83,17 +86,19 @@ impl Experiment {
         }
     }
 
-    /// The tutorial's model on `conv_base` (VGG16, or any [`ConvBase`]), with this
+    /// The tutorial's model on `conv_base` (VGG16, or another network), with this
     /// experiment's trainable layers.
     ///
     /// ```
+    /// use catsdogs::applications::Backbone;
     /// use catsdogs::experiments::Experiment;
-    /// let conv_base = catsdogs::vgg16::Vgg16::new(false, tch::Device::Cpu);
-    /// let model = Experiment::Finetune.model(conv_base).unwrap();
+    /// let conv_base = Backbone::Vgg16.application(false).build(tch::Device::Cpu)?;
+    /// let model = Experiment::Finetune.model(conv_base)?;
     /// assert_eq!(model.summary().trainable_params(), 7_079_424 + 6_423_041);
+    /// # Ok::<(), catsdogs::Error>(())
     /// ```
-    pub fn model(self, conv_base: impl ConvBase) -> Result<Sequential> {
-        let mut model = Sequential::new(conv_base)
+    pub fn model(self, conv_base: Model) -> Result<Model> {
+        let mut model = Sequential::new(&conv_base)
             .flatten()
             .dropout(0.5)
             .dense(256, Activation::Relu)
@@ -105,7 +110,7 @@ impl Experiment {
     /// Makes this experiment's layers trainable and the others frozen: the fine-tune starts at
     /// the last stage of the base's backbone (told by its name; VGG16's block5 for a base of
     /// no known backbone).
-    pub fn set_trainable(self, model: &mut Sequential) -> Result<()> {
+    pub fn set_trainable(self, model: &mut Model) -> Result<()> {
         let first = match self {
             Experiment::Frozen => model.layers()[model.base_len()].name().to_string(),
             Experiment::Finetune => Backbone::of_model_name(model.base_name())
@@ -233,29 +238,28 @@ fn model_file(path: &Path) -> PathBuf {
     }
 }
 
-/// Loads a trained cat/dog model (a run folder, or a model file saved by `Sequential::save`)
-/// onto [`crate::device()`], with its preprocessing: `preprocess` if given, else the `run.json`
-/// beside the model, else Keras's for its base's network (with a note).
-pub fn load_trained(
-    path: &Path,
-    preprocess: Option<Preprocess>,
-) -> Result<(Sequential, Preprocess)> {
+/// Loads a trained cat/dog model (a run folder, or a model file saved by `Model::save`) onto
+/// [`crate::device()`], with its preprocessing ([`Model::preprocess`]): `preprocess` if given,
+/// else the `run.json` beside the model, else the model file's, else Keras's for its base's
+/// network (with a note).
+pub fn load_trained(path: &Path, preprocess: Option<Preprocess>) -> Result<Model> {
     let (model, config) = load_run(path)?;
     let preprocess = chosen_preprocess(path, &model, preprocess, config.as_ref());
-    Ok((model, preprocess))
+    Ok(model.with_preprocess(preprocess))
 }
 
-/// The preprocessing of a trained model: `given`, else its run's, else Keras's for its base's
-/// network (said).
+/// The preprocessing of a trained model: `given`, else its run's, else its file's, else
+/// Keras's for its base's network (said).
 fn chosen_preprocess(
     path: &Path,
-    model: &Sequential,
+    model: &Model,
     given: Option<Preprocess>,
     config: Option<&RunConfig>,
 ) -> Preprocess {
     match (given, config) {
         (Some(p), _) => p,
         (None, Some(config)) => config.preprocess,
+        (None, None) if model.preprocess() != Preprocess::None => model.preprocess(),
         (None, None) => {
             let backbone = Backbone::of_model_name(model.base_name()).unwrap_or(Backbone::Vgg16);
             crate::say!(
@@ -273,7 +277,7 @@ fn chosen_preprocess(
 
 /// A trained model and the `run.json` beside it, if there is one. Refuses a folder without a
 /// model, and a model that does not end in one sigmoid unit (the probability of a dog).
-fn load_run(path: &Path) -> Result<(Sequential, Option<RunConfig>)> {
+fn load_run(path: &Path) -> Result<(Model, Option<RunConfig>)> {
     let file = model_file(path);
     if !file.is_file() {
         return Err(Error::Options(format!(
@@ -282,15 +286,15 @@ fn load_run(path: &Path) -> Result<(Sequential, Option<RunConfig>)> {
             hint("catsdogs train --out FOLDER", "notebook 02-feature-extraction or 03-fine-tuning")
         )));
     }
-    let model = Sequential::load(&file, crate::device())?;
+    let model = Model::load(&file, crate::device())?;
     let last = model.layers().last().map(|l| l.kind().clone());
     let binary = matches!(
         last,
-        Some(LayerKind::Dense {
+        Some(LayerKind::Dense(Dense {
             units: 1,
             activation: Activation::Sigmoid,
             ..
-        })
+        }))
     );
     if !binary {
         return Err(Error::Options(format!(
@@ -317,15 +321,16 @@ pub fn test_dir(data: &Path) -> PathBuf {
 }
 
 /// The conv base of `backbone`, with the tutorial's pooling for it: the weights' if given,
-/// else random (with a warning). Its preprocessing comes with it ([`Network::preprocess`]).
-fn conv_base(
-    backbone: Backbone,
-    weights: Option<&Path>,
-    target_size: (u32, u32),
-) -> Result<Network> {
+/// else random (with a warning). Its preprocessing comes with it ([`Model::preprocess`]).
+fn conv_base(backbone: Backbone, weights: Option<&Path>, target_size: (u32, u32)) -> Result<Model> {
     let device = crate::device();
-    let base = match weights {
-        Some(path) => Network::load(path, backbone, false, device)?,
+    let (height, width) = target_size;
+    let application = backbone
+        .application(false)
+        .input_size(i64::from(height), i64::from(width))
+        .pooling(backbone.tutorial_pooling());
+    match weights {
+        Some(path) => application.load(path, device),
         None => {
             crate::console::warn(format_args!(
                 "no {} given, so the {} base is randomly initialised, not ImageNet's: \
@@ -335,12 +340,9 @@ fn conv_base(
                 backbone.title(),
                 backbone.weights_file(false)
             ));
-            Network::new(backbone, false, device)
+            application.build(device)
         }
-    };
-    let (height, width) = target_size;
-    base.with_input_size(i64::from(height), i64::from(width))?
-        .with_pooling(backbone.tutorial_pooling())
+    }
 }
 
 /// Runs an experiment as `catsdogs train` does; see the module's notes for what it writes.
@@ -349,12 +351,12 @@ fn conv_base(
 pub fn run(options: &RunOptions) -> Result<RunReport> {
     let _lock = FolderLock::acquire(&options.out)?;
     tch::manual_seed(options.seed as i64);
-    let (model, preprocess, target_size) = match &options.from {
+    let (mut model, target_size) = match &options.from {
         Some(from) => {
-            let (mut model, preprocess) = load_trained(from, None)?;
+            let mut model = load_trained(from, None)?;
             options.experiment.set_trainable(&mut model)?;
             let size = input_size(&model)?;
-            (model, preprocess, size)
+            (model, size)
         }
         None => {
             let base = conv_base(
@@ -362,14 +364,14 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
                 options.weights.as_deref(),
                 options.target_size,
             )?;
-            let preprocess = base.preprocess();
-            (
-                options.experiment.model(base)?,
-                preprocess,
-                options.target_size,
-            )
+            (options.experiment.model(base)?, options.target_size)
         }
     };
+    model.set_precision(options.precision);
+    if let Some(compute) = options.compute {
+        model = model.with_compute(compute);
+    }
+    let preprocess = model.preprocess();
     let datagen = ImageDataGenerator::new(preprocess);
     let flow_options = FlowOptions::default()
         .target_size(target_size.0, target_size.1)
@@ -385,22 +387,12 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
         _ => None,
     };
     let lr = options.lr.unwrap_or(options.experiment.learning_rate());
-    let mut model = model.compile(RMSprop::new(lr), Loss::BinaryCrossentropy);
-    let fit_options = FitOptions {
-        seed: options.seed,
-        cache: options.cache.clone(),
-        checkpoint_dir: Some(options.out.join("checkpoints")),
-        resume: options.resume,
-        precision: options.precision,
-        compute: options.compute,
-    };
-    model.set_options(fit_options);
-    let start = model.start(&train, options.epochs, &validation)?;
+    model.compile(RMSprop::new(lr), Loss::BinaryCrossentropy);
     if let Some(test) = &test {
         model.check_evaluation(test)?;
     }
 
-    let backbone = Backbone::of_model_name(model.model().base_name());
+    let backbone = Backbone::of_model_name(model.base_name());
     let config = RunConfig {
         experiment: options.experiment,
         backbone,
@@ -416,10 +408,18 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
         class_indices: Some(train.class_indices.clone()),
         precision: Some((options.precision, model.compute()?.to_string())),
     };
-    let json = serde_json::to_string_pretty(&config).expect("run configs serialise");
-    crate::fsutil::write_atomic(&options.out.join(RUN_FILE), json.as_bytes())?;
-    crate::say!("{}", model.summary());
-    let history = model.run(start, &train, options.epochs, &validation)?;
+    let fit_options = FitOptions {
+        seed: options.seed,
+        cache: options.cache.clone(),
+        checkpoint_dir: Some(options.out.join("checkpoints")),
+        resume: options.resume,
+        callbacks: Vec::new(),
+    }
+    .callback(RunStarted {
+        out: options.out.clone(),
+        config: Some(config),
+    });
+    let history = model.fit_with(&train, options.epochs, &validation, fit_options)?;
     history.save(options.out.join("history.json"))?;
     let title = format!(
         "{:?} {} conv base, {}",
@@ -452,6 +452,25 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
     })
 }
 
+/// Writes `run.json` and prints the model's summary when the first epoch begins: after every
+/// check (a checkpoint folder of another run is refused before), so a refused run leaves an
+/// earlier run's files as they were, and only a run that trains records itself.
+struct RunStarted {
+    out: PathBuf,
+    config: Option<RunConfig>,
+}
+
+impl Callback for RunStarted {
+    fn on_epoch_begin(&mut self, _: usize, fit: &mut Fit) -> Result<()> {
+        if let Some(config) = self.config.take() {
+            let json = serde_json::to_string_pretty(&config).expect("run configs serialise");
+            crate::fsutil::write_atomic(&self.out.join(RUN_FILE), json.as_bytes())?;
+            crate::say!("{}", fit.model.summary());
+        }
+        Ok(())
+    }
+}
+
 /// Writes `test_metrics.json` (`{"test_loss": ..., "test_acc": ...}`) into the run folder `dir`,
 /// atomically.
 pub fn save_test_metrics(dir: impl AsRef<Path>, test_loss: f64, test_acc: f64) -> Result<()> {
@@ -469,7 +488,7 @@ pub fn evaluate(
     preprocess: Option<Preprocess>,
     precision: Precision,
 ) -> Result<(f64, f64)> {
-    let (model, config) = load_run(path)?;
+    let (mut model, config) = load_run(path)?;
     let preprocess = chosen_preprocess(path, &model, preprocess, config.as_ref());
     let size = input_size(&model)?;
     let flow = ImageDataGenerator::new(preprocess).flow_from_directory(
@@ -479,10 +498,10 @@ pub fn evaluate(
             .batch_size(batch_size)
             .shuffle(false),
     )?;
-    let mut model = model.compile(RMSprop::new(0.0), Loss::BinaryCrossentropy);
-    model.set_options(FitOptions::default().precision(precision));
+    model.compile(RMSprop::new(0.0), Loss::BinaryCrossentropy);
+    model.set_precision(precision);
     if let Some(classes) = config.and_then(|c| c.class_indices) {
-        model.expect_classes(classes);
+        model.set_class_indices(classes);
     }
     model.evaluate(&flow)
 }

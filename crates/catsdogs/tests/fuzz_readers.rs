@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use catsdogs::data::decode_rgb;
-use catsdogs::model::Sequential;
+use catsdogs::model::Model;
 use catsdogs::weights::Weights;
 use proptest::prelude::*;
 use tch::{Device, Kind, Tensor};
@@ -175,7 +175,7 @@ proptest! {
         let metadata = HashMap::from([("catsdogs.architecture".to_string(), architecture.to_string())]);
         let path = case_file("model.safetensors", b"");
         catsdogs::tensor_file::write(&path, &weights, metadata).unwrap();
-        if let Ok(model) = Sequential::load(&path, Device::Cpu) {
+        if let Ok(model) = Model::load(&path, Device::Cpu) {
             let mut shape = vec![2];
             shape.extend(model.input_shape());
             let x = Tensor::zeros(shape.as_slice(), (Kind::Float, Device::Cpu));

@@ -7,15 +7,19 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
+use catsdogs::applications::Backbone;
 use catsdogs::data::{
     sample, split, DirectoryIterator, FlowOptions, ImageDataGenerator, Preprocess, SampleOptions,
     SplitOptions,
 };
 use catsdogs::experiments::{Experiment, RunOptions};
+use catsdogs::features;
 use catsdogs::interrupt;
+use catsdogs::losses::Loss;
+use catsdogs::model::Model;
+use catsdogs::optimizers::RMSprop;
 use catsdogs::precision::{Compute, Precision};
-use catsdogs::train::{Compile, CompiledModel, FitOptions, Loss, Predict, RMSprop};
-use catsdogs::vgg16::Vgg16;
+use catsdogs::train::FitOptions;
 use catsdogs::History;
 use tch::{Device, Tensor};
 
@@ -87,20 +91,25 @@ fn flows() -> (DirectoryIterator, DirectoryIterator) {
     )
 }
 
-/// The tutorial's model for `experiment` on a random 32x32 base, compiled at `lr`.
-fn model(experiment: Experiment, seed: i64, lr: f64) -> CompiledModel {
-    tch::manual_seed(seed);
-    let base = Vgg16::new(false, Device::Cpu)
-        .with_input_size(i64::from(SIZE), i64::from(SIZE))
-        .unwrap();
-    experiment
-        .model(base)
+/// A random VGG16 base for 32x32 images.
+fn base() -> Model {
+    Backbone::Vgg16
+        .application(false)
+        .input_size(i64::from(SIZE), i64::from(SIZE))
+        .build(Device::Cpu)
         .unwrap()
-        .compile(RMSprop::new(lr), Loss::BinaryCrossentropy)
 }
 
-fn weights(model: &CompiledModel) -> Vec<(String, Tensor)> {
-    model.model().named_parameters()
+/// The tutorial's model for `experiment` on a random 32x32 base, compiled at `lr`.
+fn model(experiment: Experiment, seed: i64, lr: f64) -> Model {
+    tch::manual_seed(seed);
+    let mut model = experiment.model(base()).unwrap();
+    model.compile(RMSprop::new(lr), Loss::BinaryCrossentropy);
+    model
+}
+
+fn weights(model: &Model) -> Vec<(String, Tensor)> {
+    model.named_parameters()
 }
 
 fn max_difference(a: &Tensor, b: &Tensor) -> f64 {
@@ -109,10 +118,15 @@ fn max_difference(a: &Tensor, b: &Tensor) -> f64 {
 
 /// Histories without the seconds, which always differ.
 fn metrics(history: &History) -> Vec<[f64; 4]> {
-    history
-        .epochs
-        .iter()
-        .map(|m| [m.loss, m.acc, m.val_loss, m.val_acc])
+    (0..history.len())
+        .map(|e| {
+            [
+                history.loss()[e],
+                history.acc()[e],
+                history.val_loss()[e],
+                history.val_acc()[e],
+            ]
+        })
         .collect()
 }
 
@@ -134,7 +148,7 @@ fn frozen_experiment_learns_the_sample_and_writes_its_run_folder() {
     assert_eq!(written["test_acc"], test_acc);
     let history = History::load(out.path().join("history.json")).unwrap();
     assert_eq!(history, report.history);
-    assert_eq!(history.epochs.len(), 10);
+    assert_eq!(history.len(), 10);
     let checkpoint = catsdogs::train::Checkpoint::latest(out.path().join("checkpoints"))
         .unwrap()
         .unwrap();
@@ -158,14 +172,14 @@ fn train_with_cache(
     cache: Option<u64>,
     cache_dir: &Path,
     compute: Compute,
-) -> (CompiledModel, History) {
+) -> (Model, History) {
     let (train, validation) = flows();
-    let mut model = model(experiment, 3, 1e-4);
+    let mut model = model(experiment, 3, 1e-4).with_compute(compute);
+    features::clear();
     let mut options = FitOptions::default()
         .seed(5)
         .cache(cache.is_some())
-        .cache_dir(cache_dir)
-        .compute(compute);
+        .cache_dir(cache_dir);
     if let Some(budget) = cache {
         options = options.cache_memory(budget);
     }
@@ -188,9 +202,9 @@ fn cached_training_equals_the_full_network_at_both_cuts() {
             let case = format!("{experiment:?} in {compute}");
             let train = |cache| train_with_cache(experiment, epochs, cache, dir.path(), compute);
             let (full, full_history) = train(None);
-            assert!(full.feature_cache().entries().is_empty());
+            assert!(features::entries().is_empty());
             let (cached, cached_history) = train(Some(1 << 30));
-            let entries = cached.feature_cache().entries();
+            let entries = features::entries();
             assert_eq!(entries.len(), 2, "train and validation features");
             for features in entries {
                 assert_eq!(features.layer(), layer);
@@ -216,11 +230,7 @@ fn cached_training_equals_the_full_network_at_both_cuts() {
             }
             // The same features from a memory-mapped file give bit-identical training.
             let (on_disk, disk_history) = train(Some(0));
-            assert!(on_disk
-                .feature_cache()
-                .entries()
-                .iter()
-                .all(|f| f.on_disk()));
+            assert!(features::entries().iter().all(|f| f.on_disk()));
             assert_eq!(metrics(&disk_history), metrics(&cached_history), "{case}");
             for ((name, a), (_, b)) in weights(&cached).iter().zip(weights(&on_disk)) {
                 assert_eq!(max_difference(a, &b), 0.0, "{case} {name}");
@@ -231,8 +241,8 @@ fn cached_training_equals_the_full_network_at_both_cuts() {
     let not_a_folder = dir.path().join("file");
     std::fs::write(&not_a_folder, b"").unwrap();
     let nowhere = not_a_folder.join("x");
-    let (nowhere, _) = train_with_cache(Experiment::Frozen, 1, Some(0), &nowhere, Compute::FP32);
-    assert!(nowhere.feature_cache().entries().is_empty());
+    train_with_cache(Experiment::Frozen, 1, Some(0), &nowhere, Compute::FP32);
+    assert!(features::entries().is_empty());
     // A second run finds the files written by the first; features computed in one precision
     // are never read as another's: each precision has its own.
     let files = std::fs::read_dir(dir.path()).unwrap().count();
@@ -268,8 +278,8 @@ fn bf16_training_follows_fp32_where_the_classes_overlap() {
             fp32_acc < 0.95,
             "{experiment:?}: the sample is not hard ({fp32_acc})"
         );
-        for (a, b) in fp32.history.epochs.iter().zip(&bf16.history.epochs) {
-            for (x, y) in [(a.loss, b.loss), (a.val_loss, b.val_loss)] {
+        for (a, b) in metrics(&fp32.history).iter().zip(metrics(&bf16.history)) {
+            for (x, y) in [(a[0], b[0]), (a[2], b[2])] {
                 assert!((x - y).abs() / x < 0.05, "{experiment:?}: {a:?} vs {b:?}");
             }
         }
@@ -288,23 +298,20 @@ fn evaluate_reuses_the_cache_and_matches_the_last_validation_and_predict() {
     let history = model
         .fit_with(&train, 1, &validation, FitOptions::default().seed(1))
         .unwrap();
-    let last = history.epochs[0];
-    assert_eq!(
-        model.evaluate(&validation).unwrap(),
-        (last.val_loss, last.val_acc)
-    );
+    let (val_loss, val_acc) = (history.val_loss()[0], history.val_acc()[0]);
+    assert_eq!(model.evaluate(&validation).unwrap(), (val_loss, val_acc));
     let p = model.predict_generator(&validation).unwrap();
     let labels: Vec<f32> = validation.classes.iter().map(|&c| c as f32).collect();
     let correct = p.gt(0.5).eq_tensor(&Tensor::from_slice(&labels).gt(0.5));
     let acc = correct.to_kind(tch::Kind::Float).mean(tch::Kind::Float);
-    assert!((acc.double_value(&[]) - last.val_acc).abs() < 1e-9);
+    assert!((acc.double_value(&[]) - val_acc).abs() < 1e-9);
 }
 
 #[test]
 fn evaluate_and_predict_stop_when_asked_and_say_so() {
     let _serial = serial();
     let (_, validation) = flows();
-    let mut model = model(Experiment::Frozen, 5, 1e-4);
+    let model = model(Experiment::Frozen, 5, 1e-4);
     let at = format!("on {}, step 1/1", validation.directory.display());
     let rest = "it keeps no partial result, so run it again to start over";
     interrupt::request();
@@ -331,13 +338,10 @@ fn recompiling_after_unfreezing_block5_trains_block5_and_moves_the_cut() {
     let before: Vec<(String, Tensor)> = before.iter().map(|(n, t)| (n.clone(), t.copy())).collect();
     model.trainable_from("block5_conv1").unwrap();
     model.compile(RMSprop::new(1e-5), Loss::BinaryCrossentropy);
+    features::clear();
     model.fit(&train, 1, &validation).unwrap();
-    let layers: Vec<&str> = model
-        .feature_cache()
-        .entries()
-        .iter()
-        .map(|f| f.layer())
-        .collect();
+    let entries = features::entries();
+    let layers: Vec<&str> = entries.iter().map(|f| f.layer()).collect();
     assert_eq!(layers, ["block4_pool", "block4_pool"]);
     for ((name, old), (_, new)) in before.iter().zip(weights(&model)) {
         let changed = max_difference(old, &new) > 0.0;
@@ -362,14 +366,14 @@ fn resumed_equals_uninterrupted(compute: Compute) {
             .seed(9)
             .checkpoints(dir.path().join(name))
             .resume(true)
-            .compute(compute)
     };
-    let mut straight = model(Experiment::Finetune, 1, 1e-4);
+    let model = |seed| model(Experiment::Finetune, seed, 1e-4).with_compute(compute);
+    let mut straight = model(1);
     let full = straight
         .fit_with(&train, 2, &validation, options("straight"))
         .unwrap();
 
-    let mut first = model(Experiment::Finetune, 1, 1e-4);
+    let mut first = model(1);
     first
         .fit_with(&train, 1, &validation, options("resumed"))
         .unwrap();
@@ -391,7 +395,7 @@ fn resumed_equals_uninterrupted(compute: Compute) {
     drop(first);
 
     // A new process: another initialisation, which the checkpoint overwrites.
-    let mut resumed = model(Experiment::Finetune, 2, 1e-4);
+    let mut resumed = model(2);
     let history = resumed
         .fit_with(&train, 2, &validation, options("resumed"))
         .unwrap();
@@ -466,24 +470,11 @@ fn a_submission_lists_every_test_image_by_id_with_its_dog_probability() {
 
     let model = {
         tch::manual_seed(6);
-        Experiment::Frozen
-            .model(
-                Vgg16::new(false, Device::Cpu)
-                    .with_input_size(32, 32)
-                    .unwrap(),
-            )
-            .unwrap()
+        Experiment::Frozen.model(base()).unwrap()
     };
     let out = dir.path().join("submission.csv");
-    let report = catsdogs::train::submit::submit(
-        &model,
-        Preprocess::Vgg16,
-        &zip_path,
-        &out,
-        4,
-        Compute::FP32,
-    )
-    .unwrap();
+    let report =
+        catsdogs::train::submit::submit(&model, Preprocess::Vgg16, &zip_path, &out, 4).unwrap();
     assert_eq!(report.rows, 6);
     assert_eq!(report.skipped, ["test1/readme.txt"]);
     let expected = model

@@ -7,7 +7,7 @@ use super::{missing, Notebook};
 use crate::data::{self, Preprocess};
 use crate::error::{Error, Result};
 use crate::experiments::{load_trained, MODEL_FILE};
-use crate::model::Sequential;
+use crate::model::Model;
 
 /// The notebooks that train a cat/dog model, the preferred first.
 pub const TRAINING_NOTEBOOKS: [&str; 2] = ["03-fine-tuning", "02-feature-extraction"];
@@ -18,7 +18,7 @@ const TEST_IMAGES_PER_CLASS: usize = 2;
 impl Notebook {
     /// The cat/dog model that `03-fine-tuning` saved (or, without it, `02-feature-extraction`),
     /// on [`crate::device()`], with the notebooks' preprocessing (VGG16's); says which.
-    pub fn trained_model(&self) -> Result<(Sequential, Preprocess)> {
+    pub fn trained_model(&self) -> Result<Model> {
         let run_dir = self.run_dir();
         let runs = run_dir.parent().unwrap_or(&run_dir);
         for name in TRAINING_NOTEBOOKS {

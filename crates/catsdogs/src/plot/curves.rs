@@ -125,14 +125,14 @@ fn draw(history: &History, title: &str) -> (Png, Vec<Axes>) {
         Panel {
             caption: "Training and validation accuracy",
             metric: "Accuracy",
-            train: ("Training acc", history.acc()),
-            validation: ("Validation acc", history.val_acc()),
+            train: ("Training acc", history.acc().to_vec()),
+            validation: ("Validation acc", history.val_acc().to_vec()),
         },
         Panel {
             caption: "Training and validation loss",
             metric: "Loss",
-            train: ("Training loss", history.loss()),
-            validation: ("Validation loss", history.val_loss()),
+            train: ("Training loss", history.loss().to_vec()),
+            validation: ("Validation loss", history.val_loss().to_vec()),
         },
     ];
     let mut axes = Vec::new();
@@ -144,7 +144,7 @@ fn draw(history: &History, title: &str) -> (Png, Vec<Axes>) {
         };
         let halves = body.split_evenly((1, 2));
         for (area, panel) in halves.iter().zip(&panels) {
-            axes.push(draw_panel(area, panel, history.epochs.len())?);
+            axes.push(draw_panel(area, panel, history.len())?);
         }
         Ok(())
     });
@@ -270,21 +270,21 @@ fn value_range(values: impl Iterator<Item = f64>) -> Range<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::EpochMetrics;
+    use crate::history::Logs;
     use image::{Rgb, RgbImage};
 
     const BLUE_PIXEL: Rgb<u8> = Rgb([0, 0, 255]);
 
     fn history(acc: &[f64], val_acc: &[f64]) -> History {
         let mut history = History::default();
-        for (&acc, &val_acc) in acc.iter().zip(val_acc) {
-            history.push(EpochMetrics {
-                loss: 1.0 - acc,
-                acc,
-                val_loss: 1.0 - val_acc,
-                val_acc,
-                seconds: 1.0,
-            });
+        for (epoch, (&acc, &val_acc)) in acc.iter().zip(val_acc).enumerate() {
+            let logs = Logs::from([
+                ("loss".into(), 1.0 - acc),
+                ("acc".into(), acc),
+                ("val_loss".into(), 1.0 - val_acc),
+                ("val_acc".into(), val_acc),
+            ]);
+            history.push(epoch, &logs, 1.0);
         }
         history
     }
@@ -410,7 +410,7 @@ mod tests {
         let png = history_curves(&History::default(), "nothing yet");
         assert_eq!(png.dimensions(), (1200, 450));
         let mut diverged = history(&[0.5, 0.6], &[0.5, 0.6]);
-        diverged.epochs[1].loss = f64::NAN;
+        diverged.history.get_mut("loss").unwrap()[1] = f64::NAN;
         let (png, axes) = draw(&diverged, "");
         assert_eq!(pixel_at(&pixels(&png), &axes[1], (1.0, 0.5)), BLUE_PIXEL);
     }

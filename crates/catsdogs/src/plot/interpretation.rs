@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! # use catsdogs::prelude::*;
-//! # fn f(model: &catsdogs::train::CompiledModel, test: &catsdogs::data::DirectoryIterator) -> catsdogs::Result<()> {
+//! # fn f(model: &catsdogs::model::Model, test: &catsdogs::data::DirectoryIterator) -> catsdogs::Result<()> {
 //! let interpretation = Interpretation::new(test, &model.predict_generator(test)?)?;
 //! interpretation.confusion_matrix()?;
 //! interpretation.top_losses(8)?;

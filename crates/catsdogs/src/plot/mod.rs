@@ -7,10 +7,11 @@
 //! a `tEXt` chunk ([`Png::figure_kind`]), so a notebook check can tell the figures apart.
 //!
 //! ```
-//! use catsdogs::history::{EpochMetrics, History};
+//! use catsdogs::history::{History, Logs};
 //! let mut history = History::default();
-//! for (acc, val_acc) in [(0.80, 0.90), (0.90, 0.93)] {
-//!     history.push(EpochMetrics { loss: 1.0 - acc, acc, val_loss: 1.0 - val_acc, val_acc, seconds: 9.0 });
+//! for (epoch, (acc, val_acc)) in [(0.80, 0.90), (0.90, 0.93)].into_iter().enumerate() {
+//!     let logs = Logs::from([("loss".into(), 1.0 - acc), ("acc".into(), acc), ("val_loss".into(), 1.0 - val_acc), ("val_acc".into(), val_acc)]);
+//!     history.push(epoch, &logs, 9.0);
 //! }
 //! let png = catsdogs::plot::history_curves(&history, "Frozen VGG16 base");
 //! assert_eq!(png.dimensions(), (1200, 450));

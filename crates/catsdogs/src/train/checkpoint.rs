@@ -14,7 +14,7 @@
 //! use catsdogs::train::Checkpoint;
 //! if let Some(checkpoint) = Checkpoint::latest("runs/frozen/checkpoints")? {
 //!     println!("{} epochs done", checkpoint.epoch);
-//!     let model = catsdogs::model::Sequential::load(checkpoint.model_path(), catsdogs::device())?;
+//!     let model = catsdogs::model::Model::load(checkpoint.model_path(), catsdogs::device())?;
 //! }
 //! # Ok::<(), catsdogs::Error>(())
 //! ```
@@ -25,15 +25,17 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use super::Optimizer;
+use super::callbacks::Fit;
 use crate::error::{Error, Result};
 use crate::fsutil::{sync_folder, write_atomic};
 use crate::hashing::sha256_hex;
 use crate::history::History;
-use crate::model::Sequential;
+use crate::model::Model;
 use crate::tensor_file::{self};
 
-const FORMAT: &str = "catsdogs checkpoint 2";
+const FORMAT: &str = "catsdogs checkpoint 3";
+/// The format before the callbacks' states and the learning rate were kept, still read.
+const FORMAT_2: &str = "catsdogs checkpoint 2";
 const MODEL: &str = "model.safetensors";
 const OPTIMIZER: &str = "optimizer.safetensors";
 const HISTORY: &str = "history.json";
@@ -51,9 +53,12 @@ pub(crate) struct Settings {
     pub(crate) loss: String,
     /// How the layers computed, e.g. `bf16`.
     pub(crate) compute: String,
+    /// What the callbacks were made with, in order.
+    #[serde(default)]
+    pub(crate) callbacks: Vec<String>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 struct State {
     format: String,
     epoch: usize,
@@ -61,6 +66,12 @@ struct State {
     settings: Settings,
     /// SHA-256 of the checkpoint's other files, by name.
     files: BTreeMap<String, String>,
+    /// The optimizer's learning rate after the epoch (callbacks may change it).
+    #[serde(default)]
+    learning_rate: Option<f64>,
+    /// The callbacks' states after the epoch, by their keys.
+    #[serde(default)]
+    callbacks: BTreeMap<String, serde_json::Value>,
 }
 
 /// A checkpoint on disk: the state after `epoch` finished epochs.
@@ -72,7 +83,7 @@ pub struct Checkpoint {
     pub history: History,
     /// The checkpoint's own folder, `<dir>/epoch-NNNN`.
     pub path: PathBuf,
-    settings: Settings,
+    state: State,
 }
 
 fn folder_name(epoch: usize) -> String {
@@ -132,7 +143,7 @@ impl Checkpoint {
             std::fs::read_to_string(path.join(STATE)).map_err(|e| format!("{STATE}: {e}"))?;
         let state: State = serde_json::from_str(&text)
             .ok()
-            .filter(|s: &State| s.format == FORMAT && s.epoch == epoch)
+            .filter(|s: &State| [FORMAT, FORMAT_2].contains(&s.format.as_str()) && s.epoch == epoch)
             .ok_or_else(|| format!("{STATE} is not a checkpoint state written by fit"))?;
         for name in [MODEL, OPTIMIZER, HISTORY] {
             let bytes = std::fs::read(path.join(name)).map_err(|e| format!("{name}: {e}"))?;
@@ -145,11 +156,11 @@ impl Checkpoint {
             epoch,
             history,
             path: path.to_path_buf(),
-            settings: state.settings,
+            state,
         })
     }
 
-    /// The model file, loadable with [`Sequential::load`].
+    /// The model file, loadable with [`Model::load`].
     pub fn model_path(&self) -> PathBuf {
         self.path.join(MODEL)
     }
@@ -157,14 +168,9 @@ impl Checkpoint {
     /// Writes the checkpoint after `epoch` epochs into `dir`, then removes all but it and the
     /// newest one before it. A failure leaves the earlier checkpoints as they were and says
     /// which checkpoint could not be written.
-    pub(crate) fn save(
-        dir: &Path,
-        epoch: usize,
-        model: &Sequential,
-        optimizer: &dyn Optimizer,
-        history: &History,
-        settings: &Settings,
-    ) -> Result<()> {
+    pub(crate) fn save(dir: &Path, epoch: usize, fit: &Fit) -> Result<()> {
+        let model = &*fit.model;
+        let optimizer = model.compiled()?.optimizer.as_ref();
         let name = folder_name(epoch);
         let path = dir.join(&name);
         let failed = |e: Error| {
@@ -185,7 +191,7 @@ impl Checkpoint {
             model.save(temp.path().join(MODEL))?;
             let metadata = HashMap::from([("optimizer".to_string(), optimizer.config())]);
             tensor_file::write(&temp.path().join(OPTIMIZER), &optimizer.state(), metadata)?;
-            history.save(temp.path().join(HISTORY))?;
+            model.history().save(temp.path().join(HISTORY))?;
             let mut files = BTreeMap::new();
             for file in [MODEL, OPTIMIZER, HISTORY] {
                 let at = temp.path().join(file);
@@ -197,8 +203,10 @@ impl Checkpoint {
                 epoch,
                 rng: "tch::manual_seed(seed + epoch) before each epoch (epochs counted from 0)"
                     .into(),
-                settings: settings.clone(),
+                settings: fit.settings.clone(),
                 files,
+                learning_rate: Some(optimizer.learning_rate()),
+                callbacks: fit.states.clone(),
             };
             let json = serde_json::to_string_pretty(&state).expect("states serialise");
             write_atomic(&temp.path().join(STATE), json.as_bytes())?;
@@ -223,31 +231,26 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// Puts the checkpoint's weights into `model` and its state into `optimizer`, after
-    /// checking that the model has the same layers and `trainable` flags and that `settings`
-    /// equal the checkpoint's.
-    pub(crate) fn restore(
-        &self,
-        model: &Sequential,
-        optimizer: &mut dyn Optimizer,
-        settings: &Settings,
-        device: Device,
-    ) -> Result<()> {
+    /// Puts the checkpoint into the run: its weights into the model, its state and learning
+    /// rate into the optimizer, its History, the epoch to go on from, and the callbacks'
+    /// states; after checking that the model has the same layers and `trainable` flags and
+    /// that the run's settings equal the checkpoint's.
+    pub(crate) fn restore(&self, fit: &mut Fit) -> Result<()> {
         let mismatch = |why: String| Error::CheckpointMismatch {
             dir: self.path.display().to_string(),
             why,
         };
-        if &self.settings != settings {
-            return Err(mismatch(differences(&self.settings, settings)));
+        if self.state.settings != fit.settings {
+            return Err(mismatch(differences(&self.state.settings, &fit.settings)));
         }
-        let saved = Sequential::load(self.model_path(), Device::Cpu)?;
-        let describe = |m: &Sequential| -> Vec<String> {
+        let saved = Model::load(self.model_path(), Device::Cpu)?;
+        let describe = |m: &Model| -> Vec<String> {
             m.layers()
                 .iter()
                 .map(|l| format!("{} {:?} trainable={}", l.name(), l.kind(), l.trainable()))
                 .collect()
         };
-        let (ours, theirs) = (describe(model), describe(&saved));
+        let (ours, theirs) = (describe(fit.model), describe(&saved));
         if ours != theirs {
             let first = ours
                 .iter()
@@ -258,16 +261,28 @@ impl Checkpoint {
                 });
             return Err(mismatch(first));
         }
-        let _guard = tch::no_grad_guard();
-        for ((_, mut weight), (_, value)) in model
-            .named_parameters()
-            .into_iter()
-            .zip(saved.named_parameters())
         {
-            weight.f_copy_(&value)?;
+            let _guard = tch::no_grad_guard();
+            for ((_, mut weight), (_, value)) in fit
+                .model
+                .named_parameters()
+                .into_iter()
+                .zip(saved.named_parameters())
+            {
+                weight.f_copy_(&value)?;
+            }
         }
+        let device = fit.model.device();
         let (state, _) = tensor_file::read(&self.path.join(OPTIMIZER))?;
-        optimizer.load_state(state.into_iter().collect(), device)
+        let optimizer = &mut fit.model.compiled_mut()?.optimizer;
+        optimizer.load_state(state.into_iter().collect(), device)?;
+        if let Some(lr) = self.state.learning_rate {
+            optimizer.set_learning_rate(lr);
+        }
+        *fit.model.history_mut() = self.history.clone();
+        fit.initial_epoch = self.epoch;
+        fit.restored = self.state.callbacks.clone();
+        Ok(())
     }
 }
 

@@ -1,69 +1,49 @@
 //! Keras's `model.predict(x)` and `predict_generator(flow)`: the probability of class 1 (dogs)
-//! for each image, without training. Works on any [`Sequential`], compiled or loaded.
+//! for each image, without training, computed as the model's precision says. Works on any
+//! model that ends in one sigmoid unit, compiled or not.
 //!
 //! ```
+//! use catsdogs::applications::Backbone;
 //! use catsdogs::model::{Activation, Sequential};
-//! use catsdogs::train::Predict;
-//! use catsdogs::vgg16::Vgg16;
-//! let conv_base = Vgg16::new(false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
-//! let model = Sequential::new(conv_base).flatten().dense(1, Activation::Sigmoid);
+//! let conv_base = Backbone::Vgg16.application(false).input_size(32, 32).build(tch::Device::Cpu)?;
+//! let model = Sequential::new(&conv_base).flatten().dense(1, Activation::Sigmoid);
 //! let x = tch::Tensor::zeros([3, 3, 32, 32], (tch::Kind::Float, tch::Device::Cpu));
-//! let p = model.predict(&x).unwrap();
+//! let p = model.predict(&x)?;
 //! assert_eq!(p.size(), [3]);
+//! # Ok::<(), catsdogs::Error>(())
 //! ```
 
 use std::path::Path;
 
 use tch::{Device, Kind, Tensor};
 
-use super::CompiledModel;
 use crate::data::{self, DirectoryIterator, Preprocess};
 use crate::device::out_of_memory;
 use crate::error::{Error, Result};
 use crate::interrupt;
-use crate::model::Sequential;
+use crate::model::Model;
 use crate::precision::Compute;
 
 /// Keras's batch size for `predict`.
 const PREDICT_BATCH_SIZE: usize = 32;
 
-/// Predictions of a model.
-pub trait Predict {
+impl Model {
     /// The probabilities (N,) on the CPU of a batch of preprocessed images (N, 3, H, W), run in
     /// chunks of 32 as Keras does.
-    fn predict(&self, x: &Tensor) -> Result<Tensor>;
+    pub fn predict(&self, x: &Tensor) -> Result<Tensor> {
+        probabilities(self, x, PREDICT_BATCH_SIZE, self.compute()?)
+    }
 
     /// The probabilities of every image of `flow`, in the order of its `filenames` (whatever
     /// its shuffling), so they line up with `flow.classes`.
-    fn predict_generator(&self, flow: &DirectoryIterator) -> Result<Tensor>;
-}
-
-/// A model as it was saved computes in float32, as Keras does.
-impl Predict for Sequential {
-    fn predict(&self, x: &Tensor) -> Result<Tensor> {
-        probabilities(self, x, PREDICT_BATCH_SIZE, Compute::FP32)
-    }
-
-    fn predict_generator(&self, flow: &DirectoryIterator) -> Result<Tensor> {
-        predict_flow(self, flow, Compute::FP32)
-    }
-}
-
-/// A compiled model computes as its options say (see [`crate::precision`]), as `fit` and
-/// `evaluate` do.
-impl Predict for CompiledModel {
-    fn predict(&self, x: &Tensor) -> Result<Tensor> {
-        probabilities(&self.model, x, PREDICT_BATCH_SIZE, self.compute()?)
-    }
-
-    fn predict_generator(&self, flow: &DirectoryIterator) -> Result<Tensor> {
-        predict_flow(&self.model, flow, self.compute()?)
+    pub fn predict_generator(&self, flow: &DirectoryIterator) -> Result<Tensor> {
+        predict_flow(self, flow, self.compute()?)
     }
 }
 
 /// The probabilities of every image of `flow`, in the order of its `filenames`; stops at the
 /// next batch when asked (see [`interrupt`]).
-fn predict_flow(model: &Sequential, flow: &DirectoryIterator, compute: Compute) -> Result<Tensor> {
+fn predict_flow(model: &Model, flow: &DirectoryIterator, compute: Compute) -> Result<Tensor> {
     let _stoppable = interrupt::stoppable();
     let all: Vec<usize> = (0..flow.samples()).collect();
     let mut outputs = Vec::new();
@@ -76,14 +56,14 @@ fn predict_flow(model: &Sequential, flow: &DirectoryIterator, compute: Compute) 
                 flow.len()
             )
         })?;
-        let batch = flow.batch(indices, model_device(model))?;
+        let batch = flow.batch(indices, model.device())?;
         outputs.push(probabilities(model, &batch.x, flow.batch_size(), compute)?);
     }
     Ok(Tensor::f_cat(&outputs, 0)?)
 }
 
 /// The (height, width) of the images a model takes, from its input shape.
-pub fn input_size(model: &Sequential) -> Result<(u32, u32)> {
+pub fn input_size(model: &Model) -> Result<(u32, u32)> {
     match model.input_shape() {
         [3, height, width] => Ok((*height as u32, *width as u32)),
         other => Err(Error::Options(format!(
@@ -94,7 +74,7 @@ pub fn input_size(model: &Sequential) -> Result<(u32, u32)> {
 
 /// Loads image files as the flows do (Keras's `load_img` with `target_size = (height,
 /// width)`, then `preprocess`), as one batch (N, 3, H, W) on the CPU, ready for
-/// [`Predict::predict`].
+/// [`Model::predict`].
 pub fn load_images(
     paths: &[impl AsRef<Path>],
     target_size: (u32, u32),
@@ -121,32 +101,21 @@ pub(crate) fn pixels_to_batch(
     data::f_preprocess_batch(&images, preprocess)
 }
 
-/// The device of a model's weights.
-pub(crate) fn model_device(model: &Sequential) -> Device {
-    model
-        .named_parameters()
-        .first()
-        .map_or(Device::Cpu, |(_, w)| w.device())
-}
-
 /// The probabilities of a batch, in chunks of `batch_size`, without training, computed as
 /// `compute` says: shared by `predict`, `predict_generator` and the submission.
 pub(crate) fn probabilities(
-    model: &Sequential,
+    model: &Model,
     x: &Tensor,
     batch_size: usize,
     compute: Compute,
 ) -> Result<Tensor> {
     let _guard = tch::no_grad_guard();
-    let device = model_device(model);
+    let device = model.device();
     let end = model.layers().len();
     let mut outputs = Vec::new();
     for chunk in x.f_split(batch_size.max(1) as i64, 0)? {
         let run = || -> Result<Tensor> {
-            let p =
-                model
-                    .stack()
-                    .forward_range(&chunk.f_to_device(device)?, 0..end, false, compute)?;
+            let p = model.run(&chunk.f_to_device(device)?, 0..end, false, compute)?;
             Ok(p.f_reshape([-1])?
                 .f_to_kind(Kind::Float)?
                 .f_to_device(Device::Cpu)?)

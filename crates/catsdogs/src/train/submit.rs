@@ -8,8 +8,7 @@
 //! ```no_run
 //! use catsdogs::experiments::load_trained;
 //! let (model, preprocess) = load_trained("runs/frozen".as_ref(), None)?;
-//! let compute = catsdogs::precision::Compute::FP32;
-//! let report = catsdogs::train::submit::submit(&model, preprocess, "test1.zip".as_ref(), "submission.csv".as_ref(), 50, compute)?;
+//! let report = catsdogs::train::submit::submit(&model, preprocess, "test1.zip".as_ref(), "submission.csv".as_ref(), 50)?;
 //! println!("{} rows", report.rows);
 //! # Ok::<(), catsdogs::Error>(())
 //! ```
@@ -24,8 +23,7 @@ use super::predict::{input_size, pixels_to_batch};
 use crate::data::{decode_rgb, is_image_name, Preprocess};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::model::Sequential;
-use crate::precision::Compute;
+use crate::model::Model;
 use crate::progress::Progress;
 
 /// What [`submit`] wrote.
@@ -56,16 +54,16 @@ fn entry_id(name: &str) -> Option<u64> {
     (id.to_string() == stem).then_some(id)
 }
 
-/// Predicts every image `N.jpg` of `test_zip` with `model`, computing as `compute` says, and
+/// Predicts every image `N.jpg` of `test_zip` with `model`, computing as its precision says, and
 /// writes Kaggle's `id,label` CSV to `out`, sorted by id, `batch_size` images at a time.
 pub fn submit(
-    model: &Sequential,
+    model: &Model,
     preprocess: Preprocess,
     test_zip: &Path,
     out: &Path,
     batch_size: usize,
-    compute: Compute,
 ) -> Result<SubmitReport> {
+    let compute = model.compute()?;
     crate::data::check_batch_size(batch_size)?;
     let file = std::fs::File::open(test_zip).map_err(|e| Error::io("cannot open", test_zip, e))?;
     let invalid = |why: String| Error::Invalid {

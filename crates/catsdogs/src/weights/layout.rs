@@ -7,7 +7,7 @@ use tch::Tensor;
 use super::torchvision;
 use crate::applications::Backbone;
 use crate::error::{fmt_shape, Result};
-use crate::model::LayerKind;
+use crate::model::{Dense, LayerKind};
 
 /// Tensor names and layouts of the formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,13 +63,13 @@ impl Layout {
     /// The shape of a weight in a file of this layout, given its shape in this crate's.
     pub(super) fn shape(self, kind: &LayerKind, weight: &str, own: &[i64]) -> Vec<i64> {
         match (self, kind, weight) {
-            (Layout::Keras, LayerKind::Conv2d { .. }, "kernel") => {
+            (Layout::Keras, LayerKind::Conv2d(_), "kernel") => {
                 vec![own[2], own[3], own[1], own[0]]
             }
-            (Layout::Keras, LayerKind::DepthwiseConv2d { .. }, "depthwise_kernel") => {
+            (Layout::Keras, LayerKind::DepthwiseConv2d(_), "depthwise_kernel") => {
                 vec![own[2], own[3], own[0], own[1]]
             }
-            (Layout::Torchvision, LayerKind::Dense { .. }, "kernel") => vec![own[1], own[0]],
+            (Layout::Torchvision, LayerKind::Dense(_), "kernel") => vec![own[1], own[0]],
             _ => own.to_vec(),
         }
     }
@@ -84,21 +84,19 @@ impl Layout {
         flatten_input: Option<&[i64]>,
     ) -> Result<Tensor> {
         let converted = match (self, kind, weight, flatten_input) {
-            (Layout::Keras, LayerKind::Conv2d { .. }, "kernel", _) => {
-                tensor.f_permute([3, 2, 0, 1])?
-            }
+            (Layout::Keras, LayerKind::Conv2d(_), "kernel", _) => tensor.f_permute([3, 2, 0, 1])?,
             // Keras's (k, k, channels, 1) to libtorch's grouped (channels, 1, k, k).
-            (Layout::Keras, LayerKind::DepthwiseConv2d { .. }, "depthwise_kernel", _) => {
+            (Layout::Keras, LayerKind::DepthwiseConv2d(_), "depthwise_kernel", _) => {
                 tensor.f_permute([2, 3, 0, 1])?
             }
             // Keras's rows are (h, w, c) of the flattened map, ours (c, h, w).
-            (Layout::Keras, LayerKind::Dense { units, .. }, "kernel", Some(&[c, h, w])) => tensor
-                .f_reshape([h, w, c, *units])?
-                .f_permute([2, 0, 1, 3])?
-                .f_reshape([c * h * w, *units])?,
-            (Layout::Torchvision, LayerKind::Dense { .. }, "kernel", _) => {
-                tensor.f_transpose(0, 1)?
+            (Layout::Keras, LayerKind::Dense(Dense { units, .. }), "kernel", Some(&[c, h, w])) => {
+                tensor
+                    .f_reshape([h, w, c, *units])?
+                    .f_permute([2, 0, 1, 3])?
+                    .f_reshape([c * h * w, *units])?
             }
+            (Layout::Torchvision, LayerKind::Dense(_), "kernel", _) => tensor.f_transpose(0, 1)?,
             _ => tensor,
         };
         Ok(converted.f_contiguous()?)

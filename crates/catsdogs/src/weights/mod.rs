@@ -41,11 +41,10 @@ use tch::{Device, Kind, Tensor};
 
 pub use crate::data::Preprocess;
 
-use crate::applications::{Backbone, Flavor, Network, Pooling, TOP_INPUT_SIZE};
+use crate::applications::{Application, Backbone, Flavor, Pooling, TOP_INPUT_SIZE};
 use crate::error::{Error, Result};
-use crate::model::{Layer, LayerKind, LayerSpec};
+use crate::model::{Layer, LayerKind, LayerSpec, Model};
 use crate::tensor_file;
-use crate::vgg16::Vgg16;
 use layout::Layout;
 use torchvision::VggIndex;
 
@@ -372,8 +371,10 @@ fn import(
             let tensor = layout.to_own(tensor, &kind, weight, flatten_input.as_deref())?;
             tensors.insert(format!("{name}/{weight}"), tensor);
         }
-        flatten_input = (kind == LayerKind::Flatten).then(|| input.clone());
-        previous = kind.output_shape(&input);
+        flatten_input = matches!(kind, LayerKind::Flatten(_)).then(|| input.clone());
+        previous = kind
+            .output_shape(&input)
+            .expect("a network's table gives each layer an input it takes");
         shapes.insert(name, previous.clone());
     }
     Ok(tensors)
@@ -382,15 +383,15 @@ fn import(
 /// A network with pretrained weights: Keras's `ResNet50(weights='imagenet')` and the others,
 /// here because the weights are this module's concern and the tables
 /// [`crate::applications`]'s.
-impl Network {
-    /// The network of `weights` (its backbone, in its flavor), with them (`weights='imagenet'`
-    /// once loaded), preprocessing images as they were trained. With the top, the weights
-    /// must have it too (the notop files do not).
-    pub fn from_weights(weights: &Weights, include_top: bool, device: Device) -> Result<Self> {
-        let size = TOP_INPUT_SIZE;
-        let layers = weights
-            .backbone
-            .layers(weights.flavor, include_top, Pooling::None, size, size)
+impl Application {
+    /// The network with `weights` (`weights='imagenet'` once loaded), in the weights' flavor,
+    /// preprocessing images as they were trained. Weights of another network are refused, and
+    /// with the top the weights must have it too (the notop files do not).
+    pub fn from_weights(self, weights: &Weights, device: Device) -> Result<Model> {
+        weights.expect(self.backbone)?;
+        let application = self.flavor(weights.flavor);
+        let layers = application
+            .layers()?
             .into_iter()
             .map(|spec| {
                 let tensors = weights.layer(&spec.name, &spec.kind)?;
@@ -400,35 +401,14 @@ impl Network {
                 Ok(layer)
             })
             .collect::<Result<Vec<_>>>()?;
-        let network = Network::from_layers(weights.backbone, weights.flavor, include_top, layers);
-        Ok(network.with_preprocess(weights.preprocess))
+        Ok(application
+            .assemble(layers)?
+            .with_preprocess(weights.preprocess))
     }
 
-    /// `backbone` with the weights of a file in any format [`Weights::load`] reads; a file of
+    /// The network with the weights of a file in any format [`Weights::load`] reads; a file of
     /// another network is an error that says what it holds.
-    pub fn load(
-        path: impl AsRef<Path>,
-        backbone: Backbone,
-        include_top: bool,
-        device: Device,
-    ) -> Result<Self> {
-        let weights = Weights::load(path)?;
-        weights.expect(backbone)?;
-        Network::from_weights(&weights, include_top, device)
-    }
-}
-
-/// VGG16 with pretrained weights: Keras's `VGG16(weights='imagenet')`.
-impl Vgg16 {
-    /// VGG16 with the given weights (`weights='imagenet'` once loaded). With the top, the weights
-    /// must have it too (the notop files do not); weights of another network are refused.
-    pub fn from_weights(weights: &Weights, include_top: bool, device: Device) -> Result<Self> {
-        weights.expect(Backbone::Vgg16)?;
-        Network::from_weights(weights, include_top, device).map(Vgg16::of)
-    }
-
-    /// VGG16 with the weights of a file in any format [`Weights::load`] reads.
-    pub fn load(path: impl AsRef<Path>, include_top: bool, device: Device) -> Result<Self> {
-        Vgg16::from_weights(&Weights::load(path)?, include_top, device)
+    pub fn load(self, path: impl AsRef<Path>, device: Device) -> Result<Model> {
+        self.from_weights(&Weights::load(path)?, device)
     }
 }

@@ -161,12 +161,7 @@ impl References {
 
     /// `base` run on `x` to each layer that the report lists for `case`, against the peer's
     /// `CASE-LAYER.npy`.
-    pub fn assert_layers(
-        &self,
-        case: &str,
-        base: &catsdogs::applications::Network,
-        x: &tch::Tensor,
-    ) {
+    pub fn assert_layers(&self, case: &str, base: &catsdogs::model::Model, x: &tch::Tensor) {
         for layer in self.report()[case].as_array().unwrap() {
             let layer = layer.as_str().unwrap();
             let ours = base.forward_to(x, layer).unwrap();
@@ -180,7 +175,7 @@ impl References {
     pub fn assert_predictions(
         &self,
         case: &str,
-        network: &catsdogs::applications::Network,
+        network: &catsdogs::model::Model,
     ) -> (tch::Tensor, tch::Tensor) {
         let pixels = self.npy(&format!("{case}-top-pixels"));
         let x = catsdogs::data::preprocess_batch(&pixels, network.preprocess());

@@ -7,7 +7,7 @@
 //!   `0.5` itself is class 0.
 //!
 //! ```
-//! use catsdogs::train::{binary_accuracy, Loss};
+//! use catsdogs::losses::{binary_accuracy, Loss};
 //! use tch::Tensor;
 //! let p = Tensor::from_slice(&[0.0f32, 0.5, 0.9]);
 //! let y = Tensor::from_slice(&[0.0f32, 1.0, 1.0]);

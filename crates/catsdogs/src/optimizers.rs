@@ -23,7 +23,7 @@
 //! step count) is named after the weights, so a checkpoint saves and restores it exactly.
 //!
 //! ```
-//! use catsdogs::train::{Optimizer, RMSprop};
+//! use catsdogs::optimizers::{Optimizer, RMSprop};
 //! use tch::{Kind, Tensor};
 //! let w = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
 //! let params = vec![("w".to_string(), w.shallow_clone())];
@@ -46,7 +46,7 @@ use crate::error::{Error, Result};
 /// checkpoints save.
 pub trait Optimizer: std::fmt::Debug {
     /// One update of every weight in `params` (named as by
-    /// [`crate::model::Sequential::trainable_parameters`]) from the gradient that the last
+    /// [`crate::model::Model::trainable_parameters`]) from the gradient that the last
     /// backward pass left in it. A weight without a gradient is left alone.
     fn step(&mut self, params: &[(String, Tensor)]) -> Result<()>;
 
@@ -62,6 +62,9 @@ pub trait Optimizer: std::fmt::Debug {
 
     /// The learning rate.
     fn learning_rate(&self) -> f64;
+
+    /// Sets the learning rate, as Keras's callbacks set `model.optimizer.lr`.
+    fn set_learning_rate(&mut self, lr: f64);
 }
 
 /// Refuses a learning rate that is not a positive number, before training starts.
@@ -178,6 +181,10 @@ impl Optimizer for RMSprop {
     fn learning_rate(&self) -> f64 {
         self.lr
     }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
 }
 
 /// Keras's `Adam(lr)`: moments with decays `beta_1` and `beta_2`, Keras 2.2's bias correction
@@ -262,6 +269,10 @@ impl Optimizer for Adam {
     fn learning_rate(&self) -> f64 {
         self.lr
     }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
 }
 
 /// Keras's `SGD(lr, momentum, nesterov)`: plain gradient descent, with Keras's momentum (a
@@ -331,6 +342,10 @@ impl Optimizer for SGD {
 
     fn learning_rate(&self) -> f64 {
         self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
     }
 }
 
