@@ -225,7 +225,7 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
             },
         } => {
             let model = experiments::load_trained(&model, preprocess)?.with_precision(precision);
-            let report = submit::submit(&model, model.preprocess(), &test_zip, &out, batch_size)?;
+            let report = submit::submit(&model, &test_zip, &out, batch_size)?;
             for skipped in &report.skipped {
                 out!("Skipped {skipped}: not an image named N.jpg.");
             }

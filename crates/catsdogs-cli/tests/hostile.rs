@@ -539,14 +539,14 @@ open(sys.argv[1], "wb").write(png)
             let layers = a["layers"].as_array_mut().unwrap();
             let dropout = layers
                 .iter_mut()
-                .find(|l| l["kind"].get("dropout").is_some())
+                .find(|l| l["kind"]["class_name"] == "Dropout")
                 .unwrap();
-            dropout["kind"]["dropout"]["rate"] = serde_json::json!(5.0);
+            dropout["kind"]["config"]["rate"] = serde_json::json!(5.0);
         }),
         ("no layers", |a| a["layers"] = serde_json::json!([])),
         ("a linear end", |a| {
             let last = a["layers"].as_array_mut().unwrap().last_mut().unwrap();
-            last["kind"]["dense"]["activation"] = serde_json::json!("linear");
+            last["kind"]["config"]["activation"] = serde_json::json!("linear");
         }),
     ];
     for (what, lie) in lies {

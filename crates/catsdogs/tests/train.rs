@@ -470,11 +470,13 @@ fn a_submission_lists_every_test_image_by_id_with_its_dog_probability() {
 
     let model = {
         tch::manual_seed(6);
-        Experiment::Frozen.model(base()).unwrap()
+        Experiment::Frozen
+            .model(base())
+            .unwrap()
+            .with_preprocess(Preprocess::Vgg16)
     };
     let out = dir.path().join("submission.csv");
-    let report =
-        catsdogs::train::submit::submit(&model, Preprocess::Vgg16, &zip_path, &out, 4).unwrap();
+    let report = catsdogs::train::submit::submit(&model, &zip_path, &out, 4).unwrap();
     assert_eq!(report.rows, 6);
     assert_eq!(report.skipped, ["test1/readme.txt"]);
     let expected = model

@@ -392,29 +392,29 @@ fn wrong_inputs_and_names_are_clear_errors() {
     let nhwc = Tensor::zeros([1, 32, 32, 3], (Kind::Float, CPU));
     assert_eq!(
         base.forward(&nhwc).unwrap_err().to_string(),
-        "vgg16 expects NCHW input of 3 channels and at least 32x32 but got a batch of shape \
-         (1, 32, 32, 3)"
+        "vgg16 expects NCHW input of 3 channels and a size its layers take (it was built for \
+         32x32) but got a batch of shape (1, 32, 32, 3)"
     );
     assert_eq!(
         base.forward_to(&nhwc, "block1_conv1")
             .unwrap_err()
             .to_string(),
-        "layer block1_conv1 expects NCHW input with 3 channels but got a batch of shape \
-         (1, 32, 32, 3)"
+        "vgg16 expects NCHW input of 3 channels and a size its layers take (it was built for \
+         32x32) but got a batch of shape (1, 32, 32, 3)"
     );
     let top = vgg16(true);
     let small = Tensor::zeros([1, 3, 32, 32], (Kind::Float, CPU));
     assert_eq!(
         top.forward(&small).unwrap_err().to_string(),
-        "vgg16 expects NCHW input of 3 channels and 224x224 with the top but got a batch of \
-         shape (1, 3, 32, 32)"
+        "vgg16 expects NCHW input of 3 channels and a size its layers take (it was built for \
+         224x224) but got a batch of shape (1, 3, 32, 32)"
     );
     let features = Tensor::zeros([1, 512, 1, 1], (Kind::Float, CPU));
     assert_eq!(
         top.forward_from(&features, "flatten")
             .unwrap_err()
             .to_string(),
-        "layer fc1 expects input with 25088 features per sample but got a batch of shape \
+        "layer fc1 expects 25088 features per sample, for 4096 units but got a batch of shape \
          (1, 512)"
     );
     let error = base.layer_index("block6_conv1").unwrap_err().to_string();

@@ -103,6 +103,23 @@ impl Graph {
         Ok(())
     }
 
+    /// Whether layers `0..end` take input samples of shape `input` (each can take what flows
+    /// into it from there), as the graph's own input shape is checked when it is built.
+    pub(crate) fn takes(&self, layers: &[Layer], input: &[i64], end: usize) -> bool {
+        let mut shapes = vec![input.to_vec()];
+        for (layer, sources) in layers.iter().zip(&self.sources).take(end) {
+            let first = &shapes[sources[0]];
+            if sources.iter().any(|&s| shapes[s] != *first) {
+                return false;
+            }
+            match layer.kind().output_shape(first) {
+                Some(shape) => shapes.push(shape),
+                None => return false,
+            }
+        }
+        true
+    }
+
     /// The shape of one sample of the input.
     pub(crate) fn input_shape(&self) -> &[i64] {
         &self.shapes[0]

@@ -103,7 +103,7 @@ impl Model {
             rejected: None,
             base: None,
             preprocess: Preprocess::None,
-            precision: Precision::default(),
+            precision: Precision::Fp32,
             compute: None,
             compiled: None,
             history: History::default(),
@@ -183,7 +183,10 @@ impl Model {
     /// Keras's `model.add(layer)`: `layer` after the others, taking the last one's output
     /// unless it names its inputs; one that cannot be added is kept aside for
     /// [`Model::check`] to report.
-    #[allow(clippy::should_implement_trait, reason = "Keras's name; nothing is summed")]
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "Keras's name; nothing is summed"
+    )]
     pub fn add(mut self, layer: Layer) -> Self {
         if self.rejected.is_some() || self.graph.push(&self.name, &layer).is_err() {
             self.rejected.get_or_insert(layer);
@@ -279,7 +282,8 @@ impl Model {
         self.layers.iter().position(Layer::trainable)
     }
 
-    /// Computes in `precision` from now on (float32 unless set; see [`crate::precision`]).
+    /// Computes in `precision` from now on (see [`crate::precision`]). A new model computes in
+    /// float32, channels-last on the CPU (as the command line does unless asked otherwise).
     pub fn set_precision(&mut self, precision: Precision) {
         self.precision = precision;
         self.compute = None;

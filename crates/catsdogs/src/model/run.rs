@@ -102,6 +102,25 @@ impl Model {
                 len: self.layers.len(),
             });
         }
+        let size = x.size();
+        let fits = |size: &[i64]| {
+            size.len() == self.input_shape().len() + 1
+                && (size[1..] == *self.input_shape()
+                    || self.graph.takes(&self.layers, &size[1..], range.end))
+        };
+        if range.start == 0 && !fits(&size) {
+            let built = self.input_shape();
+            return Err(Error::Input {
+                what: self.name.clone(),
+                expected: match built {
+                    [channels, height, width] => format!(
+                        "NCHW input of {channels} channels and a size its layers take (it was built for {height}x{width})"
+                    ),
+                    other => format!("input of shape {other:?} per sample"),
+                },
+                found: size,
+            });
+        }
         self.graph
             .run(&self.layers, &self.name, x, range, train, compute, tap)
     }

@@ -7,8 +7,8 @@
 //!
 //! ```no_run
 //! use catsdogs::experiments::load_trained;
-//! let (model, preprocess) = load_trained("runs/frozen".as_ref(), None)?;
-//! let report = catsdogs::train::submit::submit(&model, preprocess, "test1.zip".as_ref(), "submission.csv".as_ref(), 50)?;
+//! let model = load_trained("runs/frozen".as_ref(), None)?;
+//! let report = catsdogs::train::submit::submit(&model, "test1.zip".as_ref(), "submission.csv".as_ref(), 50)?;
 //! println!("{} rows", report.rows);
 //! # Ok::<(), catsdogs::Error>(())
 //! ```
@@ -20,7 +20,7 @@ use zip::ZipArchive;
 
 use super::predict::probabilities;
 use super::predict::{input_size, pixels_to_batch};
-use crate::data::{decode_rgb, is_image_name, Preprocess};
+use crate::data::{decode_rgb, is_image_name};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::model::Model;
@@ -54,16 +54,17 @@ fn entry_id(name: &str) -> Option<u64> {
     (id.to_string() == stem).then_some(id)
 }
 
-/// Predicts every image `N.jpg` of `test_zip` with `model`, computing as its precision says, and
+/// Predicts every image `N.jpg` of `test_zip` with `model`, preprocessed and computed as the
+/// model says, and
 /// writes Kaggle's `id,label` CSV to `out`, sorted by id, `batch_size` images at a time.
 pub fn submit(
     model: &Model,
-    preprocess: Preprocess,
     test_zip: &Path,
     out: &Path,
     batch_size: usize,
 ) -> Result<SubmitReport> {
     let compute = model.compute()?;
+    let preprocess = model.preprocess();
     crate::data::check_batch_size(batch_size)?;
     let file = std::fs::File::open(test_zip).map_err(|e| Error::io("cannot open", test_zip, e))?;
     let invalid = |why: String| Error::Invalid {
