@@ -216,7 +216,15 @@ class Proxy:
         frames = sock.recv_multipart()
         if sock in self.passing:
             self.passing[sock].send_multipart(frames)
-        elif sock is self.shell:
+            return
+        try:
+            self.route(sock, frames)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            # Not a Jupyter message (json's errors are ValueErrors): dropped, the proxy goes on.
+            print(f"catsdogs-kernel: the proxy dropped a message it could not read ({e!r})", file=sys.stderr)
+
+    def route(self, sock, frames):
+        if sock is self.shell:
             self.from_jupyter_shell(Message(frames))
         elif sock is self.control:
             self.from_jupyter_control(Message(frames))
@@ -345,11 +353,8 @@ class Proxy:
     def abort_queue(self):
         """Answers every queued execute_request `aborted`, as ipykernel does after an error:
         what has arrived until now, not what comes later."""
-        while True:
-            try:
-                self.from_jupyter_shell(Message(self.shell.recv_multipart(zmq.NOBLOCK)))
-            except zmq.Again:
-                break
+        while self.shell.poll(0):
+            self.receive(self.shell)
         while self.queue:
             msg = self.queue.popleft()
             self.publish_status("busy", msg)
