@@ -1,6 +1,6 @@
 //! Inline output in evcxr notebooks, the Rust counterpart of Jupyter's `display`.
 //!
-//! One idea in one file (over 500 lines with its tests): what a cell shows, as PNG, HTML or text,
+//! One idea in one file (about 600 lines with its tests): what a cell shows, as PNG, HTML or text,
 //! at its end or live while it runs.
 //!
 //! evcxr shows a value under a cell when the cell's last expression has a method
