@@ -72,7 +72,7 @@ pub mod prelude {
     };
     pub use crate::device;
     pub use crate::display::predictions_table;
-    pub use crate::display::{Png, Table};
+    pub use crate::display::{DisplayHandle, Png, Table};
     pub use crate::experiments::save_test_metrics;
     pub use crate::gradcam::{GradCam, Target};
     pub use crate::history::History;

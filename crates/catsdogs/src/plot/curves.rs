@@ -34,8 +34,9 @@ struct EpochAxis {
 }
 
 impl EpochAxis {
-    /// Half an epoch of room (or 5%) on each side of the first and last epoch; ticks on the
-    /// first epoch and on multiples of a round step, at most about ten.
+    /// Half an epoch of room (or 5%) on each side of the first and last epoch; ticks on
+    /// multiples of a round step, at most about ten, and on the first epoch unless the next
+    /// tick would crowd it (closer than three quarters of a step: 1 beside 2).
     fn new(epochs: usize) -> EpochAxis {
         let last = epochs.max(1);
         let pad = (0.05 * (last - 1) as f64).max(0.5);
@@ -43,7 +44,9 @@ impl EpochAxis {
             .into_iter()
             .find(|step| last / step <= 10)
             .unwrap_or(last);
-        let ticks = std::iter::once(1)
+        let first = (step == 1 || 4 * (step - 1) >= 3 * step).then_some(1);
+        let ticks = first
+            .into_iter()
             .chain((step..=last).step_by(step).filter(|&e| e > 1))
             .map(|e| e as f64)
             .collect();
@@ -307,6 +310,8 @@ mod tests {
         assert_eq!(axis(1), (0.5..1.5, vec![1.0]));
         assert_eq!(axis(0), (0.5..1.5, vec![1.0]));
         assert_eq!(axis(3), (0.5..3.5, vec![1.0, 2.0, 3.0]));
+        let even = vec![2.0, 4.0, 6.0, 8.0, 10.0, 12.0];
+        assert_eq!(axis(12).1, even, "no tick on 1, one epoch from 2");
         let (range, ticks) = axis(30);
         assert!((range.start + 0.45).abs() < 1e-12 && (range.end - 31.45).abs() < 1e-12);
         assert_eq!(ticks, vec![1.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0]);

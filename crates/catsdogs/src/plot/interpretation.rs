@@ -103,8 +103,9 @@ impl Interpretation {
                 let (class, confidence) = if p > 0.5 { (1, p) } else { (0, 1.0 - p) };
                 let truth = &self.class_names[self.classes[i] as usize];
                 format!(
-                    "{} {confidence:.2} (truth: {truth})",
-                    self.class_names[class]
+                    "{} {} (truth: {truth})",
+                    self.class_names[class],
+                    super::probability(f64::from(confidence))
                 )
             })
             .collect::<Vec<_>>();
