@@ -10,6 +10,7 @@ use clap::{ArgGroup, Args};
 use catsdogs::applications::Network;
 use catsdogs::data::{self, Preprocess};
 use catsdogs::experiments;
+use catsdogs::fsutil::refuse_inputs_as_outputs;
 use catsdogs::gradcam::{Explainable, GradCam, Target, DEFAULT_OPACITY};
 use catsdogs::plot::Colormap;
 use catsdogs::weights::Weights;
@@ -68,11 +69,26 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
         None => GradCam::default(),
     };
     let cam = cam.colormap(args.colormap).opacity(args.opacity);
+    data::refuse_output_inside_split(&args.out)?;
+    let overlays = output_paths(&args.imgs, &args.out);
+    let inputs: Vec<&Path> = args
+        .imgs
+        .iter()
+        .chain(&args.model)
+        .chain(&args.weights)
+        .map(PathBuf::as_path)
+        .collect();
+    let outputs: Vec<&Path> = overlays
+        .iter()
+        .chain(&args.npy)
+        .map(PathBuf::as_path)
+        .collect();
+    refuse_inputs_as_outputs(&inputs, &outputs)?;
     match (&args.model, &args.weights) {
         (Some(model), _) => {
             let (model, preprocess) = experiments::load_trained(model, args.preprocess)?;
             let cam = cam.target(Target::Class(args.class.unwrap_or(1)));
-            explain(&model, &cam, preprocess, &args)
+            explain(&model, &cam, preprocess, &args, &overlays)
         }
         (None, Some(weights)) => {
             let weights = Weights::load(weights)?;
@@ -83,21 +99,22 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
                 &cam,
                 args.preprocess.unwrap_or(weights.preprocess()),
                 &args,
+                &overlays,
             )
         }
         (None, None) => unreachable!("clap requires --model or --weights"),
     }
 }
 
-/// Explains the images in batches, writes each overlay and prints each prediction, then the
-/// maps if asked.
+/// Explains the images in batches, writes each overlay to its path of `outputs` and prints
+/// each prediction, then the maps if asked.
 fn explain(
     model: &impl Explainable,
     cam: &GradCam,
     preprocess: Preprocess,
     args: &ExplainArgs,
+    outputs: &[PathBuf],
 ) -> anyhow::Result<()> {
-    let outputs = output_paths(&args.imgs, &args.out);
     let mut maps = Vec::new();
     let mut shape = [0usize; 3];
     for (paths, outs) in args.imgs.chunks(BATCH).zip(outputs.chunks(BATCH)) {
