@@ -183,7 +183,7 @@ impl CompiledModel {
                     epoch: checkpoint.epoch,
                 });
             }
-            let settings = self.settings(train)?;
+            let settings = self.settings(train, validation)?;
             let device = self.device();
             checkpoint.restore(&self.model, self.optimizer.as_mut(), &settings, device)?;
             crate::say!(
@@ -258,11 +258,17 @@ impl CompiledModel {
         self.fit(train, epochs, validation)
     }
 
-    fn settings(&self, train: &DirectoryIterator) -> Result<Settings> {
+    fn settings(
+        &self,
+        train: &DirectoryIterator,
+        validation: &DirectoryIterator,
+    ) -> Result<Settings> {
         Ok(Settings {
             seed: self.options.seed,
             batch_size: train.batch_size(),
+            target_size: train.target_size(),
             train_images: train.cache_key().to_string(),
+            validation_images: validation.cache_key().to_string(),
             optimizer: self.optimizer.config(),
             compute: self.compute()?.to_string(),
             loss: self.loss.name().to_string(),
@@ -304,7 +310,7 @@ impl CompiledModel {
         let train_source = self.source(train, true)?;
         let validation_source = self.source(validation, true)?;
         let params = self.model.trainable_parameters();
-        let settings = self.settings(train)?;
+        let settings = self.settings(train, validation)?;
         let compute = self.compute()?;
         let total = epochs.end;
         for epoch in epochs {

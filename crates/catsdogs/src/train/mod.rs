@@ -55,7 +55,7 @@ pub use fit::{CompiledModel, FP16_LOSS_SCALE};
 pub use loss::{binary_accuracy, Loss, EPSILON};
 pub use optimizer::{Adam, Optimizer, RMSprop, SGD};
 pub use options::FitOptions;
-pub use predict::{input_size, load_images, Predict};
+pub use predict::{input_size, load_images, predict_files, FilePredictions, Predict};
 
 use crate::model::Sequential;
 

@@ -1,5 +1,8 @@
 //! Keras's `model.predict(x)` and `predict_generator(flow)`: the probability of class 1 (dogs)
 //! for each image, without training. Works on any [`Sequential`], compiled or loaded.
+//! [`predict_files`] predicts image files a batch at a time, so that its memory stays the same
+//! whatever their number. An answer that is not a number (NaN, from a model whose arithmetic
+//! overflowed) is an error that names the image, never a result.
 //!
 //! ```
 //! use catsdogs::model::{Activation, Sequential};
@@ -14,6 +17,7 @@
 
 use std::path::Path;
 
+use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
 use super::CompiledModel;
@@ -23,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::model::Sequential;
 use crate::precision::Compute;
+use crate::tensor_file::first_non_finite;
 
 /// Keras's batch size for `predict`.
 const PREDICT_BATCH_SIZE: usize = 32;
@@ -41,7 +46,7 @@ pub trait Predict {
 /// A model as it was saved computes in float32, as Keras does.
 impl Predict for Sequential {
     fn predict(&self, x: &Tensor) -> Result<Tensor> {
-        probabilities(self, x, PREDICT_BATCH_SIZE, Compute::FP32)
+        probabilities(self, x, PREDICT_BATCH_SIZE, Compute::FP32, &image_of_batch)
     }
 
     fn predict_generator(&self, flow: &DirectoryIterator) -> Result<Tensor> {
@@ -49,11 +54,22 @@ impl Predict for Sequential {
     }
 }
 
+/// `image 3 of the batch`: an image of a batch given as a tensor, named by its index.
+fn image_of_batch(i: usize) -> String {
+    format!("image {i} of the batch")
+}
+
 /// A compiled model computes as its options say (see [`crate::precision`]), as `fit` and
 /// `evaluate` do.
 impl Predict for CompiledModel {
     fn predict(&self, x: &Tensor) -> Result<Tensor> {
-        probabilities(&self.model, x, PREDICT_BATCH_SIZE, self.compute()?)
+        probabilities(
+            &self.model,
+            x,
+            PREDICT_BATCH_SIZE,
+            self.compute()?,
+            &image_of_batch,
+        )
     }
 
     fn predict_generator(&self, flow: &DirectoryIterator) -> Result<Tensor> {
@@ -77,7 +93,19 @@ fn predict_flow(model: &Sequential, flow: &DirectoryIterator, compute: Compute) 
             )
         })?;
         let batch = flow.batch(indices, model_device(model))?;
-        outputs.push(probabilities(model, &batch.x, flow.batch_size(), compute)?);
+        let name = |i: usize| {
+            flow.directory
+                .join(&flow.filenames[indices[i]])
+                .display()
+                .to_string()
+        };
+        outputs.push(probabilities(
+            model,
+            &batch.x,
+            flow.batch_size(),
+            compute,
+            &name,
+        )?);
     }
     Ok(Tensor::f_cat(&outputs, 0)?)
 }
@@ -109,6 +137,65 @@ pub fn load_images(
     pixels_to_batch(&pixels, target_size, preprocess)
 }
 
+/// The answers of one batch of [`predict_files`]: each file with its probability of a dog, or
+/// the error that kept it from being read.
+pub type FilePredictions<'a, P> = Vec<(&'a P, Result<f64>)>;
+
+/// The probability of a dog for each image file, `batch_size` files at a time (one batch per
+/// item, in the files' order): each batch is decoded in parallel as `load_img` does at the
+/// model's input size, preprocessed and predicted, computed as `compute` says, so that the
+/// memory taken stays that of one batch whatever the number of files. A file that cannot be
+/// read (missing, not an image) is answered with its error, and the others are predicted; an
+/// error of the model ends the batch.
+///
+/// ```
+/// use catsdogs::model::{Activation, Sequential};
+/// use catsdogs::train::predict_files;
+/// use catsdogs::vgg16::Vgg16;
+/// let dir = tempfile::tempdir().unwrap();
+/// let files: Vec<_> = (0..5).map(|i| dir.path().join(format!("{i}.png"))).collect();
+/// for file in &files[..4] {
+///     image::RgbImage::new(8, 8).save(file).unwrap();
+/// }
+/// let base = Vgg16::new(false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
+/// let model = Sequential::new(base).flatten().dense(1, Activation::Sigmoid);
+/// let batches: Vec<_> = predict_files(&model, &files, catsdogs::data::Preprocess::Vgg16, 2, catsdogs::precision::Compute::FP32)
+///     .collect::<Result<_, _>>()
+///     .unwrap();
+/// assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+/// assert!(batches[2][0].1.is_err(), "4.png does not exist");
+/// ```
+pub fn predict_files<'a, P: AsRef<Path> + Sync>(
+    model: &'a Sequential,
+    paths: &'a [P],
+    preprocess: Preprocess,
+    batch_size: usize,
+    compute: Compute,
+) -> impl Iterator<Item = Result<FilePredictions<'a, P>>> + 'a {
+    paths.chunks(batch_size.max(1)).map(move |chunk| {
+        let target_size = input_size(model)?;
+        let loaded: Vec<Result<image::RgbImage>> = chunk
+            .par_iter()
+            .map(|path| data::load_img(path.as_ref(), Some(target_size)))
+            .collect();
+        let readable: Vec<usize> = (0..chunk.len()).filter(|&i| loaded[i].is_ok()).collect();
+        let mut pixels = Vec::new();
+        for image in loaded.iter().flatten() {
+            pixels.extend_from_slice(image.as_raw());
+        }
+        let mut answers: Vec<Result<f64>> = loaded.into_iter().map(|l| l.map(|_| 0.0)).collect();
+        if !readable.is_empty() {
+            let x = pixels_to_batch(&pixels, target_size, preprocess)?;
+            let name = |i: usize| chunk[readable[i]].as_ref().display().to_string();
+            let p = probabilities(model, &x, batch_size, compute, &name)?;
+            for (row, &i) in readable.iter().enumerate() {
+                answers[i] = Ok(p.f_double_value(&[row as i64])?);
+            }
+        }
+        Ok(chunk.iter().zip(answers).collect())
+    })
+}
+
 /// RGB pixels of N images of `target_size`, row after row, as a preprocessed batch.
 pub(crate) fn pixels_to_batch(
     pixels: &[u8],
@@ -130,17 +217,20 @@ pub(crate) fn model_device(model: &Sequential) -> Device {
 }
 
 /// The probabilities of a batch, in chunks of `batch_size`, without training, computed as
-/// `compute` says: shared by `predict`, `predict_generator` and the submission.
+/// `compute` says: shared by `predict`, `predict_generator`, [`predict_files`] and the
+/// submission. An answer that is not a number is an error that names its image (`name` gives
+/// the name of the image at an index of `x`).
 pub(crate) fn probabilities(
     model: &Sequential,
     x: &Tensor,
     batch_size: usize,
     compute: Compute,
+    name: &dyn Fn(usize) -> String,
 ) -> Result<Tensor> {
     let _guard = tch::no_grad_guard();
     let device = model_device(model);
     let end = model.layers().len();
-    let mut outputs = Vec::new();
+    let mut outputs: Vec<Tensor> = Vec::new();
     for chunk in x.f_split(batch_size.max(1) as i64, 0)? {
         let run = || -> Result<Tensor> {
             let p =
@@ -151,9 +241,16 @@ pub(crate) fn probabilities(
                 .f_to_kind(Kind::Float)?
                 .f_to_device(Device::Cpu)?)
         };
-        outputs.push(run().map_err(|e| {
-            out_of_memory(e, device, batch_size, || "while predicting".to_string())
-        })?);
+        let p = run()
+            .map_err(|e| out_of_memory(e, device, batch_size, || "while predicting".to_string()))?;
+        if let Some((i, value)) = first_non_finite(&p)? {
+            let done: i64 = outputs.iter().map(Tensor::numel).sum::<usize>() as i64;
+            return Err(Error::NotFinite {
+                what: format!("the dog probability of {}", name(done as usize + i)),
+                value,
+            });
+        }
+        outputs.push(p);
     }
     Ok(Tensor::f_cat(&outputs, 0)?)
 }
