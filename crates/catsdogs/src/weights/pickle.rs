@@ -29,9 +29,10 @@ const ZIP_SIGNATURE: &[u8] = b"PK\x03\x04";
 const LEGACY_SIGNATURE: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
 
 /// The most values one pickle may build (counting a value again each time it is moved into a
-/// container or copied): ResNet50's state dict, 320 tensors, builds about 30,000.
+/// container or copied): torchvision's ResNet50 state dict builds 20,343 (VGG16's 2,490).
 const MAX_OBJECTS: u64 = 1 << 21;
-/// The most bytes one pickle may build (its values, strings and copies).
+/// The most bytes one pickle may build (its values, strings and copies): ResNet50's state dict
+/// builds 2 MB.
 const MAX_BYTES: u64 = 128 << 20;
 /// The deepest that values may nest: a state dict nests about five deep.
 const MAX_DEPTH: usize = 100;
