@@ -421,7 +421,7 @@ fn resumed_equals_uninterrupted(compute: Compute) {
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("the checkpoint has seed 9 but this run 10"),
+        error.contains("the seed is 10, the checkpoint's 9 (FitOptions::seed)"),
         "{error}"
     );
 }
