@@ -930,7 +930,11 @@ fn an_interrupted_split_is_cleaned_refused_by_readers_and_replaced() {
     let error = refused(&with_file_size_limit(&forced, 200_000));
     assert!(error.contains("File too large"), "{error}");
     let left = walk(&killed);
-    assert_eq!(left, std::slice::from_ref(&pending), "only the pending manifest is left");
+    assert_eq!(
+        left,
+        std::slice::from_ref(&pending),
+        "only the pending manifest is left"
+    );
     let error = refused(&catsdogs(&["flow", path(&killed.join("train"))]));
     assert!(error.contains("has not finished"), "{error}");
 

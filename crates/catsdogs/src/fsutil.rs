@@ -344,8 +344,8 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// Where a path leads, absolute: every existing part resolved (links, `..`), the missing tail
-/// kept as given.
+/// Where a path leads, absolute: every existing part resolved (links, `..`), then the missing
+/// tail, whose `..` undo the missing folder before them (which cannot be a link).
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
@@ -354,15 +354,24 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
 /// ```
 pub fn resolve(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut missing = Vec::new();
+    let mut missing: Vec<std::ffi::OsString> = Vec::new();
     let mut existing = absolute.as_path();
     loop {
-        if let Ok(found) = existing.canonicalize() {
-            return missing.iter().rev().fold(found, |p, part| p.join(part));
+        if let Ok(mut found) = existing.canonicalize() {
+            for part in missing.iter().rev() {
+                match part.to_str() {
+                    Some("..") => {
+                        found.pop();
+                    }
+                    Some(".") => {}
+                    _ => found.push(part),
+                }
+            }
+            return found;
         }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                missing.push(name.to_os_string());
+        match (existing.parent(), existing.components().next_back()) {
+            (Some(parent), Some(last)) => {
+                missing.push(last.as_os_str().to_os_string());
                 existing = parent;
             }
             _ => return absolute,
