@@ -308,19 +308,7 @@ fn every_output_is_written_atomically() {
             vec!["load-img", path(&image), "--npy", path(&x_npy)],
             x_npy.clone(),
         ),
-        (
-            vec![
-                "features",
-                "--weights",
-                path(&weights),
-                "--target-size",
-                "32x32",
-                path(&image),
-                "--npy",
-                path(&f_npy),
-            ],
-            f_npy.clone(),
-        ),
+        (features_args(&weights, &image, &f_npy), f_npy.clone()),
         (
             vec!["convert-weights", path(&weights), path(&w_st)],
             w_st.clone(),
@@ -697,6 +685,25 @@ fn rough_edges() {
 
 // ----- Round two: outputs over inputs, interrupted splits, stale caches, broken models -----
 
+/// The tiny synthetic split in `dir/data`, and a one-epoch frozen run on it in `dir/run`.
+fn split_and_run(dir: &Path) -> (PathBuf, PathBuf) {
+    let (_, data) = sample_split(dir, 30, [40, 10, 10]);
+    let run = dir.join("run");
+    ok(&catsdogs(&train_args(&data, &run)));
+    (data, run)
+}
+
+/// The arguments of `features` of `image` at 32x32 with `weights`, into `npy`.
+fn features_args<'a>(weights: &'a Path, image: &'a Path, npy: &'a Path) -> Vec<&'a str> {
+    let size = ["--target-size", "32x32"];
+    [
+        &["features", "--weights", path(weights)][..],
+        &size,
+        &[path(image), "--npy", path(npy)],
+    ]
+    .concat()
+}
+
 /// Every file under `dir`, recursively (links included, not followed).
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
@@ -744,13 +751,11 @@ fn solid_image(path: &Path, rgb: [u8; 3]) {
 #[test]
 fn an_output_is_never_one_of_the_inputs() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, data) = sample_split(dir.path(), 30, [40, 10, 10]);
+    let (data, run) = split_and_run(dir.path());
     let image = dir.path().join("v.jpg");
     std::fs::copy(first_image(&data.join("test/cats")), &image).unwrap();
     let weights = dir.path().join("w.h5");
     weights_files::write_keras_h5(serde_json::json!({"path": path(&weights), "values": "formula"}));
-    let run = dir.path().join("run");
-    ok(&catsdogs(&train_args(&data, &run)));
     let zip = dir.path().join("t1.zip");
     test_zip(&image, &zip, 3);
     let link = dir.path().join("link.npy");
@@ -770,19 +775,7 @@ fn an_output_is_never_one_of_the_inputs() {
             vec!["convert-weights", path(&weights), path(&weights)],
             &weights,
         ),
-        (
-            vec![
-                "features",
-                "--weights",
-                path(&weights),
-                "--target-size",
-                "32x32",
-                path(&image),
-                "--npy",
-                path(&image),
-            ],
-            &image,
-        ),
+        (features_args(&weights, &image, &image), &image),
         (
             vec![
                 "explain",
@@ -967,16 +960,11 @@ fn killed_writes_leave_nothing_that_the_next_write_does_not_remove() {
         path(&weights),
         path(&out.join("w.safetensors")),
     ]));
-    ok(&catsdogs(&[
-        "features",
-        "--weights",
-        path(&weights),
-        "--target-size",
-        "32x32",
-        path(&image),
-        "--npy",
-        path(&out.join("f.npy")),
-    ]));
+    ok(&catsdogs(&features_args(
+        &weights,
+        &image,
+        &out.join("f.npy"),
+    )));
     let mut expected: Vec<&str> = theirs
         .iter()
         .copied()
@@ -1049,22 +1037,7 @@ fn train_from_a_run_refuses_the_options_it_would_not_use() {
     weights_files::write_keras_h5(serde_json::json!({"path": path(&weights), "values": "formula"}));
     let finetune = dir.path().join("finetune");
     let from = |extra: &[&str]| {
-        let base = [
-            "train",
-            "--experiment",
-            "finetune",
-            "--data",
-            path(&data),
-            "--from",
-            path(&frozen),
-            "--epochs",
-            "1",
-            "--batch-size",
-            "20",
-            "--out",
-            path(&finetune),
-        ];
-        catsdogs(&[&base[..], extra].concat())
+        catsdogs(&[&cli::finetune_args(&data, &frozen, &finetune)[..], extra].concat())
     };
     for (extra, flag) in [
         (&["--weights", path(&weights)][..], "--weights"),
@@ -1115,9 +1088,7 @@ fn write_safetensors(
 #[test]
 fn broken_model_files_and_answers_that_are_not_numbers_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, data) = sample_split(dir.path(), 30, [40, 10, 10]);
-    let run = dir.path().join("run");
-    ok(&catsdogs(&train_args(&data, &run)));
+    let (data, run) = split_and_run(dir.path());
     let image = first_image(&data.join("test/dogs"));
     let zip = dir.path().join("t1.zip");
     test_zip(&image, &zip, 3);
@@ -1216,16 +1187,7 @@ fn broken_model_files_and_answers_that_are_not_numbers_are_refused() {
     );
     let npy = dir.path().join("f.npy");
     for args in [
-        vec![
-            "features",
-            "--weights",
-            path(&weights),
-            "--target-size",
-            "32x32",
-            path(&image),
-            "--npy",
-            path(&npy),
-        ],
+        features_args(&weights, &image, &npy),
         vec![
             "convert-weights",
             path(&weights),
@@ -1244,10 +1206,9 @@ fn broken_model_files_and_answers_that_are_not_numbers_are_refused() {
 #[test]
 fn no_output_goes_inside_a_split_folder() {
     let dir = tempfile::tempdir().unwrap();
-    let (zip, data) = sample_split(dir.path(), 30, [40, 10, 10]);
+    let (data, run) = split_and_run(dir.path());
+    let zip = dir.path().join("train.zip");
     let image = first_image(&data.join("test/cats"));
-    let run = dir.path().join("run");
-    ok(&catsdogs(&train_args(&data, &run)));
     let inside = [
         data.join("test/cats"),
         data.join("train/cats/runs"),
@@ -1292,9 +1253,7 @@ fn no_output_goes_inside_a_split_folder() {
 #[test]
 fn a_resume_says_what_changed_in_words() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, data) = sample_split(dir.path(), 30, [40, 10, 10]);
-    let run = dir.path().join("run");
-    ok(&catsdogs(&train_args(&data, &run)));
+    let (data, run) = split_and_run(dir.path());
     let mut resumed = train_args(&data, &run);
     resumed[6] = "2";
     resumed.push("--resume");
@@ -1378,10 +1337,16 @@ fn split_of_a_folder_of_relative_links_holds_the_images() {
         std::os::unix::fs::symlink(target, linked.join(&name)).unwrap();
     }
     let split = dir.path().join("split");
-    let sizes = ["--train", "8", "--validation", "4", "--test", "4"];
-    ok(&catsdogs(
-        &[&["split", path(&linked), path(&split)][..], &sizes].concat(),
-    ));
+    let split_of = |sizes: [usize; 3], force: &[&str]| {
+        let args = cli::split_args(&linked, &split, sizes);
+        let args: Vec<&str> = args
+            .iter()
+            .map(String::as_str)
+            .chain(force.iter().copied())
+            .collect();
+        catsdogs(&args)
+    };
+    ok(&split_of([8, 4, 4], &[]));
     let images: Vec<PathBuf> = walk(&split)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
@@ -1410,18 +1375,7 @@ fn split_of_a_folder_of_relative_links_holds_the_images() {
         std::os::unix::fs::symlink(std::fs::read_link(&input).unwrap(), image).unwrap();
         assert!(std::fs::metadata(image).is_err(), "the link leads nowhere");
     }
-    let other = [
-        "--train",
-        "6",
-        "--validation",
-        "4",
-        "--test",
-        "4",
-        "--force",
-    ];
-    let report = ok(&catsdogs(
-        &[&["split", path(&linked), path(&split)][..], &other].concat(),
-    ));
+    let report = ok(&split_of([6, 4, 4], &["--force"]));
     assert!(report.contains("train: 3 cats, 3 dogs"), "{report}");
     assert!(walk(&split)
         .iter()
@@ -1474,9 +1428,7 @@ fn with_the_cache_off_or_elsewhere_nothing_is_written_beside_the_data() {
 #[test]
 fn a_fifo_named_like_an_image_is_refused_not_waited_on() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, data) = sample_split(dir.path(), 30, [40, 10, 10]);
-    let run = dir.path().join("run");
-    ok(&catsdogs(&train_args(&data, &run)));
+    let (_, run) = split_and_run(dir.path());
     let fifo = dir.path().join("f.jpg");
     let name = std::ffi::CString::new(path(&fifo)).unwrap();
     // SAFETY: mkfifo(3) with a valid C string.
@@ -1634,9 +1586,7 @@ fn outputs_keep_the_mode_the_umask_gives() {
 #[test]
 fn predict_goes_through_many_files_a_batch_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, data) = sample_split(dir.path(), 30, [40, 10, 10]);
-    let run = dir.path().join("run");
-    ok(&catsdogs(&train_args(&data, &run)));
+    let (_, run) = split_and_run(dir.path());
     let images: Vec<PathBuf> = (0..150)
         .map(|i| {
             let file = dir.path().join(format!("img-{i:03}.png"));

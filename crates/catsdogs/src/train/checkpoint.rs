@@ -282,67 +282,63 @@ fn os_reason(error: &Error) -> String {
 }
 
 /// What differs between the settings of a checkpoint and of this run, in words: "the
-/// training images are not those the checkpoint was trained on (...)", "the seed is 2, the
+/// training images are not those the checkpoint was trained with (...)", "the seed is 2, the
 /// checkpoint's 1 (--seed)"... Images of another size are said once, not as changed images.
 fn differences(saved: &Settings, now: &Settings) -> String {
-    let flag = |cli: &'static str, api: &'static str| hint(cli, api);
-    let changed = |what: &str| {
-        format!("the {what} images are not those the checkpoint was trained with (files were added, removed, renamed or changed)")
-    };
-    let mut said = Vec::new();
-    if saved.target_size != now.target_size {
-        let size = |(h, w): (u32, u32)| format!("{h}x{w}");
-        said.push(format!(
-            "the images are {}, the checkpoint's {} ({})",
+    let size = |(h, w): (u32, u32)| format!("{h}x{w}");
+    let compared = [
+        (
+            "the images are",
             size(now.target_size),
             size(saved.target_size),
-            flag("--target-size", "FlowOptions::target_size")
-        ));
-    } else {
-        if saved.train_images != now.train_images {
-            said.push(changed("training"));
+            Some(("--target-size", "FlowOptions::target_size")),
+        ),
+        (
+            "the seed is",
+            now.seed.to_string(),
+            saved.seed.to_string(),
+            Some(("--seed", "FitOptions::seed")),
+        ),
+        (
+            "the batches hold",
+            format!("{} images", now.batch_size),
+            format!("{} images", saved.batch_size),
+            Some(("--batch-size", "FlowOptions::batch_size")),
+        ),
+        (
+            "the optimizer is",
+            now.optimizer.clone(),
+            saved.optimizer.clone(),
+            Some(("--lr", "compile")),
+        ),
+        ("the loss is", now.loss.clone(), saved.loss.clone(), None),
+        (
+            "the layers compute in",
+            now.compute.clone(),
+            saved.compute.clone(),
+            Some(("--precision", "FitOptions::precision")),
+        ),
+    ];
+    let mut said: Vec<String> = compared
+        .into_iter()
+        .filter(|(_, now, then, _)| now != then)
+        .map(|(what, now, then, flag)| {
+            let flag = flag.map_or(String::new(), |(cli, api)| format!(" ({})", hint(cli, api)));
+            format!("{what} {now}, the checkpoint's {then}{flag}")
+        })
+        .collect();
+    if saved.target_size == now.target_size {
+        for (what, same) in [
+            ("training", saved.train_images == now.train_images),
+            (
+                "validation",
+                saved.validation_images == now.validation_images,
+            ),
+        ] {
+            if !same {
+                said.push(format!("the {what} images are not those the checkpoint was trained with (files were added, removed, renamed or changed)"));
+            }
         }
-        if saved.validation_images != now.validation_images {
-            said.push(changed("validation"));
-        }
-    }
-    if saved.seed != now.seed {
-        said.push(format!(
-            "the seed is {}, the checkpoint's {} ({})",
-            now.seed,
-            saved.seed,
-            flag("--seed", "FitOptions::seed")
-        ));
-    }
-    if saved.batch_size != now.batch_size {
-        said.push(format!(
-            "the batches hold {} images, the checkpoint's {} ({})",
-            now.batch_size,
-            saved.batch_size,
-            flag("--batch-size", "FlowOptions::batch_size")
-        ));
-    }
-    if saved.optimizer != now.optimizer {
-        said.push(format!(
-            "the optimizer is {}, the checkpoint's {} ({})",
-            now.optimizer,
-            saved.optimizer,
-            flag("--lr", "compile")
-        ));
-    }
-    if saved.loss != now.loss {
-        said.push(format!(
-            "the loss is {}, the checkpoint's {}",
-            now.loss, saved.loss
-        ));
-    }
-    if saved.compute != now.compute {
-        said.push(format!(
-            "the layers compute in {}, the checkpoint's in {} ({})",
-            now.compute,
-            saved.compute,
-            flag("--precision", "FitOptions::precision")
-        ));
     }
     said.join(", and ")
 }
