@@ -441,23 +441,21 @@ fn starting_model(options: &RunOptions) -> Result<(Sequential, Preprocess, (u32,
     let size = input_size(&model)?;
     let base = Backbone::of_model_name(model.base_name());
     if let Some(asked) = options.backbone.filter(|&b| Some(b) != base) {
+        let flag = hint("--backbone", "RunOptions::backbone");
         return Err(Error::Options(format!(
-            "the model of {} ({with_from}) has a {} base, not the {} that {} asks for: leave out {} (the run's base is used) or {with_from}",
+            "the model of {} ({with_from}) has a {} base, not the {} that {flag} asks for: leave out {flag} (the run's base is used) or {with_from}",
             from.display(),
             base.map_or(model.base_name(), |b| b.title()),
             asked.title(),
-            hint("--backbone", "RunOptions::backbone"),
-            hint("--backbone", "RunOptions::backbone"),
         )));
     }
     if let Some((height, width)) = options.target_size.filter(|&t| t != size) {
+        let flag = hint("--target-size", "RunOptions::target_size");
         return Err(Error::Options(format!(
-            "the model of {} ({with_from}) takes {}x{} images, not the {height}x{width} that {} asks for: leave out {} (the run's size is used) or {with_from}",
+            "the model of {} ({with_from}) takes {}x{} images, not the {height}x{width} that {flag} asks for: leave out {flag} (the run's size is used) or {with_from}",
             from.display(),
             size.0,
             size.1,
-            hint("--target-size", "RunOptions::target_size"),
-            hint("--target-size", "RunOptions::target_size"),
         )));
     }
     Ok((model, preprocess, size))

@@ -244,9 +244,9 @@ pub(crate) fn probabilities(
         let p = run()
             .map_err(|e| out_of_memory(e, device, batch_size, || "while predicting".to_string()))?;
         if let Some((i, value)) = first_non_finite(&p)? {
-            let done: i64 = outputs.iter().map(Tensor::numel).sum::<usize>() as i64;
+            let before: usize = outputs.iter().map(Tensor::numel).sum();
             return Err(Error::NotFinite {
-                what: format!("the dog probability of {}", name(done as usize + i)),
+                what: format!("the dog probability of {}", name(before + i)),
                 value,
             });
         }
