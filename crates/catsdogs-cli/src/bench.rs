@@ -19,7 +19,8 @@ use tch::Device;
 /// The measurements.
 #[derive(Subcommand)]
 pub enum BenchCommand {
-    /// Time load_img (decode + Pillow NEAREST resize) over a list of image files.
+    /// Time load_img (decode + Pillow NEAREST resize) over a list of image files, and the
+    /// image cache's content hash of the same files (read + XXH3-128) as `hash_seconds`.
     Decode {
         /// A text file with one image path per line.
         #[arg(long)]
@@ -228,7 +229,13 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 .map(PathBuf::from)
                 .collect();
             let timing = bench::decode(&paths, target_size, usize::from(threads))?;
-            (timing, json!({ "threads": threads, "device": "cpu" }))
+            let hashed = bench::content_hash(&paths, usize::from(threads))?;
+            let details = json!({
+                "threads": threads,
+                "device": "cpu",
+                "hash_seconds": hashed.seconds,
+            });
+            (timing, details)
         }
         BenchCommand::Forward {
             model,
@@ -293,7 +300,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             let mut options = RunOptions::new(experiment, &data, out);
             options.epochs = epochs;
             options.batch_size = batch;
-            options.target_size = target_size;
+            options.target_size = Some(target_size);
             options.cache.enabled = cache == Switch::On;
             options.compute = Some(compute);
             let report = experiments::run(&options)?;

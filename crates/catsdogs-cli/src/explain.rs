@@ -9,6 +9,7 @@ use clap::{ArgGroup, Args};
 
 use catsdogs::data::{self, Preprocess};
 use catsdogs::experiments;
+use catsdogs::fsutil::refuse_inputs_as_outputs;
 use catsdogs::gradcam::{GradCam, Target, DEFAULT_OPACITY};
 use catsdogs::model::Model;
 use catsdogs::plot::Colormap;
@@ -68,11 +69,26 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
         None => GradCam::default(),
     };
     let cam = cam.colormap(args.colormap).opacity(args.opacity);
+    data::refuse_output_inside_split(&args.out)?;
+    let overlays = output_paths(&args.imgs, &args.out);
+    let inputs: Vec<&Path> = args
+        .imgs
+        .iter()
+        .chain(&args.model)
+        .chain(&args.weights)
+        .map(PathBuf::as_path)
+        .collect();
+    let outputs: Vec<&Path> = overlays
+        .iter()
+        .chain(&args.npy)
+        .map(PathBuf::as_path)
+        .collect();
+    refuse_inputs_as_outputs(&inputs, &outputs)?;
     match (&args.model, &args.weights) {
         (Some(model), _) => {
             let model = experiments::load_trained(model, args.preprocess)?;
             let cam = cam.target(Target::Class(args.class.unwrap_or(1)));
-            explain(&model, &cam, &args)
+            explain(&model, &cam, &args, &overlays)
         }
         (None, Some(weights)) => {
             let weights = Weights::load(weights)?;
@@ -85,16 +101,20 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
                 None => model,
             };
             let cam = cam.target(args.class.map_or(Target::Predicted, Target::Class));
-            explain(&model, &cam, &args)
+            explain(&model, &cam, &args, &overlays)
         }
         (None, None) => unreachable!("clap requires --model or --weights"),
     }
 }
 
-/// Explains the images in batches, writes each overlay and prints each prediction, then the
-/// maps if asked.
-fn explain(model: &Model, cam: &GradCam, args: &ExplainArgs) -> anyhow::Result<()> {
-    let outputs = output_paths(&args.imgs, &args.out);
+/// Explains the images in batches, writes each overlay to its path of `outputs` and prints
+/// each prediction, then the maps if asked.
+fn explain(
+    model: &Model,
+    cam: &GradCam,
+    args: &ExplainArgs,
+    outputs: &[PathBuf],
+) -> anyhow::Result<()> {
     let mut maps = Vec::new();
     let mut shape = [0usize; 3];
     for (paths, outs) in args.imgs.chunks(BATCH).zip(outputs.chunks(BATCH)) {

@@ -11,6 +11,7 @@ use clap::Subcommand;
 
 use catsdogs::applications::{Backbone, Flavor, Pooling, TOP_INPUT_SIZE};
 use catsdogs::data::{self, Preprocess};
+use catsdogs::fsutil::refuse_inputs_as_outputs;
 use catsdogs::imagenet::decode_predictions;
 use catsdogs::precision::Precision;
 use catsdogs::weights::Weights;
@@ -121,7 +122,9 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             let size = (TOP_INPUT_SIZE as u32, TOP_INPUT_SIZE as u32);
             for paths in imgs.chunks(BATCH) {
                 let x = load_batch(paths, size, weights.preprocess())?;
-                let predictions = decode_predictions(&model.forward(&x)?, top)?;
+                let scores = model.forward(&x)?;
+                refuse_non_finite(&scores, paths, "ImageNet scores")?;
+                let predictions = decode_predictions(&scores, top)?;
                 for (path, classes) in paths.iter().zip(predictions) {
                     if json {
                         out!("{}", serde_json::to_string(&classes)?);
@@ -142,6 +145,12 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             npy,
             precision,
         } => {
+            let inputs: Vec<&Path> = imgs
+                .iter()
+                .map(PathBuf::as_path)
+                .chain([&*weights])
+                .collect();
+            refuse_inputs_as_outputs(&inputs, &[&npy])?;
             let weights = Weights::load(&weights)?;
             weights.expect(model)?;
             let layer = layer.unwrap_or_else(|| model.last_base_layer().to_string());
@@ -170,6 +179,7 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
                 .f_to_device(tch::Device::Cpu)?
                 .f_to_kind(tch::Kind::Float)?
                 .f_contiguous()?;
+            refuse_non_finite(&features, &imgs, &format!("{layer} output"))?;
             let shape: Vec<usize> = features.size().iter().map(|&d| d as usize).collect();
             let values = Vec::<f32>::try_from(features.f_flatten(0, -1)?)?;
             data::write_npy(&npy, &shape, &values)?;
@@ -192,6 +202,7 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             output,
             model,
         } => {
+            refuse_inputs_as_outputs(&[&input], &[&output])?;
             let start = Instant::now();
             let weights = Weights::load(&input)?;
             if let Some(backbone) = model {
@@ -208,6 +219,21 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
                 output.display()
             );
         }
+    }
+    Ok(())
+}
+
+/// Refuses `outputs` (one row per image of `paths`) if a value is not a number, naming the
+/// image: such an output is never printed or written as a result.
+fn refuse_non_finite(outputs: &Tensor, paths: &[PathBuf], what: &str) -> anyhow::Result<()> {
+    if let Some((index, value)) = catsdogs::tensor_file::first_non_finite(outputs)? {
+        let per_image = (outputs.numel() / paths.len().max(1)).max(1);
+        let image = paths[(index / per_image).min(paths.len() - 1)].display();
+        return Err(catsdogs::Error::NotFinite {
+            what: format!("the {what} of {image}"),
+            value,
+        }
+        .into());
     }
     Ok(())
 }

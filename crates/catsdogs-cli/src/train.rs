@@ -1,7 +1,7 @@
 //! The training subcommands: `train`, `evaluate`, `predict` and `submit`, over
 //! `catsdogs::train`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Subcommand, ValueEnum};
 
@@ -9,17 +9,43 @@ use catsdogs::applications::Backbone;
 use catsdogs::data::{self, Preprocess};
 use catsdogs::experiments::{self, Experiment, RunOptions};
 use catsdogs::features::CacheOptions;
+use catsdogs::fsutil::refuse_inputs_as_outputs;
 use catsdogs::interrupt;
 use catsdogs::precision::Precision;
-use catsdogs::train::{input_size, load_images, submit};
+use catsdogs::train::{predict_files, submit};
 
 /// `--cache on|off`.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Switch {
-    /// Cache the frozen layers' outputs.
+    /// Cache the decoded images and the frozen layers' outputs.
     On,
-    /// Run the whole network at every step.
+    /// Write nothing: decode the images and run the whole network at every step.
     Off,
+}
+
+/// Whether and where the caches are written.
+#[derive(clap::Args)]
+pub struct Caching {
+    /// Cache the decoded images and the outputs of the frozen layers (on disk, beside the
+    /// data or in --cache-dir); off writes nothing, for a read-only data folder, and decodes
+    /// the images and runs the whole network at every step.
+    #[arg(long, value_enum, default_value = "on")]
+    cache: Switch,
+    /// The folder of the caches (default: DATA/.catsdogs-cache/, beside the split's folders).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+impl Caching {
+    /// The cache options, with a memory budget for features in bytes (`None`: half the
+    /// device's memory).
+    fn options(self, memory_budget: Option<u64>) -> CacheOptions {
+        CacheOptions {
+            enabled: matches!(self.cache, Switch::On),
+            memory_budget,
+            dir: self.cache_dir,
+        }
+    }
 }
 
 /// Training subcommands.
@@ -42,14 +68,21 @@ pub enum TrainCommand {
         batch_size: usize,
         #[command(flatten)]
         reading: Reading,
+        #[command(flatten)]
+        caching: Caching,
     },
-    /// Print the probability that each image is a dog.
+    /// Print the probability that each image is a dog; an image that cannot be read is said
+    /// after the others, and fails the command.
     Predict {
         /// A run folder or a model file.
         model: PathBuf,
         /// Image files.
         #[arg(required = true)]
         images: Vec<PathBuf>,
+        /// Images per batch: the memory taken is that of one batch, whatever the number of
+        /// images.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
         #[command(flatten)]
         reading: Reading,
     },
@@ -92,15 +125,16 @@ pub struct TrainArgs {
     /// The split folder, with train/, validation/ and test/.
     #[arg(long)]
     data: PathBuf,
-    /// The conv base's network: vgg16 (the tutorial's), vgg19, resnet50 or mobilenet_v2.
-    #[arg(long, default_value = "vgg16", value_parser = str::parse::<Backbone>)]
-    backbone: Backbone,
+    /// The conv base's network: vgg16 (the tutorial's, the default), vgg19, resnet50 or
+    /// mobilenet_v2; with --from, that run's.
+    #[arg(long, value_parser = str::parse::<Backbone>)]
+    backbone: Option<Backbone>,
     /// The base's weights (Keras .h5, torchvision .pth or safetensors). Without them the base
     /// is random.
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// Start from this frozen run's trained model (folder or model file) instead of a new
-    /// head.
+    /// Start from this frozen run's trained model (folder or model file), base and weights
+    /// included, instead of a new head (so without --weights).
     #[arg(long)]
     from: Option<PathBuf>,
     /// Epochs.
@@ -115,16 +149,15 @@ pub struct TrainArgs {
     /// Seed of the head's initialisation, the epoch orders and the dropout masks.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Cache the outputs of the frozen layers.
-    #[arg(long, value_enum, default_value = "on")]
-    cache: Switch,
+    #[command(flatten)]
+    caching: Caching,
     /// GiB of device memory for cached features (default: half the device's); beyond it
     /// they go to disk.
     #[arg(long, value_parser = parse_gib)]
     cache_memory: Option<f64>,
-    /// HEIGHTxWIDTH of the images.
-    #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
-    target_size: (u32, u32),
+    /// HEIGHTxWIDTH of the images (default 224x224; with --from, that run's).
+    #[arg(long, value_parser = data::parse_target_size)]
+    target_size: Option<(u32, u32)>,
     /// Continue from the run's latest checkpoint.
     #[arg(long)]
     resume: bool,
@@ -152,11 +185,7 @@ impl TrainArgs {
             lr: self.lr,
             seed: self.seed,
             target_size: self.target_size,
-            cache: CacheOptions {
-                enabled: matches!(self.cache, Switch::On),
-                memory_budget: budget,
-                dir: None,
-            },
+            cache: self.caching.options(budget),
             resume: self.resume,
             precision: self.precision,
             ..RunOptions::new(self.experiment, self.data, self.out)
@@ -181,6 +210,16 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
         TrainCommand::Train(args) => {
             interrupt::stop_on_ctrl_c();
             let options = args.run_options();
+            let inputs: Vec<PathBuf> = options
+                .weights
+                .iter()
+                .cloned()
+                .chain(options.from.as_deref().map(experiments::model_file))
+                .collect();
+            let outputs = experiments::RUN_FILES.map(|name| options.out.join(name));
+            let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+            let outputs: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
+            refuse_inputs_as_outputs(&inputs, &outputs)?;
             let report = experiments::run(&options)?;
             out!("Wrote the run to {}", report.out.display());
         }
@@ -192,26 +231,42 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
                 preprocess,
                 precision,
             },
+            caching,
         } => {
+            let cache = caching.options(None);
             let (loss, acc) =
-                experiments::evaluate(&model, &data, batch_size, preprocess, precision)?;
+                experiments::evaluate(&model, &data, batch_size, preprocess, precision, &cache)?;
             out!("test_loss: {loss:.4} - test_acc: {acc:.4}");
         }
         TrainCommand::Predict {
             model,
             images,
+            batch_size,
             reading: Reading {
                 preprocess,
                 precision,
             },
         } => {
+            data::check_batch_size(batch_size)?;
             let model = experiments::load_trained(&model, preprocess)?.with_precision(precision);
-            let x = load_images(&images, input_size(&model)?, model.preprocess())?;
-            let p = model.predict(&x)?;
-            for (i, image) in images.iter().enumerate() {
-                let dog = p.f_double_value(&[i as i64])?;
-                let class = if dog > 0.5 { "dog" } else { "cat" };
-                out!("{}: {class} (dog probability {dog:.4})", image.display());
+            let mut unread = Vec::new();
+            for batch in predict_files(&model, &images, batch_size) {
+                for (image, answer) in batch? {
+                    match answer {
+                        Ok(dog) => {
+                            let class = if dog > 0.5 { "dog" } else { "cat" };
+                            out!("{}: {class} (dog probability {dog:.4})", image.display());
+                        }
+                        Err(error) => unread.push(error),
+                    }
+                }
+            }
+            if let Some(first) = unread.first() {
+                anyhow::bail!(
+                    "{} of the {} images could not be predicted (the others are above), the first because {first}",
+                    unread.len(),
+                    images.len()
+                );
             }
         }
         TrainCommand::Submit {
@@ -224,6 +279,7 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
                 precision,
             },
         } => {
+            refuse_inputs_as_outputs(&[&experiments::model_file(&model), &test_zip], &[&out])?;
             let model = experiments::load_trained(&model, preprocess)?.with_precision(precision);
             let report = submit::submit(&model, &test_zip, &out, batch_size)?;
             for skipped in &report.skipped {

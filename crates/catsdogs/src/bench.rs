@@ -1,6 +1,6 @@
 //! Timings of the crate's own hot paths, for `catsdogs bench` and for notebooks: decoding and
-//! resizing JPEGs exactly as [`load_img`] does, and a model's forward pass (VGG16's, or any
-//! other's); and [`agreement`],
+//! resizing JPEGs exactly as [`load_img`] does (and the content hash that keys their cache),
+//! and a model's forward pass (VGG16's, or any other's); and [`agreement`],
 //! which checks that the CPU and a GPU compute the same forward pass.
 //!
 //! Each timing runs the work once untimed (to warm the page cache, the allocators and, on CUDA,
@@ -23,7 +23,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
-use crate::data::load_img;
+use crate::data::{load_img, read_image_file};
 use crate::error::{Error, Result};
 use crate::gradcam::GradCam;
 use crate::model::Model;
@@ -47,6 +47,27 @@ impl Timing {
 /// Loads every file of `paths` with [`load_img`] at `target_size` (height, width) on a pool of
 /// `threads` threads: one untimed pass, then a timed one.
 pub fn decode(paths: &[PathBuf], target_size: (u32, u32), threads: usize) -> Result<Timing> {
+    over_files(paths, threads, |path| {
+        load_img(path, Some(target_size)).map(drop)
+    })
+}
+
+/// Reads every file of `paths` and hashes it as the decoded-image cache does each time it opens
+/// (the price of a cache keyed on content), on a pool of `threads` threads: one untimed pass,
+/// then a timed one.
+pub fn content_hash(paths: &[PathBuf], threads: usize) -> Result<Timing> {
+    over_files(paths, threads, |path| {
+        read_image_file(path).map(|bytes| drop(crate::hashing::content_hash(&bytes)))
+    })
+}
+
+/// Runs `work` on every file of `paths` on a pool of `threads` threads: one untimed pass, then
+/// a timed one.
+fn over_files(
+    paths: &[PathBuf],
+    threads: usize,
+    work: impl Fn(&PathBuf) -> Result<()> + Sync,
+) -> Result<Timing> {
     if paths.is_empty() {
         return Err(Error::Options(
             "no images to decode: give at least one file".into(),
@@ -62,11 +83,7 @@ pub fn decode(paths: &[PathBuf], target_size: (u32, u32), threads: usize) -> Res
         })?;
     let pass = || -> Result<f64> {
         let start = Instant::now();
-        pool.install(|| {
-            paths
-                .par_iter()
-                .try_for_each(|path| load_img(path, Some(target_size)).map(drop))
-        })?;
+        pool.install(|| paths.par_iter().try_for_each(&work))?;
         Ok(start.elapsed().as_secs_f64())
     };
     pass()?;

@@ -301,6 +301,35 @@ pub enum Error {
         /// The shape the network needs, in the file's layout, and the shape in the file.
         shapes: Box<(Vec<i64>, Vec<i64>)>,
     },
+    /// A weight tensor whose values are not floating-point numbers (an integer tensor where a
+    /// layer needs a kernel or a bias).
+    #[error("{path}: the weight {tensor} holds {found} values, where a layer needs floating-point numbers: the file was not written by Keras, torchvision or catsdogs, so convert or save it again from the original")]
+    WeightType {
+        /// The file.
+        path: String,
+        /// The tensor's name in the file.
+        tensor: String,
+        /// What it holds, e.g. `int32`.
+        found: String,
+    },
+    /// A weight tensor that holds NaN or an infinity, which would make every answer NaN.
+    #[error("{path}: the weight {tensor} holds {value}, which is not a number a model can compute with: the file is damaged (or training diverged), so use another file, or train or convert it again")]
+    NonFiniteWeight {
+        /// The file.
+        path: String,
+        /// The tensor's name in the file.
+        tensor: String,
+        /// Its first value that is not finite.
+        value: f64,
+    },
+    /// A network's answer that is not a number: never printed or written as a result.
+    #[error("{what} came out as {value}, which is not a number (the network's arithmetic overflowed), so no result is printed or written: check the model file, or compute in float32 ({})", hint("--precision fp32", "Precision::Fp32"))]
+    NotFinite {
+        /// The answer, e.g. "the dog probability of cat.1.jpg".
+        what: String,
+        /// The answer: NaN or an infinity.
+        value: f64,
+    },
     /// Weights without the top were asked for the top.
     #[error(
         "{path} has no top ({top}): it is a notop file; {}",

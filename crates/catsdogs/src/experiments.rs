@@ -44,6 +44,7 @@ use crate::optimizers::RMSprop;
 use crate::precision::{Compute, Precision};
 use crate::train::callbacks::{Callback, Fit};
 use crate::train::{input_size, FitOptions};
+use crate::weights::Weights;
 
 /// The first layer that the tutorial's fine-tune trains (VGG16's; see
 /// [`Backbone::finetune_from`] for the others).
@@ -52,6 +53,17 @@ pub const FINETUNE_FROM: &str = "block5_conv1";
 pub const RUN_FILE: &str = "run.json";
 /// The file a run's trained model is written to.
 pub const MODEL_FILE: &str = "model.safetensors";
+const HISTORY_FILE: &str = "history.json";
+const CURVES_FILE: &str = "curves.png";
+const TEST_METRICS_FILE: &str = "test_metrics.json";
+/// The files a run writes into its folder (beside its `checkpoints/`).
+pub const RUN_FILES: [&str; 5] = [
+    RUN_FILE,
+    HISTORY_FILE,
+    CURVES_FILE,
+    MODEL_FILE,
+    TEST_METRICS_FILE,
+];
 
 /// One of the tutorial's two experiments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,11 +142,13 @@ pub struct RunOptions {
     pub data: PathBuf,
     /// The run folder.
     pub out: PathBuf,
-    /// The conv base's network (VGG16, the tutorial's).
-    pub backbone: Backbone,
+    /// The conv base's network; `None` means VGG16 (the tutorial's), or with `from` that run's.
+    pub backbone: Option<Backbone>,
     /// Its weights (any format `Weights::load` reads); `None` means random ones.
     pub weights: Option<PathBuf>,
-    /// A run (folder or model file) whose model to start from, for the two-stage fine-tune.
+    /// A run (folder or model file) whose model to start from, for the two-stage fine-tune: its
+    /// base, weights and image size, so `weights` is refused with it, and `backbone` and
+    /// `target_size` must agree with it.
     pub from: Option<PathBuf>,
     /// Epochs (30).
     pub epochs: usize,
@@ -144,9 +158,11 @@ pub struct RunOptions {
     pub lr: Option<f64>,
     /// Seeds the head's initialisation, the epoch orders and the dropout masks.
     pub seed: u64,
-    /// (height, width) of the images (224x224).
-    pub target_size: (u32, u32),
-    /// The feature cache.
+    /// (height, width) of the images; `None` means 224x224, or with `from` that run's.
+    pub target_size: Option<(u32, u32)>,
+    /// The caches: on or off (off, nothing is written beside the data: images are decoded at
+    /// every step), the features' memory budget, and the folder of the decoded images and the
+    /// feature files (`None`: beside the data).
     pub cache: CacheOptions,
     /// Continue from the run's latest checkpoint.
     pub resume: bool,
@@ -163,14 +179,14 @@ impl RunOptions {
             experiment,
             data: data.into(),
             out: out.into(),
-            backbone: Backbone::Vgg16,
+            backbone: None,
             weights: None,
             from: None,
             epochs: 30,
             batch_size: 50,
             lr: None,
             seed: 0,
-            target_size: (224, 224),
+            target_size: None,
             cache: CacheOptions::default(),
             resume: false,
             precision: Precision::Auto,
@@ -214,6 +230,28 @@ pub struct RunConfig {
     pub precision: Option<(Precision, String)>,
 }
 
+impl RunConfig {
+    /// The `run.json` of the run folder `dir`: `None` if there is none, an error that says so
+    /// if the file is not a `run.json` that catsdogs wrote (garbage, or edited by hand).
+    pub fn read(dir: &Path) -> Result<Option<RunConfig>> {
+        let path = dir.join(RUN_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("cannot read", &path, e)),
+        };
+        serde_json::from_str(&text).map(Some).map_err(|e| {
+            Error::invalid(
+                &path,
+                format!(
+                    "is not a {RUN_FILE} that catsdogs wrote ({e}): put back the one the run wrote, or move it away (then give {} when you use the model)",
+                    hint("--preprocess", "the preprocessing")
+                ),
+            )
+        })
+    }
+}
+
 /// What a run produced.
 #[derive(Debug)]
 pub struct RunReport {
@@ -230,7 +268,14 @@ fn display(path: &Path) -> String {
 }
 
 /// The model file of a run folder, or the file itself.
-fn model_file(path: &Path) -> PathBuf {
+///
+/// ```
+/// use std::path::Path;
+/// let dir = tempfile::tempdir().unwrap();
+/// assert_eq!(catsdogs::experiments::model_file(dir.path()), dir.path().join("model.safetensors"));
+/// assert_eq!(catsdogs::experiments::model_file(Path::new("m.safetensors")), Path::new("m.safetensors"));
+/// ```
+pub fn model_file(path: &Path) -> PathBuf {
     if path.is_dir() {
         path.join(MODEL_FILE)
     } else {
@@ -302,11 +347,10 @@ fn load_run(path: &Path) -> Result<(Model, Option<RunConfig>)> {
             file.display()
         )));
     }
-    let config = file
-        .parent()
-        .map(|dir| dir.join(RUN_FILE))
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|text| serde_json::from_str::<RunConfig>(&text).ok());
+    let config = match file.parent() {
+        Some(dir) => RunConfig::read(dir)?,
+        None => None,
+    };
     Ok((model, config))
 }
 
@@ -330,7 +374,11 @@ fn conv_base(backbone: Backbone, weights: Option<&Path>, target_size: (u32, u32)
         .input_size(i64::from(height), i64::from(width))
         .pooling(backbone.tutorial_pooling());
     match weights {
-        Some(path) => application.load(path, device),
+        Some(path) => {
+            let weights = Weights::load(path)?;
+            weights.expect_asked_with(backbone, "--backbone")?;
+            application.from_weights(&weights, device)
+        }
         None => {
             crate::console::warn(format_args!(
                 "no {} given, so the {} base is randomly initialised, not ImageNet's: \
@@ -345,38 +393,106 @@ fn conv_base(backbone: Backbone, weights: Option<&Path>, target_size: (u32, u32)
     }
 }
 
+/// Refuses a run folder that is not ours to write into: ours is a new folder, an empty one
+/// (or one that holds only the lock of a run that stopped before it started), or the folder of
+/// an earlier run, marked by its `run.json`. Anything else may hold the user's files of the
+/// names a run writes.
+fn claim_run_folder(out: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return Ok(()); // new (or not a folder, which the lock then says)
+    };
+    let foreign = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .find(|name| name != ".lock");
+    match (foreign, RunConfig::read(out)?) {
+        (None, _) | (_, Some(_)) => Ok(()),
+        (Some(name), None) => Err(Error::invalid(
+            out,
+            format!(
+                "holds files that are not a catsdogs run (such as {}) and no {RUN_FILE}: give {} a new or empty folder, since a run writes {} there",
+                name.to_string_lossy(),
+                hint("--out", "RunOptions::out"),
+                RUN_FILES.join(", ")
+            ),
+        )),
+    }
+}
+
+/// The model a run starts from, its preprocessing and its image size: `options.from`'s
+/// trained model (refusing options that would not be used, or that disagree with it), or the
+/// tutorial's model on a new conv base.
+fn starting_model(options: &RunOptions) -> Result<(Model, (u32, u32))> {
+    let Some(from) = &options.from else {
+        let backbone = options.backbone.unwrap_or(Backbone::Vgg16);
+        let target_size = options.target_size.unwrap_or((224, 224));
+        let base = conv_base(backbone, options.weights.as_deref(), target_size)?;
+        return Ok((options.experiment.model(base)?, target_size));
+    };
+    let with_from = hint("--from", "RunOptions::from");
+    if options.weights.is_some() {
+        return Err(Error::Options(format!(
+            "{with_from} starts from the trained model of {}, its base's weights included, so {} would not be used: leave out one of them",
+            from.display(),
+            hint("--weights", "RunOptions::weights")
+        )));
+    }
+    let mut model = load_trained(from, None)?;
+    options.experiment.set_trainable(&mut model)?;
+    let size = input_size(&model)?;
+    let base = Backbone::of_model_name(model.base_name());
+    if let Some(asked) = options.backbone.filter(|&b| Some(b) != base) {
+        let flag = hint("--backbone", "RunOptions::backbone");
+        return Err(Error::Options(format!(
+            "the model of {} ({with_from}) has a {} base, not the {} that {flag} asks for: leave out {flag} (the run's base is used) or {with_from}",
+            from.display(),
+            base.map_or(model.base_name(), |b| b.title()),
+            asked.title(),
+        )));
+    }
+    if let Some((height, width)) = options.target_size.filter(|&t| t != size) {
+        let flag = hint("--target-size", "RunOptions::target_size");
+        return Err(Error::Options(format!(
+            "the model of {} ({with_from}) takes {}x{} images, not the {height}x{width} that {flag} asks for: leave out {flag} (the run's size is used) or {with_from}",
+            from.display(),
+            size.0,
+            size.1,
+        )));
+    }
+    Ok((model, size))
+}
+
+/// The options of the flows of a run or an evaluation: the decoded images cached as `cache`
+/// says (in its folder, or beside the data; not at all when it is off).
+fn flow_options(target_size: (u32, u32), batch_size: usize, cache: &CacheOptions) -> FlowOptions {
+    let options = FlowOptions::default()
+        .target_size(target_size.0, target_size.1)
+        .batch_size(batch_size)
+        .cache(cache.enabled);
+    match &cache.dir {
+        Some(dir) => options.cache_dir(dir),
+        None => options,
+    }
+}
+
 /// Runs an experiment as `catsdogs train` does; see the module's notes for what it writes.
 /// The run folder is locked while the run works in it; everything is checked before anything
-/// is written there, so a refused run leaves an earlier run's files as they were.
+/// is written there, so a refused run leaves an earlier run's files as they were. A folder
+/// that holds anything but a run is refused, and so is one inside a split's folders.
 pub fn run(options: &RunOptions) -> Result<RunReport> {
+    crate::data::refuse_output_inside_split(&options.out)?;
+    claim_run_folder(&options.out)?;
     let _lock = FolderLock::acquire(&options.out)?;
     tch::manual_seed(options.seed as i64);
-    let (mut model, target_size) = match &options.from {
-        Some(from) => {
-            let mut model = load_trained(from, None)?;
-            options.experiment.set_trainable(&mut model)?;
-            let size = input_size(&model)?;
-            (model, size)
-        }
-        None => {
-            let base = conv_base(
-                options.backbone,
-                options.weights.as_deref(),
-                options.target_size,
-            )?;
-            (options.experiment.model(base)?, options.target_size)
-        }
-    };
+    let (mut model, target_size) = starting_model(options)?;
     model.set_precision(options.precision);
     if let Some(compute) = options.compute {
         model = model.with_compute(compute);
     }
     let preprocess = model.preprocess();
     let datagen = ImageDataGenerator::new(preprocess);
-    let flow_options = FlowOptions::default()
-        .target_size(target_size.0, target_size.1)
-        .batch_size(options.batch_size)
-        .seed(options.seed);
+    let flow_options =
+        flow_options(target_size, options.batch_size, &options.cache).seed(options.seed);
     let train = datagen.flow_from_directory(options.data.join("train"), flow_options.clone())?;
     let validation = datagen.flow_from_directory(
         options.data.join("validation"),
@@ -420,14 +536,14 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
         config: Some(config),
     });
     let history = model.fit_with(&train, options.epochs, &validation, fit_options)?;
-    history.save(options.out.join("history.json"))?;
+    history.save(options.out.join(HISTORY_FILE))?;
     let title = format!(
         "{:?} {} conv base, {}",
         options.experiment,
-        backbone.unwrap_or(options.backbone).title(),
+        backbone.map_or(model.base_name(), |b| b.title()),
         display(&options.data)
     );
-    crate::plot::history_curves(&history, &title).save(options.out.join("curves.png"))?;
+    crate::plot::history_curves(&history, &title).save(options.out.join(CURVES_FILE))?;
     model.save(options.out.join(MODEL_FILE))?;
 
     let test = match &test {
@@ -476,32 +592,31 @@ impl Callback for RunStarted {
 pub fn save_test_metrics(dir: impl AsRef<Path>, test_loss: f64, test_acc: f64) -> Result<()> {
     let metrics = serde_json::json!({ "test_loss": test_loss, "test_acc": test_acc });
     let text = serde_json::to_string_pretty(&metrics).expect("metrics serialise");
-    crate::fsutil::write_atomic(&dir.as_ref().join("test_metrics.json"), text.as_bytes())
+    crate::fsutil::write_atomic(&dir.as_ref().join(TEST_METRICS_FILE), text.as_bytes())
 }
 
 /// Evaluates a trained model (run folder or model file) on `data`'s test folder (or `data`
-/// itself if it has none), as `catsdogs evaluate` does: `(loss, acc)`.
+/// itself if it has none), as `catsdogs evaluate` does: `(loss, acc)`. The decoded images and
+/// features are cached as `cache` says (nothing is written with it off).
 pub fn evaluate(
     path: &Path,
     data: &Path,
     batch_size: usize,
     preprocess: Option<Preprocess>,
     precision: Precision,
+    cache: &CacheOptions,
 ) -> Result<(f64, f64)> {
     let (mut model, config) = load_run(path)?;
     let preprocess = chosen_preprocess(path, &model, preprocess, config.as_ref());
     let size = input_size(&model)?;
     let flow = ImageDataGenerator::new(preprocess).flow_from_directory(
         test_dir(data),
-        FlowOptions::default()
-            .target_size(size.0, size.1)
-            .batch_size(batch_size)
-            .shuffle(false),
+        flow_options(size, batch_size, cache).shuffle(false),
     )?;
     model.compile(RMSprop::new(0.0), Loss::BinaryCrossentropy);
     model.set_precision(precision);
     if let Some(classes) = config.and_then(|c| c.class_indices) {
         model.set_class_indices(classes);
     }
-    model.evaluate(&flow)
+    model.evaluate_with(&flow, cache)
 }

@@ -136,7 +136,7 @@ fn frozen_experiment_learns_the_sample_and_writes_its_run_folder() {
     let out = tempfile::tempdir().unwrap();
     let mut options = RunOptions::new(Experiment::Frozen, data(), out.path());
     options.epochs = 10;
-    options.target_size = (SIZE, SIZE);
+    options.target_size = Some((SIZE, SIZE));
     let report = catsdogs::experiments::run(&options).unwrap();
     let (test_loss, test_acc) = report.test.unwrap();
     assert!(test_acc >= 0.9, "test accuracy {test_acc}");
@@ -159,8 +159,15 @@ fn frozen_experiment_learns_the_sample_and_writes_its_run_folder() {
         .starts_with(b"\x89PNG"));
 
     // The saved model, loaded with its run.json, evaluates to the same test metrics.
-    let again =
-        catsdogs::experiments::evaluate(out.path(), &data(), 50, None, Precision::Auto).unwrap();
+    let again = catsdogs::experiments::evaluate(
+        out.path(),
+        &data(),
+        50,
+        None,
+        Precision::Auto,
+        &Default::default(),
+    )
+    .unwrap();
     assert_eq!(again, (test_loss, test_acc));
 }
 
@@ -264,7 +271,7 @@ fn bf16_training_follows_fp32_where_the_classes_overlap() {
             let out = tempfile::tempdir().unwrap();
             let options = RunOptions {
                 epochs: 3,
-                target_size: (SIZE, SIZE),
+                target_size: Some((SIZE, SIZE)),
                 lr: Some(2e-5),
                 compute: Some(compute),
                 ..RunOptions::new(experiment, hard_data(), out.path())
@@ -418,7 +425,7 @@ fn resumed_equals_uninterrupted(compute: Compute) {
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("the checkpoint has seed 9 but this run 10"),
+        error.contains("the seed is 10, the checkpoint's 9 (FitOptions::seed)"),
         "{error}"
     );
 }

@@ -178,7 +178,7 @@ fn misshapen_and_foreign_files_are_clear_errors() {
     assert!(Weights::load(&missing)
         .unwrap_err()
         .to_string()
-        .starts_with(&format!("cannot open {}: ", missing.display())));
+        .starts_with(&format!("cannot read {}: ", missing.display())));
 }
 
 #[test]

@@ -284,10 +284,12 @@ impl Request<'_> {
     }
 
     fn dir(&self) -> PathBuf {
-        self.options
-            .dir
-            .clone()
-            .unwrap_or_else(|| default_cache_dir(&self.flow.directory))
+        let images = self.flow.cache_path().and_then(Path::parent);
+        match (&self.options.dir, images) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(images)) => images.to_path_buf(),
+            (None, None) => default_cache_dir(&self.flow.directory),
+        }
     }
 }
 

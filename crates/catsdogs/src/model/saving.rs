@@ -209,9 +209,10 @@ impl Model {
                 .iter()
                 .map(|(weight, _)| {
                     let name = format!("{}/{weight}", config.name);
-                    tensors
+                    let tensor = tensors
                         .remove(&name)
-                        .ok_or_else(|| invalid(format!("the tensor {name} is missing")))
+                        .ok_or_else(|| invalid(format!("the tensor {name} is missing")))?;
+                    tensor_file::weight(path, &name, tensor)
                 })
                 .collect::<Result<Vec<_>>>()?;
             let mut layer =

@@ -1,7 +1,8 @@
 //! Checkpoints: after every epoch, `fit` writes the model, the optimizer's state, the History
 //! and the epoch into `<dir>/epoch-NNNN/`. The files go into a temporary folder first, which is
-//! then renamed into place, so a checkpoint folder is either complete or absent; a failed write
-//! removes its temporary folder. The state records each file's SHA-256, so a checkpoint damaged
+//! then renamed into place ([`AtomicFolder`]), so a checkpoint folder is either complete or
+//! absent; a failed write removes its temporary folder, and the next checkpoint removes those
+//! of writes that were killed. The state records each file's SHA-256, so a checkpoint damaged
 //! later is recognised. The newest checkpoint and the one before it are kept: when the newest
 //! is damaged, [`Checkpoint::latest`] falls back to the one before, and says so.
 //!
@@ -26,8 +27,9 @@ use serde::{Deserialize, Serialize};
 use tch::Device;
 
 use super::callbacks::Fit;
+use crate::console::hint;
 use crate::error::{Error, Result};
-use crate::fsutil::{sync_folder, write_atomic};
+use crate::fsutil::{write_atomic, AtomicFolder};
 use crate::hashing::sha256_hex;
 use crate::history::History;
 use crate::model::Model;
@@ -42,13 +44,19 @@ const HISTORY: &str = "history.json";
 const STATE: &str = "state.json";
 
 /// What a run was started with; resuming needs the same, or the result would differ from an
-/// uninterrupted run.
+/// uninterrupted run (and its History would mix two validation sets).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Settings {
     pub(crate) seed: u64,
     pub(crate) batch_size: usize,
+    /// (height, width) of the images (absent in older checkpoints).
+    #[serde(default)]
+    pub(crate) target_size: (u32, u32),
     /// The training flow's image-cache key: the same images in the same order.
     pub(crate) train_images: String,
+    /// The validation flow's (absent in older checkpoints).
+    #[serde(default)]
+    pub(crate) validation_images: String,
     pub(crate) optimizer: String,
     pub(crate) loss: String,
     /// How the layers computed, e.g. `bf16`.
@@ -182,19 +190,16 @@ impl Checkpoint {
             ),
         }
         };
-        let written = (|| -> Result<tempfile::TempDir> {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create folder", dir, e))?;
-            let temp = tempfile::Builder::new()
-                .prefix(&format!(".{name}."))
-                .tempdir_in(dir)
-                .map_err(|e| Error::io("cannot create a folder in", dir, e))?;
-            model.save(temp.path().join(MODEL))?;
+        let written = (|| -> Result<AtomicFolder> {
+            let folder = AtomicFolder::create(&path, |name| folder_epoch(name).is_some())?;
+            let temp = folder.path();
+            model.save(temp.join(MODEL))?;
             let metadata = HashMap::from([("optimizer".to_string(), optimizer.config())]);
-            tensor_file::write(&temp.path().join(OPTIMIZER), &optimizer.state(), metadata)?;
-            model.history().save(temp.path().join(HISTORY))?;
+            tensor_file::write(&temp.join(OPTIMIZER), &optimizer.state(), metadata)?;
+            model.history().save(temp.join(HISTORY))?;
             let mut files = BTreeMap::new();
             for file in [MODEL, OPTIMIZER, HISTORY] {
-                let at = temp.path().join(file);
+                let at = temp.join(file);
                 let bytes = std::fs::read(&at).map_err(|e| Error::io("cannot read", &at, e))?;
                 files.insert(file.to_string(), sha256_hex(&bytes));
             }
@@ -209,15 +214,11 @@ impl Checkpoint {
                 callbacks: fit.states.clone(),
             };
             let json = serde_json::to_string_pretty(&state).expect("states serialise");
-            write_atomic(&temp.path().join(STATE), json.as_bytes())?;
-            Ok(temp)
+            write_atomic(&temp.join(STATE), json.as_bytes())?;
+            Ok(folder)
         })()
         .map_err(failed)?;
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::rename(written.path(), &path)
-            .map_err(|e| failed(Error::io("cannot rename into", &path, e)))?;
-        let _ = written.keep();
-        sync_folder(dir)?;
+        written.commit().map_err(failed)?;
         let mut epochs: Vec<usize> = std::fs::read_dir(dir)
             .map_err(|e| Error::io("cannot list", dir, e))?
             .filter_map(|e| e.ok())
@@ -295,22 +296,64 @@ fn os_reason(error: &Error) -> String {
     }
 }
 
-/// `seed 1 (now 2), batch_size 50 (now 32)`: the settings that differ.
+/// What differs between the settings of a checkpoint and of this run, in words: "the
+/// training images are not those the checkpoint was trained with (...)", "the seed is 2, the
+/// checkpoint's 1 (--seed)"... Images of another size are said once, not as changed images.
 fn differences(saved: &Settings, now: &Settings) -> String {
-    let (saved, now) = (
-        serde_json::to_value(saved).expect("settings serialise"),
-        serde_json::to_value(now).expect("settings serialise"),
-    );
-    let (Some(saved), Some(now)) = (saved.as_object(), now.as_object()) else {
-        return String::new();
-    };
-    let differing: Vec<String> = saved
-        .iter()
-        .filter(|(k, v)| now.get(*k) != Some(v))
-        .map(|(k, v)| {
-            let new = now.get(k).cloned().unwrap_or_default();
-            format!("the checkpoint has {k} {v} but this run {new}")
+    let size = |(h, w): (u32, u32)| format!("{h}x{w}");
+    let compared = [
+        (
+            "the images are",
+            size(now.target_size),
+            size(saved.target_size),
+            Some(("--target-size", "FlowOptions::target_size")),
+        ),
+        (
+            "the seed is",
+            now.seed.to_string(),
+            saved.seed.to_string(),
+            Some(("--seed", "FitOptions::seed")),
+        ),
+        (
+            "the batches hold",
+            format!("{} images", now.batch_size),
+            format!("{} images", saved.batch_size),
+            Some(("--batch-size", "FlowOptions::batch_size")),
+        ),
+        (
+            "the optimizer is",
+            now.optimizer.clone(),
+            saved.optimizer.clone(),
+            Some(("--lr", "compile")),
+        ),
+        ("the loss is", now.loss.clone(), saved.loss.clone(), None),
+        (
+            "the layers compute in",
+            now.compute.clone(),
+            saved.compute.clone(),
+            Some(("--precision", "FitOptions::precision")),
+        ),
+    ];
+    let mut said: Vec<String> = compared
+        .into_iter()
+        .filter(|(_, now, then, _)| now != then)
+        .map(|(what, now, then, flag)| {
+            let flag = flag.map_or(String::new(), |(cli, api)| format!(" ({})", hint(cli, api)));
+            format!("{what} {now}, the checkpoint's {then}{flag}")
         })
         .collect();
-    differing.join(", ")
+    if saved.target_size == now.target_size {
+        for (what, same) in [
+            ("training", saved.train_images == now.train_images),
+            (
+                "validation",
+                saved.validation_images == now.validation_images,
+            ),
+        ] {
+            if !same {
+                said.push(format!("the {what} images are not those the checkpoint was trained with (files were added, removed, renamed or changed)"));
+            }
+        }
+    }
+    said.join(", and ")
 }

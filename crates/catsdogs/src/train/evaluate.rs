@@ -74,12 +74,22 @@ impl Model {
     /// the flow's images, as `(loss, acc)`. Reuses features that `fit` cached for the same
     /// images and weights.
     pub fn evaluate(&self, flow: &DirectoryIterator) -> Result<(f64, f64)> {
+        self.evaluate_with(flow, &CacheOptions::default())
+    }
+
+    /// [`evaluate`](Model::evaluate), looking for cached features as `cache` says (in its
+    /// folder; nowhere when it is off).
+    pub fn evaluate_with(
+        &self,
+        flow: &DirectoryIterator,
+        cache: &CacheOptions,
+    ) -> Result<(f64, f64)> {
         self.check()?;
         let loss = self.compiled()?.loss;
         self.check_evaluation(flow)?;
         let compute = self.compute()?;
         let _stoppable = interrupt::stoppable();
-        let source = source(self, &CacheOptions::default(), flow, compute, false)?;
+        let source = source(self, cache, flow, compute, false)?;
         let progress = Progress::new(flow.len() as u64);
         let (loss, acc) = evaluate_source(self, loss, &source, Some(&progress), compute)?;
         progress.finish(&metrics_text("", loss, acc));

@@ -94,7 +94,9 @@ impl Model {
         let settings = Settings {
             seed,
             batch_size: train.batch_size(),
+            target_size: train.target_size(),
             train_images: train.cache_key().to_string(),
+            validation_images: validation.cache_key().to_string(),
             optimizer: compiled.optimizer.config(),
             loss: compiled.loss.name().to_string(),
             compute: compute.to_string(),

@@ -53,4 +53,4 @@ pub mod submit;
 pub use checkpoint::Checkpoint;
 pub use fit::FP16_LOSS_SCALE;
 pub use options::FitOptions;
-pub use predict::{input_size, load_images};
+pub use predict::{input_size, load_images, predict_files, FilePredictions};

@@ -66,7 +66,7 @@ pub fn submit(
     let compute = model.compute()?;
     let preprocess = model.preprocess();
     crate::data::check_batch_size(batch_size)?;
-    let file = std::fs::File::open(test_zip).map_err(|e| Error::io("cannot open", test_zip, e))?;
+    let file = crate::fsutil::open_file(test_zip)?;
     let invalid = |why: String| Error::Invalid {
         path: test_zip.display().to_string(),
         why,
@@ -120,7 +120,8 @@ pub fn submit(
                 Ok(())
             })?;
         let x = pixels_to_batch(&pixels, target_size, preprocess)?;
-        let p = probabilities(model, &x, batch_size, compute)?;
+        let name = |i: usize| format!("{} of {}", chunk[i].2, test_zip.display());
+        let p = probabilities(model, &x, batch_size, compute, &name)?;
         for (i, (id, _, _)) in chunk.iter().enumerate() {
             csv.push_str(&format!("{id},{}\n", p.f_double_value(&[i as i64])? as f32));
         }

@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::Path;
 
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 pub use crate::data::Preprocess;
 
@@ -112,7 +112,7 @@ impl Weights {
         let path = path.as_ref();
         let shown = path.display().to_string();
         let mut head = [0u8; 16];
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+        let mut file = crate::fsutil::open_file(path)?;
         let read = file
             .read(&mut head)
             .map_err(|e| Error::io("cannot read", path, e))?;
@@ -216,9 +216,15 @@ impl Weights {
     }
 
     /// An error unless these are `backbone`'s weights: one sentence naming the file, what it
-    /// holds and what was asked for.
+    /// holds and what was asked for (with `--model` under the command line).
     pub fn expect(&self, backbone: Backbone) -> Result<()> {
-        identify::expect(&self.path, self.backbone, backbone)
+        self.expect_asked_with(backbone, "--model")
+    }
+
+    /// As [`expect`](Self::expect), for a command whose flag `flag` asks for the network (such
+    /// as `train`'s `--backbone`).
+    pub fn expect_asked_with(&self, backbone: Backbone, flag: &str) -> Result<()> {
+        identify::expect(&self.path, self.backbone, backbone, flag)
     }
 
     /// The weights of the layer `name` of kind `kind` (in [`LayerKind::weight_shapes`]'s
@@ -367,7 +373,7 @@ fn import(
                     shapes: Box::new((file_shape, found.tensor.size())),
                 });
             }
-            let tensor = found.tensor.f_to_kind(Kind::Float)?;
+            let tensor = tensor_file::weight(Path::new(path), &found.name_in_file, found.tensor)?;
             let tensor = layout.to_own(tensor, &kind, weight, flatten_input.as_deref())?;
             tensors.insert(format!("{name}/{weight}"), tensor);
         }
