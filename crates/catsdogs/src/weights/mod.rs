@@ -12,6 +12,10 @@
 //! `fc1`'s rows in NCHW-flatten order (Keras flattens NHWC, so its `fc1` rows are permuted on
 //! import).
 //!
+//! Keras's whole-model files (Keras 2's `.h5` and Keras 3's `.keras`, with the model's config
+//! and the optimizer's variables) are read and written as plain data by [`keras_file`], whose
+//! Keras 2 reader also reads the `.h5` weights files here.
+//!
 //! torchvision's `resnet50` and `mobilenet_v2` map onto the same layers, but their networks
 //! differ from Keras's in places (see [`crate::applications::resnet50`] and
 //! [`crate::applications::mobilenet_v2`]): their weights build the torchvision
@@ -29,6 +33,7 @@
 
 mod h5;
 mod identify;
+pub mod keras_file;
 mod layout;
 mod pickle;
 mod torchvision;
