@@ -248,7 +248,9 @@ pub enum Error {
         why: String,
     },
     /// A Keras file (weights, `.h5` or `.keras` model) without a part that every such file has.
-    #[error("{path} has no {part}, so it is not {format} (or it is damaged): save it again with Keras")]
+    #[error(
+        "{path} has no {part}, so it is not {format} (or it is damaged): save it again with Keras"
+    )]
     KerasMissing {
         /// The file.
         path: String,

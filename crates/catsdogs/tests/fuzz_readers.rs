@@ -84,12 +84,14 @@ for fmt in sys.argv[2:]:
 fn keras_model(format: KerasFormat) -> KerasFile {
     let weight = |name: &str, shape: Vec<usize>| Weight {
         name: name.into(),
-        values: Values::F32((0..shape.iter().product::<usize>()).map(|i| i as f32).collect()),
+        values: Values::F32(
+            (0..shape.iter().product::<usize>())
+                .map(|i| i as f32)
+                .collect(),
+        ),
         shape,
     };
-    let layer = |name: &str, class: &str| {
-        serde_json::json!({"class_name": class, "config": {"name": name}})
-    };
+    let layer = |name: &str, class: &str| serde_json::json!({"class_name": class, "config": {"name": name}});
     KerasFile {
         format,
         keras_version: Some("3.15.1".into()),
@@ -102,15 +104,25 @@ fn keras_model(format: KerasFormat) -> KerasFile {
         layers: vec![
             LayerWeights {
                 path: vec!["conv".into()],
-                weights: vec![weight("conv/kernel:0", vec![3, 3, 3, 4]), weight("conv/bias:0", vec![4])],
+                weights: vec![
+                    weight("conv/kernel:0", vec![3, 3, 3, 4]),
+                    weight("conv/bias:0", vec![4]),
+                ],
             },
             LayerWeights {
                 path: vec!["dense".into()],
-                weights: vec![weight("dense/kernel:0", vec![4, 2]), weight("dense/bias:0", vec![2])],
+                weights: vec![
+                    weight("dense/kernel:0", vec![4, 2]),
+                    weight("dense/bias:0", vec![2]),
+                ],
             },
         ],
         optimizer: vec![
-            Weight { name: "iteration:0".into(), shape: vec![], values: Values::I64(vec![3]) },
+            Weight {
+                name: "iteration:0".into(),
+                shape: vec![],
+                values: Values::I64(vec![3]),
+            },
             weight("Adam/m/dense/bias:0", vec![2]),
         ],
     }

@@ -13,8 +13,7 @@ use super::keras_file::h5_read::H5;
 use super::keras_file::{keras2, Values};
 use crate::error::Result;
 
-/// The HDF5 format signature, at the start of the file.
-pub(super) const SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
+pub(super) use super::keras_file::h5_read::SIGNATURE;
 
 /// A layer's weights in Keras's order: (dataset name, tensor).
 pub(super) type LayerWeights = Vec<(String, Tensor)>;
@@ -22,14 +21,16 @@ pub(super) type LayerWeights = Vec<(String, Tensor)>;
 /// Every layer of the file with weights, in order, with its weights.
 pub(super) fn read_keras(path: &Path) -> Result<Vec<(String, LayerWeights)>> {
     let h5 = H5::open(path, "Keras HDF5 weights")?;
-    let at = match h5.group("model_weights")? {
-        Some(group) if h5.strings(&h5.required_group("")?, "", "layer_names")?.is_none() => {
-            (group, "model_weights")
+    let root = h5.required_group("")?;
+    let (group, at) = match h5.group("model_weights")? {
+        // A whole-model file keeps the layout under `model_weights`.
+        Some(weights) if h5.strings(&root, "", "layer_names")?.is_none() => {
+            (weights, "model_weights")
         }
-        _ => (h5.required_group("")?, ""),
+        _ => (root, ""),
     };
     let mut groups: Vec<(String, LayerWeights)> = Vec::new();
-    for layer in keras2::read_layers(&h5, &at.0, at.1)? {
+    for layer in keras2::read_layers(&h5, &group, at)? {
         let weights = layer
             .weights
             .into_iter()

@@ -102,6 +102,16 @@ fn keras_aliases(backbone: Backbone, layer: &str) -> &'static [&'static str] {
     }
 }
 
+/// A file's first bytes (up to 16), which tell its format.
+fn head(path: &Path) -> Result<Vec<u8>> {
+    let mut head = [0u8; 16];
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let read = file
+        .read(&mut head)
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    Ok(head[..read].to_vec())
+}
+
 /// The text of a metadata entry as a value of `T` (its serde name).
 fn parsed<T: serde::de::DeserializeOwned>(
     metadata: &HashMap<String, String>,
@@ -117,12 +127,7 @@ impl Weights {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let mut head = [0u8; 16];
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-        let read = file
-            .read(&mut head)
-            .map_err(|e| Error::io("cannot read", path, e))?;
-        let head = &head[..read];
+        let head = &head(path)?;
         let (contents, format, metadata) = if head.starts_with(h5::SIGNATURE) {
             let tensors = h5::read_keras(path)?
                 .into_iter()

@@ -92,7 +92,11 @@ pub(super) fn write(path: &Path, members: &[(&str, &[u8])]) -> Result<()> {
     };
     let options = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Stored)
-        .large_file(members.iter().any(|(_, b)| b.len() as u64 >= u32::MAX as u64));
+        .large_file(
+            members
+                .iter()
+                .any(|(_, b)| b.len() as u64 >= u32::MAX as u64),
+        );
     let mut zip = ZipWriter::new(&mut file);
     for (name, bytes) in members {
         zip.start_file(*name, options).map_err(failed)?;

@@ -107,7 +107,7 @@ impl ConfigLayer {
                     base
                 }
             };
-            let layer_path = [path, &[layer.name.clone()]].concat();
+            let layer_path = [path, std::slice::from_ref(&layer.name)].concat();
             let layer_store = format!("{store}layers/{name}");
             saved.push(SavedLayer {
                 path: layer_path.clone(),
@@ -121,7 +121,10 @@ impl ConfigLayer {
 /// Keras's `to_snake_case`: `Conv2D` to `conv2d`, `MaxPooling2D` to `max_pooling2d`,
 /// `BatchNormalization` to `batch_normalization`, `ReLU` to `re_lu`.
 pub(super) fn snake_case(name: &str) -> String {
-    let chars: Vec<char> = name.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
+    let chars: Vec<char> = name
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
     // `(.)([A-Z][a-z]+)` to `\1_\2`, then `([a-z])([A-Z])` to `\1_\2`, then lower case.
     let mut first = Vec::with_capacity(chars.len() + 8);
     for (i, &c) in chars.iter().enumerate() {
@@ -194,7 +197,10 @@ mod tests {
             ("vgg16/input_1", "layers/functional/layers/input_layer"),
             ("vgg16/block1_conv1", "layers/functional/layers/conv2d"),
             ("vgg16/block1_conv2", "layers/functional/layers/conv2d_1"),
-            ("vgg16/block1_pool", "layers/functional/layers/max_pooling2d"),
+            (
+                "vgg16/block1_pool",
+                "layers/functional/layers/max_pooling2d",
+            ),
             ("flatten", "layers/flatten"),
             ("dense", "layers/dense"),
             ("dense_7", "layers/dense_1"),

@@ -16,6 +16,9 @@ use super::Values;
 use crate::error::{fmt_shape, Error, Result};
 use crate::tensor_file::checked_elements;
 
+/// The HDF5 format signature, at the start of the file.
+pub(crate) const SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
+
 /// An open HDF5 file of Keras's, with what messages call it.
 pub(crate) struct H5 {
     file: Hdf5File,
@@ -130,10 +133,13 @@ impl H5 {
         let Ok(attribute) = group.attribute(name) else {
             return Ok(None);
         };
-        attribute
-            .read_string()
-            .map(Some)
-            .map_err(|e| self.invalid("attribute", &join(at, name), format!("is not a string ({e}): the file is damaged or was not written by Keras")))
+        attribute.read_string().map(Some).map_err(|e| {
+            self.invalid(
+                "attribute",
+                &join(at, name),
+                format!("is not a string ({e}): the file is damaged or was not written by Keras"),
+            )
+        })
     }
 
     /// The list of names `name` of the group at `at`, if it has one, joined from Keras's
@@ -179,13 +185,20 @@ impl H5 {
 
     /// The dataset `name` of the group at `at` (a path that may go through subgroups, as in
     /// `dense/kernel:0`): its shape and values, float32 (float64 converted) or int64.
-    pub(crate) fn values(&self, group: &Group, at: &str, name: &str) -> Result<(Vec<usize>, Values)> {
+    pub(crate) fn values(
+        &self,
+        group: &Group,
+        at: &str,
+        name: &str,
+    ) -> Result<(Vec<usize>, Values)> {
         let full = join(at, name);
         let mut parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
         let last = parts.pop().unwrap_or_default();
         let mut parent = group.clone();
         for part in parts {
-            parent = parent.group(part).map_err(|_| self.missing("dataset", &full))?;
+            parent = parent
+                .group(part)
+                .map_err(|_| self.missing("dataset", &full))?;
         }
         let dataset = match parent.dataset(last) {
             Ok(dataset) => dataset,
@@ -198,10 +211,24 @@ impl H5 {
             .map(|&d| i64::try_from(d).unwrap_or(i64::MAX))
             .collect();
         let count = checked_elements(&dims).map_err(|why| {
-            self.invalid("dataset", &full, format!("declares shape {}: {why}; the file is damaged or was not written by Keras", fmt_shape(&dims)))
+            self.invalid(
+                "dataset",
+                &full,
+                format!(
+                    "declares shape {}: {why}; the file is damaged or was not written by Keras",
+                    fmt_shape(&dims)
+                ),
+            )
         })? as usize;
         let damaged = |e: H5Error| {
-            self.invalid("dataset", &full, format!("of shape {} cannot be read ({e}): the file is damaged", fmt_shape(&dims)))
+            self.invalid(
+                "dataset",
+                &full,
+                format!(
+                    "of shape {} cannot be read ({e}): the file is damaged",
+                    fmt_shape(&dims)
+                ),
+            )
         };
         let values = match dataset.dtype() {
             Datatype::FloatingPoint { size: 4, .. } => {

@@ -82,40 +82,35 @@ trait Builder {
     fn add(&mut self, group: FinishedGroup);
 }
 
-impl Builder for FileBuilder {
-    fn attr(&mut self, name: &str, value: AttrValue) {
-        self.set_attr(name, value);
-    }
-    fn dataset(&mut self, name: &str) -> &mut DatasetBuilder {
-        self.create_dataset(name)
-    }
-    fn child(&mut self, name: &str) -> GroupBuilder {
-        self.create_group(name)
-    }
-    fn add(&mut self, group: FinishedGroup) {
-        self.add_group(group);
-    }
+/// The two builders' methods are alike but their own: one implementation serves both.
+macro_rules! builder {
+    ($builder:ty) => {
+        impl Builder for $builder {
+            fn attr(&mut self, name: &str, value: AttrValue) {
+                self.set_attr(name, value);
+            }
+            fn dataset(&mut self, name: &str) -> &mut DatasetBuilder {
+                self.create_dataset(name)
+            }
+            fn child(&mut self, name: &str) -> GroupBuilder {
+                self.create_group(name)
+            }
+            fn add(&mut self, group: FinishedGroup) {
+                self.add_group(group);
+            }
+        }
+    };
 }
-
-impl Builder for GroupBuilder {
-    fn attr(&mut self, name: &str, value: AttrValue) {
-        self.set_attr(name, value);
-    }
-    fn dataset(&mut self, name: &str) -> &mut DatasetBuilder {
-        self.create_dataset(name)
-    }
-    fn child(&mut self, name: &str) -> GroupBuilder {
-        self.create_group(name)
-    }
-    fn add(&mut self, group: FinishedGroup) {
-        self.add_group(group);
-    }
-}
+builder!(FileBuilder);
+builder!(GroupBuilder);
 
 /// Gives a dataset builder `weight`'s shape and values.
 fn stage(data: &mut DatasetBuilder, weight: &Weight, path: &Path) -> Result<()> {
-    let count = weight.shape.iter().product::<usize>();
-    if count != weight.values.len() {
+    let count = weight
+        .shape
+        .iter()
+        .try_fold(1usize, |total, &axis| total.checked_mul(axis));
+    if count != Some(weight.values.len()) {
         let shape: Vec<i64> = weight.shape.iter().map(|&d| d as i64).collect();
         return Err(Error::KerasInvalid {
             path: path.display().to_string(),

@@ -50,7 +50,8 @@ pub(super) fn read(path: &Path) -> Result<KerasFile> {
             )
         })
     };
-    let model_config = json("model_config")?.ok_or_else(|| h5.missing("attribute", "model_config"))?;
+    let model_config =
+        json("model_config")?.ok_or_else(|| h5.missing("attribute", "model_config"))?;
     let training_config = json("training_config")?;
     let weights = h5.required_group("model_weights")?;
     let attribute = |name: &str| -> Result<Option<String>> {
@@ -61,7 +62,11 @@ pub(super) fn read(path: &Path) -> Result<KerasFile> {
     };
     let top_level = "model_weights/top_level_model_weights";
     if let Some(group) = h5.group(top_level)? {
-        if !h5.strings(&group, top_level, "weight_names")?.unwrap_or_default().is_empty() {
+        if !h5
+            .strings(&group, top_level, "weight_names")?
+            .unwrap_or_default()
+            .is_empty()
+        {
             return Err(h5.invalid(
                 "group",
                 top_level,
@@ -178,12 +183,18 @@ pub(super) fn write(file: &KerasFile, path: &Path) -> Result<()> {
         root.attr("training_config", text(training));
     }
     let weights = root.group("model_weights");
-    for (name, value) in [("backend", &file.backend), ("keras_version", &file.keras_version)] {
+    for (name, value) in [
+        ("backend", &file.backend),
+        ("keras_version", &file.keras_version),
+    ] {
         if let Some(value) = value {
             weights.attr(name, AttrValue::VarLenAsciiString(value.clone()));
         }
     }
-    weights.attr("layer_names", AttrValue::VarLenAsciiStringArray(names.clone()));
+    weights.attr(
+        "layer_names",
+        AttrValue::VarLenAsciiStringArray(names.clone()),
+    );
     for name in &names {
         let group = weights.group(name);
         let mut weight_names = Vec::new();
@@ -206,7 +217,10 @@ pub(super) fn write(file: &KerasFile, path: &Path) -> Result<()> {
         let names = file.optimizer.iter().map(|w| w.name.clone()).collect();
         optimizer.attr("weight_names", names_attribute(names));
     }
-    for (name, value) in [("backend", &file.backend), ("keras_version", &file.keras_version)] {
+    for (name, value) in [
+        ("backend", &file.backend),
+        ("keras_version", &file.keras_version),
+    ] {
         if let Some(value) = value {
             root.attr(name, AttrValue::VarLenString(value.clone()));
         }

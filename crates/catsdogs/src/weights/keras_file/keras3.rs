@@ -144,7 +144,11 @@ pub(super) fn write(file: &KerasFile, path: &Path) -> Result<()> {
     let mut root = Group::default();
     vars(&mut root, "", &model.name);
     for layer in &saved {
-        vars(&mut root, &layer.store, layer.path.last().map_or("", String::as_str));
+        vars(
+            &mut root,
+            &layer.store,
+            layer.path.last().map_or("", String::as_str),
+        );
     }
     for layer in &file.layers {
         let Some(place) = saved.iter().find(|s| s.path == layer.path) else {

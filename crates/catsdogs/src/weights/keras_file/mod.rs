@@ -65,7 +65,6 @@ mod h5_write;
 pub(crate) mod keras2;
 mod keras3;
 
-use std::io::Read;
 use std::path::Path;
 
 use serde_json::Value;
@@ -159,13 +158,8 @@ const ZIP_SIGNATURE: &[u8] = b"PK\x03\x04";
 impl KerasFile {
     /// Reads a Keras 2 `.h5` or Keras 3 `.keras` model file, told apart by its content.
     pub fn read(path: &Path) -> Result<Self> {
-        let mut head = [0u8; 8];
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-        let read = file
-            .read(&mut head)
-            .map_err(|e| Error::io("cannot read", path, e))?;
-        let head = &head[..read];
-        if head.starts_with(super::h5::SIGNATURE) {
+        let head = super::head(path)?;
+        if head.starts_with(h5_read::SIGNATURE) {
             keras2::read(path)
         } else if head.starts_with(ZIP_SIGNATURE) {
             keras3::read(path)
