@@ -12,6 +12,10 @@
 //! `fc1`'s rows in NCHW-flatten order (Keras flattens NHWC, so its `fc1` rows are permuted on
 //! import).
 //!
+//! Keras's whole-model files (Keras 2's `.h5` and Keras 3's `.keras`, with the model's config
+//! and the optimizer's variables) are read and written as plain data by [`keras_file`], whose
+//! Keras 2 reader also reads the `.h5` weights files here.
+//!
 //! torchvision's `resnet50` and `mobilenet_v2` map onto the same layers, but their networks
 //! differ from Keras's in places (see [`crate::applications::resnet50`] and
 //! [`crate::applications::mobilenet_v2`]): their weights build the torchvision
@@ -29,6 +33,7 @@
 
 mod h5;
 mod identify;
+pub mod keras_file;
 mod layout;
 mod pickle;
 mod torchvision;
@@ -96,6 +101,16 @@ fn keras_aliases(backbone: Backbone, layer: &str) -> &'static [&'static str] {
     }
 }
 
+/// A file's first bytes (up to 16), which tell its format.
+fn head(path: &Path) -> Result<Vec<u8>> {
+    let mut head = [0u8; 16];
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let read = file
+        .read(&mut head)
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    Ok(head[..read].to_vec())
+}
+
 /// The text of a metadata entry as a value of `T` (its serde name).
 fn parsed<T: serde::de::DeserializeOwned>(
     metadata: &HashMap<String, String>,
@@ -111,12 +126,7 @@ impl Weights {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let mut head = [0u8; 16];
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-        let read = file
-            .read(&mut head)
-            .map_err(|e| Error::io("cannot read", path, e))?;
-        let head = &head[..read];
+        let head = &head(path)?;
         let (contents, format, metadata) = if head.starts_with(h5::SIGNATURE) {
             let tensors = h5::read_keras(path)?
                 .into_iter()
