@@ -1,5 +1,5 @@
 //! The training subcommands: `train`, `evaluate`, `predict` and `submit`, over
-//! `catsdogs::train`.
+//! `catsdogs::train` (`predict` reads Keras's model files too, see `model.rs`).
 
 use std::path::PathBuf;
 
@@ -43,13 +43,21 @@ pub enum TrainCommand {
         #[command(flatten)]
         reading: Reading,
     },
-    /// Print the probability that each image is a dog.
+    /// Print the probability that each image is a dog (with --json, any model's raw outputs).
     Predict {
-        /// A run folder or a model file.
+        /// A run folder, a model file, or a Keras .h5 or .keras model.
         model: PathBuf,
         /// Image files.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "npy", conflicts_with = "npy")]
         images: Vec<PathBuf>,
+        /// A ready input batch instead of images: float32, (images, height, width, 3), already
+        /// preprocessed, as numpy.save writes it.
+        #[arg(long)]
+        npy: Option<PathBuf>,
+        /// Print one JSON object {"outputs": [[..], ..]}: each input's raw outputs (maps as
+        /// height, width, channels), for any model.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         reading: Reading,
     },
@@ -200,18 +208,35 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
         TrainCommand::Predict {
             model,
             images,
+            npy,
+            json,
             reading: Reading {
                 preprocess,
                 precision,
             },
         } => {
-            let model = experiments::load_trained(&model, preprocess)?.with_precision(precision);
-            let x = load_images(&images, input_size(&model)?, model.preprocess())?;
+            let load = if json {
+                experiments::load_any
+            } else {
+                experiments::load_trained
+            };
+            let model = load(&model, preprocess)?.with_precision(precision);
+            let (x, names) = match &npy {
+                Some(npy) => crate::model::npy_batch(npy, &model)?,
+                None => {
+                    let x = load_images(&images, input_size(&model)?, model.preprocess())?;
+                    (x, images.iter().map(|p| p.display().to_string()).collect())
+                }
+            };
+            if json {
+                out!("{}", crate::model::outputs_json(&model, &x)?);
+                return Ok(());
+            }
             let p = model.predict(&x)?;
-            for (i, image) in images.iter().enumerate() {
+            for (i, name) in names.iter().enumerate() {
                 let dog = p.f_double_value(&[i as i64])?;
                 let class = if dog > 0.5 { "dog" } else { "cat" };
-                out!("{}: {class} (dog probability {dog:.4})", image.display());
+                out!("{name}: {class} (dog probability {dog:.4})");
             }
         }
         TrainCommand::Submit {

@@ -294,6 +294,29 @@ pub enum Error {
         /// What is wrong with it, and what to do.
         why: String,
     },
+    /// A layer of a Keras model file that catsdogs cannot build, or whose weights do not
+    /// belong to its config.
+    #[error("{path}: its layer {layer} ({class}) {why}")]
+    KerasLayer {
+        /// The file.
+        path: String,
+        /// The layer, after the models it is nested in: `vgg16/block1_conv1`.
+        layer: String,
+        /// Its Keras class.
+        class: String,
+        /// What is wrong, and what to do.
+        why: String,
+    },
+    /// A model that Keras's model files cannot hold as it is.
+    #[error("cannot save {model} as {path}: {why}")]
+    KerasExport {
+        /// The file asked for.
+        path: String,
+        /// The model.
+        model: String,
+        /// Why, and what to do.
+        why: String,
+    },
     /// A zip member that declares far more bytes than the archive holds of it.
     #[error("{path}: its member {member} declares {declared} bytes where the archive holds {stored} bytes of it, more than {ratio} times as many: a decompression bomb or a damaged file, so it is not unpacked")]
     ZipBomb {

@@ -47,7 +47,7 @@ pub use listing::{is_image_name, list_images, ImageList, WHITE_LIST_FORMATS};
 pub(crate) use load::resize_nearest_into;
 pub use load::{img_to_array, load_img, nearest_indices, MAX_TARGET_SIDE};
 pub use manifest::{Manifest, ManifestFile, SkippedEntry, SplitSettings, MANIFEST_FILE};
-pub use npy::{npy_bytes, write_npy};
+pub use npy::{npy_bytes, read_npy, write_npy};
 pub use preprocess::{f_preprocess_batch, preprocess_batch, preprocess_input, Preprocess};
 pub use sample::{sample, SampleOptions, SampleReport, HARD_SWAP, MAX_PER_CLASS, SYNTHETIC_TEXT};
 pub use split::{split, SplitOptions, SplitReport, CLASSES, SPLITS, SYNTHETIC_NOTE};

@@ -1,5 +1,6 @@
-//! What notebook `04-your-own-photos` needs: the trained model of an earlier notebook, and the
-//! reader's own photos (or, without any, a few test images).
+//! What notebook `04-your-own-photos` needs: the trained model of an earlier notebook, the
+//! reader's own photos (or, without any, a few test images), and the reader's own Keras model
+//! (or, without one, the trained model saved as Keras's).
 
 use std::path::{Path, PathBuf};
 
@@ -8,9 +9,13 @@ use crate::data::{self, Preprocess};
 use crate::error::{Error, Result};
 use crate::experiments::{load_trained, MODEL_FILE};
 use crate::model::Model;
+use crate::weights::load_model;
 
 /// The notebooks that train a cat/dog model, the preferred first.
 pub const TRAINING_NOTEBOOKS: [&str; 2] = ["03-fine-tuning", "02-feature-extraction"];
+
+/// The file the trained model is saved as when the reader brings no Keras model.
+const KERAS_COPY: &str = "trained-here.h5";
 
 /// The test images shown when the reader has no photos: this many of each class.
 const TEST_IMAGES_PER_CLASS: usize = 2;
@@ -32,6 +37,36 @@ impl Notebook {
             &runs.join(TRAINING_NOTEBOOKS[0]).join(MODEL_FILE),
             "run notebook 03-fine-tuning (or 02-feature-extraction) to the end first, which saves it",
         ))
+    }
+
+    /// The reader's own Keras model, loaded as Keras's `load_model` does: the file
+    /// `$CATSDOGS_KERAS_MODEL`, else the first `.h5` (or `.keras`) file in this notebook's run
+    /// folder. Without one, `trained` is saved there as Keras's `.h5` by
+    /// [`Model::save_keras`] and loaded back, which the notebook says. Its images are
+    /// preprocessed as `trained`'s unless its file says otherwise.
+    pub fn keras_model(&self, trained: &Model) -> Result<Model> {
+        let dir = self.run_dir();
+        let file = match super::env_path("CATSDOGS_KERAS_MODEL") {
+            Some(file) => file,
+            None => match keras_files(&dir).into_iter().next() {
+                Some(file) => file,
+                None => {
+                    let file = dir.join(KERAS_COPY);
+                    trained.save_keras(&file)?;
+                    crate::say!(
+                        "No Keras model in {} (or CATSDOGS_KERAS_MODEL): saved the trained model                          there as Keras's {KERAS_COPY} with save_keras, and loading it back. Put                          your own model.save('x.h5') there to load yours.",
+                        dir.display()
+                    );
+                    file
+                }
+            },
+        };
+        crate::say!("Keras model: {}", file.display());
+        let model = load_model(&file)?;
+        Ok(match model.preprocess() {
+            Preprocess::None => model.with_preprocess(trained.preprocess()),
+            _ => model,
+        })
     }
 
     /// Where the reader's photos go: `$CATSDOGS_PHOTOS`, else `notebooks/photos/`.
@@ -76,6 +111,26 @@ impl Notebook {
         );
         Ok(files)
     }
+}
+
+/// The `.h5` and then `.keras` files directly in `dir`, each kind in the order of their names
+/// (none when there is no such folder).
+fn keras_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_file())
+        .filter(|path| {
+            matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("h5" | "keras")
+            )
+        })
+        .collect();
+    files.sort_by_key(|path| (path.extension().is_some_and(|e| e == "keras"), path.clone()));
+    files
 }
 
 /// The image files directly in `dir` (png, jpg, jpeg, bmp, ppm, tif or tiff, as Keras takes

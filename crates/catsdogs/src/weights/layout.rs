@@ -101,4 +101,78 @@ impl Layout {
         };
         Ok(converted.f_contiguous()?)
     }
+
+    /// Converts a weight from this crate's layout to this one's: [`Layout::to_own`] undone.
+    pub(super) fn from_own(
+        self,
+        tensor: Tensor,
+        kind: &LayerKind,
+        weight: &str,
+        flatten_input: Option<&[i64]>,
+    ) -> Result<Tensor> {
+        let converted = match (self, kind, weight, flatten_input) {
+            (Layout::Keras, LayerKind::Conv2d(_), "kernel", _) => tensor.f_permute([2, 3, 1, 0])?,
+            (Layout::Keras, LayerKind::DepthwiseConv2d(_), "depthwise_kernel", _) => {
+                tensor.f_permute([2, 3, 0, 1])?
+            }
+            (Layout::Keras, LayerKind::Dense(Dense { units, .. }), "kernel", Some(&[c, h, w])) => {
+                tensor
+                    .f_reshape([c, h, w, *units])?
+                    .f_permute([1, 2, 0, 3])?
+                    .f_reshape([h * w * c, *units])?
+            }
+            (Layout::Torchvision, LayerKind::Dense(_), "kernel", _) => tensor.f_transpose(0, 1)?,
+            _ => tensor,
+        };
+        Ok(converted.f_contiguous()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Activation, Conv2d, DepthwiseConv2d, Padding, Window};
+    use tch::{Device, Kind};
+
+    /// Keras's layout and back is the identity, and a Dense after a Flatten of (c, h, w) maps
+    /// reads Keras's (h, w, c) rows: row (h, w, c) there is row (c, h, w) here.
+    #[test]
+    fn keras_layouts_convert_both_ways() {
+        let ramp = |shape: &[i64]| {
+            let n: i64 = shape.iter().product();
+            Tensor::arange(n, (Kind::Float, Device::Cpu)).reshape(shape)
+        };
+        let conv = LayerKind::from(Conv2d::vgg(3, 4, Activation::Relu));
+        let depthwise = LayerKind::from(DepthwiseConv2d {
+            channels: 4,
+            window: Window::new(3, 1, Padding::Same),
+        });
+        let dense = LayerKind::from(Dense {
+            inputs: 2 * 3 * 5,
+            units: 7,
+            activation: Activation::Linear,
+        });
+        let maps = [2, 3, 5];
+        for (kind, weight, flatten) in [
+            (&conv, "kernel", None),
+            (&depthwise, "depthwise_kernel", None),
+            (&dense, "kernel", Some(&maps[..])),
+        ] {
+            let own_shape = kind.op().weights()[0].shape.clone();
+            let keras = ramp(&Layout::Keras.shape(kind, weight, &own_shape));
+            let own = Layout::Keras
+                .to_own(keras.copy(), kind, weight, flatten)
+                .unwrap();
+            assert_eq!(own.size(), own_shape);
+            let back = Layout::Keras.from_own(own, kind, weight, flatten).unwrap();
+            assert_eq!(back, keras, "{weight}");
+        }
+        let keras = ramp(&[30, 7]);
+        let own = Layout::Keras
+            .to_own(keras.copy(), &dense, "kernel", Some(&maps))
+            .unwrap();
+        // Keras's row (h=1, w=4, c=1) is (1 * 5 + 4) * 2 + 1 = 19; ours (c=1, h=1, w=4) is
+        // (1 * 3 + 1) * 5 + 4 = 24.
+        assert_eq!(own.get(24), keras.get(19));
+    }
 }

@@ -14,7 +14,8 @@
 //!
 //! Keras's whole-model files (Keras 2's `.h5` and Keras 3's `.keras`, with the model's config
 //! and the optimizer's variables) are read and written as plain data by [`keras_file`], whose
-//! Keras 2 reader also reads the `.h5` weights files here.
+//! Keras 2 reader also reads the `.h5` weights files here; [`load_model`] makes a model of one,
+//! and [`Model::save_keras`] one of a model.
 //!
 //! torchvision's `resnet50` and `mobilenet_v2` map onto the same layers, but their networks
 //! differ from Keras's in places (see [`crate::applications::resnet50`] and
@@ -34,6 +35,7 @@
 mod h5;
 mod identify;
 pub mod keras_file;
+mod keras_model;
 mod layout;
 mod pickle;
 mod torchvision;
@@ -45,6 +47,7 @@ use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
 pub use crate::data::Preprocess;
+pub use keras_model::load_model;
 
 use crate::applications::{Application, Backbone, Flavor, Pooling, TOP_INPUT_SIZE};
 use crate::error::{Error, Result};

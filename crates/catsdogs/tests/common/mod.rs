@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+pub mod keras_files;
+
 /// The Python of the project's venv (torch, numpy, Pillow, h5py, Keras 3 and tf_keras), which
 /// the tests use to make reference files and values with the peers' own code.
 /// `environment/test` sets `CATSDOGS_VENV`.

@@ -1,20 +1,34 @@
-//! Poolings: Keras's `MaxPooling2D` (padding 'valid') and the global poolings that reduce each
+//! Poolings: Keras's `MaxPooling2D` and `AveragePooling2D` (padding 'valid' or 'same', whose
+//! padded positions never count: TensorFlow's), and the global poolings that reduce each
 //! channel's map to one value.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use tch::{Kind, Tensor};
 
+use super::keras::{padding_name, KerasConfig, KerasLayer};
 use super::window::{Padding, Window};
 use super::{Mode, Op};
 use crate::error::Result;
 
-/// `MaxPooling2D(pool_size, strides)`, padding 'valid' (odd sizes round down).
+fn valid() -> Padding {
+    Padding::Valid
+}
+
+fn is_valid(padding: &Padding) -> bool {
+    *padding == Padding::Valid
+}
+
+/// `MaxPooling2D(pool_size, strides, padding)`: the largest value of each window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaxPooling2d {
     /// The side of the window.
     pub pool_size: i64,
     /// The step between windows.
     pub strides: i64,
+    /// 'valid' (odd sizes round down) unless set; with 'same', padded positions never win.
+    #[serde(default = "valid", skip_serializing_if = "is_valid")]
+    pub padding: Padding,
 }
 
 impl MaxPooling2d {
@@ -23,26 +37,103 @@ impl MaxPooling2d {
         MaxPooling2d {
             pool_size: 2,
             strides: 2,
+            padding: Padding::Valid,
         }
     }
+}
 
-    fn window(&self) -> Window {
-        Window::new(self.pool_size, self.strides, Padding::Valid)
+/// `AveragePooling2D(pool_size, strides, padding)`: the mean of each window; with 'same', the
+/// mean of the window's positions inside the map, as TensorFlow takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AveragePooling2d {
+    /// The side of the window.
+    pub pool_size: i64,
+    /// The step between windows.
+    pub strides: i64,
+    /// 'valid' or 'same'.
+    #[serde(default = "valid", skip_serializing_if = "is_valid")]
+    pub padding: Padding,
+}
+
+/// The window of a pooling, if its padding is Keras's (PyTorch's symmetric padding is not a
+/// pooling's here).
+fn pool_window(pool_size: i64, strides: i64, padding: Padding) -> Option<Window> {
+    matches!(padding, Padding::Valid | Padding::Same)
+        .then(|| Window::new(pool_size, strides, padding))
+}
+
+/// The map a pooling gives, if it fits.
+fn pooled(window: Option<Window>, input: &[i64]) -> Option<Vec<i64>> {
+    window?.map(*input.first()?, input)
+}
+
+/// What a pooling takes, in words.
+fn pool_expects(window: Option<Window>) -> String {
+    match window {
+        Some(window) => format!("maps that {} fit", window.describe()),
+        None => "padding 'valid' or 'same'".into(),
     }
+}
+
+/// `x` padded as `window` pads it (with `value`), and the window's side and stride.
+fn padded(x: &Tensor, window: &Window, value: f64) -> Result<(Tensor, i64, i64)> {
+    let size = x.size();
+    let (top, bottom) = window.pads(size[2]);
+    let (left, right) = window.pads(size[3]);
+    let x = if top + bottom + left + right == 0 {
+        x.shallow_clone()
+    } else {
+        x.f_pad([left, right, top, bottom], "constant", Some(value))?
+    };
+    Ok((x, window.kernel_size, window.strides))
 }
 
 impl Op for MaxPooling2d {
     fn output_shape(&self, input: &[i64]) -> Option<Vec<i64>> {
-        self.window().map(*input.first()?, input)
+        pooled(
+            pool_window(self.pool_size, self.strides, self.padding),
+            input,
+        )
     }
 
     fn expects(&self) -> String {
-        format!("maps that {} fit", self.window().describe())
+        pool_expects(pool_window(self.pool_size, self.strides, self.padding))
     }
 
     fn run(&self, inputs: &[&Tensor], _: &[Tensor], _: Mode) -> Result<Tensor> {
-        let (k, s) = (self.pool_size, self.strides);
-        Ok(inputs[0].f_max_pool2d([k, k], [s, s], [0, 0], [1, 1], false)?)
+        let window = Window::new(self.pool_size, self.strides, self.padding);
+        let (x, k, s) = padded(inputs[0], &window, f64::NEG_INFINITY)?;
+        Ok(x.f_max_pool2d([k, k], [s, s], [0, 0], [1, 1], false)?)
+    }
+}
+
+impl Op for AveragePooling2d {
+    fn output_shape(&self, input: &[i64]) -> Option<Vec<i64>> {
+        pooled(
+            pool_window(self.pool_size, self.strides, self.padding),
+            input,
+        )
+    }
+
+    fn expects(&self) -> String {
+        pool_expects(pool_window(self.pool_size, self.strides, self.padding))
+    }
+
+    /// The mean over each window with zeros for the padding, divided by the share of the
+    /// window inside the map (1 without padding).
+    fn run(&self, inputs: &[&Tensor], _: &[Tensor], _: Mode) -> Result<Tensor> {
+        let window = Window::new(self.pool_size, self.strides, self.padding);
+        let x = inputs[0];
+        let (padded_x, k, s) = padded(x, &window, 0.0)?;
+        let mean = padded_x.f_avg_pool2d([k, k], [s, s], [0, 0], false, true, None::<i64>)?;
+        if padded_x.size() == x.size() {
+            return Ok(mean);
+        }
+        let size = x.size();
+        let ones = Tensor::f_ones([1, 1, size[2], size[3]], (mean.kind(), mean.device()))?;
+        let (inside, _, _) = padded(&ones, &window, 0.0)?;
+        let share = inside.f_avg_pool2d([k, k], [s, s], [0, 0], false, true, None::<i64>)?;
+        Ok(mean.f_div(&share)?)
     }
 }
 
@@ -87,5 +178,92 @@ impl Op for GlobalMaxPooling2d {
 
     fn run(&self, inputs: &[&Tensor], _: &[Tensor], _: Mode) -> Result<Tensor> {
         Ok(inputs[0].f_amax([2, 3], false)?)
+    }
+}
+
+/// A pooling's window from Keras's `pool_size`, `strides` (the pool size when null) and
+/// `padding`.
+fn pool_from_keras(config: &KerasConfig) -> std::result::Result<(i64, i64, Padding), String> {
+    config.channels_last()?;
+    let pool_size = config.square("pool_size", Some(2))?;
+    Ok((
+        pool_size,
+        config.square("strides", Some(pool_size))?,
+        config.padding()?,
+    ))
+}
+
+/// Keras's config of a pooling's window.
+fn pool_config(
+    pool_size: i64,
+    strides: i64,
+    padding: Padding,
+) -> std::result::Result<Value, String> {
+    Ok(json!({
+        "pool_size": [pool_size, pool_size],
+        "strides": [strides, strides],
+        "padding": padding_name(padding)?,
+        "data_format": "channels_last",
+    }))
+}
+
+impl KerasLayer for MaxPooling2d {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+        let (pool_size, strides, padding) = pool_from_keras(config)?;
+        Ok(MaxPooling2d {
+            pool_size,
+            strides,
+            padding,
+        })
+    }
+
+    fn keras_config(&self) -> std::result::Result<Value, String> {
+        pool_config(self.pool_size, self.strides, self.padding)
+    }
+}
+
+impl KerasLayer for AveragePooling2d {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+        let (pool_size, strides, padding) = pool_from_keras(config)?;
+        Ok(AveragePooling2d {
+            pool_size,
+            strides,
+            padding,
+        })
+    }
+
+    fn keras_config(&self) -> std::result::Result<Value, String> {
+        pool_config(self.pool_size, self.strides, self.padding)
+    }
+}
+
+/// A global pooling's config: channels last, and no `keepdims`.
+fn global_from_keras(config: &KerasConfig) -> std::result::Result<(), String> {
+    config.channels_last()?;
+    config.only(
+        "keepdims",
+        &[Value::from(false)],
+        "catsdogs's global poolings give flat features only",
+    )?;
+    config.channels().map(|_| ())
+}
+
+impl KerasLayer for GlobalAveragePooling2d {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+        global_from_keras(config).map(|()| GlobalAveragePooling2d {})
+    }
+
+    fn keras_config(&self) -> std::result::Result<Value, String> {
+        Ok(json!({"data_format": "channels_last", "keepdims": false}))
+    }
+}
+
+impl KerasLayer for GlobalMaxPooling2d {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+        global_from_keras(config).map(|()| GlobalMaxPooling2d {})
+    }
+
+    fn keras_config(&self) -> std::result::Result<Value, String> {
+        Ok(json!({"data_format": "channels_last", "keepdims": false}))
     }
 }

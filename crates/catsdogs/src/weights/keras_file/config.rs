@@ -10,13 +10,16 @@
 
 use serde_json::Value;
 
-/// A layer of a model config: its class, its name and, for a nested model, its own layers.
+/// A layer of a model config: its class, its name and, for a nested model, its own layers;
+/// and the config's entry for it as stored, for readers of what the layer is.
 #[derive(Clone, Debug, PartialEq)]
-pub(super) struct ConfigLayer {
-    pub(super) class_name: String,
-    pub(super) name: String,
+pub(in crate::weights) struct ConfigLayer {
+    pub(in crate::weights) class_name: String,
+    pub(in crate::weights) name: String,
     /// The layers the model saves, for a Sequential or functional model; `None` for a layer.
-    pub(super) layers: Option<Vec<ConfigLayer>>,
+    pub(in crate::weights) layers: Option<Vec<ConfigLayer>>,
+    /// The config's entry for the layer (`{"class_name": ..., "config": {...}, ...}`).
+    pub(in crate::weights) entry: Value,
 }
 
 /// A saved layer: its names from the outermost model down (`["vgg16", "block1_conv1"]`) and,
@@ -30,7 +33,7 @@ pub(super) struct SavedLayer {
 impl ConfigLayer {
     /// The model of a config (`{"class_name": "Sequential", "config": {"name": ..., "layers":
     /// [...]}}`); a sentence that says what is missing when it is not one.
-    pub(super) fn model(config: &Value) -> Result<Self, String> {
+    pub(in crate::weights) fn model(config: &Value) -> Result<Self, String> {
         let layer = Self::parse(config)?;
         if layer.layers.is_none() {
             return Err(format!(
@@ -73,6 +76,7 @@ impl ConfigLayer {
             class_name,
             name,
             layers,
+            entry: entry.clone(),
         })
     }
 

@@ -59,7 +59,7 @@
 //! ```
 
 mod archive;
-mod config;
+pub(super) mod config;
 pub(crate) mod h5_read;
 mod h5_write;
 pub(crate) mod keras2;
