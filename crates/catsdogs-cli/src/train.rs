@@ -215,12 +215,18 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
                 precision,
             },
         } => {
-            let load = if json {
-                experiments::load_any
-            } else {
-                experiments::load_trained
-            };
-            let model = load(&model, preprocess)?.with_precision(precision);
+            if json {
+                catsdogs::console::set_verbose(0);
+            }
+            let path = model;
+            let model = match &npy {
+                Some(_) => experiments::load_saved(&path)?,
+                None => experiments::load_any(&path, preprocess)?,
+            }
+            .with_precision(precision);
+            if !json {
+                experiments::expect_binary(&model, &path)?;
+            }
             let (x, names) = match &npy {
                 Some(npy) => crate::model::npy_batch(npy, &model)?,
                 None => {

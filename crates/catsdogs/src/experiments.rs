@@ -246,6 +246,13 @@ pub fn model_file(path: &Path) -> PathBuf {
 /// end in one sigmoid unit (the probability of a dog) is refused.
 pub fn load_trained(path: &Path, preprocess: Option<Preprocess>) -> Result<Model> {
     let model = load_any(path, preprocess)?;
+    expect_binary(&model, path)?;
+    Ok(model)
+}
+
+/// An error unless `model` (loaded from `path`) ends in one sigmoid unit, the probability of a
+/// dog.
+pub fn expect_binary(model: &Model, path: &Path) -> Result<()> {
     let last = model.layers().last().map(|l| l.kind().clone());
     let binary = matches!(
         last,
@@ -261,7 +268,7 @@ pub fn load_trained(path: &Path, preprocess: Option<Preprocess>) -> Result<Model
             model_file(path).display()
         )));
     }
-    Ok(model)
+    Ok(())
 }
 
 /// Loads any model that [`load_saved`] loads, with its preprocessing chosen as

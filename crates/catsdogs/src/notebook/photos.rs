@@ -190,6 +190,42 @@ mod tests {
     }
 
     #[test]
+    fn without_a_keras_model_it_saves_the_trained_one_as_keras_and_loads_that() {
+        use crate::applications::Backbone;
+        use crate::model::{Activation, Sequential};
+        let root = tempfile::tempdir().unwrap();
+        let nb = Notebook::locate(
+            "04-your-own-photos",
+            root.path(),
+            root.path().join("data"),
+            root.path().join("weights"),
+            true,
+        );
+        let device = tch::Device::Cpu;
+        let base = Backbone::Vgg16
+            .application(false)
+            .input_size(32, 32)
+            .build(device)
+            .unwrap();
+        let trained = Sequential::new(&base)
+            .flatten()
+            .dense(1, Activation::Sigmoid)
+            .with_preprocess(Preprocess::Vgg16);
+        let keras = nb.keras_model(&trained).unwrap();
+        let saved = nb.run_dir().join(KERAS_COPY);
+        assert!(saved.is_file());
+        assert_eq!(keras.summary(), trained.summary());
+        assert_eq!(keras.preprocess(), Preprocess::Vgg16);
+        // The next run finds the file there, and a reader's file beside it comes first.
+        assert_eq!(keras_files(&nb.run_dir()), [saved.clone()]);
+        std::fs::copy(&saved, nb.run_dir().join("mine.h5")).unwrap();
+        std::fs::copy(&saved, nb.run_dir().join("a.keras")).unwrap();
+        let found = keras_files(&nb.run_dir());
+        assert_eq!(found[0], nb.run_dir().join("mine.h5"));
+        assert_eq!(found.last(), Some(&nb.run_dir().join("a.keras")));
+    }
+
+    #[test]
     fn without_a_trained_model_it_says_which_notebook_to_run() {
         let root = tempfile::tempdir().unwrap();
         let nb = Notebook::locate(
