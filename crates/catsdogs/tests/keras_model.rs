@@ -250,12 +250,9 @@ fn the_tutorials_models_keep_their_base_flags_and_compiled_optimizer() {
         let model = load_model(fixture(&format!("finetune.{ext}")).file).unwrap();
         assert_eq!(model.base_name(), "vgg16");
         assert_eq!(model.base_len(), 18, "VGG16's layers without its input");
-        assert_eq!(
-            model.layers()[model.base_len()]
-                .name()
-                .starts_with("flatten"),
-            true
-        );
+        assert!(model.layers()[model.base_len()]
+            .name()
+            .starts_with("flatten"));
         for layer in model.layers() {
             let trainable =
                 !layer.name().starts_with("block") || layer.name().starts_with("block5");

@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(keras.summary(), trained.summary());
         assert_eq!(keras.preprocess(), Preprocess::Vgg16);
         // The next run finds the file there, and a reader's file beside it comes first.
-        assert_eq!(keras_files(&nb.run_dir()), [saved.clone()]);
+        assert_eq!(keras_files(&nb.run_dir()), std::slice::from_ref(&saved));
         std::fs::copy(&saved, nb.run_dir().join("mine.h5")).unwrap();
         std::fs::copy(&saved, nb.run_dir().join("a.keras")).unwrap();
         let found = keras_files(&nb.run_dir());

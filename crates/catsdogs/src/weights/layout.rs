@@ -103,7 +103,7 @@ impl Layout {
     }
 
     /// Converts a weight from this crate's layout to this one's: [`Layout::to_own`] undone.
-    pub(super) fn from_own(
+    pub(super) fn to_file(
         self,
         tensor: Tensor,
         kind: &LayerKind,
@@ -164,7 +164,7 @@ mod tests {
                 .to_own(keras.copy(), kind, weight, flatten)
                 .unwrap();
             assert_eq!(own.size(), own_shape);
-            let back = Layout::Keras.from_own(own, kind, weight, flatten).unwrap();
+            let back = Layout::Keras.to_file(own, kind, weight, flatten).unwrap();
             assert_eq!(back, keras, "{weight}");
         }
         let keras = ramp(&[30, 7]);

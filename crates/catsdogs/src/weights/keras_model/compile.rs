@@ -114,7 +114,7 @@ pub(super) fn compile(
     };
     if !file.optimizer.is_empty() {
         match state(model, file, optimizer.as_ref(), flatten_inputs) {
-            Ok((state, lr)) => {
+            Ok(Restored { state, lr }) => {
                 optimizer.load_state(state, model.device())?;
                 // Keras 3 keeps the learning rate as float32: the config's, unless it moved.
                 if lr.is_some_and(|lr| lr as f32 != optimizer.learning_rate() as f32) {
@@ -144,14 +144,22 @@ fn tensor(weight: &Weight) -> std::result::Result<Tensor, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The file's optimizer variables as `optimizer`'s state (this crate's names and layout), and
-/// the learning rate among them (Keras 3's); a phrase when they do not fit the model.
+/// An optimizer's state as read from a file.
+struct Restored {
+    /// In this crate's names and layout.
+    state: Vec<(String, Tensor)>,
+    /// The learning rate Keras 3 keeps among the variables.
+    lr: Option<f64>,
+}
+
+/// The file's optimizer variables as `optimizer`'s state; a phrase when they do not fit the
+/// model.
 fn state(
     model: &Model,
     file: &KerasFile,
     optimizer: &dyn Optimizer,
     flatten_inputs: &HashMap<String, Vec<i64>>,
-) -> std::result::Result<(Vec<(String, Tensor)>, Option<f64>), String> {
+) -> std::result::Result<Restored, String> {
     let keras = optimizer.keras_state();
     let weights = trainable(model);
     let expected = weights.len() * keras.slots.len();
@@ -249,7 +257,7 @@ fn state(
             .map_err(|e| e.to_string())?;
         state.push((name.to_string(), count));
     }
-    Ok((state, lr))
+    Ok(Restored { state, lr })
 }
 
 /// Keras's config of what `model` was compiled with: Keras 2's `training_config` or Keras
@@ -312,7 +320,7 @@ pub(super) fn keras_state(
             let kind = weight.layer.kind();
             let maps = flatten_inputs.get(weight.layer.name()).map(Vec::as_slice);
             let keras_value =
-                Layout::Keras.from_own(value.shallow_clone(), kind, weight.weight, maps)?;
+                Layout::Keras.to_file(value.shallow_clone(), kind, weight.weight, maps)?;
             let name = match format {
                 KerasFormat::Keras2H5 => format!("{class}/{slot}/{}:0", weight.name),
                 KerasFormat::Keras3Zip => String::new(),

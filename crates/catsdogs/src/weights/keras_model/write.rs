@@ -326,7 +326,7 @@ impl<'a> Writer<'a> {
                 KerasFormat::Keras2H5 => format!("{}/{}:0", layer.name(), spec.name),
                 KerasFormat::Keras3Zip => i.to_string(),
             };
-            let keras = Layout::Keras.from_own(tensor.shallow_clone(), kind, spec.name, maps)?;
+            let keras = Layout::Keras.to_file(tensor.shallow_clone(), kind, spec.name, maps)?;
             weights.push(weight(name, &keras)?);
         }
         Ok((!weights.is_empty()).then_some(LayerWeights { path, weights }))
