@@ -28,25 +28,16 @@ use tch::Tensor;
 /// 2x2 maps, GlobalMaxPooling2D; SGD with Nesterov momentum) and a plain Sequential
 /// (Conv2D, MaxPooling2D, Flatten of 4x4 maps, Dense; Adam), each trained one step, as `.h5`
 /// by tf_keras and `.keras` by Keras 3, with their predictions and Keras's parameter counts.
-const MAKE_ZOO: &str = r#"
+const MAKE_ZOO: &str = concat!(
+    r#"
 import json, os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 out = sys.argv[1]
 import numpy as np, keras, tf_keras
 
-def randomise(model, rng):
-    for layer in model.layers:
-        values = []
-        for w, v in zip(layer.weights, layer.get_weights()):
-            kind = w.name.split("/")[-1].split(":")[0]
-            if kind in ("bias", "beta", "moving_mean"):
-                v = rng.normal(0.0, 0.1, v.shape)
-            elif kind in ("gamma", "moving_variance"):
-                v = rng.uniform(0.5, 1.5, v.shape)
-            values.append(np.asarray(v, np.float32))
-        layer.set_weights(values)
-
-def zoo(K, rng):
+"#,
+    crate::randomise_py!(),
+    r#"def zoo(K, rng):
     K.utils.set_random_seed(23)
     L = K.layers
     inputs = K.Input((12, 12, 3), name="image")
@@ -102,7 +93,8 @@ for K, ext in ((tf_keras, "h5"), (keras, "keras")):
         counts["%s.%s" % (name, ext)] = [int(model.count_params()), trainable]
 with open(os.path.join(out, "counts.json"), "w") as f:
     json.dump(counts, f)
-"#;
+"#
+);
 
 /// Loads each file named in the folder given first in the Kerases named (`NAME=keras,tf_keras`,
 /// the rest of the arguments) and prints, per file, how far its predictions on `NAME.npy`'s
@@ -272,18 +264,18 @@ fn the_tutorials_models_keep_their_base_flags_and_compiled_optimizer() {
 /// The accumulator of RMSprop (and Adam's and SGD's slots) come back in this crate's layout
 /// under the weights' names, so the next step carries on from them: a step after loading
 /// moves the accumulator from the loaded value by the gradient.
+/// The state of a compiled model's optimizer, by name.
+fn optimizer_state(model: &Model) -> BTreeMap<String, Tensor> {
+    let optimizer = &model.compiled().unwrap().optimizer;
+    optimizer.state().into_iter().collect()
+}
+
 #[test]
 fn the_optimizers_state_carries_on() {
     let finetune = fixture("finetune.h5");
     let file = KerasFile::read(&finetune.file).unwrap();
     let mut model = load(&finetune.file);
-    let state: BTreeMap<String, Tensor> = model
-        .compiled()
-        .unwrap()
-        .optimizer
-        .state()
-        .into_iter()
-        .collect();
+    let state = optimizer_state(&model);
     assert_eq!(
         state.len(),
         2 * 3 + 2 * 2,
@@ -328,13 +320,7 @@ fn the_optimizers_state_carries_on() {
         .optimizer
         .step(&params)
         .unwrap();
-    let state: BTreeMap<String, Tensor> = model
-        .compiled()
-        .unwrap()
-        .optimizer
-        .state()
-        .into_iter()
-        .collect();
+    let state = optimizer_state(&model);
     let expected = &before * 0.9 + grad.square() * 0.1;
     assert!(max_difference(&state["block5_conv1/kernel"], &expected) < 1e-9);
     // Adam's moments and step count, SGD's velocities.

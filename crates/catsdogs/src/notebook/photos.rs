@@ -116,12 +116,9 @@ impl Notebook {
 /// The `.h5` and then `.keras` files directly in `dir`, each kind in the order of their names
 /// (none when there is no such folder).
 fn keras_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut files: Vec<PathBuf> = files_in(dir)
+        .unwrap_or_default()
         .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| path.is_file())
         .filter(|path| {
             matches!(
                 path.extension().and_then(|e| e.to_str()),
@@ -129,8 +126,27 @@ fn keras_files(dir: &Path) -> Vec<PathBuf> {
             )
         })
         .collect();
-    files.sort_by_key(|path| (path.extension().is_some_and(|e| e == "keras"), path.clone()));
+    files.sort_by_key(|path| path.extension().is_some_and(|e| e == "keras"));
     files
+}
+
+/// The files directly in `dir` that are not hidden, in the order of their names.
+fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("read the folder", dir, e))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| Error::io("read the folder", dir, e))?
+            .path();
+        let hidden = path
+            .file_name()
+            .is_none_or(|n| n.to_string_lossy().starts_with('.'));
+        if !hidden && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// The image files directly in `dir` (png, jpg, jpeg, bmp, ppm, tif or tiff, as Keras takes
@@ -146,18 +162,13 @@ fn keras_files(dir: &Path) -> Vec<PathBuf> {
 /// assert_eq!(files, [dir.path().join("a.png"), dir.path().join("b.JPG")]);
 /// ```
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("read the folder", dir, e))?;
-    let mut files = Vec::new();
-    for entry in entries {
-        let path = entry
-            .map_err(|e| Error::io("read the folder", dir, e))?
-            .path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let shown = name.is_some_and(|n| !n.starts_with('.') && data::is_image_name(&n));
-        if shown && path.is_file() {
-            files.push(path);
-        }
-    }
+    let files: Vec<PathBuf> = files_in(dir)?
+        .into_iter()
+        .filter(|path| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            name.is_some_and(|n| data::is_image_name(&n))
+        })
+        .collect();
     if files.is_empty() {
         return Err(Error::Invalid {
             path: dir.display().to_string(),
@@ -166,7 +177,6 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
                 .into(),
         });
     }
-    files.sort();
     Ok(files)
 }
 
@@ -189,18 +199,23 @@ mod tests {
         );
     }
 
+    /// Notebook 04 in sample mode in the repository `root`.
+    fn sample_notebook(root: &Path) -> Notebook {
+        Notebook::locate(
+            "04-your-own-photos",
+            root,
+            root.join("data"),
+            root.join("weights"),
+            true,
+        )
+    }
+
     #[test]
     fn without_a_keras_model_it_saves_the_trained_one_as_keras_and_loads_that() {
         use crate::applications::Backbone;
         use crate::model::{Activation, Sequential};
         let root = tempfile::tempdir().unwrap();
-        let nb = Notebook::locate(
-            "04-your-own-photos",
-            root.path(),
-            root.path().join("data"),
-            root.path().join("weights"),
-            true,
-        );
+        let nb = sample_notebook(root.path());
         let device = tch::Device::Cpu;
         let base = Backbone::Vgg16
             .application(false)
@@ -228,13 +243,7 @@ mod tests {
     #[test]
     fn without_a_trained_model_it_says_which_notebook_to_run() {
         let root = tempfile::tempdir().unwrap();
-        let nb = Notebook::locate(
-            "04-your-own-photos",
-            root.path(),
-            root.path().join("data"),
-            root.path().join("weights"),
-            true,
-        );
+        let nb = sample_notebook(root.path());
         let error = nb.trained_model().unwrap_err().to_string();
         let expected = root
             .path()

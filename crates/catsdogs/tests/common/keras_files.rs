@@ -14,21 +14,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// Makes the fixtures in the folder given as the first argument.
-pub const MAKE_FIXTURES: &str = r#"
-import hashlib, io, json, os, sys, zipfile
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-out = sys.argv[1]
-import numpy as np, h5py, keras, tf_keras
-
-SIZE, SMALL = 32, 12
-
-def sha(values):
-    values = np.asarray(values)
-    kind = "<i8" if values.dtype.kind in "iu" else "<f4"
-    return hashlib.sha256(np.ascontiguousarray(values.astype(kind)).tobytes()).hexdigest()
-
-def randomise(model, rng):
+/// Keras's initialisers leave biases and batch statistics trivial (0 and 1): `randomise(model,
+/// rng)` in Python makes them random, so that a test checks that each lands where it belongs.
+#[macro_export]
+macro_rules! randomise_py {
+    () => {
+        r#"def randomise(model, rng):
     # Keras's initialisers leave biases and batch statistics trivial (0 and 1): random ones
     # check that each lands where it belongs.
     for layer in model.layers:
@@ -45,7 +36,28 @@ def randomise(model, rng):
             values.append(np.asarray(v, np.float32))
         layer.set_weights(values)
 
-def tutorial(K, fine_tune, rng):
+"#
+    };
+}
+
+/// Makes the fixtures in the folder given as the first argument.
+pub const MAKE_FIXTURES: &str = concat!(
+    r#"
+import hashlib, io, json, os, sys, zipfile
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+out = sys.argv[1]
+import numpy as np, h5py, keras, tf_keras
+
+SIZE, SMALL = 32, 12
+
+def sha(values):
+    values = np.asarray(values)
+    kind = "<i8" if values.dtype.kind in "iu" else "<f4"
+    return hashlib.sha256(np.ascontiguousarray(values.astype(kind)).tobytes()).hexdigest()
+
+"#,
+    randomise_py!(),
+    r#"def tutorial(K, fine_tune, rng):
     K.utils.set_random_seed(21)
     base = K.applications.VGG16(weights=None, include_top=False, input_shape=(SIZE, SIZE, 3))
     model = K.Sequential([
@@ -120,7 +132,8 @@ for K, ext in ((tf_keras, "h5"), (keras, "keras")):
             manifest["%s.%s" % (name, ext)] = {"layers": layer_hashes(model), "datasets": datasets(h5)}
 with open(os.path.join(out, "manifest.json"), "w") as f:
     json.dump(manifest, f)
-"#;
+"#
+);
 
 /// The fixtures' file names.
 pub const FILES: [&str; 6] = [

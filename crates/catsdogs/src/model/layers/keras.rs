@@ -81,44 +81,41 @@ impl<'a> KerasConfig<'a> {
         }
     }
 
-    /// The value of `key` as a number, `default` when missing.
-    pub fn number(&self, key: &str, default: Option<f64>) -> Result<f64, String> {
+    /// The value of `key` as `read` reads it (`what` it is, in words), `default` when
+    /// missing.
+    fn typed<T>(
+        &self,
+        key: &str,
+        default: Option<T>,
+        read: fn(&'a Value) -> Option<T>,
+        what: &str,
+    ) -> Result<T, String> {
         match self.get(key) {
             None => default.ok_or_else(|| format!("has no {key}")),
-            Some(value) => value
-                .as_f64()
-                .ok_or_else(|| format!("has {key}={value}, where catsdogs reads one number")),
+            Some(value) => {
+                read(value).ok_or_else(|| format!("has {key}={value}, where catsdogs reads {what}"))
+            }
         }
+    }
+
+    /// The value of `key` as a number, `default` when missing.
+    pub fn number(&self, key: &str, default: Option<f64>) -> Result<f64, String> {
+        self.typed(key, default, Value::as_f64, "one number")
     }
 
     /// The value of `key` as a whole number, `default` when missing.
     pub fn int(&self, key: &str, default: Option<i64>) -> Result<i64, String> {
-        match self.get(key) {
-            None => default.ok_or_else(|| format!("has no {key}")),
-            Some(value) => value
-                .as_i64()
-                .ok_or_else(|| format!("has {key}={value}, where catsdogs reads one whole number")),
-        }
+        self.typed(key, default, Value::as_i64, "one whole number")
     }
 
     /// The value of `key` as true or false, `default` when missing.
     pub fn flag(&self, key: &str, default: bool) -> Result<bool, String> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(value) => value
-                .as_bool()
-                .ok_or_else(|| format!("has {key}={value}, where catsdogs reads true or false")),
-        }
+        self.typed(key, Some(default), Value::as_bool, "true or false")
     }
 
     /// The value of `key` as text, `default` when missing.
     pub fn text(&self, key: &str, default: &'a str) -> Result<&'a str, String> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(value) => value
-                .as_str()
-                .ok_or_else(|| format!("has {key}={value}, where catsdogs reads a name")),
-        }
+        self.typed(key, Some(default), Value::as_str, "a name")
     }
 
     /// A window's side or step: one number, or a pair of equal ones (`[3, 3]`), `default`

@@ -55,26 +55,6 @@ pub struct AveragePooling2d {
     pub padding: Padding,
 }
 
-/// The window of a pooling, if its padding is Keras's (PyTorch's symmetric padding is not a
-/// pooling's here).
-fn pool_window(pool_size: i64, strides: i64, padding: Padding) -> Option<Window> {
-    matches!(padding, Padding::Valid | Padding::Same)
-        .then(|| Window::new(pool_size, strides, padding))
-}
-
-/// The map a pooling gives, if it fits.
-fn pooled(window: Option<Window>, input: &[i64]) -> Option<Vec<i64>> {
-    window?.map(*input.first()?, input)
-}
-
-/// What a pooling takes, in words.
-fn pool_expects(window: Option<Window>) -> String {
-    match window {
-        Some(window) => format!("maps that {} fit", window.describe()),
-        None => "padding 'valid' or 'same'".into(),
-    }
-}
-
 /// `x` padded as `window` pads it (with `value`), and the window's side and stride.
 fn padded(x: &Tensor, window: &Window, value: f64) -> Result<(Tensor, i64, i64)> {
     let size = x.size();
@@ -88,50 +68,83 @@ fn padded(x: &Tensor, window: &Window, value: f64) -> Result<(Tensor, i64, i64)>
     Ok((x, window.kernel_size, window.strides))
 }
 
-impl Op for MaxPooling2d {
-    fn output_shape(&self, input: &[i64]) -> Option<Vec<i64>> {
-        pooled(
-            pool_window(self.pool_size, self.strides, self.padding),
-            input,
-        )
-    }
+/// What the two poolings over windows share: their window, the shape it gives, and Keras's
+/// config of it (`pool_size`, `strides`, which is the pool size when null, and `padding`);
+/// each pools in its own `pool`.
+macro_rules! window_poolings {
+    ($($kind:ident),*) => {$(
+        impl $kind {
+            /// The window, if its padding is Keras's (PyTorch's symmetric padding is not a
+            /// pooling's here).
+            fn window(&self) -> Option<Window> {
+                matches!(self.padding, Padding::Valid | Padding::Same)
+                    .then(|| Window::new(self.pool_size, self.strides, self.padding))
+            }
+        }
 
-    fn expects(&self) -> String {
-        pool_expects(pool_window(self.pool_size, self.strides, self.padding))
-    }
+        impl Op for $kind {
+            fn output_shape(&self, input: &[i64]) -> Option<Vec<i64>> {
+                self.window()?.map(*input.first()?, input)
+            }
 
-    fn run(&self, inputs: &[&Tensor], _: &[Tensor], _: Mode) -> Result<Tensor> {
-        let window = Window::new(self.pool_size, self.strides, self.padding);
-        let (x, k, s) = padded(inputs[0], &window, f64::NEG_INFINITY)?;
+            fn expects(&self) -> String {
+                match self.window() {
+                    Some(window) => format!("maps that {} fit", window.describe()),
+                    None => "padding 'valid' or 'same'".into(),
+                }
+            }
+
+            fn run(&self, inputs: &[&Tensor], _: &[Tensor], _: Mode) -> Result<Tensor> {
+                self.pool(inputs[0], &Window::new(self.pool_size, self.strides, self.padding))
+            }
+        }
+
+        impl KerasLayer for $kind {
+            fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+                config.channels_last()?;
+                let pool_size = config.square("pool_size", Some(2))?;
+                Ok($kind {
+                    pool_size,
+                    strides: config.square("strides", Some(pool_size))?,
+                    padding: config.padding()?,
+                })
+            }
+
+            fn keras_config(&self) -> std::result::Result<Value, String> {
+                let (k, s) = (self.pool_size, self.strides);
+                Ok(json!({
+                    "pool_size": [k, k],
+                    "strides": [s, s],
+                    "padding": padding_name(self.padding)?,
+                    "data_format": "channels_last",
+                }))
+            }
+        }
+    )*};
+}
+
+window_poolings!(MaxPooling2d, AveragePooling2d);
+
+impl MaxPooling2d {
+    /// The largest value of each window; padded positions never win.
+    fn pool(&self, x: &Tensor, window: &Window) -> Result<Tensor> {
+        let (x, k, s) = padded(x, window, f64::NEG_INFINITY)?;
         Ok(x.f_max_pool2d([k, k], [s, s], [0, 0], [1, 1], false)?)
     }
 }
 
-impl Op for AveragePooling2d {
-    fn output_shape(&self, input: &[i64]) -> Option<Vec<i64>> {
-        pooled(
-            pool_window(self.pool_size, self.strides, self.padding),
-            input,
-        )
-    }
-
-    fn expects(&self) -> String {
-        pool_expects(pool_window(self.pool_size, self.strides, self.padding))
-    }
-
+impl AveragePooling2d {
     /// The mean over each window with zeros for the padding, divided by the share of the
     /// window inside the map (1 without padding).
-    fn run(&self, inputs: &[&Tensor], _: &[Tensor], _: Mode) -> Result<Tensor> {
-        let window = Window::new(self.pool_size, self.strides, self.padding);
-        let x = inputs[0];
-        let (padded_x, k, s) = padded(x, &window, 0.0)?;
+    fn pool(&self, x: &Tensor, window: &Window) -> Result<Tensor> {
+        let (padded_x, k, s) = padded(x, window, 0.0)?;
         let mean = padded_x.f_avg_pool2d([k, k], [s, s], [0, 0], false, true, None::<i64>)?;
         if padded_x.size() == x.size() {
             return Ok(mean);
         }
         let size = x.size();
         let ones = Tensor::f_ones([1, 1, size[2], size[3]], (mean.kind(), mean.device()))?;
-        let (inside, _, _) = padded(&ones, &window, 0.0)?;
+        let (inside, _, _) = padded(&ones, window, 0.0)?;
         let share = inside.f_avg_pool2d([k, k], [s, s], [0, 0], false, true, None::<i64>)?;
         Ok(mean.f_div(&share)?)
     }
@@ -178,62 +191,6 @@ impl Op for GlobalMaxPooling2d {
 
     fn run(&self, inputs: &[&Tensor], _: &[Tensor], _: Mode) -> Result<Tensor> {
         Ok(inputs[0].f_amax([2, 3], false)?)
-    }
-}
-
-/// A pooling's window from Keras's `pool_size`, `strides` (the pool size when null) and
-/// `padding`.
-fn pool_from_keras(config: &KerasConfig) -> std::result::Result<(i64, i64, Padding), String> {
-    config.channels_last()?;
-    let pool_size = config.square("pool_size", Some(2))?;
-    Ok((
-        pool_size,
-        config.square("strides", Some(pool_size))?,
-        config.padding()?,
-    ))
-}
-
-/// Keras's config of a pooling's window.
-fn pool_config(
-    pool_size: i64,
-    strides: i64,
-    padding: Padding,
-) -> std::result::Result<Value, String> {
-    Ok(json!({
-        "pool_size": [pool_size, pool_size],
-        "strides": [strides, strides],
-        "padding": padding_name(padding)?,
-        "data_format": "channels_last",
-    }))
-}
-
-impl KerasLayer for MaxPooling2d {
-    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
-        let (pool_size, strides, padding) = pool_from_keras(config)?;
-        Ok(MaxPooling2d {
-            pool_size,
-            strides,
-            padding,
-        })
-    }
-
-    fn keras_config(&self) -> std::result::Result<Value, String> {
-        pool_config(self.pool_size, self.strides, self.padding)
-    }
-}
-
-impl KerasLayer for AveragePooling2d {
-    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
-        let (pool_size, strides, padding) = pool_from_keras(config)?;
-        Ok(AveragePooling2d {
-            pool_size,
-            strides,
-            padding,
-        })
-    }
-
-    fn keras_config(&self) -> std::result::Result<Value, String> {
-        pool_config(self.pool_size, self.strides, self.padding)
     }
 }
 

@@ -168,7 +168,8 @@ fn state(
     // (weight, slot suffix, stored value), each checked and converted below.
     let mut slots: Vec<(&Trainable, &str, &Weight)> = Vec::with_capacity(expected);
     let mut iterations = None;
-    match file.format {
+    // How many slots the file holds.
+    let found = match file.format {
         KerasFormat::Keras2H5 => {
             for stored in &file.optimizer {
                 let name = stored.name.trim_end_matches(":0");
@@ -198,6 +199,7 @@ fn state(
                     }
                 }
             }
+            slots.len()
         }
         KerasFormat::Keras3Zip => {
             let [count, rate, rest @ ..] = file.optimizer.as_slice() else {
@@ -208,14 +210,7 @@ fn state(
                 Values::F32(values) if values.len() == 1 => Some(f64::from(values[0])),
                 _ => return Err("has a learning rate that is not one number".into()),
             };
-            if rest.len() != expected {
-                return Err(format!(
-                    "holds {} slots, where the model's {} trainable weights make {expected} for {}",
-                    rest.len(),
-                    weights.len(),
-                    optimizer.config()
-                ));
-            }
+            // In order: each trainable weight's slots.
             let places = weights
                 .iter()
                 .flat_map(|w| keras.slots.iter().map(move |(_, suffix)| (w, *suffix)));
@@ -224,12 +219,12 @@ fn state(
                     .zip(rest)
                     .map(|((w, suffix), stored)| (w, suffix, stored)),
             );
+            rest.len()
         }
-    }
-    if slots.len() != expected {
+    };
+    if found != expected {
         return Err(format!(
-            "holds {} slots, where the model's {} trainable weights make {expected} for {}",
-            slots.len(),
+            "holds {found} slots, where the model's {} trainable weights make {expected} for {}",
             weights.len(),
             optimizer.config()
         ));
