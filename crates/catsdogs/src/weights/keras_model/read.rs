@@ -56,7 +56,7 @@ pub(super) fn read(file: &KerasFile, path: &Path) -> Result<Read> {
     };
     model.check()?;
     reader.check_output(&root)?;
-    if let Some(extra) = reader.weights.keys().next() {
+    if let Some(extra) = reader.weights.keys().min() {
         return Err(Error::KerasInvalid {
             path: reader.path,
             part: format!("the weights of {}", extra.join("/")),
