@@ -73,11 +73,12 @@ pub enum ImagenetCommand {
         precision: Precision,
     },
     /// Print a network's summary as Keras prints it: its layers, output shapes and parameter
-    /// counts (the weights do not matter, so none are read).
+    /// counts (total, trainable, non-trainable; a network's weights do not matter, so none are
+    /// read), or a saved model's (a run folder, our model file, a Keras .h5 or .keras file).
     Summary {
-        /// The network: vgg16, vgg19, resnet50 or mobilenet_v2.
-        #[arg(long, default_value = "vgg16", value_parser = str::parse::<Backbone>)]
-        model: Backbone,
+        /// The network (vgg16, vgg19, resnet50 or mobilenet_v2), or a saved model.
+        #[arg(long, default_value = "vgg16", value_parser = crate::model::parse_model_arg)]
+        model: crate::model::ModelArg,
         /// With the ImageNet top.
         #[arg(long)]
         include_top: bool,
@@ -190,6 +191,13 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             pooling,
             target_size: (height, width),
         } => {
+            let model = match model {
+                crate::model::ModelArg::File(path) => {
+                    out!("{}", crate::model::summary(&path)?);
+                    return Ok(());
+                }
+                crate::model::ModelArg::Network(network) => network,
+            };
             let network = model
                 .application(include_top)
                 .pooling(pooling)

@@ -21,6 +21,7 @@ mod bench;
 mod data;
 mod explain;
 mod imagenet;
+mod model;
 mod train;
 
 #[derive(Parser)]
@@ -49,6 +50,8 @@ enum Command {
     Explain(explain::ExplainArgs),
     #[command(flatten)]
     Imagenet(imagenet::ImagenetCommand),
+    #[command(flatten)]
+    Model(model::ModelCommand),
     #[command(flatten)]
     Train(train::TrainCommand),
 }
@@ -93,6 +96,7 @@ fn main() {
         Command::Data(command) => data::run(command),
         Command::Explain(args) => explain::run(args),
         Command::Imagenet(command) => imagenet::run(command),
+        Command::Model(command) => model::run(command),
         Command::Train(command) => train::run(command),
     };
     if let Err(error) = result {

@@ -1,5 +1,5 @@
 //! The training subcommands: `train`, `evaluate`, `predict` and `submit`, over
-//! `catsdogs::train`.
+//! `catsdogs::train` (`predict` reads Keras's model files too, see `model.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +12,7 @@ use catsdogs::features::CacheOptions;
 use catsdogs::fsutil::refuse_inputs_as_outputs;
 use catsdogs::interrupt;
 use catsdogs::precision::Precision;
-use catsdogs::train::{predict_files, submit};
+use catsdogs::train::{input_size, load_images, predict_files, submit};
 
 /// `--cache on|off`.
 #[derive(Clone, Copy, ValueEnum)]
@@ -72,17 +72,25 @@ pub enum TrainCommand {
         caching: Caching,
     },
     /// Print the probability that each image is a dog; an image that cannot be read is said
-    /// after the others, and fails the command.
+    /// after the others, and fails the command (with --json, any model's raw outputs).
     Predict {
-        /// A run folder or a model file.
+        /// A run folder, a model file, or a Keras .h5 or .keras model.
         model: PathBuf,
         /// Image files.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "npy", conflicts_with = "npy")]
         images: Vec<PathBuf>,
         /// Images per batch: the memory taken is that of one batch, whatever the number of
         /// images.
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
+        /// A ready input batch instead of images: float32, (images, height, width, 3), already
+        /// preprocessed, as numpy.save writes it.
+        #[arg(long)]
+        npy: Option<PathBuf>,
+        /// Print one JSON object {"outputs": [[..], ..]}: each input's raw outputs (maps as
+        /// height, width, channels), for any model.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         reading: Reading,
     },
@@ -242,31 +250,45 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
             model,
             images,
             batch_size,
+            npy,
+            json,
             reading: Reading {
                 preprocess,
                 precision,
             },
         } => {
             data::check_batch_size(batch_size)?;
-            let model = experiments::load_trained(&model, preprocess)?.with_precision(precision);
-            let mut unread = Vec::new();
-            for batch in predict_files(&model, &images, batch_size) {
-                for (image, answer) in batch? {
-                    match answer {
-                        Ok(dog) => {
-                            let class = if dog > 0.5 { "dog" } else { "cat" };
-                            out!("{}: {class} (dog probability {dog:.4})", image.display());
-                        }
-                        Err(error) => unread.push(error),
+            if json {
+                catsdogs::console::set_verbose(0);
+            }
+            let path = model;
+            let model = match &npy {
+                Some(_) => experiments::load_saved(&path)?,
+                None => experiments::load_any(&path, preprocess)?,
+            }
+            .with_precision(precision);
+            if !json {
+                experiments::expect_binary(&model, &path)?;
+            }
+            match (&npy, json) {
+                (Some(npy), _) => {
+                    let (x, names) = crate::model::npy_batch(npy, &model)?;
+                    if json {
+                        out!("{}", crate::model::outputs_json(&model, &x)?);
+                        return Ok(());
+                    }
+                    let p = model.predict(&x)?;
+                    for (i, name) in names.iter().enumerate() {
+                        let dog = p.f_double_value(&[i as i64])?;
+                        let class = if dog > 0.5 { "dog" } else { "cat" };
+                        out!("{name}: {class} (dog probability {dog:.4})");
                     }
                 }
-            }
-            if let Some(first) = unread.first() {
-                anyhow::bail!(
-                    "{} of the {} images could not be predicted (the others are above), the first because {first}",
-                    unread.len(),
-                    images.len()
-                );
+                (None, true) => {
+                    let x = load_images(&images, input_size(&model)?, model.preprocess())?;
+                    out!("{}", crate::model::outputs_json(&model, &x)?);
+                }
+                (None, false) => predict_images(&model, &images, batch_size)?,
             }
         }
         TrainCommand::Submit {
@@ -286,6 +308,35 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
                 out!("Skipped {skipped}: not an image named N.jpg.");
             }
         }
+    }
+    Ok(())
+}
+
+/// Prints the probability of a dog for each image, `batch_size` at a time; an image that
+/// cannot be read is said after the others, and fails the command.
+fn predict_images(
+    model: &catsdogs::model::Model,
+    images: &[PathBuf],
+    batch_size: usize,
+) -> anyhow::Result<()> {
+    let mut unread = Vec::new();
+    for batch in predict_files(model, images, batch_size) {
+        for (image, answer) in batch? {
+            match answer {
+                Ok(dog) => {
+                    let class = if dog > 0.5 { "dog" } else { "cat" };
+                    out!("{}: {class} (dog probability {dog:.4})", image.display());
+                }
+                Err(error) => unread.push(error),
+            }
+        }
+    }
+    if let Some(first) = unread.first() {
+        anyhow::bail!(
+            "{} of the {} images could not be predicted (the others are above), the first because {first}",
+            unread.len(),
+            images.len()
+        );
     }
     Ok(())
 }

@@ -271,6 +271,78 @@ pub enum Error {
         /// The reader's reason.
         why: String,
     },
+    /// A Keras file (weights, `.h5` or `.keras` model) without a part that every such file has.
+    #[error(
+        "{path} has no {part}, so it is not {format} (or it is damaged): save it again with Keras"
+    )]
+    KerasMissing {
+        /// The file.
+        path: String,
+        /// The part, e.g. `attribute model_config` or `group model_weights/dense`.
+        part: String,
+        /// What the file should be, e.g. `a Keras 2 .h5 model`.
+        format: &'static str,
+    },
+    /// A part of a Keras file that is not what Keras writes, or, when writing, a part of a
+    /// model that Keras could not read back.
+    #[error("{path}: {part} {why}")]
+    KerasInvalid {
+        /// The file.
+        path: String,
+        /// The part, e.g. `dataset model_weights/dense/dense/kernel:0`.
+        part: String,
+        /// What is wrong with it, and what to do.
+        why: String,
+    },
+    /// A layer of a Keras model file that catsdogs cannot build, or whose weights do not
+    /// belong to its config.
+    #[error("{path}: its layer {layer} ({class}) {why}")]
+    KerasLayer {
+        /// The file.
+        path: String,
+        /// The layer, after the models it is nested in: `vgg16/block1_conv1`.
+        layer: String,
+        /// Its Keras class.
+        class: String,
+        /// What is wrong, and what to do.
+        why: String,
+    },
+    /// A model that Keras's model files cannot hold as it is.
+    #[error("cannot save {model} as {path}: {why}")]
+    KerasExport {
+        /// The file asked for.
+        path: String,
+        /// The model.
+        model: String,
+        /// Why, and what to do.
+        why: String,
+    },
+    /// A zip member that declares far more bytes than the archive holds of it.
+    #[error("{path}: its member {member} declares {declared} bytes where the archive holds {stored} bytes of it, more than {ratio} times as many: a decompression bomb or a damaged file, so it is not unpacked")]
+    ZipBomb {
+        /// The zip file.
+        path: String,
+        /// The member.
+        member: String,
+        /// The size it declares, unpacked.
+        declared: u64,
+        /// The size the archive holds, packed.
+        stored: u64,
+        /// The largest ratio of the two that is unpacked.
+        ratio: u64,
+    },
+    /// A file that ends before its header says it does.
+    #[error("{path} is truncated: its {format} header says it is {expected} bytes long but it has {found}; copy or save it again")]
+    FileTruncated {
+        /// The file.
+        path: String,
+        /// Its format, e.g. `HDF5`.
+        format: &'static str,
+        /// Its length as its header gives it.
+        expected: u64,
+        /// Its length.
+        found: u64,
+    },
     /// A layer's weights are not in the file.
     #[error("{path} has no weights for {network} layer {layer} ({expected}){hint}")]
     MissingLayer {

@@ -44,7 +44,7 @@ use crate::optimizers::RMSprop;
 use crate::precision::{Compute, Precision};
 use crate::train::callbacks::{Callback, Fit};
 use crate::train::{input_size, FitOptions};
-use crate::weights::Weights;
+use crate::weights::{load_model, Weights};
 
 /// The first layer that the tutorial's fine-tune trains (VGG16's; see
 /// [`Backbone::finetune_from`] for the others).
@@ -283,14 +283,55 @@ pub fn model_file(path: &Path) -> PathBuf {
     }
 }
 
-/// Loads a trained cat/dog model (a run folder, or a model file saved by `Model::save`) onto
-/// [`crate::device()`], with its preprocessing ([`Model::preprocess`]): `preprocess` if given,
-/// else the `run.json` beside the model, else the model file's, else Keras's for its base's
-/// network (with a note).
+/// Loads a trained cat/dog model (a run folder, a model file saved by `Model::save`, or a Keras
+/// `.h5`/`.keras` file) onto [`crate::device()`], with its preprocessing
+/// ([`Model::preprocess`]): `preprocess` if given, else the `run.json` beside the model, else
+/// the model file's, else Keras's for its base's network (with a note). A model that does not
+/// end in one sigmoid unit (the probability of a dog) is refused.
 pub fn load_trained(path: &Path, preprocess: Option<Preprocess>) -> Result<Model> {
+    let model = load_any(path, preprocess)?;
+    expect_binary(&model, path)?;
+    Ok(model)
+}
+
+/// An error unless `model` (loaded from `path`) ends in one sigmoid unit, the probability of a
+/// dog.
+pub fn expect_binary(model: &Model, path: &Path) -> Result<()> {
+    let last = model.layers().last().map(|l| l.kind().clone());
+    let binary = matches!(
+        last,
+        Some(LayerKind::Dense(Dense {
+            units: 1,
+            activation: Activation::Sigmoid,
+            ..
+        }))
+    );
+    if !binary {
+        return Err(Error::Options(format!(
+            "{} is not a cat/dog model: it does not end in one sigmoid unit (the probability of a dog); give the model of a catsdogs run",
+            model_file(path).display()
+        )));
+    }
+    Ok(())
+}
+
+/// Loads any model that [`load_saved`] loads, with its preprocessing chosen as
+/// [`load_trained`] chooses it.
+pub fn load_any(path: &Path, preprocess: Option<Preprocess>) -> Result<Model> {
     let (model, config) = load_run(path)?;
     let preprocess = chosen_preprocess(path, &model, preprocess, config.as_ref());
     Ok(model.with_preprocess(preprocess))
+}
+
+/// Loads a run folder's model, a model file saved by `Model::save` or a Keras `.h5`/`.keras`
+/// file onto [`crate::device()`], with the preprocessing of the `run.json` beside it, else its
+/// file's (none, for Keras's own files): what a conversion keeps.
+pub fn load_saved(path: &Path) -> Result<Model> {
+    let (model, config) = load_run(path)?;
+    Ok(match config {
+        Some(config) => model.with_preprocess(config.preprocess),
+        None => model,
+    })
 }
 
 /// The preprocessing of a trained model: `given`, else its run's, else its file's, else
@@ -320,8 +361,7 @@ fn chosen_preprocess(
     }
 }
 
-/// A trained model and the `run.json` beside it, if there is one. Refuses a folder without a
-/// model, and a model that does not end in one sigmoid unit (the probability of a dog).
+/// A model and the `run.json` beside it, if there is one. Refuses a folder without a model.
 fn load_run(path: &Path) -> Result<(Model, Option<RunConfig>)> {
     let file = model_file(path);
     if !file.is_file() {
@@ -331,22 +371,7 @@ fn load_run(path: &Path) -> Result<(Model, Option<RunConfig>)> {
             hint("catsdogs train --out FOLDER", "notebook 02-feature-extraction or 03-fine-tuning")
         )));
     }
-    let model = Model::load(&file, crate::device())?;
-    let last = model.layers().last().map(|l| l.kind().clone());
-    let binary = matches!(
-        last,
-        Some(LayerKind::Dense(Dense {
-            units: 1,
-            activation: Activation::Sigmoid,
-            ..
-        }))
-    );
-    if !binary {
-        return Err(Error::Options(format!(
-            "{} is not a cat/dog model: it does not end in one sigmoid unit (the probability of a dog); give the model of a catsdogs run",
-            file.display()
-        )));
-    }
+    let model = load_model(&file)?;
     let config = match file.parent() {
         Some(dir) => RunConfig::read(dir)?,
         None => None,

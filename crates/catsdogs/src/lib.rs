@@ -16,7 +16,8 @@
 //! 3 network       model, optimizers, losses, history,             the one Model (layers and
 //!                 applications, weights, imagenet                 their graph, Sequential,
 //!                   compile), VGG16/VGG19/ResNet50/MobileNetV2 from their tables, weight
-//!                   import (Keras .h5, torchvision, safetensors), ImageNet's classes
+//!                   import (Keras .h5, torchvision, safetensors), Keras's model files
+//!                   (load_model, save_keras), ImageNet's classes
 //! 2 data          data                                            split, sample, load_img,
 //!                   preprocess, flow_from_directory, the decoded-image cache
 //! 1 utilities     error, fsutil, tensor_file, cache_file,         atomic files and locks,
@@ -85,4 +86,5 @@ pub mod prelude {
     pub use crate::precision::Precision;
     pub use crate::train::callbacks::Callback;
     pub use crate::train::{load_images, FitOptions};
+    pub use crate::weights::load_model;
 }

@@ -161,8 +161,8 @@ fn misshapen_and_foreign_files_are_clear_errors() {
     assert_eq!(
         Weights::load(&path).unwrap_err().to_string(),
         format!(
-            "cannot read {path_str} as Keras HDF5 weights: it has no attribute 'layer_names', \
-             so it was not written by Keras"
+            "{path_str} has no attribute layer_names, so it is not Keras HDF5 weights (or it \
+             is damaged): save it again with Keras"
         )
     );
 

@@ -66,6 +66,7 @@ pub fn layers(
         MaxPooling2d {
             pool_size: 3,
             strides: 2,
+            padding: Padding::Valid,
         },
     );
     for (stage, (filters, blocks)) in (2..).zip(STAGES) {

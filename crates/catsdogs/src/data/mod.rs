@@ -50,7 +50,7 @@ pub use load::{img_to_array, load_img, nearest_indices, MAX_TARGET_SIDE};
 pub use manifest::{
     refuse_output_inside_split, Manifest, ManifestFile, SkippedEntry, SplitSettings, MANIFEST_FILE,
 };
-pub use npy::{npy_bytes, write_npy};
+pub use npy::{npy_bytes, read_npy, write_npy};
 pub use preprocess::{f_preprocess_batch, preprocess_batch, preprocess_input, Preprocess};
 pub use sample::{sample, SampleOptions, SampleReport, HARD_SWAP, MAX_PER_CLASS, SYNTHETIC_TEXT};
 pub use split::{split, SplitOptions, SplitReport, CLASSES, SPLITS, SYNTHETIC_NOTE};

@@ -44,10 +44,11 @@ use tch::Device;
 
 pub use layer::{Layer, LayerSpec};
 pub use layers::{
-    Activation, ActivationLayer, Add, BatchNormalization, Conv2d, Dense, DepthwiseConv2d, Dropout,
-    Flatten, GlobalAveragePooling2d, GlobalMaxPooling2d, LayerKind, MaxPooling2d, Op, Padding,
-    Relu, Window, ZeroPadding2d,
+    Activation, ActivationLayer, Add, AveragePooling2d, BatchNormalization, Conv2d, Dense,
+    DepthwiseConv2d, Dropout, Flatten, GlobalAveragePooling2d, GlobalMaxPooling2d, KerasConfig,
+    KerasLayer, LayerKind, MaxPooling2d, Op, Padding, Relu, Rescaling, Window, ZeroPadding2d,
 };
+pub(crate) use summary::keras_shape;
 pub use summary::Summary;
 
 use graph::Graph;
@@ -311,10 +312,13 @@ impl Model {
     /// `optimizer` (fresh state) and `loss`. Compile again after changing which layers are
     /// trainable, as in Keras.
     pub fn compile(&mut self, optimizer: impl Optimizer + 'static, loss: Loss) {
-        self.compiled = Some(Compiled {
-            optimizer: Box::new(optimizer),
-            loss,
-        });
+        self.compile_boxed(Box::new(optimizer), loss);
+    }
+
+    /// [`compile`](Model::compile) with an optimizer chosen at run time (as a saved model's
+    /// training config names it).
+    pub fn compile_boxed(&mut self, optimizer: Box<dyn Optimizer>, loss: Loss) {
+        self.compiled = Some(Compiled { optimizer, loss });
     }
 
     /// What [`compile`](Model::compile) gave the model, or an error saying to compile it.
@@ -381,15 +385,28 @@ impl Sequential {
     #[allow(clippy::new_ret_no_self, reason = "Keras's Sequential() makes a Model")]
     pub fn new(conv_base: &Model) -> Model {
         let layers: Vec<Layer> = conv_base.layers.iter().map(Layer::copy).collect();
+        Sequential::nest("sequential_1", conv_base, layers)
+    }
+
+    /// `Sequential([base], name=name)` taking `base` itself, its weights moved rather than
+    /// copied: how a saved Sequential with a nested model loads
+    /// ([`crate::weights::load_model`]).
+    pub fn of(name: impl Into<String>, mut base: Model) -> Model {
+        let layers = std::mem::take(&mut base.layers);
+        Sequential::nest(name, &base, layers)
+    }
+
+    /// The Sequential `name` of `layers`, which are `base`'s (or copies of them).
+    fn nest(name: impl Into<String>, base: &Model, layers: Vec<Layer>) -> Model {
         Model {
-            name: "sequential_1".to_string(),
-            base: Some((conv_base.name.clone(), layers.len())),
+            name: name.into(),
+            base: Some((base.name.clone(), layers.len())),
             layers,
-            graph: conv_base.graph.clone(),
+            graph: base.graph.clone(),
             rejected: None,
-            preprocess: conv_base.preprocess,
-            precision: conv_base.precision,
-            compute: conv_base.compute,
+            preprocess: base.preprocess,
+            precision: base.precision,
+            compute: base.compute,
             compiled: None,
             history: History::default(),
             class_indices: None,

@@ -261,7 +261,8 @@ mod tests {
                 MaxPooling2d::vgg().into(),
                 MaxPooling2d {
                     pool_size: 3,
-                    strides: 2
+                    strides: 2,
+                    padding: crate::model::Padding::Valid,
                 }
                 .into(),
                 Relu {

@@ -12,6 +12,11 @@
 //! `fc1`'s rows in NCHW-flatten order (Keras flattens NHWC, so its `fc1` rows are permuted on
 //! import).
 //!
+//! Keras's whole-model files (Keras 2's `.h5` and Keras 3's `.keras`, with the model's config
+//! and the optimizer's variables) are read and written as plain data by [`keras_file`], whose
+//! Keras 2 reader also reads the `.h5` weights files here; [`load_model`] makes a model of one,
+//! and [`Model::save_keras`] one of a model.
+//!
 //! torchvision's `resnet50` and `mobilenet_v2` map onto the same layers, but their networks
 //! differ from Keras's in places (see [`crate::applications::resnet50`] and
 //! [`crate::applications::mobilenet_v2`]): their weights build the torchvision
@@ -29,6 +34,8 @@
 
 mod h5;
 mod identify;
+pub mod keras_file;
+mod keras_model;
 mod layout;
 mod pickle;
 mod torchvision;
@@ -40,6 +47,7 @@ use std::path::Path;
 use tch::{Device, Tensor};
 
 pub use crate::data::Preprocess;
+pub use keras_model::load_model;
 
 use crate::applications::{Application, Backbone, Flavor, Pooling, TOP_INPUT_SIZE};
 use crate::error::{Error, Result};
@@ -96,6 +104,16 @@ fn keras_aliases(backbone: Backbone, layer: &str) -> &'static [&'static str] {
     }
 }
 
+/// A file's first bytes (up to 16), which tell its format.
+fn head(path: &Path) -> Result<Vec<u8>> {
+    let mut head = [0u8; 16];
+    let mut file = crate::fsutil::open_file(path)?;
+    let read = file
+        .read(&mut head)
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    Ok(head[..read].to_vec())
+}
+
 /// The text of a metadata entry as a value of `T` (its serde name).
 fn parsed<T: serde::de::DeserializeOwned>(
     metadata: &HashMap<String, String>,
@@ -111,12 +129,7 @@ impl Weights {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let mut head = [0u8; 16];
-        let mut file = crate::fsutil::open_file(path)?;
-        let read = file
-            .read(&mut head)
-            .map_err(|e| Error::io("cannot read", path, e))?;
-        let head = &head[..read];
+        let head = &head(path)?;
         let (contents, format, metadata) = if head.starts_with(h5::SIGNATURE) {
             let tensors = h5::read_keras(path)?
                 .into_iter()

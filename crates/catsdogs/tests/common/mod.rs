@@ -3,14 +3,22 @@
 
 use std::process::Command;
 
-/// The Python of the project's venv (torch, numpy, Pillow, h5py), which the tests use to make
-/// reference files and values with the peers' own code. `environment/test` sets `CATSDOGS_VENV`.
-pub fn python() -> Command {
+pub mod keras_files;
+
+/// The Python of the project's venv (torch, numpy, Pillow, h5py, Keras 3 and tf_keras), which
+/// the tests use to make reference files and values with the peers' own code.
+/// `environment/test` sets `CATSDOGS_VENV`.
+pub fn venv_python() -> std::path::PathBuf {
     let venv = std::env::var("CATSDOGS_VENV").unwrap_or_else(|_| {
         let home = std::env::var("HOME").expect("HOME is set");
         format!("{home}/.cache/catsdogs/venv")
     });
-    Command::new(format!("{venv}/bin/python"))
+    std::path::Path::new(&venv).join("bin/python")
+}
+
+/// [`venv_python`], to run.
+pub fn python() -> Command {
+    Command::new(venv_python())
 }
 
 /// Runs a Python script with arguments and returns its stdout; panics with its stderr if it fails.

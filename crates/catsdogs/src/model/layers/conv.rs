@@ -2,8 +2,10 @@
 //! (`depth_multiplier=1`), over windows with Keras's and PyTorch's paddings.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use tch::Tensor;
 
+use super::keras::{KerasConfig, KerasLayer};
 use super::window::Window;
 use super::{Activation, Init, Mode, Op, WeightSpec};
 use crate::error::Result;
@@ -92,18 +94,18 @@ fn convolve(
     let kernel = compute.prepare(&weights[0])?;
     let bias = weights.get(1).map(|b| compute.prepare(b)).transpose()?;
     let size = x.size();
-    let (k, s) = (window.kernel_size, window.strides);
-    let (top, bottom) = window.padding.pads(size[2], k, s);
-    let (left, right) = window.padding.pads(size[3], k, s);
+    let (s, d) = (window.strides, window.dilation_rate);
+    let (top, bottom) = window.pads(size[2]);
+    let (left, right) = window.pads(size[3]);
     Ok(if top == bottom && left == right {
-        x.f_conv2d(&kernel, bias.as_ref(), [s, s], [top, left], [1, 1], groups)?
+        x.f_conv2d(&kernel, bias.as_ref(), [s, s], [top, left], [d, d], groups)?
     } else {
         x.f_constant_pad_nd([left, right, top, bottom])?.f_conv2d(
             &kernel,
             bias.as_ref(),
             [s, s],
             [0, 0],
-            [1, 1],
+            [d, d],
             groups,
         )?
     })
@@ -173,5 +175,56 @@ impl Op for DepthwiseConv2d {
             self.channels,
             mode.compute,
         )
+    }
+}
+
+impl KerasLayer for Conv2d {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+        config.channels_last()?;
+        let one = [Value::from(1)];
+        config.only("groups", &one, "catsdogs's Conv2D has groups=1 only")?;
+        Ok(Conv2d {
+            in_channels: config.channels()?,
+            filters: config.int("filters", None)?,
+            activation: config.activation()?,
+            window: Window::from_keras(config)?,
+        })
+    }
+
+    fn keras_config(&self) -> std::result::Result<Value, String> {
+        let mut keys = self.window.keras_config()?;
+        keys.insert("filters".into(), json!(self.filters));
+        keys.insert("groups".into(), json!(1));
+        keys.insert("activation".into(), json!(self.activation.keras_name()));
+        Ok(Value::Object(keys))
+    }
+}
+
+impl KerasLayer for DepthwiseConv2d {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+        config.channels_last()?;
+        let one = [Value::from(1)];
+        config.only(
+            "depth_multiplier",
+            &one,
+            "catsdogs's DepthwiseConv2D has depth_multiplier=1 only",
+        )?;
+        if config.activation()? != Activation::Linear {
+            return Err(format!(
+                "ends in the activation {}, where catsdogs's DepthwiseConv2D has none: put an Activation layer after it",
+                config.get("activation").cloned().unwrap_or_default()
+            ));
+        }
+        Ok(DepthwiseConv2d {
+            channels: config.channels()?,
+            window: Window::from_keras(config)?,
+        })
+    }
+
+    fn keras_config(&self) -> std::result::Result<Value, String> {
+        let mut keys = self.window.keras_config()?;
+        keys.insert("depth_multiplier".into(), json!(1));
+        keys.insert("activation".into(), json!("linear"));
+        Ok(Value::Object(keys))
     }
 }

@@ -2,8 +2,10 @@
 //! functions that `Conv2D` and `Dense` end with.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use tch::{Kind, Tensor};
 
+use super::keras::{KerasConfig, KerasLayer};
 use super::{Init, Mode, Op, WeightSpec};
 use crate::error::Result;
 
@@ -23,6 +25,21 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The activation Keras names `name` (`"relu"`), if this crate has it.
+    pub fn from_keras(name: &str) -> Option<Self> {
+        serde_json::from_value(json!(name)).ok()
+    }
+
+    /// Keras's name of the activation.
+    pub fn keras_name(self) -> &'static str {
+        match self {
+            Activation::Linear => "linear",
+            Activation::Relu => "relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Softmax => "softmax",
+        }
+    }
+
     /// Applies the activation; sigmoid and softmax, which give the probabilities that the loss
     /// reads, always in float32.
     pub fn apply(self, x: Tensor) -> Result<Tensor> {
@@ -154,5 +171,76 @@ impl Op for Relu {
             Some(cap) => inputs[0].f_clamp(0.0, cap)?,
             None => inputs[0].f_relu()?,
         })
+    }
+}
+
+impl KerasLayer for Dense {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+        config.only("lora_rank", &[], "catsdogs's Dense has no LoRA")?;
+        let yes = [Value::from(true)];
+        config.only("use_bias", &yes, "catsdogs's Dense always has a bias")?;
+        Ok(Dense {
+            inputs: config.features()?,
+            units: config.int("units", None)?,
+            activation: config.activation()?,
+        })
+    }
+
+    fn keras_config(&self) -> std::result::Result<Value, String> {
+        Ok(json!({
+            "units": self.units,
+            "activation": self.activation.keras_name(),
+            "use_bias": true,
+        }))
+    }
+}
+
+impl KerasLayer for Dropout {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+        config.only(
+            "noise_shape",
+            &[],
+            "catsdogs's Dropout drops each value on its own",
+        )?;
+        Ok(Dropout {
+            rate: config.number("rate", None)?,
+        })
+    }
+
+    fn keras_config(&self) -> std::result::Result<Value, String> {
+        Ok(json!({"rate": self.rate}))
+    }
+}
+
+impl KerasLayer for ActivationLayer {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+        Ok(ActivationLayer {
+            activation: config.activation()?,
+        })
+    }
+
+    fn keras_config(&self) -> std::result::Result<Value, String> {
+        Ok(json!({"activation": self.activation.keras_name()}))
+    }
+}
+
+impl KerasLayer for Relu {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+        let zero = [Value::from(0.0), Value::from(0)];
+        config.only(
+            "negative_slope",
+            &zero,
+            "catsdogs's ReLU has negative_slope=0 only",
+        )?;
+        config.only("threshold", &zero, "catsdogs's ReLU has threshold=0 only")?;
+        let max_value = match config.get("max_value") {
+            None => None,
+            Some(_) => Some(config.number("max_value", None)?),
+        };
+        Ok(Relu { max_value })
+    }
+
+    fn keras_config(&self) -> std::result::Result<Value, String> {
+        Ok(json!({"max_value": self.max_value, "negative_slope": 0.0, "threshold": 0.0}))
     }
 }

@@ -2,8 +2,10 @@
 //! its last convolution).
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use tch::Tensor;
 
+use super::keras::{KerasConfig, KerasLayer};
 use super::{Mode, Op};
 use crate::error::Result;
 
@@ -30,5 +32,15 @@ impl Op for Add {
             sum = sum.f_add(input)?;
         }
         Ok(sum)
+    }
+}
+
+impl KerasLayer for Add {
+    fn from_keras(_: &KerasConfig) -> std::result::Result<Self, String> {
+        Ok(Add {})
+    }
+
+    fn keras_config(&self) -> std::result::Result<Value, String> {
+        Ok(json!({}))
     }
 }

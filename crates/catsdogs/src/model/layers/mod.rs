@@ -15,15 +15,21 @@
 //!   the last two are statistics, never trained by the optimizer (Keras's non-trainable weights).
 //! - `Dense`: `kernel` (inputs, units), as in Keras; `bias` (units).
 //!
+//! Each kind also reads and writes its Keras config ([`KerasLayer`], in the kind's file), so
+//! that Keras's model files load ([`crate::weights::load_model`]) and models save as Keras's.
+//!
 //! The families: `window` (the window of convolutions and poolings), `conv`, `pooling`,
 //! `normalization`, `core` (Dense, Dropout, Activation, ReLU, the activation functions),
-//! `reshaping` (Flatten, ZeroPadding2D) and `merge` (Add).
+//! `reshaping` (Flatten, ZeroPadding2D), `merge` (Add) and `preprocessing` (Rescaling); `keras`
+//! reads configs for them all.
 
 mod conv;
 mod core;
+mod keras;
 mod merge;
 mod normalization;
 mod pooling;
+mod preprocessing;
 mod reshaping;
 mod window;
 
@@ -32,9 +38,11 @@ use tch::Tensor;
 
 pub use self::core::{Activation, ActivationLayer, Dense, Dropout, Relu};
 pub use conv::{Conv2d, DepthwiseConv2d};
+pub use keras::{KerasConfig, KerasLayer};
 pub use merge::Add;
 pub use normalization::BatchNormalization;
-pub use pooling::{GlobalAveragePooling2d, GlobalMaxPooling2d, MaxPooling2d};
+pub use pooling::{AveragePooling2d, GlobalAveragePooling2d, GlobalMaxPooling2d, MaxPooling2d};
+pub use preprocessing::Rescaling;
 pub use reshaping::{Flatten, ZeroPadding2d};
 pub use window::{Padding, Window};
 
@@ -174,6 +182,25 @@ macro_rules! layer_kinds {
 
             /// Every class name this crate has.
             pub const CLASS_NAMES: &'static [&'static str] = &[$($class,)*];
+
+            /// The kind that Keras's layer of class `class` with `config` computes; `None` for
+            /// a class this crate does not have, a phrase for a config it cannot compute.
+            pub fn from_keras(
+                class: &str,
+                config: &KerasConfig,
+            ) -> Option<std::result::Result<LayerKind, String>> {
+                match class {
+                    $($class => Some(<$kind as KerasLayer>::from_keras(config).map(LayerKind::$variant)),)*
+                    _ => None,
+                }
+            }
+
+            /// The kind's keys of Keras's config (see [`KerasLayer::keras_config`]).
+            pub fn keras_config(&self) -> std::result::Result<serde_json::Value, String> {
+                match self {
+                    $(LayerKind::$variant(kind) => kind.keras_config(),)*
+                }
+            }
         }
 
         $(
@@ -192,6 +219,7 @@ layer_kinds! {
     BatchNormalization(BatchNormalization) = "BatchNormalization",
     ZeroPadding2d(ZeroPadding2d) = "ZeroPadding2D",
     MaxPooling2d(MaxPooling2d) = "MaxPooling2D",
+    AveragePooling2d(AveragePooling2d) = "AveragePooling2D",
     GlobalAveragePooling2d(GlobalAveragePooling2d) = "GlobalAveragePooling2D",
     GlobalMaxPooling2d(GlobalMaxPooling2d) = "GlobalMaxPooling2D",
     Activation(ActivationLayer) = "Activation",
@@ -200,6 +228,7 @@ layer_kinds! {
     Flatten(Flatten) = "Flatten",
     Dense(Dense) = "Dense",
     Dropout(Dropout) = "Dropout",
+    Rescaling(Rescaling) = "Rescaling",
 }
 
 impl LayerKind {
@@ -295,6 +324,204 @@ mod tests {
         assert!(error.to_string().contains("LSTM"), "{error}");
     }
 
+    /// Every kind's Keras config reads back as the same kind, for the input it takes.
+    #[test]
+    fn keras_configs_read_back_as_the_same_kind() {
+        let window = Window::new(3, 2, Padding::Same);
+        let cases: Vec<(LayerKind, Vec<i64>)> = vec![
+            (
+                Conv2d {
+                    in_channels: 3,
+                    filters: 8,
+                    activation: Activation::Relu,
+                    window: window.dilated(2).without_bias(),
+                }
+                .into(),
+                vec![3, 16, 16],
+            ),
+            (
+                DepthwiseConv2d {
+                    channels: 8,
+                    window: Window::new(3, 1, Padding::Valid),
+                }
+                .into(),
+                vec![8, 9, 9],
+            ),
+            (
+                MaxPooling2d {
+                    pool_size: 3,
+                    strides: 2,
+                    padding: Padding::Same,
+                }
+                .into(),
+                vec![4, 9, 9],
+            ),
+            (
+                AveragePooling2d {
+                    pool_size: 2,
+                    strides: 1,
+                    padding: Padding::Valid,
+                }
+                .into(),
+                vec![4, 9, 9],
+            ),
+            (GlobalAveragePooling2d {}.into(), vec![4, 3, 3]),
+            (GlobalMaxPooling2d {}.into(), vec![4, 3, 3]),
+            (
+                BatchNormalization {
+                    channels: 4,
+                    epsilon: 1e-3,
+                    momentum: 0.9,
+                }
+                .into(),
+                vec![4, 3, 3],
+            ),
+            (
+                ZeroPadding2d {
+                    padding: [1, 2, 0, 3],
+                }
+                .into(),
+                vec![4, 3, 3],
+            ),
+            (
+                ActivationLayer {
+                    activation: Activation::Softmax,
+                }
+                .into(),
+                vec![10],
+            ),
+            (
+                Relu {
+                    max_value: Some(6.0),
+                }
+                .into(),
+                vec![4, 3, 3],
+            ),
+            (Relu { max_value: None }.into(), vec![10]),
+            (Add {}.into(), vec![4, 3, 3]),
+            (Flatten {}.into(), vec![4, 3, 3]),
+            (
+                Dense {
+                    inputs: 36,
+                    units: 2,
+                    activation: Activation::Sigmoid,
+                }
+                .into(),
+                vec![36],
+            ),
+            (Dropout { rate: 0.5 }.into(), vec![36]),
+            (
+                Rescaling {
+                    scale: 1.0 / 255.0,
+                    offset: -1.0,
+                }
+                .into(),
+                vec![3, 4, 4],
+            ),
+        ];
+        let mut classes: Vec<&str> = Vec::new();
+        for (kind, input) in cases {
+            let config = kind.keras_config().unwrap();
+            let keras = KerasConfig::new(&config, &input).unwrap();
+            let read = LayerKind::from_keras(kind.class_name(), &keras);
+            assert_eq!(read, Some(Ok(kind.clone())), "{config}");
+            classes.push(kind.class_name());
+        }
+        classes.sort_unstable();
+        classes.dedup();
+        let mut all = LayerKind::CLASS_NAMES.to_vec();
+        all.sort_unstable();
+        assert_eq!(classes, all, "one case per class at least");
+    }
+
+    /// Keras's other ways of writing a window, and what no kind computes, each a phrase.
+    #[test]
+    fn keras_configs_in_other_forms_and_refusals() {
+        let read = |class: &str, config: serde_json::Value, input: &[i64]| {
+            let keras = KerasConfig::new(&config, input).unwrap();
+            LayerKind::from_keras(class, &keras).unwrap()
+        };
+        let pad = read(
+            "ZeroPadding2D",
+            serde_json::json!({"padding": 2}),
+            &[3, 4, 4],
+        );
+        assert_eq!(pad, Ok(ZeroPadding2d { padding: [2; 4] }.into()));
+        let pad = read(
+            "ZeroPadding2D",
+            serde_json::json!({"padding": [1, 3]}),
+            &[3, 4, 4],
+        );
+        assert_eq!(
+            pad,
+            Ok(ZeroPadding2d {
+                padding: [1, 1, 3, 3]
+            }
+            .into())
+        );
+        let pool = read(
+            "MaxPooling2D",
+            serde_json::json!({"pool_size": [3, 3], "strides": null}),
+            &[3, 9, 9],
+        );
+        assert_eq!(
+            pool,
+            Ok(MaxPooling2d {
+                pool_size: 3,
+                strides: 3,
+                padding: Padding::Valid
+            }
+            .into())
+        );
+        let conv = serde_json::json!({"filters": 4, "kernel_size": [3, 5]});
+        assert_eq!(
+            read("Conv2D", conv, &[3, 9, 9]),
+            Err("has kernel_size=[3,5], where catsdogs runs square windows, equal strides and equal dilations only".into())
+        );
+        let conv =
+            serde_json::json!({"filters": 4, "kernel_size": 3, "data_format": "channels_first"});
+        assert_eq!(
+            read("Conv2D", conv, &[3, 9, 9]),
+            Err("has data_format=\"channels_first\", where catsdogs reads channels-last models only".into())
+        );
+        let relu = serde_json::json!({"negative_slope": 0.1});
+        assert_eq!(
+            read("ReLU", relu, &[3]),
+            Err("has negative_slope=0.1, where catsdogs's ReLU has negative_slope=0 only".into())
+        );
+        let dense = serde_json::json!({"units": 2, "activation": "tanh"});
+        assert_eq!(
+            read("Dense", dense, &[3]),
+            Err(
+                "has the activation \"tanh\", where catsdogs has linear, relu, sigmoid and softmax"
+                    .into()
+            )
+        );
+        let keepdims = serde_json::json!({"keepdims": true});
+        assert!(read("GlobalAveragePooling2D", keepdims, &[3, 2, 2]).is_err());
+    }
+
+    /// TensorFlow's 'same' poolings: ceil(size / stride) outputs.
+    #[test]
+    fn same_poolings_give_tensorflows_sizes() {
+        let pool = |padding| {
+            LayerKind::from(AveragePooling2d {
+                pool_size: 3,
+                strides: 2,
+                padding,
+            })
+        };
+        assert_eq!(
+            pool(Padding::Same).output_shape(&[4, 7, 8]),
+            Some(vec![4, 4, 4])
+        );
+        assert_eq!(
+            pool(Padding::Valid).output_shape(&[4, 7, 8]),
+            Some(vec![4, 3, 3])
+        );
+        assert_eq!(pool(Padding::Symmetric(1)).output_shape(&[4, 7, 8]), None);
+    }
+
     #[test]
     fn windows_give_keras_sizes() {
         let conv = |k, s, padding| {
@@ -337,6 +564,7 @@ mod tests {
         let pool = LayerKind::from(MaxPooling2d {
             pool_size: 3,
             strides: 2,
+            padding: Padding::Valid,
         });
         assert_eq!(pool.output_shape(&[64, 114, 114]), Some(vec![64, 56, 56]));
         let pad = LayerKind::from(ZeroPadding2d {

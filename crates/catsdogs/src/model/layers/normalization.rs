@@ -3,8 +3,10 @@
 //! toward them.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use tch::{Kind, Tensor};
 
+use super::keras::{KerasConfig, KerasLayer};
 use super::{Init, Mode, Op, WeightSpec};
 use crate::error::Result;
 
@@ -91,5 +93,43 @@ impl Op for BatchNormalization {
             moving.shallow_clone().f_copy_(&moved)?;
         }
         Ok(y)
+    }
+}
+
+impl KerasLayer for BatchNormalization {
+    /// Over the channels (the last axis of Keras's maps, or the features).
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+        let last = config.input().len() as i64;
+        let axis = config.get("axis").cloned().unwrap_or(json!(-1));
+        let axes: Vec<Value> = vec![json!(-1), json!(last), json!([-1]), json!([last])];
+        if !axes.contains(&axis) {
+            return Err(format!(
+                "normalises over the axis {axis}, where catsdogs normalises over the channels (axis -1) only"
+            ));
+        }
+        config.only(
+            "renorm",
+            &[Value::from(false)],
+            "catsdogs has no batch renormalisation",
+        )?;
+        let yes = [Value::from(true)];
+        let why = "catsdogs's BatchNormalization always has its center and scale";
+        config.only("center", &yes, why)?;
+        config.only("scale", &yes, why)?;
+        Ok(BatchNormalization {
+            channels: *config.input().first().unwrap_or(&0),
+            epsilon: config.number("epsilon", Some(1e-3))?,
+            momentum: config.number("momentum", Some(0.99))?,
+        })
+    }
+
+    fn keras_config(&self) -> std::result::Result<Value, String> {
+        Ok(json!({
+            "axis": -1,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": true,
+            "scale": true,
+        }))
     }
 }

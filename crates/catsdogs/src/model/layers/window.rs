@@ -1,7 +1,11 @@
-//! The window of a convolution or a pooling: its side, its stride and the zeros around the
-//! input (Keras's `'same'` and `'valid'`, PyTorch's symmetric padding), and the map it gives.
+//! The window of a convolution or a pooling: its side, its stride, its dilation and the zeros
+//! around the input (Keras's `'same'` and `'valid'`, PyTorch's symmetric padding), and the map
+//! it gives.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::keras::{padding_name, KerasConfig};
 
 /// Keras's `padding=` of a convolution, and PyTorch's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,8 +51,8 @@ impl Padding {
     }
 }
 
-/// The window of a convolution: Keras's `kernel_size`, `strides`, `padding` and `use_bias`
-/// (square windows and equal strides, as these networks have them).
+/// The window of a convolution: Keras's `kernel_size`, `strides`, `padding`, `use_bias` and
+/// `dilation_rate` (square windows, equal strides and dilations, as these networks have them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     /// The side of the kernel.
@@ -59,6 +63,17 @@ pub struct Window {
     pub padding: Padding,
     /// Whether the layer adds a bias.
     pub use_bias: bool,
+    /// The step between the kernel's taps (1: next to each other).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub dilation_rate: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+fn is_one(n: &i64) -> bool {
+    *n == 1
 }
 
 impl Default for Window {
@@ -80,39 +95,61 @@ impl Window {
             strides,
             padding,
             use_bias: true,
+            dilation_rate: 1,
         }
+    }
+
+    /// The same window with its kernel's taps `dilation_rate` apart (Keras's `dilation_rate`).
+    pub fn dilated(self, dilation_rate: i64) -> Self {
+        Window {
+            dilation_rate,
+            ..self
+        }
+    }
+
+    /// The positions the kernel spans along an axis: its side, dilated.
+    pub(super) fn extent(&self) -> i64 {
+        self.dilation_rate * (self.kernel_size - 1) + 1
+    }
+
+    /// The zeros (before, after) along an axis of `size` positions.
+    pub(super) fn pads(&self, size: i64) -> (i64, i64) {
+        self.padding.pads(size, self.extent(), self.strides)
     }
 
     /// The same window without a bias (`use_bias=False`).
     pub fn without_bias(self) -> Self {
-        Window {
-            use_bias: false,
-            ..self
-        }
+        self.with_bias(false)
+    }
+
+    /// The same window with a bias or without.
+    pub fn with_bias(self, use_bias: bool) -> Self {
+        Window { use_bias, ..self }
     }
 
     pub(super) fn is_default(&self) -> bool {
         *self == Window::default()
     }
 
-    /// Whether its sizes are sane: a kernel and stride of 1 to [`MAX_WINDOW`], padding of 0
-    /// to [`MAX_WINDOW`].
+    /// Whether its sizes are sane: a kernel, stride and dilation of 1 to [`MAX_WINDOW`],
+    /// padding of 0 to [`MAX_WINDOW`].
     fn is_sane(&self) -> bool {
         let padding = match self.padding {
             Padding::Symmetric(n) => n,
             Padding::Same | Padding::Valid => 0,
         };
         let sane = |n: i64, least: i64| (least..=MAX_WINDOW).contains(&n);
-        sane(self.kernel_size, 1) && sane(self.strides, 1) && sane(padding, 0)
+        sane(self.kernel_size, 1)
+            && sane(self.strides, 1)
+            && sane(self.dilation_rate, 1)
+            && sane(padding, 0)
     }
 
     /// The output side along an axis of `size`, if the window fits it.
     fn output_side(&self, size: i64) -> Option<i64> {
-        let (before, after) = self.padding.pads(size, self.kernel_size, self.strides);
-        (size >= 1 && size + before + after >= self.kernel_size).then(|| {
-            self.padding
-                .output_size(size, self.kernel_size, self.strides)
-        })
+        let (before, after) = self.pads(size);
+        (size >= 1 && size + before + after >= self.extent())
+            .then(|| self.padding.output_size(size, self.extent(), self.strides))
     }
 
     /// The map `[channels, height, width]` that the window makes of a map `input`
@@ -126,12 +163,45 @@ impl Window {
         }
     }
 
-    /// The window in words, for messages: `3x3 windows moved by 2, padding same`.
+    /// The window in words, for messages: `3x3 windows moved by 2, padding same` (and
+    /// `dilated by 2` when they are).
     pub(super) fn describe(&self) -> String {
         let k = self.kernel_size;
+        let dilated = match self.dilation_rate {
+            1 => String::new(),
+            d => format!(" dilated by {d}"),
+        };
         format!(
-            "{k}x{k} windows moved by {}, padding {:?}",
+            "{k}x{k} windows{dilated} moved by {}, padding {:?}",
             self.strides, self.padding
         )
+    }
+}
+
+impl Window {
+    /// The window of Keras's `kernel_size`, `strides`, `padding`, `use_bias` and
+    /// `dilation_rate` in a convolution's config.
+    pub(super) fn from_keras(config: &KerasConfig) -> Result<Window, String> {
+        Ok(Window::new(
+            config.square("kernel_size", None)?,
+            config.square("strides", Some(1))?,
+            config.padding()?,
+        )
+        .dilated(config.square("dilation_rate", Some(1))?)
+        .with_bias(config.flag("use_bias", true)?))
+    }
+
+    /// The same keys of Keras's config.
+    pub(super) fn keras_config(&self) -> Result<Map<String, Value>, String> {
+        let (k, s, d) = (self.kernel_size, self.strides, self.dilation_rate);
+        let json = json!({
+            "kernel_size": [k, k],
+            "strides": [s, s],
+            "padding": padding_name(self.padding)?,
+            "dilation_rate": [d, d],
+            "use_bias": self.use_bias,
+            "data_format": "channels_last",
+        });
+        Ok(json.as_object().cloned().unwrap_or_default())
     }
 }
