@@ -83,6 +83,9 @@ pub mod prelude {
     pub use crate::optimizers::{Adam, RMSprop, SGD};
     pub use crate::plot::{self, Interpretation, PlotHistory};
     pub use crate::precision::Precision;
-    pub use crate::train::callbacks::Callback;
+    pub use crate::train::callbacks::{
+        CSVLogger, Callback, EarlyStopping, LearningRateScheduler, Mode, ModelCheckpoint,
+        ReduceLROnPlateau, TensorBoard, TerminateOnNaN,
+    };
     pub use crate::train::{load_images, FitOptions};
 }
