@@ -87,6 +87,9 @@ pub struct Compiled {
     pub optimizer: Box<dyn Optimizer>,
     /// The loss.
     pub loss: Loss,
+    /// The optimizer's configuration as compiled, before callbacks change its learning rate:
+    /// what a resumed run must share.
+    pub compiled_with: String,
 }
 
 impl Model {
@@ -308,6 +311,7 @@ impl Model {
     /// trainable, as in Keras.
     pub fn compile(&mut self, optimizer: impl Optimizer + 'static, loss: Loss) {
         self.compiled = Some(Compiled {
+            compiled_with: optimizer.config(),
             optimizer: Box::new(optimizer),
             loss,
         });

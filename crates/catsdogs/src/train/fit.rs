@@ -99,7 +99,7 @@ impl Model {
             seed,
             batch_size: train.batch_size(),
             train_images: train.cache_key().to_string(),
-            optimizer: compiled.optimizer.config(),
+            optimizer: compiled.compiled_with.clone(),
             loss: compiled.loss.name().to_string(),
             compute: compute.to_string(),
             callbacks: list.configs(),

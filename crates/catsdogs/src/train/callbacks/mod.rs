@@ -425,6 +425,7 @@ pub(crate) mod testing {
                 let mut bias = fit.model.layer("dense_1")?.weights()[1].shallow_clone();
                 let _ = bias.f_fill_(epoch as f64)?;
             }
+            callback.on_train_batch_end(0, logs, &mut fit)?;
             let mut logs = logs.clone();
             callback.on_epoch_end(epoch, &mut logs, &mut fit)?;
             seen.push(logs);

@@ -3,7 +3,9 @@
 //! that is not a validation's as `epoch_<name>` (`epoch_loss`, `epoch_acc`, and `epoch_lr`
 //! where a learning-rate callback before it logs `lr`) and the optimizer's learning rate as
 //! `epoch_learning_rate` (tf_keras writes that one only for a learning-rate schedule, Keras 3
-//! always); in `log_dir/validation/`, each `val_<name>` log as `epoch_<name>` (`epoch_loss`,
+//! always; both read it when the epoch ends, after a ReduceLROnPlateau before it may have
+//! lowered it for the next epoch: here it is the rate of the epoch's last step, the one it
+//! trained with); in `log_dir/validation/`, each `val_<name>` log as `epoch_<name>` (`epoch_loss`,
 //! `epoch_acc`). The step is the epoch, from 0. Each run writes new event files (see
 //! `events`), created at the first epoch's end, which TensorBoard reads while they grow:
 //! `tensorboard --logdir runs/` (`environment/lab --tensorboard`). The model's graph, weight
@@ -33,6 +35,7 @@ pub struct TensorBoard {
     log_dir: PathBuf,
     train: Option<EventFile>,
     validation: Option<EventFile>,
+    learning_rate: Option<f64>,
 }
 
 impl TensorBoard {
@@ -42,6 +45,7 @@ impl TensorBoard {
             log_dir: log_dir.into(),
             train: None,
             validation: None,
+            learning_rate: None,
         }
     }
 
@@ -73,13 +77,22 @@ impl Callback for TensorBoard {
         Ok(())
     }
 
+    fn on_train_batch_end(&mut self, _: usize, _: &Logs, fit: &mut Fit) -> Result<()> {
+        self.learning_rate = Some(fit.learning_rate()?);
+        Ok(())
+    }
+
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, fit: &mut Fit) -> Result<()> {
         let step = epoch as i64;
+        let learning_rate = match self.learning_rate.take() {
+            Some(lr) => lr,
+            None => fit.learning_rate()?,
+        };
         let train = Self::writer(&mut self.train, &self.log_dir.join("train"))?;
         for (name, &value) in logs.iter().filter(|(n, _)| !n.starts_with("val_")) {
             train.scalar(&format!("epoch_{name}"), value, step)?;
         }
-        train.scalar("epoch_learning_rate", fit.learning_rate()?, step)?;
+        train.scalar("epoch_learning_rate", learning_rate, step)?;
         let validation = Self::writer(&mut self.validation, &self.log_dir.join("validation"))?;
         for (name, &value) in logs.iter() {
             if let Some(name) = name.strip_prefix("val_") {
