@@ -512,7 +512,12 @@ fn callbacks_options(dir: &Path) -> FitOptions {
         .seed(9)
         .checkpoints(dir.join("checkpoints"))
         .resume(true)
-        .callback(ReduceLROnPlateau::new("val_loss").factor(0.5).patience(1).min_delta(10.0))
+        .callback(
+            ReduceLROnPlateau::new("val_loss")
+                .factor(0.5)
+                .patience(1)
+                .min_delta(10.0),
+        )
         .callback(
             EarlyStopping::new("val_loss")
                 .min_delta(10.0)
@@ -543,7 +548,10 @@ fn a_resumed_run_with_callbacks_equals_an_uninterrupted_one() {
     assert_eq!(full.len(), 4);
     assert_eq!(full.metric("lr"), [1e-4, 1e-4, 5e-5, 2.5e-5]);
     let stopped = full.stopped.clone().unwrap();
-    assert!(stopped.starts_with("EarlyStopping: val_loss did not improve for 3 epoch(s) after epoch 1"), "{stopped}");
+    assert!(
+        stopped.starts_with("EarlyStopping: val_loss did not improve for 3 epoch(s) after epoch 1"),
+        "{stopped}"
+    );
 
     let mut first = model(Experiment::Frozen, 1, 1e-4);
     first
@@ -560,13 +568,19 @@ fn a_resumed_run_with_callbacks_equals_an_uninterrupted_one() {
     let history = resumed
         .fit_with(&train, 8, &validation, callbacks_options(&resumed_dir))
         .unwrap();
-    assert_eq!((&history.epoch, &history.history), (&full.epoch, &full.history));
+    assert_eq!(
+        (&history.epoch, &history.history),
+        (&full.epoch, &full.history)
+    );
     assert_eq!(history.stopped, full.stopped);
     for ((name, a), (_, b)) in weights(&straight).iter().zip(weights(&resumed)) {
         assert_eq!(max_difference(a, &b), 0.0, "{name}");
     }
     let text = |run: &Path, file: &str| std::fs::read_to_string(run.join(file)).unwrap();
-    assert_eq!(text(&resumed_dir, "log.csv"), text(&straight_dir, "log.csv"));
+    assert_eq!(
+        text(&resumed_dir, "log.csv"),
+        text(&straight_dir, "log.csv")
+    );
 
     // Resuming the stopped run trains no further and gives the same model again.
     let again = resumed
@@ -592,8 +606,17 @@ fn a_resumed_run_with_callbacks_equals_an_uninterrupted_one() {
     // The CSV as Python's csv module reads it, and the event files as TensorBoard reads them.
     let read = common::run_python(READ_LOGS, &[straight_dir.to_str().unwrap()]);
     let read: serde_json::Value = serde_json::from_str(&read).unwrap();
-    assert_eq!(read["header"], serde_json::json!(["epoch", "acc", "loss", "lr", "val_acc", "val_loss"]));
-    for (name, column) in [("acc", 1), ("loss", 2), ("lr", 3), ("val_acc", 4), ("val_loss", 5)] {
+    assert_eq!(
+        read["header"],
+        serde_json::json!(["epoch", "acc", "loss", "lr", "val_acc", "val_loss"])
+    );
+    for (name, column) in [
+        ("acc", 1),
+        ("loss", 2),
+        ("lr", 3),
+        ("val_acc", 4),
+        ("val_loss", 5),
+    ] {
         let values: Vec<f64> = read["rows"]
             .as_array()
             .unwrap()
@@ -611,9 +634,19 @@ fn a_resumed_run_with_callbacks_equals_an_uninterrupted_one() {
         ("validation", "epoch_acc", "val_acc"),
     ] {
         let scalars = &read["tensorboard"][run][tag];
-        let steps: Vec<u64> = scalars["steps"].as_array().unwrap().iter().map(|s| s.as_u64().unwrap()).collect();
+        let steps: Vec<u64> = scalars["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_u64().unwrap())
+            .collect();
         assert_eq!(steps, [0, 1, 2, 3], "{run} {tag}");
-        let values: Vec<f32> = scalars["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let values: Vec<f32> = scalars["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
         let expected: Vec<f32> = full.metric(metric).iter().map(|&v| v as f32).collect();
         assert_eq!(values, expected, "{run} {tag}");
         assert_eq!(scalars["plugin"], "scalars");

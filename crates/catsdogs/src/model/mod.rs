@@ -186,7 +186,10 @@ impl Model {
     /// Keras's `model.add(layer)`: `layer` after the others, taking the last one's output
     /// unless it names its inputs; one that cannot be added is kept aside for
     /// [`Model::check`] to report.
-    #[allow(clippy::should_implement_trait, reason = "Keras's name; nothing is summed")]
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "Keras's name; nothing is summed"
+    )]
     pub fn add(mut self, layer: Layer) -> Self {
         if self.rejected.is_some() || self.graph.push(&self.name, &layer).is_err() {
             self.rejected.get_or_insert(layer);

@@ -28,7 +28,7 @@ type Axes = Cartesian2d<EpochAxis, RangedCoordf64>;
 
 /// The x axis: epochs, with ticks only on whole epochs.
 #[derive(Clone)]
-struct EpochAxis {
+pub(super) struct EpochAxis {
     range: RangedCoordf64,
     ticks: Vec<f64>,
 }
@@ -36,7 +36,7 @@ struct EpochAxis {
 impl EpochAxis {
     /// Half an epoch of room (or 5%) on each side of the first and last epoch; ticks on the
     /// first epoch and on multiples of a round step, at most about ten.
-    fn new(epochs: usize) -> EpochAxis {
+    pub(super) fn new(epochs: usize) -> EpochAxis {
         let last = epochs.max(1);
         let pad = (0.05 * (last - 1) as f64).max(0.5);
         let step = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
@@ -195,7 +195,7 @@ fn draw_panel(area: &Area, panel: &Panel, epochs: usize) -> Result<Axes, DrawErr
 }
 
 /// (epoch, value) for each finite value, epochs counted from 1.
-fn points(values: &[f64]) -> impl Iterator<Item = (f64, f64)> + '_ {
+pub(super) fn points(values: &[f64]) -> impl Iterator<Item = (f64, f64)> + '_ {
     (1..)
         .zip(values)
         .filter(|(_, v)| v.is_finite())
@@ -250,7 +250,7 @@ fn best_corner(
 }
 
 /// The y axis: the finite values with 5% of room above and below, as matplotlib does.
-fn value_range(values: impl Iterator<Item = f64>) -> Range<f64> {
+pub(super) fn value_range(values: impl Iterator<Item = f64>) -> Range<f64> {
     let (low, high) = values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {

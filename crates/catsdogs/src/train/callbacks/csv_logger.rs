@@ -241,10 +241,16 @@ mod tests {
         let mut model = tiny_model(0.1);
         let epochs: Vec<Logs> = (0..3).map(epoch_logs).collect();
         drive(&mut logger, &mut model, &epochs).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), HEADER.to_string() + &ROWS.concat());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            HEADER.to_string() + &ROWS.concat()
+        );
         // Again without append: the log is started anew.
         drive(&mut logger, &mut model, &epochs[..1]).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), HEADER.to_string() + ROWS[0]);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            HEADER.to_string() + ROWS[0]
+        );
     }
 
     #[test]
@@ -254,7 +260,10 @@ mod tests {
         std::fs::write(&path, "earlier\r\n").unwrap();
         let mut logger = CSVLogger::new(&path).append(true).separator(';');
         let mut model = tiny_model(0.1);
-        let epochs = [Logs::from([("loss".to_string(), 1.0)]), Logs::from([("acc".to_string(), 0.5)])];
+        let epochs = [
+            Logs::from([("loss".to_string(), 1.0)]),
+            Logs::from([("acc".to_string(), 0.5)]),
+        ];
         drive(&mut logger, &mut model, &epochs).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
@@ -276,7 +285,10 @@ mod tests {
         std::fs::write(&path, third).unwrap();
         let mut resumed = CSVLogger::new(&path);
         drive_from(&mut resumed, &mut model, 2, &epochs[2..], Some(&first)).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), HEADER.to_string() + &ROWS.concat());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            HEADER.to_string() + &ROWS.concat()
+        );
     }
 
     #[test]
@@ -285,7 +297,9 @@ mod tests {
         let path = dir.path().join("notes.csv");
         std::fs::write(&path, "name,value\n").unwrap();
         let mut model = tiny_model(0.1);
-        let error = drive(&mut CSVLogger::new(&path), &mut model, &[]).err().unwrap();
+        let error = drive(&mut CSVLogger::new(&path), &mut model, &[])
+            .err()
+            .unwrap();
         assert_eq!(
             error.to_string(),
             format!("CSVLogger: {} exists and is not a CSV log (its first line is \"name,value\"), so it is left as it was: give another file name, or append", path.display())

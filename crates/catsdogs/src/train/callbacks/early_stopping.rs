@@ -364,7 +364,12 @@ mod tests {
         let mut early = EarlyStopping::new("val_loss")
             .patience(1)
             .start_from_epoch(2);
-        let run = drive(&mut early, &mut model, &val_loss(&[5.0, 4.0, 3.0, 3.0, 3.0])).unwrap();
+        let run = drive(
+            &mut early,
+            &mut model,
+            &val_loss(&[5.0, 4.0, 3.0, 3.0, 3.0]),
+        )
+        .unwrap();
         assert_eq!(run.logs.len(), 4);
         assert_eq!(early.stopped_epoch(), 3);
         assert_eq!(early.best_epoch(), 2);

@@ -84,7 +84,8 @@ mod tests {
     #[test]
     fn a_schedule_that_gives_no_learning_rate_stops_before_that_epoch() {
         let mut model = tiny_model(1.0);
-        let mut scheduler = LearningRateScheduler::new(|epoch, lr| if epoch == 1 { 0.0 } else { lr });
+        let mut scheduler =
+            LearningRateScheduler::new(|epoch, lr| if epoch == 1 { 0.0 } else { lr });
         let error = drive(&mut scheduler, &mut model, &vec![logs("loss", 1.0); 3])
             .err()
             .unwrap();

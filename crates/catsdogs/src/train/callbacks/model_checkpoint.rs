@@ -264,10 +264,12 @@ mod tests {
     fn the_best_epochs_are_saved_under_their_formatted_names() {
         let dir = tempfile::tempdir().unwrap();
         let pattern = dir.path().join("m.{epoch:02d}-{val_loss:.4f}.safetensors");
-        let mut checkpoint =
-            ModelCheckpoint::new(pattern.to_str().unwrap()).save_best_only(true);
+        let mut checkpoint = ModelCheckpoint::new(pattern.to_str().unwrap()).save_best_only(true);
         let mut model = tiny_model(0.1);
-        let epochs: Vec<Logs> = [0.5, 0.6, 0.4].iter().map(|&v| logs("val_loss", v)).collect();
+        let epochs: Vec<Logs> = [0.5, 0.6, 0.4]
+            .iter()
+            .map(|&v| logs("val_loss", v))
+            .collect();
         drive(&mut checkpoint, &mut model, &epochs).unwrap();
         assert_eq!(
             file_names(dir.path()),
@@ -288,7 +290,10 @@ mod tests {
             .monitor("val_acc")
             .save_best_only(true);
         let mut model = tiny_model(0.1);
-        let epochs: Vec<Logs> = [0.5, 0.7, 0.6].iter().map(|&v| logs("val_acc", v)).collect();
+        let epochs: Vec<Logs> = [0.5, 0.7, 0.6]
+            .iter()
+            .map(|&v| logs("val_acc", v))
+            .collect();
         drive(&mut checkpoint, &mut model, &epochs).unwrap();
         let (tensors, metadata) = tensor_file::read(&path).unwrap();
         assert_eq!(tensors["dense_1/bias"].double_value(&[0]), 1.0);

@@ -63,7 +63,9 @@ impl Pattern {
                     loop {
                         match chars.next() {
                             Some('}') => break,
-                            Some('{') => return Err(format!("its field {{{field}{{ is not closed")),
+                            Some('{') => {
+                                return Err(format!("its field {{{field}{{ is not closed"))
+                            }
                             Some(c) => field.push(c),
                             None => return Err(format!("its field {{{field} is not closed")),
                         }
@@ -119,10 +121,7 @@ impl Pattern {
 
     /// The text with every field formatted from `value(name)`; the name of a field that has
     /// no value as the error.
-    pub(crate) fn format(
-        &self,
-        value: impl Fn(&str) -> Option<Number>,
-    ) -> Result<String, String> {
+    pub(crate) fn format(&self, value: impl Fn(&str) -> Option<Number>) -> Result<String, String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -416,7 +415,9 @@ mod tests {
 
     #[test]
     fn what_python_refuses_is_refused() {
-        for bad in ["{}", "{0}", "{a.b}", "{a", "a}", "{a:,}", "{a:x}", "{a:#f}", "{a!r}"] {
+        for bad in [
+            "{}", "{0}", "{a.b}", "{a", "a}", "{a:,}", "{a:x}", "{a:#f}", "{a!r}",
+        ] {
             assert!(Pattern::parse(bad).is_err(), "{bad}");
         }
         let pattern = Pattern::parse("{val_loss:d}").unwrap();

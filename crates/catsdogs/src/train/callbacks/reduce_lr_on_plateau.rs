@@ -133,7 +133,12 @@ impl ReduceLROnPlateau {
 
     fn check(&self) -> Result<()> {
         check_monitor(NAME, &self.monitor)?;
-        let refuse = |why: String| Err(Error::Callback { callback: NAME, why });
+        let refuse = |why: String| {
+            Err(Error::Callback {
+                callback: NAME,
+                why,
+            })
+        };
         if !(self.factor > 0.0 && self.factor < 1.0) {
             return refuse(format!(
                 "a factor of {} would not reduce the learning rate: give a factor between 0 and 1, such as 0.1",
@@ -197,7 +202,10 @@ impl Callback for ReduceLROnPlateau {
             if self.wait >= self.patience && (lr as f32) > (self.min_lr as f32) {
                 let new_lr = (lr * self.factor).max(self.min_lr);
                 fit.set_learning_rate(new_lr)?;
-                crate::say!("Epoch {}: {NAME} reducing learning rate to {new_lr}.", epoch + 1);
+                crate::say!(
+                    "Epoch {}: {NAME} reducing learning rate to {new_lr}.",
+                    epoch + 1
+                );
                 self.cooldown_counter = self.cooldown;
                 self.wait = 0;
             }

@@ -119,14 +119,20 @@ mod tests {
             .collect();
         assert_eq!(files.len(), 1, "{files:?}");
         let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.starts_with("events.out.tfevents.") && name.ends_with(".v2"), "{name}");
+        assert!(
+            name.starts_with("events.out.tfevents.") && name.ends_with(".v2"),
+            "{name}"
+        );
         let bytes = std::fs::read(&files[0]).unwrap();
         let mut events = Vec::new();
         let mut at = 0;
         while at < bytes.len() {
             let length = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
             let data = &bytes[at + 12..at + 12 + length];
-            assert_eq!(&bytes[at + 12 + length..at + 16 + length], &events::record(data)[12 + length..]);
+            assert_eq!(
+                &bytes[at + 12 + length..at + 16 + length],
+                &events::record(data)[12 + length..]
+            );
             events.push(Event::decode(data).unwrap());
             at += 16 + length;
         }
@@ -141,7 +147,11 @@ mod tests {
                 Some(What::Summary(s)) => {
                     let v = &s.value[0];
                     let bytes = v.tensor.as_ref().unwrap().tensor_content.clone();
-                    Some((e.step, v.tag.clone(), f32::from_le_bytes(bytes.try_into().unwrap())))
+                    Some((
+                        e.step,
+                        v.tag.clone(),
+                        f32::from_le_bytes(bytes.try_into().unwrap()),
+                    ))
                 }
                 _ => None,
             })
@@ -174,7 +184,10 @@ mod tests {
                 (step, "epoch_learning_rate".to_string(), 0.5),
             ]
         };
-        assert_eq!(scalars(&train), [expected(0, 1.0), expected(1, 0.25)].concat());
+        assert_eq!(
+            scalars(&train),
+            [expected(0, 1.0), expected(1, 0.25)].concat()
+        );
         let validation = scalars(&events(&dir.path().join("validation")));
         assert_eq!(
             validation,
