@@ -73,7 +73,7 @@ pub mod prelude {
     pub use crate::device;
     pub use crate::display::predictions_table;
     pub use crate::display::{Png, Table};
-    pub use crate::experiments::save_test_metrics;
+    pub use crate::experiments::{runs, runs_table, save_test_metrics};
     pub use crate::gradcam::{GradCam, Target};
     pub use crate::history::History;
     pub use crate::imagenet::decode_predictions;
