@@ -31,7 +31,7 @@ pub enum TrainCommand {
     /// Train one of the tutorial's experiments on a split folder; writes run.json, the History
     /// (history.json), a checkpoint per epoch, curves.png, model.safetensors and
     /// test_metrics.json under --out.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Print a trained model's loss and accuracy on a split's test folder (or any folder of
     /// class folders).
     Evaluate {
@@ -335,7 +335,7 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
     match command {
         TrainCommand::Train(args) => {
             interrupt::stop_on_ctrl_c();
-            let (options, callbacks) = args.run_options();
+            let (options, callbacks) = (*args).run_options();
             let report = experiments::run_with(&options, callbacks)?;
             out!("Wrote the run to {}", report.out.display());
         }
