@@ -5,8 +5,8 @@
 
 use plotters::prelude::*;
 
-use super::curves::{points, value_range, EpochAxis};
-use super::{blank, figure, text, Area, DrawError};
+use super::curves::{draw_legend, panel_chart, points, value_range};
+use super::{blank, figure, Area, DrawError};
 use crate::display::Png;
 use crate::history::History;
 
@@ -69,22 +69,7 @@ fn draw_panel(
         .iter()
         .flat_map(|(_, h)| h.metric(train).iter().chain(h.metric(validation)).copied());
     let caption = format!("Validation {} (training as dots)", metric.to_lowercase());
-    let mut chart = ChartBuilder::on(area)
-        .caption(caption, text(18.0))
-        .margin(14)
-        .x_label_area_size(48)
-        .y_label_area_size(64)
-        .build_cartesian_2d(EpochAxis::new(epochs), value_range(values))?;
-    chart
-        .configure_mesh()
-        .x_desc("Epochs")
-        .y_desc(metric)
-        .y_label_formatter(&|value| format!("{value:.2}"))
-        .label_style(text(14.0))
-        .axis_desc_style(text(15.0))
-        .light_line_style(WHITE)
-        .bold_line_style(RGBColor(235, 235, 235))
-        .draw()?;
+    let mut chart = panel_chart(area, &caption, metric, epochs, value_range(values))?;
     for (i, (name, history)) in runs.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         chart.draw_series(
@@ -98,12 +83,5 @@ fn draw_panel(
             .label(*name)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font(text(14.0))
-        .background_style(WHITE)
-        .border_style(RGBColor(200, 200, 200))
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
 }

@@ -24,7 +24,7 @@ const DOT: i32 = 4;
 const SMALL_DOT: u32 = 1;
 
 /// Where a panel puts values: epoch (x) and metric (y) to pixels of the figure.
-type Axes = Cartesian2d<EpochAxis, RangedCoordf64>;
+pub(super) type Axes = Cartesian2d<EpochAxis, RangedCoordf64>;
 
 /// The x axis: epochs, with ticks only on whole epochs.
 #[derive(Clone)]
@@ -36,7 +36,7 @@ pub(super) struct EpochAxis {
 impl EpochAxis {
     /// Half an epoch of room (or 5%) on each side of the first and last epoch; ticks on the
     /// first epoch and on multiples of a round step, at most about ten.
-    pub(super) fn new(epochs: usize) -> EpochAxis {
+    fn new(epochs: usize) -> EpochAxis {
         let last = epochs.max(1);
         let pad = (0.05 * (last - 1) as f64).max(0.5);
         let step = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
@@ -151,26 +151,54 @@ fn draw(history: &History, title: &str) -> (Png, Vec<Axes>) {
     (png, axes)
 }
 
-fn draw_panel(area: &Area, panel: &Panel, epochs: usize) -> Result<Axes, DrawError> {
-    let values = panel.train.1.iter().chain(&panel.validation.1);
-    let (x, y) = (EpochAxis::new(epochs), value_range(values.copied()));
-    let legend = best_corner(&panel.train.1, &panel.validation.1, &x.range(), &y);
+/// A panel's chart: `caption` above, epochs 1 to `epochs` across, `metric` from `y` up, with
+/// its grid drawn; the panels of [`history_curves`] and [`super::compare`] alike.
+pub(super) fn panel_chart<'a, 'b>(
+    area: &'a Area<'b>,
+    caption: &str,
+    metric: &str,
+    epochs: usize,
+    y: Range<f64>,
+) -> Result<ChartContext<'a, BitMapBackend<'b>, Axes>, DrawError> {
     let mut chart = ChartBuilder::on(area)
-        .caption(panel.caption, text(18.0))
+        .caption(caption, text(18.0))
         .margin(14)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(x, y)?;
+        .build_cartesian_2d(EpochAxis::new(epochs), y)?;
     chart
         .configure_mesh()
         .x_desc("Epochs")
-        .y_desc(panel.metric)
+        .y_desc(metric)
         .y_label_formatter(&|value| format!("{value:.2}"))
         .label_style(text(14.0))
         .axis_desc_style(text(15.0))
         .light_line_style(WHITE)
         .bold_line_style(RGBColor(235, 235, 235))
         .draw()?;
+    Ok(chart)
+}
+
+/// Draws the legend of the chart's labelled series in the corner `position`.
+pub(super) fn draw_legend<'a, 'b: 'a>(
+    chart: &mut ChartContext<'a, BitMapBackend<'b>, Axes>,
+    position: SeriesLabelPosition,
+) -> Result<(), DrawError> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(text(14.0))
+        .background_style(WHITE)
+        .border_style(RGBColor(200, 200, 200))
+        .draw()
+}
+
+fn draw_panel(area: &Area, panel: &Panel, epochs: usize) -> Result<Axes, DrawError> {
+    let values = panel.train.1.iter().chain(&panel.validation.1);
+    let y = value_range(values.copied());
+    let x = EpochAxis::new(epochs).range();
+    let legend = best_corner(&panel.train.1, &panel.validation.1, &x, &y);
+    let mut chart = panel_chart(area, panel.caption, panel.metric, epochs, y)?;
 
     let (train_label, train) = &panel.train;
     chart
@@ -184,13 +212,7 @@ fn draw_panel(area: &Area, panel: &Panel, epochs: usize) -> Result<Axes, DrawErr
         )?
         .label(*validation_label)
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(legend)
-        .label_font(text(14.0))
-        .background_style(WHITE)
-        .border_style(RGBColor(200, 200, 200))
-        .draw()?;
+    draw_legend(&mut chart, legend)?;
     Ok(chart.as_coord_spec().clone())
 }
 

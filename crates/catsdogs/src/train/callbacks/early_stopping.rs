@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tch::Tensor;
 
-use super::monitor::{check_finite, check_monitor, saved_best, Mode};
+use super::monitor::{check_finite, check_monitor, saved_best, worst, Mode};
 use super::{parse_state, Callback, Fit};
 use crate::error::Result;
 use crate::history::Logs;
@@ -145,15 +145,6 @@ impl EarlyStopping {
         self.mode.higher_is_better(auto)
     }
 
-    /// The best value before any epoch: the worst there is.
-    fn start(&self) -> f64 {
-        if self.higher_is_better() {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        }
-    }
-
     /// Keras's `_is_improvement`: `value - min_delta` beats `reference`, with `min_delta`
     /// negated in min mode.
     fn is_improvement(&self, value: f64, reference: f64) -> bool {
@@ -205,7 +196,7 @@ impl Callback for EarlyStopping {
         }
         self.wait = 0;
         self.stopped_epoch = 0;
-        self.best = self.start();
+        self.best = worst(self.higher_is_better());
         self.best_weights = None;
         self.best_epoch = 0;
         Ok(())
@@ -289,7 +280,7 @@ impl Callback for EarlyStopping {
         let state: State = parse_state(NAME, state)?;
         self.wait = state.wait;
         self.stopped_epoch = state.stopped_epoch;
-        self.best = state.best.unwrap_or(self.start());
+        self.best = state.best.unwrap_or(worst(self.higher_is_better()));
         self.best_epoch = state.best_epoch;
         Ok(())
     }

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::monitor::{check_monitor, saved_best, Mode, METRICS};
+use super::monitor::{check_monitor, saved_best, worst, Mode, METRICS};
 use super::pyformat::{Number, Pattern};
 use super::{parse_state, Callback, Fit};
 use crate::error::{Error, Result};
@@ -219,10 +219,12 @@ impl Callback for ModelCheckpoint {
         let Some(&current) = logs.get(&self.monitor) else {
             return Ok(());
         };
-        let improves = if self.higher_is_better() {
-            current > self.best.unwrap_or(f64::NEG_INFINITY)
+        let higher = self.higher_is_better();
+        let best = self.best.unwrap_or(worst(higher));
+        let improves = if higher {
+            current > best
         } else {
-            current < self.best.unwrap_or(f64::INFINITY)
+            current < best
         };
         if improves {
             self.save(&path, fit)?;

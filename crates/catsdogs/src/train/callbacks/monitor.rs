@@ -78,6 +78,15 @@ pub(crate) fn check_finite(callback: &'static str, name: &str, value: f64) -> Re
     })
 }
 
+/// The best value before any epoch: the worst there is, in the metric's direction.
+pub(crate) fn worst(higher_is_better: bool) -> f64 {
+    if higher_is_better {
+        f64::NEG_INFINITY
+    } else {
+        f64::INFINITY
+    }
+}
+
 /// A best value as a checkpoint's JSON keeps it, which has no infinities: `None` for the
 /// infinite start value.
 pub(crate) fn saved_best(best: f64) -> Option<f64> {

@@ -316,13 +316,18 @@ fn repr_abs(x: f64) -> String {
             format!("{text}.0")
         }
     } else {
-        let (first, rest) = digits.split_at(1);
-        let mantissa = if rest.is_empty() {
-            first.to_string()
-        } else {
-            format!("{first}.{rest}")
-        };
-        python_exponent(&mantissa, exponent)
+        exponential(&digits, exponent)
+    }
+}
+
+/// Digits in scientific notation, with as many decimals as there are digits after the first:
+/// `exponential("15", -5)` is `1.5e-05`.
+fn exponential(digits: &str, exponent: i32) -> String {
+    let (first, rest) = digits.split_at(1);
+    if rest.is_empty() {
+        python_exponent(first, exponent)
+    } else {
+        python_exponent(&format!("{first}.{rest}"), exponent)
     }
 }
 
@@ -346,13 +351,7 @@ fn general(x: f64, precision: usize, dot_0: bool) -> String {
             text
         }
     } else {
-        let (first, rest) = digits.split_at(1);
-        let mantissa = if rest.is_empty() {
-            first.to_string()
-        } else {
-            format!("{first}.{rest}")
-        };
-        python_exponent(&mantissa, exponent)
+        exponential(digits, exponent)
     }
 }
 

@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::monitor::{check_finite, check_monitor, saved_best, Mode};
+use super::monitor::{check_finite, check_monitor, saved_best, worst, Mode};
 use super::{parse_state, Callback, Fit};
 use crate::error::{Error, Result};
 use crate::history::Logs;
@@ -115,14 +115,6 @@ impl ReduceLROnPlateau {
         self.mode.higher_is_better(self.monitor.contains("acc"))
     }
 
-    fn start(&self) -> f64 {
-        if self.higher_is_better() {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        }
-    }
-
     fn improves(&self, value: f64) -> bool {
         if self.higher_is_better() {
             value > self.best + self.min_delta
@@ -178,7 +170,7 @@ impl Callback for ReduceLROnPlateau {
 
     fn on_train_begin(&mut self, _: &mut Fit) -> Result<()> {
         self.check()?;
-        self.best = self.start();
+        self.best = worst(self.higher_is_better());
         self.cooldown_counter = 0;
         self.wait = 0;
         Ok(())
@@ -226,7 +218,7 @@ impl Callback for ReduceLROnPlateau {
         let state: State = parse_state(NAME, state)?;
         self.wait = state.wait;
         self.cooldown_counter = state.cooldown_counter;
-        self.best = state.best.unwrap_or(self.start());
+        self.best = state.best.unwrap_or(worst(self.higher_is_better()));
         Ok(())
     }
 }
