@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::monitor::{check_finite, check_monitor, saved_best, worst, Mode};
+use super::pyformat::repr;
 use super::{parse_state, Callback, Fit};
 use crate::error::{Error, Result};
 use crate::history::Logs;
@@ -195,8 +196,9 @@ impl Callback for ReduceLROnPlateau {
                 let new_lr = (lr * self.factor).max(self.min_lr);
                 fit.set_learning_rate(new_lr)?;
                 crate::say!(
-                    "Epoch {}: {NAME} reducing learning rate to {new_lr}.",
-                    epoch + 1
+                    "Epoch {}: {NAME} reducing learning rate to {}.",
+                    epoch + 1,
+                    repr(new_lr)
                 );
                 self.cooldown_counter = self.cooldown;
                 self.wait = 0;
