@@ -676,3 +676,27 @@ for name in ["train", "validation"]:
     }
 print(json.dumps(out))
 "#;
+
+#[test]
+fn a_terminate_on_nan_of_ones_own_takes_the_place_of_fits() {
+    let _serial = serial();
+    let (train, validation) = flows();
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = model(Experiment::Frozen, 1, 1e-4);
+    let options = FitOptions::default()
+        .checkpoints(dir.path())
+        .callback(catsdogs::train::callbacks::TerminateOnNaN::default());
+    model.fit_with(&train, 1, &validation, options).unwrap();
+    let state = std::fs::read_to_string(dir.path().join("epoch-0001/state.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(
+        state["settings"]["callbacks"],
+        serde_json::json!([
+            "StopButton",
+            "ProgbarLogger",
+            "TerminateOnNaN",
+            "RecordHistory",
+            "BackupAndRestore"
+        ])
+    );
+}
