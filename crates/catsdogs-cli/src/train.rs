@@ -12,6 +12,9 @@ use catsdogs::features::CacheOptions;
 use catsdogs::fsutil::refuse_inputs_as_outputs;
 use catsdogs::interrupt;
 use catsdogs::precision::Precision;
+use catsdogs::train::callbacks::{
+    CSVLogger, Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, TensorBoard,
+};
 use catsdogs::train::{input_size, load_images, predict_files, submit};
 
 /// `--cache on|off`.
@@ -54,7 +57,7 @@ pub enum TrainCommand {
     /// Train one of the tutorial's experiments on a split folder; writes run.json, the History
     /// (history.json), a checkpoint per epoch, curves.png, model.safetensors and
     /// test_metrics.json under --out.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Print a trained model's loss and accuracy on a split's test folder (or any folder of
     /// class folders).
     Evaluate {
@@ -66,10 +69,22 @@ pub enum TrainCommand {
         /// Images per batch.
         #[arg(long, default_value_t = 50)]
         batch_size: usize,
+        /// Print {"loss": ..., "acc": ...} at full precision instead of the line.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         reading: Reading,
         #[command(flatten)]
         caching: Caching,
+    },
+    /// Print runs side by side: experiment, backbone, precision, epochs run, best epoch, best
+    /// val_acc, test accuracy and wall time of each.
+    Runs {
+        /// Run folders, or folders of runs (default: runs).
+        dirs: Vec<PathBuf>,
+        /// Print the runs as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the probability that each image is a dog; an image that cannot be read is said
     /// after the others, and fails the command (with --json, any model's raw outputs).
@@ -176,15 +191,154 @@ pub struct TrainArgs {
     /// The run folder, e.g. runs/frozen.
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    callbacks: CallbackArgs,
+}
+
+/// Keras's callbacks for `catsdogs train`, each a group of flags that starts with its monitor.
+#[derive(clap::Args)]
+pub struct CallbackArgs {
+    /// EarlyStopping: stop when this metric (loss, acc, val_loss or val_acc) stops improving.
+    #[arg(long, value_name = "MONITOR")]
+    early_stopping: Option<String>,
+    /// EarlyStopping: epochs without improvement before stopping.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        requires = "early_stopping",
+        allow_negative_numbers = true
+    )]
+    patience: usize,
+    /// EarlyStopping: the least change that counts as an improvement.
+    #[arg(
+        long,
+        value_name = "D",
+        default_value_t = 0.0,
+        requires = "early_stopping"
+    )]
+    min_delta: f64,
+    /// EarlyStopping: put the best epoch's weights back when training ends.
+    #[arg(long, requires = "early_stopping")]
+    restore_best_weights: bool,
+    /// EarlyStopping: epochs (from 0) before the metric is watched.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        requires = "early_stopping",
+        allow_negative_numbers = true
+    )]
+    start_from_epoch: usize,
+    /// EarlyStopping: a value the metric must beat.
+    #[arg(
+        long,
+        value_name = "V",
+        requires = "early_stopping",
+        allow_negative_numbers = true
+    )]
+    baseline: Option<f64>,
+    /// ReduceLROnPlateau: lower the learning rate when this metric stops improving.
+    #[arg(long, value_name = "MONITOR")]
+    reduce_lr_on_plateau: Option<String>,
+    /// ReduceLROnPlateau: the factor the learning rate is multiplied by.
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 0.1,
+        requires = "reduce_lr_on_plateau",
+        allow_negative_numbers = true
+    )]
+    lr_factor: f64,
+    /// ReduceLROnPlateau: epochs without improvement before a reduction.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10,
+        requires = "reduce_lr_on_plateau",
+        allow_negative_numbers = true
+    )]
+    lr_patience: usize,
+    /// ReduceLROnPlateau: epochs after a reduction that are not counted.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        requires = "reduce_lr_on_plateau",
+        allow_negative_numbers = true
+    )]
+    lr_cooldown: usize,
+    /// ReduceLROnPlateau: the lowest learning rate.
+    #[arg(
+        long,
+        value_name = "V",
+        default_value_t = 0.0,
+        requires = "reduce_lr_on_plateau",
+        allow_negative_numbers = true
+    )]
+    min_lr: f64,
+    /// ModelCheckpoint: save the model of the best epoch by this metric as best.safetensors
+    /// in the run folder.
+    #[arg(long, value_name = "MONITOR")]
+    save_best: Option<String>,
+    /// CSVLogger: write each epoch's logs as a row of this CSV file.
+    #[arg(long, value_name = "FILE")]
+    csv_log: Option<PathBuf>,
+    /// TensorBoard: write each epoch's logs as event files into DIR/train and
+    /// DIR/validation.
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
+}
+
+impl CallbackArgs {
+    /// The callbacks these flags ask for, the learning rate's first (so that the others see
+    /// its `lr`), as `fit` calls them.
+    fn callbacks(self, out: &std::path::Path) -> Vec<Box<dyn Callback>> {
+        let mut callbacks: Vec<Box<dyn Callback>> = Vec::new();
+        if let Some(monitor) = self.reduce_lr_on_plateau {
+            let reduce = ReduceLROnPlateau::new(monitor)
+                .factor(self.lr_factor)
+                .patience(self.lr_patience)
+                .cooldown(self.lr_cooldown)
+                .min_lr(self.min_lr);
+            callbacks.push(Box::new(reduce));
+        }
+        if let Some(monitor) = self.early_stopping {
+            let mut early = EarlyStopping::new(monitor)
+                .patience(self.patience)
+                .min_delta(self.min_delta)
+                .restore_best_weights(self.restore_best_weights)
+                .start_from_epoch(self.start_from_epoch);
+            if let Some(baseline) = self.baseline {
+                early = early.baseline(baseline);
+            }
+            callbacks.push(Box::new(early));
+        }
+        if let Some(monitor) = self.save_best {
+            let path = out.join("best.safetensors");
+            let checkpoint = ModelCheckpoint::new(path.to_string_lossy())
+                .monitor(monitor)
+                .save_best_only(true);
+            callbacks.push(Box::new(checkpoint));
+        }
+        if let Some(file) = self.csv_log {
+            callbacks.push(Box::new(CSVLogger::new(file)));
+        }
+        if let Some(dir) = self.tensorboard {
+            callbacks.push(Box::new(TensorBoard::new(dir)));
+        }
+        callbacks
+    }
 }
 
 impl TrainArgs {
-    /// The run these options ask for.
-    fn run_options(self) -> RunOptions {
+    /// The run these options ask for, and its callbacks.
+    fn run_options(self) -> (RunOptions, Vec<Box<dyn Callback>>) {
         let budget = self
             .cache_memory
             .map(|gib| (gib * (1u64 << 30) as f64) as u64);
-        RunOptions {
+        let callbacks = self.callbacks.callbacks(&self.out);
+        let options = RunOptions {
             backbone: self.backbone,
             weights: self.weights,
             from: self.from,
@@ -197,7 +351,8 @@ impl TrainArgs {
             resume: self.resume,
             precision: self.precision,
             ..RunOptions::new(self.experiment, self.data, self.out)
-        }
+        };
+        (options, callbacks)
     }
 }
 
@@ -217,7 +372,7 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
     match command {
         TrainCommand::Train(args) => {
             interrupt::stop_on_ctrl_c();
-            let options = args.run_options();
+            let (options, callbacks) = (*args).run_options();
             let inputs: Vec<PathBuf> = options
                 .weights
                 .iter()
@@ -228,13 +383,14 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
             let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
             let outputs: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
             refuse_inputs_as_outputs(&inputs, &outputs)?;
-            let report = experiments::run(&options)?;
+            let report = experiments::run_with(&options, callbacks)?;
             out!("Wrote the run to {}", report.out.display());
         }
         TrainCommand::Evaluate {
             model,
             data,
             batch_size,
+            json,
             reading: Reading {
                 preprocess,
                 precision,
@@ -244,7 +400,24 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
             let cache = caching.options(None);
             let (loss, acc) =
                 experiments::evaluate(&model, &data, batch_size, preprocess, precision, &cache)?;
-            out!("test_loss: {loss:.4} - test_acc: {acc:.4}");
+            if json {
+                out!("{}", serde_json::json!({ "loss": loss, "acc": acc }));
+            } else {
+                out!("test_loss: {loss:.4} - test_acc: {acc:.4}");
+            }
+        }
+        TrainCommand::Runs { dirs, json } => {
+            let dirs = if dirs.is_empty() {
+                vec![PathBuf::from("runs")]
+            } else {
+                dirs
+            };
+            let runs = experiments::runs(&dirs)?;
+            if json {
+                out!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                out!("{}", experiments::runs_table(&runs).to_string().trim_end());
+            }
         }
         TrainCommand::Predict {
             model,

@@ -508,6 +508,15 @@ pub enum Error {
     /// An option out of range, or options that do not go together.
     #[error("{0}")]
     Options(String),
+    /// A callback given arguments it cannot work with (checked before the first epoch), or
+    /// whose work failed.
+    #[error("{callback}: {why}")]
+    Callback {
+        /// The callback, e.g. `EarlyStopping`.
+        callback: &'static str,
+        /// What is wrong and what to do.
+        why: String,
+    },
 
     // ----- figures -----
     /// An image without pixels cannot be a PNG.

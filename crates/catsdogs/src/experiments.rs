@@ -12,6 +12,11 @@
 //! runs/NAME/test_metrics.json   {"test_loss": ..., "test_acc": ...}
 //! ```
 //!
+//! A run may be given Keras's callbacks ([`run_with`]; `catsdogs train --early-stopping ...`):
+//! `run.json` lists them, and says after training the best epoch (of the highest `val_acc`)
+//! and why training stopped early, if it did. [`runs`] reads run folders back, for
+//! `catsdogs runs` and notebook 05's table of runs side by side.
+//!
 //! One idea in one file (over 400 lines): a run of the tutorial, its folder and its reading.
 //!
 //! - `frozen`: the ImageNet conv base frozen under a new head, Flatten, Dropout(0.5),
@@ -45,6 +50,10 @@ use crate::precision::{Compute, Precision};
 use crate::train::callbacks::{Callback, Fit};
 use crate::train::{input_size, FitOptions};
 use crate::weights::{load_model, Weights};
+
+mod runs;
+
+pub use runs::{runs, runs_table, RunSummary};
 
 /// The first layer that the tutorial's fine-tune trains (VGG16's; see
 /// [`Backbone::finetune_from`] for the others).
@@ -228,6 +237,15 @@ pub struct RunConfig {
     /// The precision asked for, and how the layers computed (e.g. `auto` and `bf16`).
     #[serde(default)]
     pub precision: Option<(Precision, String)>,
+    /// The callbacks given to `fit`, as each describes itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub callbacks: Vec<String>,
+    /// After training: the epoch (from 1) of the highest `val_acc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_epoch: Option<usize>,
+    /// After training: why a callback stopped it before its last epoch, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 impl RunConfig {
@@ -505,6 +523,23 @@ fn flow_options(target_size: (u32, u32), batch_size: usize, cache: &CacheOptions
 /// is written there, so a refused run leaves an earlier run's files as they were. A folder
 /// that holds anything but a run is refused, and so is one inside a split's folders.
 pub fn run(options: &RunOptions) -> Result<RunReport> {
+    run_with(options, Vec::new())
+}
+
+/// [`run`] with Keras's `callbacks` given to `fit` (after its own), as `catsdogs train
+/// --early-stopping val_loss --patience 3 ...` gives them. Their arguments are checked before
+/// the first epoch, so a refused one leaves the run folder as it was.
+///
+/// ```no_run
+/// use catsdogs::experiments::{run_with, Experiment, RunOptions};
+/// use catsdogs::train::callbacks::{Callback, EarlyStopping};
+/// let options = RunOptions::new(Experiment::Frozen, "data/split", "runs/frozen");
+/// let early: Box<dyn Callback> = Box::new(EarlyStopping::new("val_loss").patience(3));
+/// let report = run_with(&options, vec![early])?;
+/// println!("{:?}", report.history.stopped);
+/// # Ok::<(), catsdogs::Error>(())
+/// ```
+pub fn run_with(options: &RunOptions, callbacks: Vec<Box<dyn Callback>>) -> Result<RunReport> {
     crate::data::refuse_output_inside_split(&options.out)?;
     claim_run_folder(&options.out)?;
     let _lock = FolderLock::acquire(&options.out)?;
@@ -548,20 +583,33 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
         preprocess,
         class_indices: Some(train.class_indices.clone()),
         precision: Some((options.precision, model.compute()?.to_string())),
+        callbacks: callbacks.iter().map(|c| c.config()).collect(),
+        best_epoch: None,
+        stopped: None,
     };
-    let fit_options = FitOptions {
+    let mut fit_options = FitOptions {
         seed: options.seed,
         cache: options.cache.clone(),
         checkpoint_dir: Some(options.out.join("checkpoints")),
         resume: options.resume,
-        callbacks: Vec::new(),
-    }
-    .callback(RunStarted {
-        out: options.out.clone(),
-        config: Some(config),
-    });
+        callbacks,
+    };
+    fit_options.callbacks.insert(
+        0,
+        Box::new(RunStarted {
+            out: options.out.clone(),
+            config: Some(config.clone()),
+        }),
+    );
     let history = model.fit_with(&train, options.epochs, &validation, fit_options)?;
     history.save(options.out.join(HISTORY_FILE))?;
+    let config = RunConfig {
+        best_epoch: history.best("val_acc").map(|(epoch, _)| epoch + 1),
+        stopped: history.stopped.clone(),
+        ..config
+    };
+    write_run_config(&options.out, &config)?;
+    crate::say!("{}", outcome(&history));
     let title = format!(
         "{:?} {} conv base, {}",
         options.experiment,
@@ -604,11 +652,33 @@ struct RunStarted {
 impl Callback for RunStarted {
     fn on_epoch_begin(&mut self, _: usize, fit: &mut Fit) -> Result<()> {
         if let Some(config) = self.config.take() {
-            let json = serde_json::to_string_pretty(&config).expect("run configs serialise");
-            crate::fsutil::write_atomic(&self.out.join(RUN_FILE), json.as_bytes())?;
+            write_run_config(&self.out, &config)?;
             crate::say!("{}", fit.model.summary());
         }
         Ok(())
+    }
+}
+
+/// Writes `run.json` into the run folder `out`.
+fn write_run_config(out: &Path, config: &RunConfig) -> Result<()> {
+    let json = serde_json::to_string_pretty(config).expect("run configs serialise");
+    crate::fsutil::write_atomic(&out.join(RUN_FILE), json.as_bytes())
+}
+
+/// What the run's summary says after training: `Best epoch: 5/8 (val_acc 0.9850); stopped
+/// early: EarlyStopping: ...`.
+fn outcome(history: &History) -> String {
+    let best = match history.best("val_acc") {
+        Some((epoch, acc)) => format!(
+            "Best epoch: {}/{} (val_acc {acc:.4})",
+            epoch + 1,
+            history.len()
+        ),
+        None => "No epoch was validated".to_string(),
+    };
+    match &history.stopped {
+        Some(reason) => format!("{best}; stopped early: {reason}."),
+        None => format!("{best}."),
     }
 }
 

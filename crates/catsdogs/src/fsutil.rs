@@ -16,6 +16,8 @@
 //!   file keeps its own mode.
 //! - [`refuse_inputs_as_outputs`] refuses an output that is one of the command's inputs, by its
 //!   name or through a link; [`open_file`] opens only regular files (a FIFO would block).
+//! - [`AppendFile`] is the one exception, for logs that readers follow while they grow
+//!   (TensorBoard's event files): a new file that is only ever appended to.
 //! - [`FolderLock`] holds an exclusive lock on a folder while a run writes into it.
 //! - [`available_space`] asks the file system how much room is left.
 //!
@@ -460,6 +462,64 @@ pub fn open_file(path: &Path) -> Result<File> {
         return Err(not_a_file(kind));
     }
     Ok(file)
+}
+
+/// A log that only grows, such as TensorBoard's event files, which readers follow while it is
+/// written: a new file (never one that exists), each [`append`](AppendFile::append) written
+/// whole and flushed to disk before it returns. A reader sees complete records, or a last one
+/// cut short that the record's own checksum tells apart; nothing written before is ever
+/// changed.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("logs/events");
+/// let mut log = catsdogs::fsutil::AppendFile::create_new(&path).unwrap();
+/// log.append(b"one").unwrap();
+/// log.append(b"two").unwrap();
+/// assert_eq!(std::fs::read(&path).unwrap(), b"onetwo");
+/// assert!(catsdogs::fsutil::AppendFile::create_new(&path).is_err());
+/// ```
+#[derive(Debug)]
+pub struct AppendFile {
+    file: File,
+    path: PathBuf,
+}
+
+impl AppendFile {
+    /// Creates `path` (and its folder), refusing a file that exists with [`Error::Exists`].
+    pub fn create_new(path: &Path) -> Result<Self> {
+        let dir = folder_of(path);
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create folder", dir, e))?;
+        let file = File::options()
+            .append(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::Exists {
+                    path: path.display().to_string(),
+                    hint: "a log is only ever written into a new file; give another name",
+                },
+                _ => Error::io("cannot create", path, e),
+            })?;
+        sync_folder(dir)?;
+        Ok(AppendFile {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `bytes` at the end of the file and flushes them to disk.
+    pub fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file
+            .write_all(bytes)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| Error::io("cannot write", &self.path, e))
+    }
 }
 
 /// Bytes free for this user on the file system that holds `path` (or its nearest existing

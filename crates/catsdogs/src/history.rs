@@ -163,6 +163,34 @@ impl History {
         self.metric("val_acc")
     }
 
+    /// The best epoch of `metric` (its number, from 0) and its value: the highest for a name
+    /// with `acc` in it, the lowest otherwise (Keras's `mode='auto'`), the first on a tie;
+    /// `None` when no epoch logged a number for it.
+    ///
+    /// ```
+    /// use catsdogs::history::{History, Logs};
+    /// let mut history = History::default();
+    /// for (epoch, acc) in [0.8, 0.9, 0.9].into_iter().enumerate() {
+    ///     history.push(epoch, &Logs::from([("val_acc".into(), acc), ("val_loss".into(), 1.0 - acc)]), 1.0);
+    /// }
+    /// assert_eq!(history.best("val_acc"), Some((1, 0.9)));
+    /// assert_eq!(history.best("val_loss").map(|(epoch, _)| epoch), Some(1));
+    /// assert_eq!(history.best("lr"), None);
+    /// ```
+    pub fn best(&self, metric: &str) -> Option<(usize, f64)> {
+        let values = self.metric(metric);
+        // A metric logged late is aligned with the last epochs.
+        let epochs = &self.epoch[self.epoch.len().saturating_sub(values.len())..];
+        let higher = metric.contains("acc");
+        epochs.iter().zip(values).filter(|(_, v)| !v.is_nan()).fold(
+            None,
+            |best: Option<(usize, f64)>, (&epoch, &value)| match best {
+                Some((_, b)) if (higher && value <= b) || (!higher && value >= b) => best,
+                _ => Some((epoch, value)),
+            },
+        )
+    }
+
     /// The history as pretty-printed JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a History always serialises")

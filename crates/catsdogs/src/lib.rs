@@ -74,7 +74,7 @@ pub mod prelude {
     pub use crate::device;
     pub use crate::display::predictions_table;
     pub use crate::display::{DisplayHandle, Png, Table};
-    pub use crate::experiments::save_test_metrics;
+    pub use crate::experiments::{runs, runs_table, save_test_metrics};
     pub use crate::gradcam::{GradCam, Target};
     pub use crate::history::History;
     pub use crate::imagenet::decode_predictions;
@@ -84,7 +84,10 @@ pub mod prelude {
     pub use crate::optimizers::{Adam, RMSprop, SGD};
     pub use crate::plot::{self, Interpretation, PlotHistory};
     pub use crate::precision::Precision;
-    pub use crate::train::callbacks::Callback;
+    pub use crate::train::callbacks::{
+        CSVLogger, Callback, EarlyStopping, LearningRateScheduler, Mode, ModelCheckpoint,
+        ReduceLROnPlateau, TensorBoard, TerminateOnNaN,
+    };
     pub use crate::train::{load_images, FitOptions};
     pub use crate::weights::load_model;
 }

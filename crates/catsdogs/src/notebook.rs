@@ -260,9 +260,15 @@ impl Notebook {
     /// Where this notebook writes its results: `runs/<name>/`, or `runs/synthetic/<name>/` in
     /// sample mode, so that the two never resume each other's checkpoints.
     pub fn run_dir(&self) -> PathBuf {
+        self.runs_dir().join(&self.name)
+    }
+
+    /// The folder of every notebook's run folder: `runs/` with Kaggle's data, the sample's
+    /// own folder without it. Notebook 05 compares the runs in it.
+    pub fn runs_dir(&self) -> PathBuf {
         match &self.data {
-            Data::Kaggle(_) => self.root.join("runs").join(&self.name),
-            Data::Sample(dir) => dir.join(&self.name),
+            Data::Kaggle(_) => self.root.join("runs"),
+            Data::Sample(dir) => dir.clone(),
         }
     }
 

@@ -138,15 +138,28 @@ fn unreadable(path: &Path, why: String) -> Error {
     }
 }
 
+/// The file mapped into memory, for the readers below.
+fn map(path: &Path) -> Result<memmap2::Mmap> {
+    let file = crate::fsutil::open_file(path)?;
+    // SAFETY: the map is only read, and dropped before the reader that asked for it returns;
+    // the tensors are copies. A file truncated by another process meanwhile is the caller's
+    // risk, as with any memory-mapped read.
+    unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("cannot map", path, e))
+}
+
+/// The metadata of a safetensors file, read without its tensors (only the header is touched;
+/// the safetensors reader checks its length against the file's first).
+pub fn metadata(path: &Path) -> Result<HashMap<String, String>> {
+    let mmap = map(path)?;
+    let (_, metadata) =
+        SafeTensors::read_metadata(&mmap).map_err(|e| unreadable(path, e.to_string()))?;
+    Ok(metadata.metadata().clone().unwrap_or_default())
+}
+
 /// All tensors of a safetensors file (floats as float32), and its metadata. The safetensors
 /// reader checks every tensor's place against the file's size before anything is copied.
 pub fn read(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
-    let file = crate::fsutil::open_file(path)?;
-    // SAFETY: the map is only read, and dropped before this function returns; the tensors
-    // are copies. A file truncated by another process meanwhile is the caller's risk, as with
-    // any memory-mapped read.
-    let mmap =
-        unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("cannot map", path, e))?;
+    let mmap = map(path)?;
     let (_, metadata) =
         SafeTensors::read_metadata(&mmap).map_err(|e| unreadable(path, e.to_string()))?;
     let tensors = SafeTensors::deserialize(&mmap).map_err(|e| unreadable(path, e.to_string()))?;

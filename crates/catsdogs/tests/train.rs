@@ -4,6 +4,8 @@
 //! when asked, a NaN loss stops the run with the epoch and step, and a submission CSV matches
 //! `predict`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
@@ -506,4 +508,204 @@ fn a_submission_lists_every_test_image_by_id_with_its_dog_probability() {
         );
     }
     assert_eq!(csv.lines().count(), 7);
+}
+
+/// The callbacks of the resume test: early stopping and learning-rate reductions that do not
+/// depend on the numbers (a min_delta of 10 makes only the first epoch an improvement), and
+/// the loggers, writing into `dir`.
+fn callbacks_options(dir: &Path) -> FitOptions {
+    use catsdogs::train::callbacks::{
+        CSVLogger, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, TensorBoard,
+    };
+    FitOptions::default()
+        .seed(9)
+        .checkpoints(dir.join("checkpoints"))
+        .resume(true)
+        .callback(
+            ReduceLROnPlateau::new("val_loss")
+                .factor(0.5)
+                .patience(1)
+                .min_delta(10.0),
+        )
+        .callback(
+            EarlyStopping::new("val_loss")
+                .min_delta(10.0)
+                .patience(3)
+                .restore_best_weights(true),
+        )
+        .callback(CSVLogger::new(dir.join("log.csv")))
+        .callback(TensorBoard::new(dir.join("logs")))
+        .callback(
+            ModelCheckpoint::new(dir.join("best-{epoch:02d}.safetensors").to_str().unwrap())
+                .monitor("val_acc")
+                .save_best_only(true),
+        )
+}
+
+#[test]
+fn a_resumed_run_with_callbacks_equals_an_uninterrupted_one() {
+    let _serial = serial();
+    let (train, validation) = flows();
+    let dir = tempfile::tempdir().unwrap();
+    let (straight_dir, resumed_dir) = (dir.path().join("straight"), dir.path().join("resumed"));
+    let mut straight = model(Experiment::Frozen, 1, 1e-4);
+    let full = straight
+        .fit_with(&train, 8, &validation, callbacks_options(&straight_dir))
+        .unwrap();
+    // Stopped after epoch 4 (from 1): three epochs without improving on the first, whose
+    // weights came back; the learning rate halved after each of those.
+    assert_eq!(full.len(), 4);
+    assert_eq!(full.metric("lr"), [1e-4, 1e-4, 5e-5, 2.5e-5]);
+    let stopped = full.stopped.clone().unwrap();
+    assert!(
+        stopped.starts_with("EarlyStopping: val_loss did not improve for 3 epoch(s) after epoch 1"),
+        "{stopped}"
+    );
+
+    let mut first = model(Experiment::Frozen, 1, 1e-4);
+    first
+        .fit_with(&train, 2, &validation, callbacks_options(&resumed_dir))
+        .unwrap();
+    interrupt::stop_on_ctrl_c();
+    // SAFETY: raising a signal whose handler was just installed.
+    assert_eq!(unsafe { libc::raise(libc::SIGINT) }, 0);
+    let interrupted = first.fit_with(&train, 8, &validation, callbacks_options(&resumed_dir));
+    let message = interrupted.unwrap_err().to_string();
+    assert!(message.starts_with("interrupted at epoch 3/8"), "{message}");
+    drop(first);
+    let mut resumed = model(Experiment::Frozen, 2, 1e-4);
+    let history = resumed
+        .fit_with(&train, 8, &validation, callbacks_options(&resumed_dir))
+        .unwrap();
+    assert_eq!(
+        (&history.epoch, &history.history),
+        (&full.epoch, &full.history)
+    );
+    assert_eq!(history.stopped, full.stopped);
+    for ((name, a), (_, b)) in weights(&straight).iter().zip(weights(&resumed)) {
+        assert_eq!(max_difference(a, &b), 0.0, "{name}");
+    }
+    let text = |run: &Path, file: &str| std::fs::read_to_string(run.join(file)).unwrap();
+    assert_eq!(
+        text(&resumed_dir, "log.csv"),
+        text(&straight_dir, "log.csv")
+    );
+
+    // Resuming the stopped run trains no further and gives the same model again.
+    let again = resumed
+        .fit_with(&train, 8, &validation, callbacks_options(&resumed_dir))
+        .unwrap();
+    assert_eq!(again, history);
+    for ((name, a), (_, b)) in weights(&straight).iter().zip(weights(&resumed)) {
+        assert_eq!(max_difference(a, &b), 0.0, "{name}");
+    }
+    // ModelCheckpoint saved the same epochs, the first always.
+    let best = |run: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(run)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("best-"))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(best(&resumed_dir), best(&straight_dir));
+    assert_eq!(best(&straight_dir)[0], "best-01.safetensors");
+
+    // The CSV as Python's csv module reads it, and the event files as TensorBoard reads them.
+    let read = common::run_python(READ_LOGS, &[straight_dir.to_str().unwrap()]);
+    let read: serde_json::Value = serde_json::from_str(&read).unwrap();
+    assert_eq!(
+        read["header"],
+        serde_json::json!(["epoch", "acc", "loss", "lr", "val_acc", "val_loss"])
+    );
+    for (name, column) in [
+        ("acc", 1),
+        ("loss", 2),
+        ("lr", 3),
+        ("val_acc", 4),
+        ("val_loss", 5),
+    ] {
+        let values: Vec<f64> = read["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row[column].as_str().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(values, full.metric(name), "{name}");
+    }
+    for (run, tag, metric) in [
+        ("train", "epoch_loss", "loss"),
+        ("train", "epoch_acc", "acc"),
+        ("train", "epoch_learning_rate", "lr"),
+        ("train", "epoch_lr", "lr"),
+        ("validation", "epoch_loss", "val_loss"),
+        ("validation", "epoch_acc", "val_acc"),
+    ] {
+        let scalars = &read["tensorboard"][run][tag];
+        let steps: Vec<u64> = scalars["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_u64().unwrap())
+            .collect();
+        assert_eq!(steps, [0, 1, 2, 3], "{run} {tag}");
+        let values: Vec<f32> = scalars["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let expected: Vec<f32> = full.metric(metric).iter().map(|&v| v as f32).collect();
+        assert_eq!(values, expected, "{run} {tag}");
+        assert_eq!(scalars["plugin"], "scalars");
+    }
+}
+
+/// Reads a run's `log.csv` with Python's csv module and its `logs/train` and
+/// `logs/validation` event files with TensorBoard's own EventAccumulator.
+const READ_LOGS: &str = r#"
+import csv, json, sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.util import tensor_util
+run = sys.argv[1]
+with open(f"{run}/log.csv", newline="") as f:
+    rows = list(csv.reader(f))
+out = {"header": rows[0], "rows": rows[1:], "tensorboard": {}}
+for name in ["train", "validation"]:
+    acc = EventAccumulator(f"{run}/logs/{name}")
+    acc.Reload()
+    out["tensorboard"][name] = {
+        tag: {
+            "steps": [e.step for e in acc.Tensors(tag)],
+            "values": [float(tensor_util.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)],
+            "plugin": acc.SummaryMetadata(tag).plugin_data.plugin_name,
+        }
+        for tag in acc.Tags()["tensors"]
+    }
+print(json.dumps(out))
+"#;
+
+#[test]
+fn a_terminate_on_nan_of_ones_own_takes_the_place_of_fits() {
+    let _serial = serial();
+    let (train, validation) = flows();
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = model(Experiment::Frozen, 1, 1e-4);
+    let options = FitOptions::default()
+        .checkpoints(dir.path())
+        .callback(catsdogs::train::callbacks::TerminateOnNaN::default());
+    model.fit_with(&train, 1, &validation, options).unwrap();
+    let state = std::fs::read_to_string(dir.path().join("epoch-0001/state.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(
+        state["settings"]["callbacks"],
+        serde_json::json!([
+            "StopButton",
+            "ProgbarLogger",
+            "TerminateOnNaN",
+            "RecordHistory",
+            "BackupAndRestore"
+        ])
+    );
 }

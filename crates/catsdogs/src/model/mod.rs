@@ -88,6 +88,9 @@ pub struct Compiled {
     pub optimizer: Box<dyn Optimizer>,
     /// The loss.
     pub loss: Loss,
+    /// The optimizer's configuration as compiled, before callbacks change its learning rate:
+    /// what a resumed run must share.
+    pub compiled_with: String,
 }
 
 impl Model {
@@ -318,7 +321,11 @@ impl Model {
     /// [`compile`](Model::compile) with an optimizer chosen at run time (as a saved model's
     /// training config names it).
     pub fn compile_boxed(&mut self, optimizer: Box<dyn Optimizer>, loss: Loss) {
-        self.compiled = Some(Compiled { optimizer, loss });
+        self.compiled = Some(Compiled {
+            compiled_with: optimizer.config(),
+            optimizer,
+            loss,
+        });
     }
 
     /// What [`compile`](Model::compile) gave the model, or an error saying to compile it.

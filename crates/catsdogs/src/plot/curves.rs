@@ -10,6 +10,7 @@ use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, ValueFormatte
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
+use super::canvas::Canvas;
 use super::{blank, bold, figure, text, Area, DrawError};
 use crate::display::Png;
 use crate::history::History;
@@ -24,11 +25,11 @@ const DOT: i32 = 4;
 const SMALL_DOT: u32 = 1;
 
 /// Where a panel puts values: epoch (x) and metric (y) to pixels of the figure.
-type Axes = Cartesian2d<EpochAxis, RangedCoordf64>;
+pub(super) type Axes = Cartesian2d<EpochAxis, RangedCoordf64>;
 
 /// The x axis: epochs, with ticks only on whole epochs.
 #[derive(Clone)]
-struct EpochAxis {
+pub(super) struct EpochAxis {
     range: RangedCoordf64,
     ticks: Vec<f64>,
 }
@@ -154,26 +155,54 @@ fn draw(history: &History, title: &str) -> (Png, Vec<Axes>) {
     (png, axes)
 }
 
-fn draw_panel(area: &Area, panel: &Panel, epochs: usize) -> Result<Axes, DrawError> {
-    let values = panel.train.1.iter().chain(&panel.validation.1);
-    let (x, y) = (EpochAxis::new(epochs), value_range(values.copied()));
-    let legend = best_corner(&panel.train.1, &panel.validation.1, &x.range(), &y);
+/// A panel's chart: `caption` above, epochs 1 to `epochs` across, `metric` from `y` up, with
+/// its grid drawn; the panels of [`history_curves`] and [`super::compare`] alike.
+pub(super) fn panel_chart<'a, 'b>(
+    area: &'a Area<'b>,
+    caption: &str,
+    metric: &str,
+    epochs: usize,
+    y: Range<f64>,
+) -> Result<ChartContext<'a, Canvas<'b>, Axes>, DrawError> {
     let mut chart = ChartBuilder::on(area)
-        .caption(panel.caption, text(18.0))
+        .caption(caption, text(18.0))
         .margin(14)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(x, y)?;
+        .build_cartesian_2d(EpochAxis::new(epochs), y)?;
     chart
         .configure_mesh()
         .x_desc("Epochs")
-        .y_desc(panel.metric)
+        .y_desc(metric)
         .y_label_formatter(&|value| format!("{value:.2}"))
         .label_style(text(14.0))
         .axis_desc_style(text(15.0))
         .light_line_style(WHITE)
         .bold_line_style(RGBColor(235, 235, 235))
         .draw()?;
+    Ok(chart)
+}
+
+/// Draws the legend of the chart's labelled series in the corner `position`.
+pub(super) fn draw_legend<'a, 'b: 'a>(
+    chart: &mut ChartContext<'a, Canvas<'b>, Axes>,
+    position: SeriesLabelPosition,
+) -> Result<(), DrawError> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(text(14.0))
+        .background_style(WHITE)
+        .border_style(RGBColor(200, 200, 200))
+        .draw()
+}
+
+fn draw_panel(area: &Area, panel: &Panel, epochs: usize) -> Result<Axes, DrawError> {
+    let values = panel.train.1.iter().chain(&panel.validation.1);
+    let y = value_range(values.copied());
+    let x = EpochAxis::new(epochs).range();
+    let legend = best_corner(&panel.train.1, &panel.validation.1, &x, &y);
+    let mut chart = panel_chart(area, panel.caption, panel.metric, epochs, y)?;
 
     let (train_label, train) = &panel.train;
     chart
@@ -187,18 +216,12 @@ fn draw_panel(area: &Area, panel: &Panel, epochs: usize) -> Result<Axes, DrawErr
         )?
         .label(*validation_label)
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(legend)
-        .label_font(text(14.0))
-        .background_style(WHITE)
-        .border_style(RGBColor(200, 200, 200))
-        .draw()?;
+    draw_legend(&mut chart, legend)?;
     Ok(chart.as_coord_spec().clone())
 }
 
 /// (epoch, value) for each finite value, epochs counted from 1.
-fn points(values: &[f64]) -> impl Iterator<Item = (f64, f64)> + '_ {
+pub(super) fn points(values: &[f64]) -> impl Iterator<Item = (f64, f64)> + '_ {
     (1..)
         .zip(values)
         .filter(|(_, v)| v.is_finite())
@@ -253,7 +276,7 @@ fn best_corner(
 }
 
 /// The y axis: the finite values with 5% of room above and below, as matplotlib does.
-fn value_range(values: impl Iterator<Item = f64>) -> Range<f64> {
+pub(super) fn value_range(values: impl Iterator<Item = f64>) -> Range<f64> {
     let (low, high) = values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {

@@ -1,5 +1,6 @@
 //! Figures, the counterpart of the tutorial's matplotlib plots: accuracy and loss curves after
-//! each training run, grids of images with captions, and a confusion matrix.
+//! each training run (and several runs' curves overlaid, [`compare`]), grids of images with
+//! captions, and a confusion matrix.
 //!
 //! Each function draws with plotters into memory and returns a [`Png`], which a notebook shows
 //! inline and the CLI saves. Text is drawn with DejaVu Sans, matplotlib's default font, embedded
@@ -20,12 +21,14 @@
 //! ```
 
 mod canvas;
+mod compare;
 mod confusion;
 mod curves;
 mod grid;
 mod heatmap;
 mod interpretation;
 
+pub use compare::compare;
 pub use confusion::confusion_matrix;
 pub use curves::{history_curves, PlotHistory};
 pub(crate) use grid::grid_figure;

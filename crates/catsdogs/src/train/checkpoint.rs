@@ -6,6 +6,10 @@
 //! later is recognised. The newest checkpoint and the one before it are kept: when the newest
 //! is damaged, [`Checkpoint::latest`] falls back to the one before, and says so.
 //!
+//! The callbacks' states go with it: their JSON in the state file, their tensors (EarlyStopping's
+//! best weights) in `callbacks.safetensors` when any has some, and the reason training stopped
+//! when a callback stopped it, so that resuming a stopped run trains no further.
+//!
 //! The random numbers need no saving: `fit` seeds libtorch with `seed + epoch` before each
 //! epoch (the dropout masks), and the data module orders each epoch by its seed and the epoch
 //! number, so the state at the start of an epoch is a function of the seed and the epoch, both
@@ -26,7 +30,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use super::callbacks::Fit;
+use super::callbacks::{Fit, Stop};
 use crate::console::hint;
 use crate::error::{Error, Result};
 use crate::fsutil::{write_atomic, AtomicFolder};
@@ -42,6 +46,8 @@ const MODEL: &str = "model.safetensors";
 const OPTIMIZER: &str = "optimizer.safetensors";
 const HISTORY: &str = "history.json";
 const STATE: &str = "state.json";
+/// The tensors of the callbacks' states, named `<callback key>/<tensor name>`.
+const CALLBACKS: &str = "callbacks.safetensors";
 
 /// What a run was started with; resuming needs the same, or the result would differ from an
 /// uninterrupted run (and its History would mix two validation sets).
@@ -80,6 +86,9 @@ struct State {
     /// The callbacks' states after the epoch, by their keys.
     #[serde(default)]
     callbacks: BTreeMap<String, serde_json::Value>,
+    /// Why a callback stopped training after this epoch, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stopped: Option<String>,
 }
 
 /// A checkpoint on disk: the state after `epoch` finished epochs.
@@ -153,7 +162,8 @@ impl Checkpoint {
             .ok()
             .filter(|s: &State| [FORMAT, FORMAT_2].contains(&s.format.as_str()) && s.epoch == epoch)
             .ok_or_else(|| format!("{STATE} is not a checkpoint state written by fit"))?;
-        for name in [MODEL, OPTIMIZER, HISTORY] {
+        let optional = state.files.contains_key(CALLBACKS).then_some(CALLBACKS);
+        for name in [MODEL, OPTIMIZER, HISTORY].into_iter().chain(optional) {
             let bytes = std::fs::read(path.join(name)).map_err(|e| format!("{name}: {e}"))?;
             if state.files.get(name) != Some(&sha256_hex(&bytes)) {
                 return Err(format!("{name} is not as it was written"));
@@ -171,6 +181,12 @@ impl Checkpoint {
     /// The model file, loadable with [`Model::load`].
     pub fn model_path(&self) -> PathBuf {
         self.path.join(MODEL)
+    }
+
+    /// Why a callback stopped the run after this checkpoint's epoch, if one did (such a run
+    /// trains no further when resumed).
+    pub fn stopped(&self) -> Option<&str> {
+        self.state.stopped.as_deref()
     }
 
     /// Writes the checkpoint after `epoch` epochs into `dir`, then removes all but it and the
@@ -197,8 +213,21 @@ impl Checkpoint {
             let metadata = HashMap::from([("optimizer".to_string(), optimizer.config())]);
             tensor_file::write(&temp.join(OPTIMIZER), &optimizer.state(), metadata)?;
             model.history().save(temp.join(HISTORY))?;
+            let tensors: Vec<(String, tch::Tensor)> = fit
+                .state_tensors
+                .iter()
+                .flat_map(|(key, tensors)| {
+                    tensors
+                        .iter()
+                        .map(move |(name, t)| (format!("{key}/{name}"), t.shallow_clone()))
+                })
+                .collect();
+            let optional = (!tensors.is_empty()).then_some(CALLBACKS);
+            if optional.is_some() {
+                tensor_file::write(&temp.join(CALLBACKS), &tensors, HashMap::new())?;
+            }
             let mut files = BTreeMap::new();
-            for file in [MODEL, OPTIMIZER, HISTORY] {
+            for file in [MODEL, OPTIMIZER, HISTORY].into_iter().chain(optional) {
                 let at = temp.join(file);
                 let bytes = std::fs::read(&at).map_err(|e| Error::io("cannot read", &at, e))?;
                 files.insert(file.to_string(), sha256_hex(&bytes));
@@ -212,6 +241,10 @@ impl Checkpoint {
                 files,
                 learning_rate: Some(optimizer.learning_rate()),
                 callbacks: fit.states.clone(),
+                stopped: match &fit.stop {
+                    Some(Stop::Finished(reason)) => Some(reason.clone()),
+                    _ => None,
+                },
             };
             let json = serde_json::to_string_pretty(&state).expect("states serialise");
             write_atomic(&temp.join(STATE), json.as_bytes())?;
@@ -283,6 +316,25 @@ impl Checkpoint {
         *fit.model.history_mut() = self.history.clone();
         fit.initial_epoch = self.epoch;
         fit.restored = self.state.callbacks.clone();
+        fit.restored_tensors = BTreeMap::new();
+        if self.state.files.contains_key(CALLBACKS) {
+            let (tensors, _) = tensor_file::read(&self.path.join(CALLBACKS))?;
+            for (full, tensor) in tensors {
+                let Some((key, name)) = full.split_once('/') else {
+                    continue;
+                };
+                fit.restored_tensors
+                    .entry(key.to_string())
+                    .or_default()
+                    .push((name.to_string(), tensor.f_to_device(device)?));
+            }
+            for tensors in fit.restored_tensors.values_mut() {
+                tensors.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+        }
+        if let Some(reason) = &self.state.stopped {
+            fit.stop_training(reason.clone());
+        }
         Ok(())
     }
 }

@@ -83,8 +83,12 @@ impl Model {
             Box::new(StopButton::default()),
             Box::new(ProgbarLogger::default()),
         ];
+        // A TerminateOnNaN of the user's takes the place of fit's own, so none runs twice.
+        let own_nan_check = !callbacks.iter().any(|c| c.name() == "TerminateOnNaN");
         all.extend(callbacks);
-        all.push(Box::new(TerminateOnNaN::default()));
+        if own_nan_check {
+            all.push(Box::new(TerminateOnNaN::default()));
+        }
         all.push(Box::new(RecordHistory::default()));
         if let Some(dir) = &checkpoint_dir {
             all.push(Box::new(BackupAndRestore::new(dir, resume)));
@@ -97,7 +101,7 @@ impl Model {
             target_size: train.target_size(),
             train_images: train.cache_key().to_string(),
             validation_images: validation.cache_key().to_string(),
-            optimizer: compiled.optimizer.config(),
+            optimizer: compiled.compiled_with.clone(),
             loss: compiled.loss.name().to_string(),
             compute: compute.to_string(),
             callbacks: list.configs(),
@@ -111,7 +115,9 @@ impl Model {
             stop: None,
             settings,
             states: Default::default(),
+            state_tensors: Default::default(),
             restored: Default::default(),
+            restored_tensors: Default::default(),
             model: self,
         };
         let passes = Passes {
@@ -161,6 +167,10 @@ impl Passes<'_> {
         let validation = source(fit.model, self.cache, self.validation, self.compute, true)?;
         let params = fit.model.trainable_parameters();
         for epoch in fit.initial_epoch..fit.epochs {
+            // A resumed run that a callback had stopped (EarlyStopping) trains no further.
+            if fit.stop.is_some() {
+                return Ok(());
+            }
             list.epoch_begin(epoch, fit)?;
             if matches!(fit.stop, Some(Stop::Failed(_))) {
                 return Ok(());

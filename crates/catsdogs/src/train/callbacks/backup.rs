@@ -41,7 +41,13 @@ impl Callback for BackupAndRestore {
             });
         }
         checkpoint.restore(fit)?;
-        if checkpoint.epoch >= fit.epochs {
+        if let Some(reason) = checkpoint.stopped() {
+            crate::say!(
+                "{} holds a run that stopped after epoch {} ({reason}), so there is nothing to train; to train it again, delete that folder or give another one.",
+                self.dir.display(),
+                checkpoint.epoch
+            );
+        } else if checkpoint.epoch >= fit.epochs {
             crate::say!(
                 "{} holds all {} epochs of this run already, so there is nothing to train; to train it again, delete that folder or give another one.",
                 self.dir.display(),
