@@ -26,8 +26,8 @@ LEARNING_RATES = {"frozen": 2e-5, "finetune": 1e-5}
 
 
 def parser(description):
-    """The peers' shared command line: decode, forward, gradcam and epoch, with ours' option
-    names."""
+    """The peers' shared command line: decode, forward, gradcam, epoch and cached, with ours'
+    option names."""
     p = argparse.ArgumentParser(description=description)
     sub = p.add_subparsers(dest="what", required=True)
     decode = sub.add_parser("decode", help="time load_img-style decode + resize to 224x224")
@@ -47,13 +47,16 @@ def parser(description):
     gradcam.add_argument("--threads", type=int, default=1)
     gradcam.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     epoch = sub.add_parser("epoch", help="time epochs of the tutorial's training, end to end")
-    epoch.add_argument("--data", required=True, help="folder with train/ and validation/")
     epoch.add_argument("--phase", choices=["frozen", "finetune"], required=True)
-    epoch.add_argument("--epochs", type=int, default=1)
-    epoch.add_argument("--batch", type=int, default=50)
-    epoch.add_argument("--threads", type=int, default=1)
-    epoch.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    numbers(epoch)
+    cached = sub.add_parser("cached", help="time fine-tune epochs on block4 output computed "
+                            "once (untimed), as ours' feature cache keeps it")
+    for command in (epoch, cached):
+        command.add_argument("--data", required=True, help="folder with train/ and validation/")
+        command.add_argument("--epochs", type=int, default=1)
+        command.add_argument("--batch", type=int, default=50)
+        command.add_argument("--threads", type=int, default=1)
+        command.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+        numbers(command)
     return p
 
 

@@ -20,6 +20,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import signal
 import subprocess
 import sys
@@ -50,12 +51,12 @@ def parse_args():
                    "file that does not exist gets the section alone)")
     p.add_argument("--quick", action="store_true", help="small sizes, to try the harness")
     p.add_argument("--images", type=int, help="images decoded in (a) (2000; quick 200)")
-    p.add_argument("--train", type=int, help="training images in (c) (200; quick 20)")
+    p.add_argument("--train", type=int, help="training images in (c) (100; quick 20)")
     p.add_argument("--validation", type=int, help="validation images in (c) (a quarter of --train)")
     p.add_argument("--test", type=int, default=0, help="test images of the split used in (c)")
-    p.add_argument("--epochs", type=int, default=1, help="epochs of each run in (c)")
-    p.add_argument("--experiments", type=int, default=0,
-                   help="also run ours' two experiments with this many epochs each on (c)'s data")
+    p.add_argument("--epochs", type=int, default=3,
+                   help="epochs of each row in (c), the tutorial's two experiments (3); the "
+                   "30 epochs are derived from them, or measured with --epochs 30")
     p.add_argument("--batch", type=int, default=50, help="batch size of (c)")
     p.add_argument("--forward-batch", type=int,
                    help="batch of (b) (8 on the CPU, quick 4; 50 on CUDA)")
@@ -67,8 +68,8 @@ def parse_args():
                    "precision and layout)")
     p.add_argument("--threads", type=int, help="threads for 'all cores' (the usable cores)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--parts", default="checks,b,a,c,experiments",
-                   help="which parts, in this order: checks, a, b, c, experiments")
+    p.add_argument("--parts", default="checks,b,a,c",
+                   help="which parts, in this order: checks, a, b, c")
     p.add_argument("--budget", type=float, default=math.inf,
                    help="seconds for the whole run; steps that no longer fit are skipped")
     p.add_argument("--step-timeout", type=float, default=1800, help="seconds for one step")
@@ -83,7 +84,7 @@ def parse_args():
         p.error(f"--backbones: unknown {', '.join(unknown)} (known: {', '.join(BACKBONES)})")
     args.images = args.images or (200 if args.quick else 2000)
     # Even counts, so that the split gives both classes the same number of images.
-    args.train = 2 * math.ceil((args.train or (20 if args.quick else 200)) / 2)
+    args.train = 2 * math.ceil((args.train or (20 if args.quick else 100)) / 2)
     args.validation = 2 * math.ceil((args.validation or max(2, args.train // 4)) / 2)
     args.test = 2 * math.ceil(args.test / 2)
     return args
@@ -151,7 +152,7 @@ class Harness:
         else:
             row.update({k: v for k, v in result.items() if k not in row or k == "device"})
             row["note"] = result.get("what", "")
-            if part in ("c", "experiments"):  # end to end: the whole process counts
+            if part == "c":  # end to end: the whole process counts
                 row["images_per_second"] = row["images"] / row["wall_seconds"]
         print(f" {row['status']} {summary(row)}", flush=True)
         return row
@@ -216,15 +217,14 @@ class Harness:
         self.settings = {
             "images_decoded": min(a.images, len(images)), "train": a.train,
             "validation": a.validation, "test": a.test, "epochs": a.epochs,
-            "experiments_epochs": a.experiments, "batch": a.batch,
+            "batch": a.batch,
             "forward_batch": self.forward_batch, "forward_iterations": self.forward_iterations,
             "backbones": self.backbones,
             "threads": self.threads, "device": self.device, "quick": a.quick,
         }
         for part in [p.strip() for p in a.parts.split(",") if p.strip()]:
             {"checks": self.part_checks, "a": lambda: self.part_decode(files),
-             "b": self.part_forward, "c": lambda: self.part_epochs(split),
-             "experiments": lambda: self.part_experiments(split)}[part]()
+             "b": self.part_forward, "c": lambda: self.part_epochs(split)}[part]()
 
     def part_checks(self):
         if self.device != "cuda":
@@ -332,91 +332,87 @@ class Harness:
         return rows
 
     def part_epochs(self, split):
+        """(c): the tutorial's two experiments, each row a whole process of --epochs epochs
+        from a cold start, and the 30 epochs derived from its first and later epochs."""
         a = self.args
-        print(f"(c) {a.epochs} epoch(s) end to end, {a.train} training + {a.validation} "
-              f"validation images, batch {a.batch}, cold caches")
+        print(f"(c) the tutorial's experiments, {a.epochs} epoch(s) a row, {a.train} training + "
+              f"{a.validation} validation images, batch {a.batch}, cold caches")
+        auto = self.numbers()[0]
         for phase in ("frozen", "finetune"):
             group = f"c-{phase}"
             f = ["--data", split, "--epochs", a.epochs, "--batch", a.batch,
                  "--threads", self.threads, "--device", self.device]
-            phase_f = ["--phase", phase, *f]
             runs = {}
-            pairs = self.numbers()
-            # auto with caches (the reference), auto without the feature cache (the same
-            # numbers, as the check below asserts), then the other precisions and layouts.
-            for i, ((precision, layout), cache) in enumerate(
-                    [(pairs[0], "on"), (pairs[0], "off")] + [(p, "on") for p in pairs[1:]]):
-                run_dir = self.work / "runs" / f"{phase}-{precision}-{layout}-cache-{cache}"
+            # auto with caches (the reference), and without the feature cache (the same
+            # numbers, as the check below asserts).
+            for cache in ("on", "off"):
+                run_dir = self.work / "runs" / f"{phase}-cache-{cache}"
                 cmd = self.ours("epoch", "--experiment", phase, "--cache", cache, "--out", run_dir,
-                                "--precision", precision, "--layout", layout, *f)
+                                "--precision", auto[0], "--layout", auto[1], *f)
                 label = "caches" if cache == "on" else "no feature cache"
-                what = f"{precision} {layout.upper()}" + (", auto" if i < 2 else "")
-                self.measure("c", f"{phase}: ours, {what}, {label}", cmd, self.threads, group,
-                             prepare=lambda d=run_dir: self.cold(split, d))
-                if i < 2:
-                    runs[cache] = run_dir / "history.json"
-            for precision, layout in [("fp32", "nchw"), ("bf16", "nhwc")]:
-                name = f"{phase}: PyTorch loop (ImageFolder + DataLoader), {precision} " \
-                       f"{layout.upper()}" + (" (autocast)" if precision == "bf16" else "")
+                row = self.measure("c", f"{phase}: ours, {auto[0]} {auto[1].upper()}, auto, "
+                                   f"{label}", cmd, self.threads, group,
+                                   prepare=lambda d=run_dir: self.cold(split, d))
+                self.derive_thirty(row)
+                test = run_dir / "test_metrics.json"
+                if row["status"] == "ok" and test.exists():
+                    row.update(json.loads(test.read_text()))
+                    row["note"] = (f"val_acc {row['val_acc']:.4f}, test_acc "
+                                   f"{row['test_acc']:.4f} (synthetic images, random weights)")
+                runs[cache] = run_dir / "history.json"
+            for name, precision, cmd in self.epoch_peers(phase, f):
                 if precision == "bf16" and not self.bf16:
                     self.bf16_skipped("c", name, group)
-                    continue
-                self.measure("c", name, self.peer("torch", "epoch", *phase_f, "--precision",
-                                                  precision, "--layout", layout),
-                             self.threads, group)
-            for precision, policy in [("fp32", "fp32"), ("bf16", "mixed_bfloat16")]:
-                name = f"{phase}: Keras fit (flow_from_directory), {policy}"
-                if precision == "bf16" and not self.bf16:
-                    self.bf16_skipped("c", name, group)
-                    continue
-                self.measure("c", name, self.peer("keras", "epoch", *phase_f, "--precision",
-                                                  precision), self.threads, group)
+                else:
+                    self.derive_thirty(self.measure("c", name, cmd, self.threads, group))
             self.same_history(phase, runs["on"], runs["off"])
+        self.cached_finetune(split)
 
-    def part_experiments(self, split):
+    def epoch_peers(self, phase, f):
+        """(name, precision, command) of the peers' rows of one experiment: the idiomatic
+        PyTorch loop (fp32 NCHW, bf16 autocast channels_last) and Keras fit (fp32,
+        mixed_bfloat16)."""
+        rows = []
+        for precision, layout in [("fp32", "nchw"), ("bf16", "nhwc")]:
+            name = f"{phase}: PyTorch loop (ImageFolder + DataLoader), {precision} " \
+                   f"{layout.upper()}" + (" (autocast)" if precision == "bf16" else "")
+            rows.append((name, precision, self.peer("torch", "epoch", "--phase", phase, *f,
+                                                    "--precision", precision, "--layout",
+                                                    layout)))
+        for precision, policy in [("fp32", "fp32"), ("bf16", "mixed_bfloat16")]:
+            rows.append((f"{phase}: Keras fit (flow_from_directory), {policy}", precision,
+                         self.peer("keras", "epoch", "--phase", phase, *f, "--precision",
+                                   precision)))
+        return rows
+
+    def cached_finetune(self, split):
+        """The PyTorch loop's fine-tune epoch on cached block4 output (computed once, untimed),
+        in the precision of ours' auto, beside ours' later fine-tune epochs (which read the
+        feature cache's block4 output)."""
         a = self.args
-        if not a.experiments:
+        if a.epochs < 2:  # no later epoch to compare
             return
-        print(f"Experiments: ours, {a.experiments} epochs each, cold caches before the first")
-        first = True
-        for phase in ("frozen", "finetune"):
-            run_dir = self.work / "runs" / f"experiment-{phase}"
-            cmd = self.ours("epoch", "--experiment", phase, "--epochs", a.experiments,
-                            "--batch", a.batch, "--threads", self.threads, "--device",
-                            self.device, "--data", split, "--out", run_dir)
-            prepare = (lambda d=run_dir: self.cold(split, d)) if first else (
-                lambda d=run_dir: shutil.rmtree(d, ignore_errors=True))
-            row = self.measure("experiments", f"{phase}: ours, {a.experiments} epochs", cmd,
-                               self.threads, f"x-{phase}", prepare=prepare)
-            test = run_dir / "test_metrics.json"
-            if row["status"] == "ok" and test.exists():
-                row.update(json.loads(test.read_text()))
-                row["note"] = (f"val_acc {row['val_acc']:.4f}, test_acc {row['test_acc']:.4f} "
-                               "(synthetic images, random VGG16 weights)")
-            first = False
-            self.extrapolate(phase, a.experiments)
+        precision, layout = self.numbers()[0]
+        name = (f"finetune on cached block4 output: PyTorch loop, {precision} "
+                f"{layout.upper()}" + (" (autocast)" if precision == "bf16" else ""))
+        cmd = self.peer("torch", "cached", "--data", split, "--epochs", a.epochs, "--batch",
+                        a.batch, "--threads", self.threads, "--device", self.device,
+                        "--precision", precision, "--layout", layout)
+        self.derive_thirty(self.measure("c", name, cmd, self.threads, "c-cached"))
 
-    def extrapolate(self, phase, epochs):
-        """The PyTorch loop's time for `epochs` epochs on the same data, from its measured
-        epoch(s) in (c): its wall time plus the missing epochs at its mean epoch time."""
-        for row in list(self.results):
-            if row["group"] == f"c-{phase}" and "PyTorch loop (ImageFolder + DataLoader), fp32" \
-                    in row["name"]:
-                if row["status"] != "ok":
-                    return
-                per_epoch = sum(row["epoch_seconds"]) / len(row["epoch_seconds"])
-                measured = len(row["epoch_seconds"])
-                self.results.append({
-                    "part": "experiments", "name": f"{phase}: PyTorch loop, {epochs} epochs",
-                    "threads": row["threads"], "device": row["device"], "group": f"x-{phase}",
-                    "ours": False, "status": "ok", "images": row["images"] // measured * epochs,
-                    "seconds": per_epoch * epochs,
-                    "wall_seconds": row["wall_seconds"] + per_epoch * (epochs - measured),
-                    "images_per_second": row["images"] // measured * epochs / (
-                        row["wall_seconds"] + per_epoch * (epochs - measured)),
-                    "peak_ram_mb": row.get("peak_ram_mb"), "peak_gpu_mb": row.get("peak_gpu_mb"),
-                    "note": f"extrapolated from {measured} measured epoch(s) in (c)",
-                })
+    def derive_thirty(self, row):
+        """Adds a row's first epoch (the process's wall time less its later epochs: start,
+        decoding, model build, caches and the first epoch), the median of its later epochs,
+        and the tutorial's 30 epochs: measured where the row ran 30, else first + 29 x later."""
+        epochs = row.get("epoch_seconds") or []
+        if row["status"] != "ok" or len(epochs) < 2:
+            return
+        later = epochs[1:]
+        row["first_epoch_seconds"] = row["wall_seconds"] - sum(later)
+        row["later_epoch_seconds"] = statistics.median(later)
+        row["thirty_measured"] = len(epochs) == 30
+        row["thirty_seconds"] = row["wall_seconds"] if len(epochs) == 30 else (
+            row["first_epoch_seconds"] + 29 * row["later_epoch_seconds"])
 
     # ----- helpers -----------------------------------------------------------------------
 
@@ -451,13 +447,20 @@ class Harness:
 
     def ratios(self):
         """'ours is N x faster' for each row: the reference row of its group (the first, ours)
-        divided by it, by throughput in (a)/(b) and by wall-clock time in (c)/experiments."""
+        divided by it, by throughput in (a)/(b) and by wall-clock time in (c), where the 30
+        epochs compare too; the fine-tune epoch on cached block4 output compares with ours'
+        later fine-tune epochs."""
         refs = {}
         for row in self.results:
             if row["status"] != "ok" or "seconds" not in row:
                 continue
             if row["ours"]:
                 refs.setdefault(row["group"], row)
+            if row["group"] == "c-cached":
+                ref = refs.get("c-finetune")
+                if ref and "later_epoch_seconds" in ref and "later_epoch_seconds" in row:
+                    row["ours_speedup"] = row["later_epoch_seconds"] / ref["later_epoch_seconds"]
+                continue
             ref = refs.get(row["group"])
             if ref is None:
                 continue
@@ -465,6 +468,8 @@ class Harness:
                 row["ours_speedup"] = ref["images_per_second"] / row["images_per_second"]
             else:
                 row["ours_speedup"] = row["wall_seconds"] / ref["wall_seconds"]
+                if "thirty_seconds" in row and "thirty_seconds" in ref:
+                    row["thirty_speedup"] = row["thirty_seconds"] / ref["thirty_seconds"]
 
     def report(self):
         self.ratios()
@@ -688,8 +693,7 @@ PART_TITLES = {
     "checks": "checks",
     "a": "(a) decode",
     "b": "(b) forward",
-    "c": "(c) epochs",
-    "experiments": "experiments",
+    "c": "(c) experiments",
 }
 COLUMNS = ["part", "implementation", "thr", "images", "time s", "wall s", "images/s",
            "ours is", "peak RAM MB", "peak GPU MB", "note"]
@@ -736,31 +740,84 @@ def machine_lines(data):
         f"Settings: {s['threads']} threads for 'all cores'; (a) {s['images_decoded']} JPEGs; "
         f"(b) {', '.join(BACKBONES[b] for b in s.get('backbones', ['vgg16']))}, batch "
         f"{s['forward_batch']}, {s['forward_iterations']} timed batches; (c) "
-        f"{s['epochs']} epoch(s) on {s['train']} training + {s['validation']} validation "
-        f"images, batch {s['batch']}"
-        + (f"; experiments {s['experiments_epochs']} epochs each" if s["experiments_epochs"]
-           else "") + ".",
+        f"{s['epochs']} epoch(s) a row on {s['train']} training + {s['validation']} "
+        f"validation images, batch {s['batch']}.",
         f"Run on {data['date']}, {data['seconds'] / 60:.1f} minutes in all.",
     ]
 
 
+EXPERIMENT_TITLE = "The tutorial's experiments, 30 epochs"
+EXPERIMENT_COLUMNS = ["experiment", "implementation", "epochs run", "first epoch s",
+                      "later epochs s (median)", "30 epochs s", "ours is", "note"]
+CACHED_TITLE = "A fine-tune epoch on cached block4 output"
+CACHED_COLUMNS = ["implementation", "epoch s (median of the later)", "images/s", "ours is"]
+
+
+def experiment_cells(row):
+    """A (c) row in the 30-epoch table: its first epoch (start, decoding, model build, caches
+    and the first epoch), the median of the later ones and the 30 epochs (derived as first +
+    29 x later unless 30 were run)."""
+    phase, name = row["name"].split(": ", 1)
+    ok = "thirty_seconds" in row
+    note = row["note"] if row["status"] == "ok" else f"{row['status'].upper()}: {row['note']}"
+    speed = row.get("thirty_speedup")
+    return [
+        phase,
+        name,
+        str(len(row.get("epoch_seconds") or [])) if row["status"] == "ok" else "",
+        f"{row['first_epoch_seconds']:.1f}" if ok else "",
+        f"{row['later_epoch_seconds']:.2f}" if ok else "",
+        (f"{row['thirty_seconds']:.0f}" + ("" if row["thirty_measured"] else " (derived)"))
+        if ok else "",
+        f"{speed:.2f}x" if speed else "",
+        note.replace("|", "/"),
+    ]
+
+
+def cached_cells(row):
+    later = row["later_epoch_seconds"]
+    per_epoch = row["images"] / len(row["epoch_seconds"])
+    speed = row.get("ours_speedup") if not row["ours"] else 1.0
+    return [row["name"], f"{later:.2f}", f"{per_epoch / later:.1f}",
+            f"{speed:.2f}x" if speed else ""]
+
+
+def tables(data):
+    """(title, columns, rows) of each table of a run: every measurement, the tutorial's
+    experiments over 30 epochs, and the fine-tune epoch on cached block4 output."""
+    results = data["results"]
+    c = [r for r in results if r["part"] == "c" and r["group"] != "c-cached"]
+    cached = [r for r in results if r["group"] in ("c-finetune", "c-cached") and r["ours"]
+              and "later_epoch_seconds" in r][:1]
+    cached += [r for r in results if r["group"] == "c-cached" and "later_epoch_seconds" in r]
+    found = [(None, COLUMNS, [cells(r) for r in results])]
+    if c:
+        found.append((EXPERIMENT_TITLE, EXPERIMENT_COLUMNS, [experiment_cells(r) for r in c]))
+    if len(cached) > 1:
+        found.append((CACHED_TITLE, CACHED_COLUMNS, [cached_cells(r) for r in cached]))
+    return found
+
+
 def render_text(data):
-    rows = [COLUMNS] + [cells(r) for r in data["results"]]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    lines = machine_lines(data) + [""]
-    for r in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    lines = machine_lines(data)
+    for title, columns, rows in tables(data):
+        rows = [columns] + rows
+        widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
+        lines += [""] + ([f"{title}:"] if title else [])
+        for r in rows:
+            lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     for c in data["checks"]:
         lines.append(f"check: {c['check']}: {'PASS' if c['ok'] else 'FAIL'} ({c['detail']})")
     return "\n".join(lines)
 
 
 def render_markdown(data):
-    lines = [f"- {l}" for l in machine_lines(data)] + [""]
-    lines.append("| " + " | ".join(COLUMNS) + " |")
-    lines.append("|" + "|".join("---" for _ in COLUMNS) + "|")
-    for r in data["results"]:
-        lines.append("| " + " | ".join(cells(r)) + " |")
+    lines = [f"- {l}" for l in machine_lines(data)]
+    for title, columns, rows in tables(data):
+        lines += [""] + ([f"### {title}", ""] if title else [])
+        lines.append("| " + " | ".join(columns) + " |")
+        lines.append("|" + "|".join("---" for _ in columns) + "|")
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
     if data["checks"]:
         lines.append("")
         for c in data["checks"]:

@@ -6,6 +6,7 @@ tutorial's model and optimizer.
     python torch_peer.py forward --model NAME --batch B --iterations K --threads N --device cpu|cuda
     python torch_peer.py gradcam --batch B --iterations K --threads N --device cpu|cuda
     python torch_peer.py epoch   --data DIR --phase frozen|finetune --epochs E --threads N
+    python torch_peer.py cached  --data DIR --epochs E --threads N (fine-tuning on block4 output)
 """
 
 import contextlib
@@ -174,14 +175,12 @@ class Caffe:
         return x.flip(0).float() - self.mean
 
 
-def epoch(args):
-    torch = import_torch(args.threads)
+def loaders(torch, args, device):
+    """ImageFolder + DataLoader over the split's train/ (shuffled) and validation/, decoding as
+    Keras's load_img and preprocess_input do."""
     import torchvision
-    from torch import nn
     from torchvision import transforms
 
-    device = pick_device(torch, args.device)
-    torch.manual_seed(0)
     transform = transforms.Compose(
         [
             # On the PIL image, as Keras's load_img: Pillow's NEAREST.
@@ -190,18 +189,25 @@ def epoch(args):
             Caffe(torch),
         ]
     )
-    loaders = {}
+    found = {}
     for split, shuffle in (("train", True), ("validation", False)):
         dataset = torchvision.datasets.ImageFolder(f"{args.data}/{split}", transform=transform)
-        loaders[split] = torch.utils.data.DataLoader(
+        found[split] = torch.utils.data.DataLoader(
             dataset,
             batch_size=args.batch,
             shuffle=shuffle,
             num_workers=args.threads,
             pin_memory=device.type == "cuda",
         )
-    layout, autocast = numbers(torch, args, device)
-    base = conv_base()
+    return found
+
+
+def tutorial_model(torch, base, phase, device, layout):
+    """`base` (the conv base, or its block5 alone) + Flatten/Dropout(0.5)/Dense(256,
+    relu)/Dense(1) (the sigmoid in the loss), block5 trainable when fine-tuning, and Keras's
+    RMSprop (rho 0.9, epsilon 1e-7) at the phase's learning rate."""
+    from torch import nn
+
     model = nn.Sequential(
         base,
         nn.Flatten(),
@@ -211,23 +217,32 @@ def epoch(args):
         nn.Linear(256, 1),
     ).to(device, memory_format=layout)
     base.requires_grad_(False)
-    if args.phase == "finetune":
-        base[common.TORCH_BLOCK5 :].requires_grad_(True)
-    # Keras's RMSprop: rho 0.9, epsilon 1e-7.
+    if phase == "finetune":
+        trainable = base[common.TORCH_BLOCK5 :] if len(base) > common.TORCH_BLOCK5 else base
+        trainable.requires_grad_(True)
     optimizer = torch.optim.RMSprop(
         [p for p in model.parameters() if p.requires_grad],
-        lr=common.LEARNING_RATES[args.phase],
+        lr=common.LEARNING_RATES[phase],
         alpha=0.9,
         eps=1e-7,
     )
+    return model, optimizer
+
+
+def train(torch, args, model, optimizer, batches, device, layout, autocast):
+    """--epochs epochs of the idiomatic loop over `batches(split)` ((x, y) pairs), with
+    validation; prints the result line."""
+    from torch import nn
+
     loss_fn = nn.BCEWithLogitsLoss()
     epoch_seconds, metrics = [], {}
+    images = 0
     for _ in range(args.epochs):
         start = time.perf_counter()
         model.train()
         seen = correct = 0
         total_loss = 0.0
-        for x, y in loaders["train"]:
+        for x, y in batches("train"):
             x = x.to(device, non_blocking=True, memory_format=layout)
             y = y.float().to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
@@ -239,12 +254,13 @@ def epoch(args):
             total_loss += loss.item() * len(y)
             correct += ((logits > 0).float() == y).sum().item()
             seen += len(y)
+        images += seen
         metrics.update(loss=total_loss / seen, acc=correct / seen)
         model.eval()
         seen = correct = 0
         total_loss = 0.0
         with torch.no_grad():
-            for x, y in loaders["validation"]:
+            for x, y in batches("validation"):
                 x = x.to(device, non_blocking=True, memory_format=layout)
                 y = y.float().to(device, non_blocking=True)
                 with autocast:
@@ -254,13 +270,52 @@ def epoch(args):
                 seen += len(y)
         metrics.update(val_loss=total_loss / seen, val_acc=correct / seen)
         epoch_seconds.append(time.perf_counter() - start)
-    common.report_epochs(args, len(loaders["train"].dataset) * args.epochs, epoch_seconds,
-                         metrics, device.type)
+    common.report_epochs(args, images, epoch_seconds, metrics, device.type)
+
+
+def epoch(args):
+    torch = import_torch(args.threads)
+    device = pick_device(torch, args.device)
+    torch.manual_seed(0)
+    data = loaders(torch, args, device)
+    layout, autocast = numbers(torch, args, device)
+    model, optimizer = tutorial_model(torch, conv_base(), args.phase, device, layout)
+    train(torch, args, model, optimizer, lambda split: data[split], device, layout, autocast)
+
+
+def cached(args):
+    """Fine-tuning as ours' later epochs run it: block4's output of every image computed once
+    (untimed, in the computation's precision), then epochs of block5 and the head on it, the
+    training batches shuffled each epoch."""
+    torch = import_torch(args.threads)
+    device = pick_device(torch, args.device)
+    torch.manual_seed(0)
+    data = loaders(torch, args, device)
+    layout, autocast = numbers(torch, args, device)
+    base = conv_base().to(device, memory_format=layout)
+    features = {}
+    with torch.no_grad(), autocast:
+        for split, loader in data.items():
+            pairs = [(base[: common.TORCH_BLOCK5](x.to(device, memory_format=layout)), y)
+                     for x, y in loader]
+            features[split] = (torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs]))
+    model, optimizer = tutorial_model(torch, base[common.TORCH_BLOCK5 :], "finetune", device,
+                                      layout)
+
+    def batches(split):
+        x, y = features[split]
+        order = torch.randperm(len(y)) if split == "train" else torch.arange(len(y))
+        for i in range(0, len(y), args.batch):
+            pick = order[i : i + args.batch]
+            yield x[pick], y[pick]
+
+    train(torch, args, model, optimizer, batches, device, layout, autocast)
 
 
 def main():
     args = common.parser(__doc__).parse_args()
-    {"decode": decode, "forward": forward, "gradcam": gradcam, "epoch": epoch}[args.what](args)
+    {"decode": decode, "forward": forward, "gradcam": gradcam, "epoch": epoch,
+     "cached": cached}[args.what](args)
 
 
 if __name__ == "__main__":
