@@ -433,12 +433,14 @@ class Harness:
         if not (cached.exists() and uncached.exists()):
             self.check(what, False, "a run did not finish")
             return
-        a, b = (json.loads(p.read_text())["epochs"] for p in (cached, uncached))
-        diffs = [abs(x[k] - y[k]) for x, y in zip(a, b) for k in ("loss", "acc", "val_loss",
-                                                                     "val_acc")]
+        # Keras's History: {"epoch": [...], "history": {"loss": [...], ...}}.
+        a, b = (json.loads(p.read_text())["history"] for p in (cached, uncached))
+        keys = ("loss", "acc", "val_loss", "val_acc")
+        diffs = [abs(x - y) for k in keys for x, y in zip(a[k], b[k])]
         worst = max(diffs, default=0.0)
-        self.check(what, len(a) == len(b) and worst <= SAME_TOLERANCE,
-                   f"{len(a)} epoch(s); largest difference in loss/acc/val_loss/val_acc "
+        same_length = all(len(a[k]) == len(b[k]) for k in keys)
+        self.check(what, same_length and worst <= SAME_TOLERANCE,
+                   f"{len(a['loss'])} epoch(s); largest difference in loss/acc/val_loss/val_acc "
                    f"{worst:.3g} (tolerance {SAME_TOLERANCE:g})")
 
     def check(self, what, ok, detail):

@@ -17,6 +17,7 @@
 use tch::{Device, Kind, Tensor};
 
 use super::layers::{Init, LayerKind, Mode, WeightSpec};
+use super::prepared::PreparedWeights;
 use crate::error::{Error, Result};
 use crate::precision::Compute;
 
@@ -40,6 +41,8 @@ pub struct Layer {
     inputs: Vec<String>,
     weights: Vec<Tensor>,
     trainable: bool,
+    /// The weights as the last pass without gradients took them.
+    prepared: PreparedWeights,
 }
 
 impl Layer {
@@ -116,6 +119,7 @@ impl Layer {
                 .map(|t| t.to_kind(Kind::Float).detach())
                 .collect(),
             trainable: true,
+            prepared: PreparedWeights::default(),
         };
         layer.set_trainable(true);
         layer
@@ -224,6 +228,7 @@ impl Layer {
             .iter()
             .map(|t| t.to_device(device).detach())
             .collect();
+        self.prepared.clear();
         self.set_trainable(self.trainable);
     }
 
@@ -236,7 +241,8 @@ impl Layer {
 
     /// Runs the layer on its inputs (one, or several for `Add`), computed as `compute` says:
     /// the input and the weights in its kind (the float32 weights are cast, so gradients reach
-    /// them in float32) and layout. An input the layer cannot take (see
+    /// them in float32; where none can, the cast weights are kept for the next batch while
+    /// the weights are unchanged) and layout. An input the layer cannot take (see
     /// [`Op::output_shape`](super::Op::output_shape)) is an error naming the layer, what it
     /// needs and the batch's shape.
     pub fn run(&self, inputs: &[&Tensor], train: bool, compute: Compute) -> Result<Tensor> {
@@ -256,6 +262,11 @@ impl Layer {
             trainable: self.trainable,
             compute,
         };
-        self.kind.op().run(inputs, &self.weights, mode)
+        if self.kind.op().prepares_weights() {
+            let weights = self.prepared.get(&self.weights, compute)?;
+            self.kind.op().run(inputs, &weights, mode)
+        } else {
+            self.kind.op().run(inputs, &self.weights, mode)
+        }
     }
 }

@@ -27,13 +27,15 @@
 //! the same model ([`crate::train`]).
 //!
 //! The parts: `layers` (each kind of layer in one place: its weights, shapes, computation and
-//! saved form), `layer` (a layer with its weights), `graph` (how layers connect, checked),
+//! saved form), `layer` (a layer with its weights), `prepared` (its weights as a computation
+//! takes them, kept while unchanged), `graph` (how layers connect, checked),
 //! `run` (forward passes, precision, parameters), `saving` (the saved form, versioned),
 //! `summary` (Keras's table) and this file (the model, its building and its flags).
 
 mod graph;
 mod layer;
 pub mod layers;
+mod prepared;
 mod run;
 mod saving;
 mod summary;

@@ -79,10 +79,10 @@ fn conv_map(
     window.map(out_channels, input)
 }
 
-/// A convolution of `x` by the weights (OIHW kernel, then the bias if any) over `window`, in
-/// `groups` channel groups, as `compute` says. Symmetric padding goes to the convolution itself
-/// (VGG's call, unchanged); TensorFlow's uneven 'same' padding (stride 2) pads the map with
-/// zeros first.
+/// A convolution of `x` by the weights (OIHW kernel, then the bias if any, prepared for
+/// `compute`) over `window`, in `groups` channel groups. Symmetric padding goes to the
+/// convolution itself (VGG's call, unchanged); TensorFlow's uneven 'same' padding (stride 2)
+/// pads the map with zeros first.
 fn convolve(
     x: &Tensor,
     weights: &[Tensor],
@@ -91,18 +91,17 @@ fn convolve(
     compute: Compute,
 ) -> Result<Tensor> {
     let x = compute.prepare(x)?;
-    let kernel = compute.prepare(&weights[0])?;
-    let bias = weights.get(1).map(|b| compute.prepare(b)).transpose()?;
+    let (kernel, bias) = (&weights[0], weights.get(1));
     let size = x.size();
     let (s, d) = (window.strides, window.dilation_rate);
     let (top, bottom) = window.pads(size[2]);
     let (left, right) = window.pads(size[3]);
     Ok(if top == bottom && left == right {
-        x.f_conv2d(&kernel, bias.as_ref(), [s, s], [top, left], [d, d], groups)?
+        x.f_conv2d(kernel, bias, [s, s], [top, left], [d, d], groups)?
     } else {
         x.f_constant_pad_nd([left, right, top, bottom])?.f_conv2d(
-            &kernel,
-            bias.as_ref(),
+            kernel,
+            bias,
             [s, s],
             [0, 0],
             [d, d],
@@ -136,9 +135,13 @@ impl Op for Conv2d {
         )
     }
 
+    fn prepares_weights(&self) -> bool {
+        true
+    }
+
     fn run(&self, inputs: &[&Tensor], weights: &[Tensor], mode: Mode) -> Result<Tensor> {
         let y = convolve(inputs[0], weights, &self.window, 1, mode.compute)?;
-        self.activation.apply(y)
+        self.activation.apply_to_new(y)
     }
 }
 
@@ -165,6 +168,10 @@ impl Op for DepthwiseConv2d {
             self.channels,
             self.window.describe()
         )
+    }
+
+    fn prepares_weights(&self) -> bool {
+        true
     }
 
     fn run(&self, inputs: &[&Tensor], weights: &[Tensor], mode: Mode) -> Result<Tensor> {

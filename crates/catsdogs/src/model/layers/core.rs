@@ -50,6 +50,15 @@ impl Activation {
             Activation::Softmax => x.f_softmax(1, Kind::Float)?,
         })
     }
+
+    /// [`apply`](Activation::apply) to a layer's own new output, which nothing else holds:
+    /// ReLU in place, sparing a copy of the maps (the same values).
+    pub(super) fn apply_to_new(self, mut x: Tensor) -> Result<Tensor> {
+        match self {
+            Activation::Relu => Ok(x.f_relu_()?),
+            other => other.apply(x),
+        }
+    }
 }
 
 /// `Dense(units)` on `inputs` features, then `activation`. An input that is not flat yet is
@@ -88,6 +97,10 @@ impl Op for Dense {
         )
     }
 
+    fn prepares_weights(&self) -> bool {
+        true
+    }
+
     fn run(&self, inputs: &[&Tensor], weights: &[Tensor], mode: Mode) -> Result<Tensor> {
         let x = inputs[0];
         let x = if x.dim() > 2 {
@@ -98,10 +111,8 @@ impl Op for Dense {
         let [kernel, bias] = weights else {
             unreachable!("Layer::with_weights checks the number of weights");
         };
-        let compute = mode.compute;
-        let (x, kernel) = (compute.prepare(&x)?, compute.prepare(kernel)?);
-        self.activation
-            .apply(compute.prepare(bias)?.f_addmm(&x, &kernel)?)
+        let x = mode.compute.prepare(&x)?;
+        self.activation.apply_to_new(bias.f_addmm(&x, kernel)?)
     }
 }
 

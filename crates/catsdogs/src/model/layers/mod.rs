@@ -126,8 +126,17 @@ pub trait Op {
         (1, Some(1))
     }
 
+    /// Whether [`run`](Op::run) takes its weights as [`Compute::prepare`] makes them (in the
+    /// computation's kind, kernels in its layout) rather than in float32 as the layer holds
+    /// them; the layer then prepares them, once for as long as they stay unchanged where no
+    /// gradient reaches them.
+    fn prepares_weights(&self) -> bool {
+        false
+    }
+
     /// The output for `inputs`, whose shapes [`output_shape`](Op::output_shape) accepted,
-    /// with `weights` in [`weights`](Op::weights)' order.
+    /// with `weights` in [`weights`](Op::weights)' order (prepared for `mode.compute` if the
+    /// kind [`prepares_weights`](Op::prepares_weights)).
     fn run(&self, inputs: &[&Tensor], weights: &[Tensor], mode: Mode) -> Result<Tensor>;
 }
 
