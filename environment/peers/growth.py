@@ -275,19 +275,20 @@ def render_markdown(data):
         f"written to disk), `epoch` the median of the later epochs (training on the features "
         f"read from their memory-mapped files, and the validation).",
         f"- Measured at {side}x{side} on {', '.join(f'{n:,}' for n in sorted(measured))} "
-        f"images; the other lines are interpolated (marked ~). The 224x224 columns are "
+        f"images; the other lines are interpolated between them, or extrapolated along the "
+        f"last two beyond the largest (marked ~). The 224x224 columns are "
         f"computed: times from a measured run at 224x224 on {base['images']} images, scaled "
         f"by the number of images; disk exactly ({IMAGE_BYTES_224:,} bytes a decoded image, "
         f"7x7x512 values of {big['value_bytes']} bytes an image of features, training and "
-        f"validation); RAM as that run's anonymous peak ({base['peak_anon_mb']:.0f} MB) plus "
-        f"the growth per image at {side}x{side} ({anon_slope:.1f} MB per 1,000 images).",
+        f"validation); RAM as that run's anonymous peak ({base['peak_anon_mb']:.0f} MiB) plus "
+        f"the growth per image at {side}x{side} ({anon_slope:.1f} MiB per 1,000 images).",
         "- `RAM anon` is the process's peak anonymous memory (its own, which must stay in RAM); "
         "`RAM all` adds the pages of the memory-mapped caches that were resident, which the "
         "kernel drops under pressure and reads again from disk.",
         "",
         f"| images | {side}px decode s | {side}px features s | {side}px epoch s | "
-        f"{side}px RAM anon MB | {side}px RAM all MB | {side}px caches MB | 224px decode s | "
-        f"224px features s | 224px epoch s | 224px RAM anon MB | 224px caches GB |",
+        f"{side}px RAM anon MiB | {side}px RAM all MiB | {side}px caches MB | 224px decode s | "
+        f"224px features s | 224px epoch s | 224px RAM anon MiB | 224px caches GB |",
         "|" + "---|" * 12,
     ]
     for total in range(1000, 25001, 1000):
@@ -303,11 +304,13 @@ def render_markdown(data):
             f"{big['later_epoch_seconds']:.1f} | {big['peak_anon_mb']:.0f} | "
             f"{(big['image_cache_bytes'] + big['feature_bytes']) / 1e9:.2f} |")
     big = at_224(base, rows, 25000)
-    fits = big["peak_anon_mb"] / 1024 < RAM_GOAL_GB
+    peak_gb = big["peak_anon_mb"] * 2**20 / 1e9
+    fits = peak_gb < RAM_GOAL_GB
     lines += [
         "",
-        f"At 224x224, the 25,000-image frozen run needs about {big['peak_anon_mb'] / 1024:.2f} "
-        f"GB of anonymous memory at its peak (the feature pass's activations; the features "
+        f"At 224x224, the 25,000-image frozen run needs about {peak_gb:.2f} "
+        f"GB{'' if 25000 in measured else ' (extrapolated)'} "
+        f"of anonymous memory at its peak (the feature pass's activations; the features "
         f"are not held in memory on the CPU but read from their mapped file), and "
         f"{(big['image_cache_bytes'] + big['feature_bytes']) / 1e9:.2f} GB of disk for its "
         f"caches ({big['image_cache_bytes'] / 1e9:.2f} GB of decoded images, "
