@@ -16,8 +16,8 @@ use catsdogs::data;
 use catsdogs::experiments::{self, Experiment, RunOptions};
 use catsdogs::gradcam::{GradCam, DEFAULT_LAYER};
 use catsdogs::history::Logs;
-use catsdogs::train::callbacks::{Callback, Fit};
 use catsdogs::precision::{Compute, Precision};
+use catsdogs::train::callbacks::{Callback, Fit};
 use tch::Device;
 
 /// The measurements.

@@ -144,7 +144,11 @@ fn remove(mut args: Vec<String>, all: bool) -> anyhow::Result<()> {
     for file in &chosen {
         features::remove(file)?;
         freed += file.bytes;
-        out!("Removed {} ({}).", file.path.display(), human_bytes(file.bytes));
+        out!(
+            "Removed {} ({}).",
+            file.path.display(),
+            human_bytes(file.bytes)
+        );
     }
     out!(
         "Removed {} feature file{}, {}.",
@@ -185,7 +189,10 @@ fn chosen_by_key<'a>(
 
 fn check_folder(dir: &Path) -> anyhow::Result<()> {
     if !dir.is_dir() {
-        anyhow::bail!("{} is not a folder: give a split or a cache folder", dir.display());
+        anyhow::bail!(
+            "{} is not a folder: give a split or a cache folder",
+            dir.display()
+        );
     }
     Ok(())
 }

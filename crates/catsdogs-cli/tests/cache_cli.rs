@@ -24,11 +24,8 @@ fn a_second_run_finds_the_features_and_cache_lists_and_removes_only_ours() {
     }
 
     // Another process with another learning rate finds them.
-    let second = [
-        &train_args(&data, &dir.path().join("runs/second"))[..],
-        &["--lr", "1e-3"],
-    ]
-    .concat();
+    let run = dir.path().join("runs/second");
+    let second = [&train_args(&data, &run)[..], &["--lr", "1e-3"]].concat();
     let second = catsdogs(&second);
     assert!(!second.contains("Caching the"), "{second}");
     for (folder, images) in [("train", 40), ("validation", 10)] {
@@ -59,13 +56,24 @@ fn a_second_run_finds_the_features_and_cache_lists_and_removes_only_ours() {
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let none = catsdogs(&["cache", "list", path(&empty)]);
-    assert_eq!(none, format!("No feature files in {} or below it.\n", empty.display()));
+    assert_eq!(
+        none,
+        format!("No feature files in {} or below it.\n", empty.display())
+    );
 
     // Removed by key (its first 8 hex digits or more), or all of them; never anything else.
     let listed = catsdogs(&["cache", "list", path(&data)]);
     let key = &listed.lines().nth(1).unwrap()[..12];
-    let refused = cli::refused(&cli::catsdogs(&["cache", "remove", path(&data), "deadbeef"]));
-    assert!(refused.contains("no feature file with key deadbeef"), "{refused}");
+    let refused = cli::refused(&cli::catsdogs(&[
+        "cache",
+        "remove",
+        path(&data),
+        "deadbeef",
+    ]));
+    assert!(
+        refused.contains("no feature file with key deadbeef"),
+        "{refused}"
+    );
     let refused = cli::refused(&cli::catsdogs(&["cache", "remove", path(&data)]));
     assert!(refused.contains("or --all"), "{refused}");
     let removed = catsdogs(&["cache", "remove", path(&data), key]);

@@ -102,7 +102,7 @@ pub fn human_bytes(bytes: u64) -> String {
 /// ```
 pub fn human_gib(bytes: u64) -> String {
     const GIB: u64 = 1 << 30;
-    if bytes % GIB == 0 {
+    if bytes.is_multiple_of(GIB) {
         format!("{} GiB", bytes / GIB)
     } else {
         format!("{:.1} GiB", bytes as f64 / GIB as f64)

@@ -322,7 +322,10 @@ fn features_on_disk_serve_other_head_settings_and_stay_within_the_disk_budget() 
         assert_eq!(feature_inodes(dir.path()), written, "computed again");
         let entries = features::entries();
         assert_eq!(entries.len(), 2);
-        assert!(entries.iter().all(|f| f.on_disk()), "the CPU reads the maps");
+        assert!(
+            entries.iter().all(|f| f.on_disk()),
+            "the CPU reads the maps"
+        );
     }
 
     // Fine-tuning's block4 features within a budget that holds them and little more: the
@@ -336,8 +339,8 @@ fn features_on_disk_serve_other_head_settings_and_stay_within_the_disk_budget() 
     let block4_bytes = 80 * 2 * 2 * 512 * 4;
     features::clear();
     let mut finetune = fp32(model(Experiment::Finetune, 3, 1e-4));
-    let options = options().cache_disk(block4_bytes + 2000);
-    finetune.fit_with(&train, 1, &validation, options).unwrap();
+    let within = options().cache_disk(block4_bytes + 2000);
+    finetune.fit_with(&train, 1, &validation, within).unwrap();
     let left = features::feature_files(dir.path());
     let layers: Vec<_> = left.iter().map(|f| f.layer.as_deref()).collect();
     assert_eq!(layers, [Some("block4_pool"), Some("block4_pool")]);

@@ -67,10 +67,10 @@ use crate::model::Model;
 use crate::precision::Compute;
 use crate::progress::Progress;
 
-use key::shape_at;
 pub use disk::{
     cache_folder, feature_files, files_of_cache_folder, remove, FeatureFile, DEFAULT_DISK_BUDGET,
 };
+use key::shape_at;
 pub use key::{cut, key};
 pub use store::Features;
 use store::{open_file, write_file, Dtype, Meta, Storage};
@@ -271,7 +271,7 @@ fn compute(
     let room = disk::make_room(dir, bytes, budget, &keep);
     let copy = |all: &Tensor, start: usize, batch: &Tensor| -> Result<()> {
         let rows = batch.size()[0];
-        let _ = all.f_narrow(0, start as i64, rows)?.f_copy_(batch)?;
+        all.f_narrow(0, start as i64, rows)?.f_copy_(batch)?;
         Ok(())
     };
     let started = Instant::now();
