@@ -213,18 +213,22 @@ def cache_files(split):
 
 
 def interpolate(rows, total, key):
-    """`key` at `total` images: measured, or linear between the nearest measured sizes (beyond
-    them, along the last two)."""
-    xs = [r["images"] for r in rows]
+    """`key` at `total` images: measured, or linear between the nearest measured sizes; beyond
+    them, times and disk in proportion to the images of the nearest measured size, and memory
+    along the growth per image (`slope`): two noisy points on a loaded machine would give a
+    line that goes below zero."""
     for r in rows:
         if r["images"] == total:
             return r[key]
-    if len(rows) == 1:
-        return rows[0][key] * total / rows[0]["images"]
-    i = next((i for i, x in enumerate(xs) if x > total), len(xs) - 1)
-    i = max(i, 1)
-    (x0, y0), (x1, y1) = (xs[i - 1], rows[i - 1][key]), (xs[i], rows[i][key])
-    return y0 + (y1 - y0) * (total - x0) / (x1 - x0)
+    below = [r for r in rows if r["images"] < total]
+    above = [r for r in rows if r["images"] > total]
+    if below and above:
+        (x0, y0), (x1, y1) = [(r["images"], r[key]) for r in (below[-1], above[0])]
+        return y0 + (y1 - y0) * (total - x0) / (x1 - x0)
+    nearest = below[-1] if below else above[0]
+    if key.startswith("peak_"):
+        return nearest[key] + slope(rows, key) * (total - nearest["images"])
+    return nearest[key] * total / nearest["images"]
 
 
 def slope(rows, key):
@@ -246,7 +250,9 @@ def at_224(base, rows, total):
     feature_images = base["train"] + base["validation"]
     value_bytes = round(base["feature_bytes"] / feature_images / FEATURE_VALUES_224)
     return {
-        "decode_seconds": base["decode_seconds"] * total / n,
+        # Decoding a Kaggle-size JPEG costs about the same whatever the target size, and the
+        # small 224x224 run's decode is mostly the processes' start.
+        "decode_seconds": interpolate(rows, total, "decode_seconds"),
         "feature_seconds": base["feature_seconds"] * total / n,
         "later_epoch_seconds": base["later_epoch_seconds"] * total / n,
         "peak_anon_mb": base["peak_anon_mb"] + slope(rows, "peak_anon_mb") * (total - n),
@@ -275,10 +281,15 @@ def render_markdown(data):
         f"written to disk), `epoch` the median of the later epochs (training on the features "
         f"read from their memory-mapped files, and the validation).",
         f"- Measured at {side}x{side} on {', '.join(f'{n:,}' for n in sorted(measured))} "
-        f"images; the other lines are interpolated between them, or extrapolated along the "
-        f"last two beyond the largest (marked ~). The 224x224 columns are "
-        f"computed: times from a measured run at 224x224 on {base['images']} images, scaled "
-        f"by the number of images; disk exactly ({IMAGE_BYTES_224:,} bytes a decoded image, "
+        f"images; the other lines (marked ~) are interpolated between them, and beyond the "
+        f"largest, times and disk are scaled by the number of images, memory grown by the "
+        f"measured growth per image. The 224x224 columns are "
+        f"computed: the decode as at {side}x{side} (decoding the JPEG is the work; the "
+        f"target size changes only the resize); the feature pass and the epochs from a "
+        f"measured run at 224x224 on {base['images']} images, scaled by the number of images "
+        f"(upper bounds: the small run's times are partly fixed costs, such as the model's "
+        f"start and the checkpoints, that do not grow with the images); "
+        f"disk exactly ({IMAGE_BYTES_224:,} bytes a decoded image, "
         f"7x7x512 values of {big['value_bytes']} bytes an image of features, training and "
         f"validation); RAM as that run's anonymous peak ({base['peak_anon_mb']:.0f} MiB) plus "
         f"the growth per image at {side}x{side} ({anon_slope:.1f} MiB per 1,000 images).",
