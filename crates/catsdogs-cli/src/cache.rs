@@ -10,6 +10,7 @@ use clap::Subcommand;
 
 use catsdogs::console::human_bytes;
 use catsdogs::data::{self, ImageDataGenerator, Preprocess};
+use catsdogs::display::Table;
 use catsdogs::features::{self, FeatureFile};
 
 /// `catsdogs cache DIR`, or one of its subcommands.
@@ -81,37 +82,18 @@ fn list(dir: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     let now = SystemTime::now();
-    let rows: Vec<[String; 6]> = files
-        .iter()
-        .map(|f| {
-            [
-                f.key[..12].to_string(),
-                f.layer.clone().unwrap_or_else(|| "(older version)".into()),
-                f.images.map_or_else(String::new, |n| n.to_string()),
-                human_bytes(f.bytes),
-                age(now, f.last_used),
-                f.path.display().to_string(),
-            ]
-        })
-        .collect();
-    let header = ["key", "layer", "images", "size", "last use", "file"].map(String::from);
-    let widths: Vec<usize> = (0..6)
-        .map(|i| {
-            std::iter::once(&header)
-                .chain(&rows)
-                .map(|r| r[i].len())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        out!("{}", cells.join("  ").trim_end());
+    let mut table = Table::new(["key", "layer", "images", "size", "last use", "file"]);
+    for f in &files {
+        table.push_row([
+            f.key[..12].to_string(),
+            f.layer.clone().unwrap_or_else(|| "(older version)".into()),
+            f.images.map_or_else(String::new, |n| n.to_string()),
+            human_bytes(f.bytes),
+            age(now, f.last_used),
+            f.path.display().to_string(),
+        ]);
     }
+    out!("{}", table.to_string().trim_end());
     let bytes: u64 = files.iter().map(|f| f.bytes).sum();
     out!(
         "{} feature file{}, {}.",

@@ -45,13 +45,14 @@ fn a_second_run_finds_the_features_and_cache_lists_and_removes_only_ours() {
     for from in [&data, &caches, &dir.path().to_path_buf()] {
         let listed = catsdogs(&["cache", "list", path(from)]);
         let lines: Vec<&str> = listed.lines().collect();
-        assert_eq!(lines.len(), 4, "{listed}");
+        assert_eq!(lines.len(), 5, "{listed}");
         assert!(lines[0].starts_with("key "), "{listed}");
-        for line in &lines[1..3] {
+        assert!(lines[1].starts_with("------------  "), "{listed}");
+        for line in &lines[2..4] {
             assert!(line.contains("  block5_pool  "), "{listed}");
             assert!(line.contains("just now"), "{listed}");
         }
-        assert!(lines[3].starts_with("2 feature files, "), "{listed}");
+        assert!(lines[4].starts_with("2 feature files, "), "{listed}");
     }
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
@@ -63,7 +64,7 @@ fn a_second_run_finds_the_features_and_cache_lists_and_removes_only_ours() {
 
     // Removed by key (its first 8 hex digits or more), or all of them; never anything else.
     let listed = catsdogs(&["cache", "list", path(&data)]);
-    let key = &listed.lines().nth(1).unwrap()[..12];
+    let key = &listed.lines().nth(2).unwrap()[..12];
     let refused = cli::refused(&cli::catsdogs(&[
         "cache",
         "remove",
