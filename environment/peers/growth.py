@@ -30,7 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from harness import children_of, describe_machine, last_json  # noqa: E402
+from harness import children_of, describe_machine, last_json, run_catsdogs  # noqa: E402
 
 SECTION = "<!-- growth:{} -->"
 # The tutorial's split of Kaggle's 25,000 images.
@@ -79,11 +79,7 @@ class Growth:
         self.logs.mkdir(parents=True, exist_ok=True)
 
     def catsdogs(self, *args):
-        cmd = [self.args.catsdogs, *map(str, args)]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"growth: {' '.join(cmd)} failed: {done.stderr.strip() or done.stdout}")
-        return done.stdout
+        return run_catsdogs(self.args.catsdogs, args, "growth")
 
     def images(self):
         """The zip of synthetic Kaggle-size images, as many as the largest split needs."""

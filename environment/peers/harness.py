@@ -188,11 +188,7 @@ class Harness:
         return folder
 
     def catsdogs(self, *args):
-        cmd = [self.args.catsdogs, *map(str, args)]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"harness: {' '.join(cmd)} failed: {done.stderr.strip() or done.stdout}")
-        return done.stdout
+        return run_catsdogs(self.args.catsdogs, args, "harness")
 
     def resolve_device(self):
         if self.args.device != "auto":
@@ -559,6 +555,16 @@ def memory_of(pid):
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         return 0
+
+
+def run_catsdogs(binary, args, who):
+    """Runs the catsdogs binary with `args`; its output, or the end of `who` (the script) with
+    the command's error."""
+    cmd = [binary, *map(str, args)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{who}: {' '.join(cmd)} failed: {done.stderr.strip() or done.stdout}")
+    return done.stdout
 
 
 def children_of(pid):
