@@ -459,6 +459,14 @@ mod tests {
         );
         assert!(banner.contains("environment/fetch-data"), "{banner}");
         assert!(banner.contains("environment/fetch-weights"), "{banner}");
+        // Where the features go, how much is there, and the budget.
+        let caches = root.path().join("runs/synthetic/split/.catsdogs-cache");
+        assert_eq!(nb.feature_cache_dir(), caches);
+        let line = format!(
+            "Features on disk: 0 B in 0 files in {} (at most 16 GiB",
+            caches.display()
+        );
+        assert!(banner.contains(&line), "{banner}");
     }
 
     #[test]
