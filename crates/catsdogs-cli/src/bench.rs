@@ -3,6 +3,8 @@
 //! process, so that the caller can read that process's peak memory.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
@@ -13,7 +15,9 @@ use catsdogs::bench::{self, Timing};
 use catsdogs::data;
 use catsdogs::experiments::{self, Experiment, RunOptions};
 use catsdogs::gradcam::{GradCam, DEFAULT_LAYER};
+use catsdogs::history::Logs;
 use catsdogs::precision::{Compute, Precision};
+use catsdogs::train::callbacks::{Callback, Fit};
 use tch::Device;
 
 /// The measurements.
@@ -303,7 +307,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             options.target_size = Some(target_size);
             options.cache.enabled = cache == Switch::On;
             options.compute = Some(compute);
-            let report = experiments::run(&options)?;
+            let clock = EpochClock::default();
+            let times = Arc::clone(&clock.times);
+            let report = experiments::run_with(&options, vec![Box::new(clock)])?;
+            let [to_first_epoch, through_first_epoch] = *times.lock().expect("not poisoned");
             let history = &report.history;
             let epoch_seconds = history.seconds.clone();
             let timing = Timing {
@@ -317,6 +324,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 "cache": cache == Switch::On,
                 "compute": compute.to_string(),
                 "epoch_seconds": epoch_seconds,
+                "before_first_epoch_seconds": to_first_epoch,
+                "first_epoch_seconds": through_first_epoch,
                 "acc": history.acc().last(),
                 "val_acc": history.val_acc().last(),
             });
@@ -325,6 +334,42 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     };
     out!("{}", line(timing, details));
     Ok(())
+}
+
+/// Seconds from its making (just before the run starts) to the start of the first epoch (what
+/// a run does before it: the model, the flows, the caches of images and features) and to the
+/// end of the first epoch.
+struct EpochClock {
+    started: Instant,
+    times: Arc<Mutex<[Option<f64>; 2]>>,
+}
+
+impl Default for EpochClock {
+    fn default() -> Self {
+        EpochClock {
+            started: Instant::now(),
+            times: Arc::default(),
+        }
+    }
+}
+
+impl EpochClock {
+    fn record(&self, which: usize) {
+        let mut times = self.times.lock().expect("not poisoned");
+        times[which].get_or_insert(self.started.elapsed().as_secs_f64());
+    }
+}
+
+impl Callback for EpochClock {
+    fn on_epoch_begin(&mut self, _: usize, _: &mut Fit) -> catsdogs::Result<()> {
+        self.record(0);
+        Ok(())
+    }
+
+    fn on_epoch_end(&mut self, _: usize, _: &mut Logs, _: &mut Fit) -> catsdogs::Result<()> {
+        self.record(1);
+        Ok(())
+    }
 }
 
 /// `cpu` or `cuda`.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use catsdogs::data::{self, ImageDataGenerator, Preprocess, SampleOptions, SplitOptions};
+use catsdogs::data::{self, Preprocess, SampleOptions, SplitOptions};
 use catsdogs::fsutil::refuse_inputs_as_outputs;
 
 /// Data subcommands.
@@ -61,18 +61,9 @@ pub enum DataCommand {
         /// A folder of class folders, e.g. data/train.
         dir: PathBuf,
     },
-    /// Decode the images of a folder into its cache (as flow_from_directory does) and print the
-    /// cache key.
-    Cache {
-        /// A folder of class folders, e.g. data/train.
-        dir: PathBuf,
-        /// HEIGHTxWIDTH of the cached images.
-        #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
-        target_size: (u32, u32),
-        /// Cache folder (default: DIR/../.catsdogs-cache/NAME, beside DIR).
-        #[arg(long)]
-        cache_dir: Option<PathBuf>,
-    },
+    /// The caches beside a split: decode a folder's images into its cache and print the cache
+    /// key (`cache DIR`), or list and remove the feature files (`cache list`, `cache remove`).
+    Cache(crate::cache::CacheArgs),
 }
 
 /// How `split` splits.
@@ -162,19 +153,7 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
             let list = data::list_images(&dir)?;
             out!("{}", serde_json::to_string_pretty(&list.to_json())?);
         }
-        DataCommand::Cache {
-            dir,
-            target_size,
-            cache_dir,
-        } => {
-            let mut options =
-                data::FlowOptions::default().target_size(target_size.0, target_size.1);
-            options.cache_dir = cache_dir;
-            let flow =
-                ImageDataGenerator::new(Preprocess::None).flow_from_directory(&dir, options)?;
-            let path = flow.cache_path().unwrap_or(&dir);
-            out!("{} {}", flow.cache_key(), path.display());
-        }
+        DataCommand::Cache(args) => crate::cache::run(args)?,
     }
     Ok(())
 }

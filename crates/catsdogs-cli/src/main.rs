@@ -18,6 +18,7 @@ macro_rules! out {
 }
 
 mod bench;
+mod cache;
 mod data;
 mod explain;
 mod imagenet;

@@ -37,6 +37,10 @@ pub struct Caching {
     /// The folder of the caches (default: DATA/.catsdogs-cache/, beside the split's folders).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+    /// GiB of disk that the feature files of the cache folder may take (default 16); the
+    /// ones used longest ago are removed first (`catsdogs cache list` shows them).
+    #[arg(long, value_parser = parse_gib)]
+    cache_disk: Option<f64>,
 }
 
 impl Caching {
@@ -46,6 +50,7 @@ impl Caching {
         CacheOptions {
             enabled: matches!(self.cache, Switch::On),
             memory_budget,
+            disk_budget: self.cache_disk.map(gib_bytes),
             dir: self.cache_dir,
         }
     }
@@ -128,6 +133,11 @@ pub enum TrainCommand {
     },
 }
 
+/// Bytes in `gib` GiB.
+fn gib_bytes(gib: f64) -> u64 {
+    (gib * (1u64 << 30) as f64) as u64
+}
+
 /// A number of GiB: 0 or more, and finite.
 fn parse_gib(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -174,8 +184,8 @@ pub struct TrainArgs {
     seed: u64,
     #[command(flatten)]
     caching: Caching,
-    /// GiB of device memory for cached features (default: half the device's); beyond it
-    /// they go to disk.
+    /// GiB of device memory for copies of the cached features (default: half a GPU's, none
+    /// on the CPU); beyond it they are read from their memory-mapped files.
     #[arg(long, value_parser = parse_gib)]
     cache_memory: Option<f64>,
     /// HEIGHTxWIDTH of the images (default 224x224; with --from, that run's).
@@ -334,9 +344,7 @@ impl CallbackArgs {
 impl TrainArgs {
     /// The run these options ask for, and its callbacks.
     fn run_options(self) -> (RunOptions, Vec<Box<dyn Callback>>) {
-        let budget = self
-            .cache_memory
-            .map(|gib| (gib * (1u64 << 30) as f64) as u64);
+        let budget = self.cache_memory.map(gib_bytes);
         let callbacks = self.callbacks.callbacks(&self.out);
         let options = RunOptions {
             backbone: self.backbone,

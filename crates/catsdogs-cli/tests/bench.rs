@@ -118,6 +118,10 @@ fn epoch_reports_each_epoch_with_and_without_the_feature_cache() {
         assert_eq!(line["images"], 2 * 16);
         assert_eq!(line["epoch_seconds"].as_array().unwrap().len(), 2);
         assert_eq!(line["cache"], cache == "on");
+        // The first epoch's start and end, from the process's start: what the bench sets beside
+        // a second run's, which finds the features on disk.
+        let seconds = |key: &str| line[key].as_f64().unwrap();
+        assert!(seconds("first_epoch_seconds") >= seconds("before_first_epoch_seconds"));
         assert!(out.join("history.json").is_file());
     }
 }

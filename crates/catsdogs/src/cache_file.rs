@@ -26,7 +26,7 @@
 //! assert_eq!(file.payload(), &[1, 2, 3]);
 //! ```
 
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -165,6 +165,58 @@ impl CacheFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// What a cache file's first bytes say, read without mapping or checking its payload: enough to
+/// list caches and to tell ours from other files, at the cost of one small read.
+#[derive(Debug)]
+pub struct Peek<H> {
+    /// The kind of cache and its version.
+    pub magic: [u8; 8],
+    /// The JSON header, if it reads as `H`.
+    pub header: Option<H>,
+    /// The payload's length, which the file's size agrees with.
+    pub payload_len: u64,
+}
+
+/// Headers longer than this are not read by [`peek`]: no cache writes one near it.
+const MAX_PEEKED_HEADER: u64 = 1 << 20;
+
+/// Reads the first bytes of `path`: its magic and header, if it is a complete cache file (its
+/// lengths agree with its size). The payload is neither read nor checked ([`CacheFile::open`]
+/// does that).
+///
+/// ```
+/// use catsdogs::cache_file::{peek, CacheFileWriter};
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("numbers.bin");
+/// let mut writer = CacheFileWriter::create(&path, b"EXAMPLE1", &vec![3, 4]).unwrap();
+/// writer.write_payload(&[1, 2, 3]).unwrap();
+/// writer.commit().unwrap();
+/// let peeked = peek::<Vec<u32>>(&path).unwrap();
+/// assert_eq!((&peeked.magic, peeked.header, peeked.payload_len), (b"EXAMPLE1", Some(vec![3, 4]), 3));
+/// ```
+pub fn peek<H: serde::de::DeserializeOwned>(path: &Path) -> Option<Peek<H>> {
+    let mut file = crate::fsutil::open_file(path).ok()?;
+    let size = file.metadata().ok()?.len();
+    let mut prefix = [0u8; PREFIX];
+    file.read_exact(&mut prefix).ok()?;
+    let read_u64 = |at: usize| u64::from_le_bytes(prefix[at..at + 8].try_into().expect("8 bytes"));
+    let (header_len, payload_len) = (read_u64(8), read_u64(16));
+    if header_len > MAX_PEEKED_HEADER {
+        return None;
+    }
+    let offset = payload_offset(header_len as usize) as u64;
+    if offset.checked_add(payload_len) != Some(size) {
+        return None;
+    }
+    let mut json = vec![0u8; header_len as usize];
+    file.read_exact(&mut json).ok()?;
+    Some(Peek {
+        magic: prefix[..8].try_into().expect("8 bytes"),
+        header: serde_json::from_slice(&json).ok(),
+        payload_len,
+    })
 }
 
 /// Where the payload starts after a JSON header of `header_len` bytes.

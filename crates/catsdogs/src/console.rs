@@ -93,6 +93,22 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// A size in GiB for messages about budgets given in GiB (`--cache-memory`, `--cache-disk`):
+/// whole numbers without decimals.
+///
+/// ```
+/// assert_eq!(catsdogs::console::human_gib(16 << 30), "16 GiB");
+/// assert_eq!(catsdogs::console::human_gib(3 << 29), "1.5 GiB");
+/// ```
+pub fn human_gib(bytes: u64) -> String {
+    const GIB: u64 = 1 << 30;
+    if bytes.is_multiple_of(GIB) {
+        format!("{} GiB", bytes / GIB)
+    } else {
+        format!("{:.1} GiB", bytes as f64 / GIB as f64)
+    }
+}
+
 /// `println!` for the crate's messages: shown unless [`set_verbose`]`(0)`, and never a panic.
 #[macro_export]
 macro_rules! say {

@@ -529,6 +529,15 @@ pub fn available_space(path: &Path) -> Option<u64> {
     fs4::available_space(existing).ok()
 }
 
+/// Records that a cache file was just used, as its modification time (its content stays as it
+/// is): a cache that removes the files used longest ago reads it back. A file system that
+/// refuses is not an error; the file then only looks older than it is.
+pub fn mark_used(path: &Path) {
+    if let Ok(file) = File::open(path) {
+        let _ = file.set_modified(std::time::SystemTime::now());
+    }
+}
+
 /// A file's modification time in nanoseconds since 1970 (0 when the system does not say): the
 /// stamp that tells a changed file from an unchanged one without reading it.
 pub fn modified_nanos(meta: &std::fs::Metadata) -> u128 {

@@ -29,9 +29,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::applications::{Application, Backbone};
+use crate::console::{human_bytes, human_gib};
 use crate::data::{self, SampleOptions, SplitOptions, SplitReport};
 use crate::display::{escape_html, Html};
 use crate::error::{Error, Result};
+use crate::features;
 use crate::model::Model;
 
 /// The Keras file of VGG16 with its ImageNet top (without the extension).
@@ -241,7 +243,8 @@ impl Notebook {
     }
 
     /// The network `application` describes, with the ImageNet weights of
-    /// [`Notebook::weights_of`], or random ones (said) when the file is missing.
+    /// [`Notebook::weights_of`], or random ones (said; drawn from seed 0) when the file is
+    /// missing.
     fn network(&self, application: Application) -> Result<Model> {
         let backbone = application.backbone;
         match self.weights_of(backbone, application.include_top) {
@@ -252,6 +255,9 @@ impl Notebook {
                      (environment/fetch-weights {backbone})",
                     backbone.title()
                 );
+                // Seeded, so that every kernel draws the same weights and finds the features
+                // that the one before cached on disk.
+                tch::manual_seed(0);
                 application.build(crate::device())
             }
         }
@@ -278,7 +284,31 @@ impl Notebook {
     /// that too.
     pub fn banner(&self) -> Html {
         let (html, text) = self.data_banner();
+        let line = self.feature_cache_line();
+        let html = format!("{html}<p>{}</p>", escape_html(&line));
+        let text = format!("{text}\n{line}");
         with_kernel_note(html, text, std::env::var("CATSDOGS_KERNEL_BUILD").ok())
+    }
+
+    /// The split's cache folder, where the features of its images are kept on disk.
+    pub fn feature_cache_dir(&self) -> PathBuf {
+        features::cache_folder(&data::default_cache_dir(&self.split_path().join("train")))
+    }
+
+    /// The banner's line on the features kept on disk: how much, where, and the budget.
+    fn feature_cache_line(&self) -> String {
+        let dir = self.feature_cache_dir();
+        let files = features::files_of_cache_folder(&dir);
+        let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+        format!(
+            "Features on disk: {} in {} file{} in {} (at most {}, the ones used longest ago \
+             removed first; `catsdogs cache list` shows them, `catsdogs cache remove` frees them).",
+            human_bytes(bytes),
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            dir.display(),
+            human_gib(features::DEFAULT_DISK_BUDGET)
+        )
     }
 
     /// The banner's HTML and text about the data, weights and device.
@@ -429,6 +459,14 @@ mod tests {
         );
         assert!(banner.contains("environment/fetch-data"), "{banner}");
         assert!(banner.contains("environment/fetch-weights"), "{banner}");
+        // Where the features go, how much is there, and the budget.
+        let caches = root.path().join("runs/synthetic/split/.catsdogs-cache");
+        assert_eq!(nb.feature_cache_dir(), caches);
+        let line = format!(
+            "Features on disk: 0 B in 0 files in {} (at most 16 GiB",
+            caches.display()
+        );
+        assert!(banner.contains(&line), "{banner}");
     }
 
     #[test]

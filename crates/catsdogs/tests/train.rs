@@ -218,6 +218,9 @@ fn cached_training_equals_the_full_network_at_both_cuts() {
             for features in entries {
                 assert_eq!(features.layer(), layer);
                 assert_eq!(features.location(), "CPU memory");
+                // A copy in memory; the features are on disk all the same.
+                let file = features.file().expect("written to disk");
+                assert_eq!(file.parent(), Some(dir.path()));
             }
             for (a, b) in metrics(&full_history).iter().zip(metrics(&cached_history)) {
                 for (x, y) in a.iter().zip(b) {
@@ -237,7 +240,8 @@ fn cached_training_equals_the_full_network_at_both_cuts() {
                     );
                 }
             }
-            // The same features from a memory-mapped file give bit-identical training.
+            // The same features, found in their memory-mapped files by a run that keeps no copy
+            // in memory (as a new process would), give bit-identical training.
             let (on_disk, disk_history) = train(Some(0));
             assert!(features::entries().iter().all(|f| f.on_disk()));
             assert_eq!(metrics(&disk_history), metrics(&cached_history), "{case}");
@@ -260,6 +264,101 @@ fn cached_training_equals_the_full_network_at_both_cuts() {
         4 * computes.len() + 1,
         "train and validation features at two cuts in each precision, and the file"
     );
+}
+
+/// The inode of each feature file under `dir`: a file computed again is a new file (written
+/// atomically), so an unchanged inode means the file was reused.
+fn feature_inodes(dir: &Path) -> Vec<(String, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut files: Vec<(String, u64)> = features::feature_files(dir)
+        .into_iter()
+        .map(|f| (f.key, std::fs::metadata(&f.path).unwrap().ino()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn features_on_disk_serve_other_head_settings_and_stay_within_the_disk_budget() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (train, validation) = flows();
+    let options = || FitOptions::default().seed(2).cache_dir(dir.path());
+    features::clear();
+    let fp32 = |model: Model| model.with_compute(Compute::FP32);
+    let mut first = fp32(model(Experiment::Frozen, 3, 1e-4));
+    first.fit_with(&train, 1, &validation, options()).unwrap();
+    let written = feature_inodes(dir.path());
+    assert_eq!(written.len(), 2, "train and validation features");
+    let listed = features::feature_files(dir.path());
+    let layers: Vec<_> = listed.iter().map(|f| f.layer.as_deref()).collect();
+    assert_eq!(layers, [Some("block5_pool"), Some("block5_pool")]);
+    let mut images: Vec<_> = listed.iter().map(|f| f.images).collect();
+    images.sort();
+    assert_eq!(images, [Some(20), Some(60)]);
+
+    // As a new kernel would (nothing in memory), with another learning rate, dropout, number of
+    // epochs and a callback: the same base finds the same files, read from their maps.
+    let reruns: [Box<dyn Fn() -> Model>; 2] = [
+        Box::new(move || fp32(model(Experiment::Frozen, 3, 3e-4))),
+        Box::new(move || {
+            tch::manual_seed(3);
+            let mut other = catsdogs::model::Sequential::new(&base())
+                .flatten()
+                .dropout(0.2)
+                .dense(16, catsdogs::model::Activation::Relu)
+                .dense(1, catsdogs::model::Activation::Sigmoid);
+            other.freeze_base();
+            other.compile(RMSprop::new(1e-3), Loss::BinaryCrossentropy);
+            fp32(other)
+        }),
+    ];
+    for rerun in reruns {
+        features::clear();
+        let mut again = rerun();
+        let callback = catsdogs::train::callbacks::EarlyStopping::new("val_loss").patience(1);
+        let options = options().callback(callback);
+        again.fit_with(&train, 2, &validation, options).unwrap();
+        assert_eq!(feature_inodes(dir.path()), written, "computed again");
+        let entries = features::entries();
+        assert_eq!(entries.len(), 2);
+        assert!(
+            entries.iter().all(|f| f.on_disk()),
+            "the CPU reads the maps"
+        );
+    }
+
+    // Fine-tuning's block4 features within a budget that holds them and little more: the
+    // frozen experiment's files, used longest ago, make room; a file of our naming that is not
+    // a feature file, and any other file, stay.
+    let decoy = dir.path().join(format!("features-{}.bin", "0".repeat(64)));
+    let notes = dir.path().join("notes.txt");
+    for file in [&decoy, &notes] {
+        std::fs::write(file, b"not a feature file").unwrap();
+    }
+    let block4_bytes = 80 * 2 * 2 * 512 * 4;
+    features::clear();
+    let mut finetune = fp32(model(Experiment::Finetune, 3, 1e-4));
+    let within = options().cache_disk(block4_bytes + 2000);
+    finetune.fit_with(&train, 1, &validation, within).unwrap();
+    let left = features::feature_files(dir.path());
+    let layers: Vec<_> = left.iter().map(|f| f.layer.as_deref()).collect();
+    assert_eq!(layers, [Some("block4_pool"), Some("block4_pool")]);
+    assert!(decoy.is_file() && notes.is_file());
+
+    // With a budget below the features' size, nothing is written: the features stay in
+    // memory when the memory budget allows, else every step runs the whole network.
+    let before = feature_inodes(dir.path());
+    for (memory, in_memory) in [(1u64 << 30, 2), (0, 0)] {
+        features::clear();
+        let mut model = fp32(model(Experiment::Finetune, 4, 1e-4));
+        let options = options().cache_disk(1000).cache_memory(memory);
+        model.fit_with(&train, 1, &validation, options).unwrap();
+        let entries = features::entries();
+        assert_eq!(entries.len(), in_memory);
+        assert!(entries.iter().all(|f| f.file().is_none() && !f.on_disk()));
+        assert_eq!(feature_inodes(dir.path()), before);
+    }
 }
 
 /// Training in bf16 follows fp32 on the same seed, for both experiments, on classes that

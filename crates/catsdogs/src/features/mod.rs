@@ -11,17 +11,24 @@
 //!   and the resize), its preprocessing, the content hash of the layers before the cut
 //!   ([`Sequential::parameters_hash`]), the cut layer's name and the dtype. Equal keys mean
 //!   equal features.
-//! - **Where**: in memory on the training device (GPU or CPU) while the total stays within a
-//!   budget (by default half the device's memory), the features used longest ago making room
-//!   for new ones; otherwise in a file on disk, written atomically and memory-mapped, that
-//!   later runs with the same key reuse; when neither has room, nothing is cached and every
-//!   step runs the whole network, with a printed note. The cache is the process's: equal keys
-//!   mean equal features whichever model asks, so a model built again (a notebook's cell run
-//!   again) finds the features of the one before.
+//! - **Where**: always in a file on disk, `features-<key>.bin` in the flow's cache folder beside
+//!   the split (or `CacheOptions::dir`), written atomically as they are computed, checksummed and
+//!   memory-mapped, so that every later run with the same key finds them: a resumed run, a rerun
+//!   with other head settings (learning rate, epochs, dropout, optimizer, callbacks), another
+//!   notebook, a new kernel, the command line. The feature files of a cache folder stay within
+//!   a disk budget ([`DEFAULT_DISK_BUDGET`], `CacheOptions::disk_budget`), the ones used longest
+//!   ago removed first (see `disk`). Besides the file, a copy is kept in the training device's
+//!   memory while the copies stay within a memory budget (on a GPU, half its memory; on the
+//!   CPU none by default: reading the rows from the mapped file is as fast, see
+//!   BENCHMARKS.md), the copies used longest ago making room for new ones. A disk without room
+//!   leaves the features in memory alone; when neither has room, nothing is cached and every
+//!   step runs the whole network, with a printed note. The features found are the process's
+//!   too: equal keys mean equal features whichever model asks, so a model built again (a
+//!   notebook's cell run again) finds the features of the one before without opening a file.
 //!
 //! The module's parts: [`key`](cut) (where the cut is and what the features' key is), `store`
-//! (features in memory or in a memory-mapped file), and this file (the cache: look up, or
-//! compute and keep).
+//! (features in memory or in a memory-mapped file), `disk` (the feature files on disk, their
+//! budget, listing and removal), and this file (the cache: look up, or compute and keep).
 //!
 //! Batches of features come in the same order as the flow's batches of images, and the cached
 //! prefix uses no random numbers, so a cached run draws the same dropout masks as an uncached
@@ -42,6 +49,7 @@
 //! # Ok::<(), catsdogs::Error>(())
 //! ```
 
+mod disk;
 mod key;
 mod store;
 
@@ -54,11 +62,14 @@ use tch::{Device, Tensor};
 use crate::console::human_bytes;
 use crate::data::{default_cache_dir, DirectoryIterator};
 use crate::error::{Error, Result};
-use crate::fsutil::available_space;
+use crate::fsutil::mark_used;
 use crate::model::Model;
 use crate::precision::Compute;
 use crate::progress::Progress;
 
+pub use disk::{
+    cache_folder, feature_files, files_of_cache_folder, remove, FeatureFile, DEFAULT_DISK_BUDGET,
+};
 use key::shape_at;
 pub use key::{cut, key};
 pub use store::Features;
@@ -69,9 +80,12 @@ use store::{open_file, write_file, Dtype, Meta, Storage};
 pub struct CacheOptions {
     /// Cache at all (default true). Off, every step runs the whole network.
     pub enabled: bool,
-    /// Bytes of device memory that cached features may take; `None` means half the device's
-    /// memory (half the available RAM on the CPU).
+    /// Bytes of device memory that copies of the features may take; `None` means half a GPU's
+    /// memory, and none on the CPU (the features are read from their memory-mapped files).
     pub memory_budget: Option<u64>,
+    /// Bytes of disk that the feature files of a cache folder may take; `None` means
+    /// [`DEFAULT_DISK_BUDGET`].
+    pub disk_budget: Option<u64>,
     /// The folder of feature files; `None` means the flow's image-cache folder.
     pub dir: Option<PathBuf>,
 }
@@ -81,6 +95,7 @@ impl Default for CacheOptions {
         CacheOptions {
             enabled: true,
             memory_budget: None,
+            disk_budget: None,
             dir: None,
         }
     }
@@ -121,9 +136,10 @@ pub(crate) struct Request<'a> {
     pub(crate) make: bool,
 }
 
-/// The features of `request.flow` at the model's cut: from memory, else from a file with the
-/// same key, else (if `request.make`) computed now, in memory if the budget allows and on disk
-/// otherwise. `None` when caching is off, the cut is 0, or there is no room.
+/// The features of `request.flow` at the model's cut: from memory, else from their file (written
+/// by this process or an earlier one), else (if `request.make`) computed now into their file,
+/// with a copy in memory if the budget allows. `None` when caching is off, the cut is 0, or
+/// there is no room on disk or in memory.
 pub(crate) fn features(request: &Request) -> Result<Option<Features>> {
     let Some(key) = request.key()? else {
         return Ok(None);
@@ -133,9 +149,10 @@ pub(crate) fn features(request: &Request) -> Result<Option<Features>> {
     }
     let cut = cut(request.model);
     let dir = request.dir();
-    let path = dir.join(format!("features-{key}.bin"));
+    let path = disk::file_path(&dir, &key);
     let found = match open_file(&path, &key)? {
         Some(features) => {
+            mark_used(&path);
             crate::say!(
                 "Using the {} outputs of {} images cached in {}.",
                 features.meta.layer,
@@ -183,9 +200,15 @@ impl FeatureCache {
         }
         true
     }
+
+    /// The keys of the features held, whose files stay on disk while this process runs.
+    fn keys(&self) -> Vec<String> {
+        self.entries.iter().map(|f| f.meta.key.clone()).collect()
+    }
 }
 
-/// Whether `bytes` of features fit in the request's device memory, after making room.
+/// Whether a copy of `bytes` of features goes into the request's device memory, after making
+/// room within the memory budget.
 fn fits_in_memory(request: &Request, bytes: u64) -> bool {
     let budget = request
         .options
@@ -209,8 +232,9 @@ fn load_into_memory(features: Features, request: &Request) -> Features {
     }
 }
 
-/// Computes the features of `request` at `cut`, in memory if they fit, else in the file
-/// `path` of `dir` if the disk has room; `None` (said) if neither.
+/// Computes the features of `request` at `cut` into the file `path` of `dir` (after making room
+/// within the disk budget), with a copy in memory if it fits; in memory alone when the disk has
+/// no room; `None` (said) if neither has.
 fn compute(
     request: &Request,
     cut: usize,
@@ -242,34 +266,73 @@ fn compute(
     } else {
         None
     };
+    let budget = request.options.disk_budget.unwrap_or(DEFAULT_DISK_BUDGET);
+    let keep = cache().keys();
+    let room = disk::make_room(dir, bytes, budget, &keep);
+    let copy = |all: &Tensor, start: usize, batch: &Tensor| -> Result<()> {
+        let rows = batch.size()[0];
+        all.f_narrow(0, start as i64, rows)?.f_copy_(batch)?;
+        Ok(())
+    };
     let started = Instant::now();
-    let features = if let Some(all) = memory {
-        crate::say!("Caching {what} in {}:", device_memory(request.device));
-        run_prefix(request, cut, |start, batch| {
-            let rows = batch.size()[0];
-            Ok(all.f_narrow(0, start as i64, rows)?.f_copy_(batch)?)
-        })?;
-        Features {
-            meta,
-            storage: Storage::Memory(all),
+    let (storage, file) = match (room, memory) {
+        (Ok(removed), memory) => {
+            for file in removed {
+                crate::say!(
+                    "Removed {} ({}, last used longest ago) to keep the feature files of {} within {}.",
+                    file.path.display(),
+                    human_bytes(file.bytes),
+                    disk::cache_folder(dir).display(),
+                    crate::console::human_gib(budget)
+                );
+            }
+            let also = match &memory {
+                Some(_) => format!(" (and in {})", device_memory(request.device)),
+                None => String::new(),
+            };
+            crate::say!("Caching {what} in {}{also}:", path.display());
+            write_file(request, path, &meta, |start, batch| match &memory {
+                Some(all) => copy(all, start, batch),
+                None => Ok(()),
+            })?;
+            let storage = match memory {
+                Some(all) => Storage::Memory(all),
+                None => match open_file(path, &meta.key)? {
+                    Some(features) => features.storage,
+                    None => {
+                        return Err(Error::Invalid {
+                            path: path.display().to_string(),
+                            why: "it was not readable right after writing; check the disk".into(),
+                        })
+                    }
+                },
+            };
+            (storage, Some(path.to_path_buf()))
         }
-    } else if disk_has_room(dir, bytes) {
-        crate::say!("Caching {what} on disk, in {}:", path.display());
-        write_file(request, path, &meta)?;
-        open_file(path, &meta.key)?.ok_or_else(|| Error::Invalid {
-            path: path.display().to_string(),
-            why: "it was not readable right after writing; check the disk".into(),
-        })?
-    } else {
-        crate::say!(
-            "Not caching {what}: they fit neither the memory budget nor the disk at {}; \
-                 every step runs the whole network.",
-            dir.display()
-        );
-        return Ok(None);
+        (Err(why), Some(all)) => {
+            crate::say!(
+                "Caching {what} in {} only, not in {}: {why}.",
+                device_memory(request.device),
+                dir.display()
+            );
+            run_prefix(request, cut, |start, batch| copy(&all, start, batch))?;
+            (Storage::Memory(all), None)
+        }
+        (Err(why), None) => {
+            crate::say!(
+                "Not caching {what}: they fit neither the memory budget nor the disk at {} \
+                 ({why}); every step runs the whole network.",
+                dir.display()
+            );
+            return Ok(None);
+        }
     };
     crate::say!("Cached in {:.1}s.", started.elapsed().as_secs_f64());
-    Ok(Some(features))
+    Ok(Some(Features {
+        meta,
+        storage,
+        file,
+    }))
 }
 
 impl Request<'_> {
@@ -327,17 +390,15 @@ fn run_prefix(
     Ok(())
 }
 
-/// Whether `dir` (created if needed) has room for `bytes` and a margin of 1 GiB.
-fn disk_has_room(dir: &Path, bytes: u64) -> bool {
-    std::fs::create_dir_all(dir).is_ok()
-        && available_space(dir).is_some_and(|free| free >= bytes.saturating_add(1 << 30))
-}
-
-/// Half the device's memory: the GPU's total (8 GiB if unknown), or the available RAM.
+/// The default memory budget of the copies: half a GPU's memory (of 8 GiB if unknown), where a
+/// copy saves a transfer per batch; none on the CPU, where the rows read from the mapped file
+/// are as fast (BENCHMARKS.md) and the page cache holds them without taking the process's
+/// memory.
 fn default_budget(device: Device) -> u64 {
-    const GIB: u64 = 1 << 30;
-    let memory = crate::device::memory_bytes(device);
-    memory.unwrap_or(if device.is_cuda() { 8 * GIB } else { 4 * GIB }) / 2
+    if !device.is_cuda() {
+        return 0;
+    }
+    crate::device::memory_bytes(device).unwrap_or(8 << 30) / 2
 }
 
 fn device_memory(device: Device) -> &'static str {

@@ -1,7 +1,7 @@
 //! Features kept: in one tensor on the training device, or in a memory-mapped feature file
 //! (a [`crate::cache_file`]), and read back a batch at a time in any order.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tch::{Device, Kind, Tensor};
@@ -30,6 +30,8 @@ pub(super) enum Storage {
 pub struct Features {
     pub(super) meta: Meta,
     pub(super) storage: Storage,
+    /// The file that holds them, also while a copy is in memory.
+    pub(super) file: Option<PathBuf>,
 }
 
 impl Clone for Features {
@@ -41,6 +43,7 @@ impl Clone for Features {
         Features {
             meta: self.meta.clone(),
             storage,
+            file: self.file.clone(),
         }
     }
 }
@@ -99,10 +102,10 @@ impl Meta {
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Header {
-    format: String,
+pub(super) struct Header {
+    pub(super) format: String,
     #[serde(flatten)]
-    meta: Meta,
+    pub(super) meta: Meta,
 }
 
 impl Features {
@@ -145,6 +148,12 @@ impl Features {
         }
     }
 
+    /// The file on disk that holds them (whether they are read from it or from a copy in
+    /// memory); `None` when they are in memory alone.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
     /// Whether they are in a memory-mapped file rather than in device memory.
     pub fn on_disk(&self) -> bool {
         matches!(self.storage, Storage::Disk(_))
@@ -181,15 +190,21 @@ impl Features {
 }
 
 /// Computes the features of `meta` and writes them to `path` as a [`crate::cache_file`], the
-/// rows in file order.
-pub(super) fn write_file(request: &Request, path: &Path, meta: &Meta) -> Result<()> {
+/// rows in file order, handing each batch with its first row's index to `also` as well.
+pub(super) fn write_file(
+    request: &Request,
+    path: &Path,
+    meta: &Meta,
+    mut also: impl FnMut(usize, &Tensor) -> Result<()>,
+) -> Result<()> {
     let header = Header {
         format: FORMAT.into(),
         meta: meta.clone(),
     };
     let mut file = CacheFileWriter::create(path, MAGIC, &header)?;
-    run_prefix(request, meta.start, |_, batch| {
-        file.write_payload(&tensor_file::bytes(batch, meta.dtype.kind())?)
+    run_prefix(request, meta.start, |start, batch| {
+        file.write_payload(&tensor_file::bytes(batch, meta.dtype.kind())?)?;
+        also(start, batch)
     })?;
     file.commit()
 }
@@ -216,5 +231,6 @@ pub(super) fn open_file(path: &Path, key: &str) -> Result<Option<Features>> {
     Ok(Some(Features {
         meta: header.meta,
         storage: Storage::Disk(Arc::new(file)),
+        file: Some(path.to_path_buf()),
     }))
 }

@@ -60,10 +60,17 @@ impl FitOptions {
         self
     }
 
-    /// Sets the bytes of device memory that cached features may take (beyond it, they go to
-    /// disk).
+    /// Sets the bytes of device memory that copies of the cached features may take (beyond it,
+    /// they are read from their files on disk).
     pub fn cache_memory(mut self, bytes: u64) -> Self {
         self.cache.memory_budget = Some(bytes);
+        self
+    }
+
+    /// Sets the bytes of disk that the feature files of a cache folder may take (the ones used
+    /// longest ago are removed first; see [`crate::features::DEFAULT_DISK_BUDGET`]).
+    pub fn cache_disk(mut self, bytes: u64) -> Self {
+        self.cache.disk_budget = Some(bytes);
         self
     }
 
