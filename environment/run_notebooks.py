@@ -113,6 +113,8 @@ def execute(path, out_dir, cwd=None, rerun=False):
             if cell.cell_type == "code":
                 again = copy.deepcopy(cell)
                 again.metadata[RERUN] = True
+                if "id" in again:
+                    again.id = f"{cell.id}-again"
                 nb.cells.append(again)
     client = NotebookClient(nb, kernel_name=KERNEL, timeout=None, allow_errors=True,
                             resources={"metadata": {"path": cwd or os.path.dirname(os.path.abspath(path))}})
