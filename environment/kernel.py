@@ -8,7 +8,12 @@ stderr. Exits 1, with the cell's error, if the cell fails.
 
 `python kernel.py first-cell NOTEBOOK...` times each notebook's first cell in a new kernel.
 
-Usage: python kernel.py warm | first-cell NOTEBOOK...
+`python kernel.py live-cost [ROUNDS]` times what the live curves cost (BENCHMARKS.md): notebook
+02's cells up to its training cell in sample mode, then its model trained for 30 epochs from
+scratch with `LiveCurves::new(true)` and with `LiveCurves::new(false)`, alternating, ROUNDS times
+each (default 2), after one run unmeasured that fills the feature cache.
+
+Usage: python kernel.py warm | first-cell NOTEBOOK... | live-cost [ROUNDS]
 """
 
 import json
@@ -154,10 +159,48 @@ def time_first_cells(notebooks):
               f"{reply.status} in {reply.seconds:.1f} s", flush=True)
 
 
+# Notebook 02's model trained from scratch for 30 epochs, the live curves on or off; the cell
+# prints how long fit took.
+LIVE_COST = """
+let mut m = Sequential::new(&conv_base).flatten().dropout(0.5)
+    .dense(256, Activation::Relu).dense(1, Activation::Sigmoid);
+m.freeze_base();
+m.set_precision(precision);
+m.compile(RMSprop::new(lr), Loss::BinaryCrossentropy);
+let start = std::time::Instant::now();
+m.fit_with(&train, 30, &validation, FitOptions::default().seed(seed).callback(LiveCurves::new(LIVE)))?;
+println!("FIT_SECONDS {}", start.elapsed().as_secs_f64());
+"""
+
+
+def live_cost(rounds):
+    os.environ["CATSDOGS_MODE"] = "sample"
+    with open(os.path.join(NOTEBOOKS, "02-feature-extraction.ipynb"), encoding="utf-8") as f:
+        cells = ["".join(c["source"]) for c in json.load(f)["cells"] if c["cell_type"] == "code"]
+    with Kernel() as kernel:
+        for code in cells[:cells.index(next(c for c in cells if ".compile(" in c))]:
+            reply = kernel.run(code, timeout=3600)
+            if reply.status != "ok":
+                sys.exit(f"a cell of notebook 02 failed:\n{reply}")
+        times = {"true": [], "false": []}
+        for live in ["true"] + ["true", "false"] * rounds:
+            reply = kernel.run(LIVE_COST.replace("LIVE", live), timeout=3600)
+            seconds = [float(line.split()[1]) for line in reply.stdout.splitlines() if line.startswith("FIT_SECONDS ")]
+            if reply.status != "ok" or not seconds:
+                sys.exit(f"the timed fit failed:\n{reply}")
+            times[live].append(seconds[0])
+        times["true"].pop(0)  # the run that filled the feature cache
+        for live, label in [("true", "with the live curves"), ("false", "without")]:
+            print(f"30 epochs {label}: {', '.join(f'{t:.1f}' for t in times[live])} s "
+                  f"(mean {sum(times[live]) / len(times[live]):.1f} s)", flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["warm"]:
         warm()
     elif sys.argv[1:2] == ["first-cell"] and sys.argv[2:]:
         time_first_cells(sys.argv[2:])
+    elif sys.argv[1:2] == ["live-cost"]:
+        live_cost(int(sys.argv[2]) if sys.argv[2:] else 2)
     else:
         sys.exit(__doc__)

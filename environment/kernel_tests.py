@@ -12,7 +12,10 @@ proxy: what environment/kernel_proxy.py adds to evcxr: a cell queued behind one 
   (an image/png among them) before its reply, and no marked line in its stdout; the executed
   notebook that nbclient saves keeps the last state of the display; an interrupt_request message
   stops a cell as the stop button does; the heartbeat answers; a second stop ends the process
-  running the cells, and the cell says that the variables are gone.
+  running the cells, and the cell says that the variables are gone. A training cell as notebooks
+  02/03 have it shows Keras's bar as a display redrawn in place (ended by the epoch's line with
+  val_loss and val_acc) and the LiveCurves figure as a display with an id, updated in place at
+  least twice before the cell's reply.
 lab: `environment/lab` as a person starts it: the server answers its REST API, lists the kernel,
   opens a session of it on a notebook, runs the notebook's first cell through the server's
   websocket as JupyterLab does, and stops when asked; as root it says once that it passed
@@ -152,6 +155,41 @@ live.update(&catsdogs::plot::history_curves(&catsdogs::History::default(), "live
 println!("the loop is done");
 """
 
+# A training cell as notebooks 02/03 have it, small: 2 epochs at 32x32 with the live curves.
+TRAINING = """
+let data = nb.split_dir()?;
+let options = FlowOptions::default().target_size(32, 32).batch_size(50);
+let datagen = ImageDataGenerator::new(Preprocess::Vgg16);
+let train = datagen.flow_from_directory(data.join("train"), options.clone())?;
+let validation = datagen.flow_from_directory(data.join("validation"), options)?;
+let base = Backbone::Vgg16.application(false).input_size(32, 32).build(device())?;
+let mut model = Sequential::new(&base).flatten().dense(1, Activation::Sigmoid);
+model.freeze_base();
+model.compile(RMSprop::new(1e-4), Loss::BinaryCrossentropy);
+model.fit_with(&train, 2, &validation, FitOptions::default().callback(LiveCurves::new(true)))?;
+"""
+
+
+def live_training(kernel):
+    """The training cell's displays: the bar of each epoch and the curves, redrawn in place."""
+    reply = run_ok(kernel, TRAINING)
+    by_id = {}
+    for kind, display_id, data, after_reply in reply.displays:
+        by_id.setdefault(display_id, []).append((kind, data, after_reply))
+    check(None not in by_id, "every display of the training cell has an id", reply)
+    figures = [shown for shown in by_id.values() if any("image/png" in data for _, data, _ in shown)]
+    check(len(figures) == 1 and figures[0][0][0] == "display_data"
+          and sum(kind == "update_display_data" and not late for kind, _, late in figures[0]) >= 2
+          and all("image/png" in data for _, data, _ in figures[0]),
+          "the live curves are one display, updated in place at least twice before the cell's reply", reply)
+    bars = [shown for shown in by_id.values() if all(set(data) == {"text/plain"} for _, data, _ in shown)]
+    epochs = [shown[-1][1]["text/plain"] for shown in bars if "val_acc: " in shown[-1][1]["text/plain"]]
+    check(bars and all(shown[0][0] == "display_data" for shown in bars) and len(epochs) == 2
+          and all(text.startswith("8/8 [" + "=" * 30 + "]") and "val_loss: " in text for text in epochs),
+          "each epoch's bar is one display that ends as Keras's line with val_loss and val_acc", reply)
+    check("CATSDOGS_LIVE_DISPLAY" not in reply.stdout and "Epoch 2/2" in reply.stdout,
+          "the cell's stdout keeps its lines (Epoch 2/2) and no marked line", reply)
+
 
 def proxy():
     with Kernel() as kernel:
@@ -178,6 +216,7 @@ def proxy():
               and reply.displays[0][2] == {"text/html": "<b>step 1/2</b>", "text/plain": "step 1/2"},
               "its updates (the last an image/png) come before the cell's reply", reply)
         check(reply.stdout == "the loop is done\n", "the marked lines leave the cell's stdout", reply)
+        live_training(kernel)
 
         # An interrupt_request message (a kernelspec's "message" interrupt mode) does what the
         # stop button does: the launcher ends the loop, which cannot stop on request.

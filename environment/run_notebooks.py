@@ -8,15 +8,23 @@ message is printed. Executed copies, outputs included, go to --out.
 A notebook must carry the kernel's own `language_info` in its metadata (what the kernel's
 kernel_info_reply gives), or JupyterLab marks it modified as soon as it is opened.
 
+--rerun runs every code cell once more, in order, in the same kernel, after the notebook has run (as
+a person does who runs a cell again): each must run again without an error. The executed copy keeps
+the first run's outputs.
+
+Results go to the runs folder `runs/headless/` (the environment variable CATSDOGS_RUNS, unless it is
+set already), never to the run folders that interactive notebooks carry on from.
+
 --expect NOTEBOOK=KIND[,KIND] asserts that the executed notebook shows figures of those kinds. Every
 notebook must show at least one image. A figure's kind is read from the `catsdogs-figure` tEXt
 chunk that the crate's plot module writes into each PNG; a PNG without one counts as "image".
 
-Usage: python run_notebooks.py --out DIR [--expect NB=KIND ...] NOTEBOOK...
+Usage: python run_notebooks.py --out DIR [--rerun] [--expect NB=KIND ...] NOTEBOOK...
 """
 
 import argparse
 import base64
+import copy
 import json
 import os
 import struct
@@ -28,6 +36,12 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 
 KERNEL = "catsdogs-rust"
+
+# Where headless runs write their results: never where interactive notebooks carry on from.
+HEADLESS_RUNS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runs", "headless")
+
+# What marks the copy of a code cell that runs again (--rerun).
+RERUN = "catsdogs_rerun"
 
 
 def cell_failure(cell):
@@ -85,20 +99,31 @@ class StopAtFailure(Exception):
     pass
 
 
-def execute(path, out_dir, cwd=None):
-    """Executes the notebook at `path` in `cwd` (its own folder by default), writes the executed
-    copy to `out_dir`, and returns it with the first failure (None if every cell ran)."""
+def execute(path, out_dir, cwd=None, rerun=False):
+    """Executes the notebook at `path` in `cwd` (its own folder by default), then with `rerun`
+    every code cell once more in order, writes the executed copy (of the first run) to `out_dir`,
+    and returns it with the first failure (None if every cell ran)."""
     nb = nbformat.read(path, as_version=4)
     trap = question_mark_trap(nb)
     if trap:
         return nb, trap
+    cells = list(nb.cells)
+    if rerun:
+        for cell in cells:
+            if cell.cell_type == "code":
+                again = copy.deepcopy(cell)
+                again.metadata[RERUN] = True
+                if "id" in again:
+                    again.id = f"{cell.id}-again"
+                nb.cells.append(again)
     client = NotebookClient(nb, kernel_name=KERNEL, timeout=None, allow_errors=True,
                             resources={"metadata": {"path": cwd or os.path.dirname(os.path.abspath(path))}})
 
     def on_cell_executed(cell, **_):
         failure = cell_failure(cell)
         if failure:
-            raise StopAtFailure(f"cell {cell.get('execution_count')}:\n{cell.source}\n---\n{failure}")
+            again = "run again after the notebook ran, " if cell.metadata.get(RERUN) else ""
+            raise StopAtFailure(f"cell {cell.get('execution_count')} ({again}in order):\n{cell.source}\n---\n{failure}")
 
     client.on_cell_executed = on_cell_executed
     failure = None
@@ -109,6 +134,7 @@ def execute(path, out_dir, cwd=None):
     except (CellExecutionError, DeadKernelError) as e:
         failure = f"the kernel died or refused a cell: {e}"
     finally:
+        nb.cells = cells
         os.makedirs(out_dir, exist_ok=True)
         nbformat.write(nb, os.path.join(out_dir, os.path.basename(path)))
     return nb, failure
@@ -118,12 +144,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True)
     parser.add_argument("--expect", action="append", default=[])
+    parser.add_argument("--rerun", action="store_true")
     parser.add_argument("notebooks", nargs="+")
     args = parser.parse_args()
     expected = {}
     for item in args.expect:
         name, kinds = item.split("=", 1)
         expected[name] = kinds.split(",")
+    os.environ.setdefault("CATSDOGS_RUNS", HEADLESS_RUNS)
 
     failed = []
     for path in args.notebooks:
@@ -131,7 +159,7 @@ def main():
         start = time.time()
         print(f"notebook {name}: running", flush=True)
         committed = nbformat.read(path, as_version=4).metadata.get("language_info")
-        nb, failure = execute(path, args.out)
+        nb, failure = execute(path, args.out, rerun=args.rerun)
         shown = figures(nb)
         kernels = nb.metadata.get("language_info")
         if failure is None and kernels != committed:

@@ -22,7 +22,8 @@
 //! ```
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 static VERBOSE: AtomicU8 = AtomicU8::new(2);
 static COMMAND_LINE: AtomicBool = AtomicBool::new(false);
@@ -50,6 +51,52 @@ pub fn hint<'a>(cli: &'a str, api: &'a str) -> &'a str {
 /// the process that runs the cells' code).
 pub fn is_notebook() -> bool {
     std::env::var_os("EVCXR_IS_RUNTIME").is_some()
+}
+
+/// Whether displays redraw in place here: in the "Rust (catsdogs)" kernel, whose launcher sets
+/// `CATSDOGS_LIVE_DISPLAY=1` for the proxy that understands them
+/// (`environment/kernel_proxy.py`). Progress then redraws its bar in place
+/// ([`crate::progress`]), and `display::DisplayHandle` its content.
+pub fn live() -> bool {
+    is_notebook() && std::env::var_os("CATSDOGS_LIVE_DISPLAY").is_some_and(|v| v == "1")
+}
+
+/// What starts a live display's line on stdout: `CATSDOGS_LIVE_DISPLAY <id> <bundle as JSON>`,
+/// which the kernel's proxy turns into a display (the first time) or its update.
+const LIVE_MARK: &str = "CATSDOGS_LIVE_DISPLAY";
+
+/// A new id for a live display (Jupyter's `display_id`): unique in this process and across
+/// processes, without spaces.
+pub fn display_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("catsdogs-{}-{nanos:x}-{n}", std::process::id())
+}
+
+/// The line that shows `bundle` ((MIME type, content) pairs) as the live display `id`, or
+/// redraws it there: the mark, the id and the bundle as one line of JSON.
+///
+/// ```
+/// let line = catsdogs::console::display_line("d1", vec![("text/plain", "1/2".to_string())]);
+/// assert_eq!(line, "CATSDOGS_LIVE_DISPLAY d1 {\"text/plain\":\"1/2\"}\n");
+/// ```
+pub fn display_line(id: &str, bundle: Vec<(&str, String)>) -> String {
+    let json: serde_json::Map<String, serde_json::Value> = bundle
+        .into_iter()
+        .map(|(mime, text)| (mime.to_string(), text.into()))
+        .collect();
+    format!("{LIVE_MARK} {id} {}\n", serde_json::Value::Object(json))
+}
+
+/// Prints `text` to stdout at once, whatever the verbosity (what a person asked to see, such
+/// as a display); a closed stdout is ignored, as there is no one to show anything to.
+pub fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }
 
 /// Sets how much the crate prints: 0 (warnings only), 1 (no live progress) or 2 (everything).

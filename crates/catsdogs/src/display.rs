@@ -28,14 +28,13 @@
 //! ```
 
 use std::fmt;
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use image::RgbImage;
 
+use crate::console::emit;
 use crate::error::{Error, Result};
 use crate::imagenet::Prediction;
 
@@ -182,16 +181,9 @@ fn evcxr_blocks(content: &impl MimeBundle) -> String {
         .collect()
 }
 
-/// What starts a live display's line on stdout: `CATSDOGS_LIVE_DISPLAY <id> <bundle as JSON>`,
-/// which the kernel's proxy turns into a display (the first time) or its update.
-const LIVE_MARK: &str = "CATSDOGS_LIVE_DISPLAY";
-
-/// Whether displays update in place here: in the "Rust (catsdogs)" kernel, whose launcher sets
-/// `CATSDOGS_LIVE_DISPLAY=1` for the proxy that understands them.
-pub fn live() -> bool {
-    crate::console::is_notebook()
-        && std::env::var_os("CATSDOGS_LIVE_DISPLAY").is_some_and(|v| v == "1")
-}
+/// Whether displays update in place here: in the "Rust (catsdogs)" kernel (see
+/// [`crate::console::live`]).
+pub use crate::console::live;
 
 /// A display that redraws in place, IPython's `display(..., display_id=True)`: the first
 /// [`update`](DisplayHandle::update) shows its content under the cell at once, each later one
@@ -216,13 +208,8 @@ pub struct DisplayHandle {
 impl DisplayHandle {
     /// A display with an id of its own, shown at its first update.
     pub fn new() -> DisplayHandle {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_nanos());
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
         DisplayHandle {
-            id: format!("catsdogs-{}-{nanos:x}-{n}", std::process::id()),
+            id: crate::console::display_id(),
         }
     }
 
@@ -241,15 +228,7 @@ impl DisplayHandle {
     fn output(&self, content: &impl MimeBundle, live: bool) -> String {
         let bundle = content.mime_bundle();
         if live {
-            let json: serde_json::Map<String, serde_json::Value> = bundle
-                .into_iter()
-                .map(|(mime, text)| (mime.to_string(), text.into()))
-                .collect();
-            format!(
-                "{LIVE_MARK} {} {}\n",
-                self.id,
-                serde_json::Value::Object(json)
-            )
+            crate::console::display_line(&self.id, bundle)
         } else {
             bundle
                 .into_iter()
@@ -263,14 +242,6 @@ impl Default for DisplayHandle {
     fn default() -> DisplayHandle {
         DisplayHandle::new()
     }
-}
-
-/// Prints `text` to stdout at once. Display is best effort: with stdout closed there is no one
-/// to show anything to, so a failed write is ignored.
-fn emit(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
 }
 
 /// HTML with its plain-text equivalent: shows as HTML in JupyterLab, and as the text where HTML

@@ -498,12 +498,16 @@ pub enum Error {
         epoch: usize,
     },
     /// A checkpoint made with other settings or another model.
-    #[error("cannot resume from {dir}: {why}; resume with the same model and settings, or use another checkpoint folder")]
+    #[error(
+        "cannot resume from {dir}: {why}; resume with the same model and settings, or {start_over}"
+    )]
     CheckpointMismatch {
         /// The checkpoint folder.
         dir: String,
         /// What differs.
         why: String,
+        /// How to start over instead (`to start over, ...`).
+        start_over: String,
     },
     /// An option out of range, or options that do not go together.
     #[error("{0}")]

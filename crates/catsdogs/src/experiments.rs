@@ -592,6 +592,7 @@ pub fn run_with(options: &RunOptions, callbacks: Vec<Box<dyn Callback>>) -> Resu
         cache: options.cache.clone(),
         checkpoint_dir: Some(options.out.join("checkpoints")),
         resume: options.resume,
+        fresh: false,
         callbacks,
     };
     fit_options.callbacks.insert(

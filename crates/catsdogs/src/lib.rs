@@ -82,7 +82,7 @@ pub mod prelude {
     pub use crate::model::{Activation, Model, Sequential};
     pub use crate::notebook::Notebook;
     pub use crate::optimizers::{Adam, RMSprop, SGD};
-    pub use crate::plot::{self, Interpretation, PlotHistory};
+    pub use crate::plot::{self, Interpretation, LiveCurves, PlotHistory};
     pub use crate::precision::Precision;
     pub use crate::train::callbacks::{
         CSVLogger, Callback, EarlyStopping, LearningRateScheduler, Mode, ModelCheckpoint,

@@ -51,6 +51,8 @@ pub struct Notebook {
     root: PathBuf,
     data: Data,
     weights: Option<PathBuf>,
+    /// Where the runs go instead of their usual folder (`$CATSDOGS_RUNS`).
+    runs: Option<PathBuf>,
 }
 
 /// Where the images come from.
@@ -65,16 +67,20 @@ enum Data {
 
 impl Notebook {
     /// Finds the data and weights for notebook `name` and returns the
-    /// notebook's context; show [`Notebook::banner`] next. Results go to `runs/<name>/`.
+    /// notebook's context; show [`Notebook::banner`] next. Results go to `runs/<name>/`, or
+    /// under `$CATSDOGS_RUNS` (see [`Notebook::runs_dir`]).
     pub fn start(name: &str) -> Notebook {
         let root = repository_root();
-        Notebook::locate(
-            name,
-            &root,
-            env_path("CATSDOGS_DATA").unwrap_or_else(|| root.join("data")),
-            env_path("CATSDOGS_WEIGHTS").unwrap_or_else(|| root.join("weights")),
-            std::env::var("CATSDOGS_MODE").is_ok_and(|m| m == "sample"),
-        )
+        Notebook {
+            runs: env_path("CATSDOGS_RUNS"),
+            ..Notebook::locate(
+                name,
+                &root,
+                env_path("CATSDOGS_DATA").unwrap_or_else(|| root.join("data")),
+                env_path("CATSDOGS_WEIGHTS").unwrap_or_else(|| root.join("weights")),
+                std::env::var("CATSDOGS_MODE").is_ok_and(|m| m == "sample"),
+            )
+        }
     }
 
     fn locate(
@@ -96,6 +102,7 @@ impl Notebook {
             root: root.to_path_buf(),
             data,
             weights,
+            runs: None,
         }
     }
 
@@ -270,11 +277,16 @@ impl Notebook {
     }
 
     /// The folder of every notebook's run folder: `runs/` with Kaggle's data, the sample's
-    /// own folder without it. Notebook 05 compares the runs in it.
+    /// own folder without it. Notebook 05 compares the runs in it. Headless runs
+    /// (`environment/run_notebooks.py`) set `$CATSDOGS_RUNS` to a folder of their own, so that
+    /// they never write where an interactive notebook carries on from: the runs then go there
+    /// (the sample's to its `synthetic/`).
     pub fn runs_dir(&self) -> PathBuf {
-        match &self.data {
-            Data::Kaggle(_) => self.root.join("runs"),
-            Data::Sample(dir) => dir.clone(),
+        match (&self.runs, &self.data) {
+            (Some(runs), Data::Kaggle(_)) => runs.clone(),
+            (Some(runs), Data::Sample(_)) => runs.join("synthetic"),
+            (None, Data::Kaggle(_)) => self.root.join("runs"),
+            (None, Data::Sample(dir)) => dir.clone(),
         }
     }
 
@@ -446,6 +458,15 @@ mod tests {
         assert_eq!(nb.real_or_sample(30, 3), 3);
         assert_eq!(nb.split_path(), root.path().join("runs/synthetic/split"));
         assert_eq!(nb.run_dir(), root.path().join("runs/synthetic/02-x"));
+        let headless = Notebook {
+            runs: Some(root.path().join("runs/headless")),
+            ..nb.clone()
+        };
+        assert_eq!(
+            headless.run_dir(),
+            root.path().join("runs/headless/synthetic/02-x")
+        );
+        assert_eq!(headless.split_path(), nb.split_path());
         assert_eq!(nb.weights(false), None);
         let options = nb.split_options();
         assert_eq!(
@@ -486,6 +507,11 @@ mod tests {
         assert_eq!(nb.train_zip().unwrap(), root.path().join("data/train.zip"));
         assert_eq!(nb.split_options().train, 16_000);
         assert_eq!(nb.run_dir(), root.path().join("runs/02-x"));
+        let headless = Notebook {
+            runs: Some(root.path().join("elsewhere")),
+            ..nb.clone()
+        };
+        assert_eq!(headless.run_dir(), root.path().join("elsewhere/02-x"));
         assert_eq!(
             nb.weights(false),
             Some(root.path().join(format!("weights/{NOTOP_WEIGHTS}.h5")))

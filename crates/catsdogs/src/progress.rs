@@ -1,12 +1,19 @@
 //! Progress on long work (decoding images, training epochs, predicting), drawn like Keras's
 //! progress bar: ` 37/320 [===>..........................] - ETA: 1:02 - loss: 0.31`, and ended
 //! with Keras's final line: `320/320 [==============================] - 12s 38ms/step - loss: ...`.
+//! Every long pass of the crate (fit's epochs, evaluate, predict_generator, the feature cache,
+//! Grad-CAM over many images, the split) shows it through this one type.
 //!
-//! In a terminal (the CLI) an `indicatif` bar redraws that line in place on stderr. In a notebook
-//! or a pipe, evcxr forwards output only line by line and JupyterLab cannot rewrite an earlier
-//! line, so the bar is printed as a new line at most every few seconds
-//! (`CATSDOGS_PROGRESS_SECONDS`, default 10): an epoch of two minutes shows a dozen lines of live
-//! progress, and a short one shows only its final line. The final line always goes to stdout.
+//! Where it is drawn:
+//! - in a terminal (the CLI), an `indicatif` bar redraws that line in place on stderr;
+//! - in the "Rust (catsdogs)" kernel ([`crate::console::live`]), the bar is one display under
+//!   the cell that redraws itself in place a few times a second, as Keras's does in Jupyter,
+//!   and ends as the final line;
+//! - elsewhere (a notebook under plain evcxr, a pipe), evcxr forwards output only line by line
+//!   and JupyterLab cannot rewrite an earlier line, so the bar is printed as a new line at most
+//!   every few seconds (`CATSDOGS_PROGRESS_SECONDS`, default 10): an epoch of two minutes shows a
+//!   dozen lines of live progress, and a short one shows only its final line, on stdout.
+//!
 //! Live progress shows at [`crate::console::verbose`] 2, the final line at 1 and above.
 //!
 //! ```
@@ -26,13 +33,34 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 /// Width of the bar between the brackets, as in Keras.
 const BAR_WIDTH: usize = 30;
 
+/// How often a live display redraws the bar at most: Keras redraws it every 0.05 s, which is
+/// more than an eye needs and costs a message to the browser each time.
+const LIVE_EVERY: Duration = Duration::from_millis(200);
+
 /// A progress bar over `total` steps. It may be advanced from several threads.
 pub struct Progress {
     total: u64,
     /// Counts the steps and the time; draws itself only in a terminal.
     bar: ProgressBar,
-    /// Outside a terminal: when the last line was printed, and how often to print one.
-    lines: Option<(Mutex<Instant>, Duration)>,
+    /// Where else the bar goes, outside a terminal.
+    view: View,
+}
+
+/// Where the bar goes.
+enum View {
+    /// Drawn by `indicatif` (in a terminal), or hidden.
+    Indicatif,
+    /// Printed as a line at most `every` (when the last was printed).
+    Lines {
+        last: Mutex<Instant>,
+        every: Duration,
+    },
+    /// Redrawn in place as the live display `id` at most every [`LIVE_EVERY`] (when it was
+    /// last drawn, if it was).
+    Live {
+        id: String,
+        last: Mutex<Option<Instant>>,
+    },
 }
 
 impl Progress {
@@ -46,19 +74,28 @@ impl Progress {
             } else {
                 ProgressDrawTarget::hidden()
             };
-            Self::drawn_on(target, total)
+            return Self::drawn_on(target, total);
+        }
+        let view = if crate::console::live() {
+            View::Live {
+                id: crate::console::display_id(),
+                last: Mutex::new(None),
+            }
         } else {
             let every = std::env::var("CATSDOGS_PROGRESS_SECONDS")
                 .ok()
                 .and_then(|s| s.parse::<f64>().ok())
                 .filter(|s| s.is_finite() && *s >= 0.0)
                 .map_or(Duration::from_secs(10), Duration::from_secs_f64);
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
-            Progress {
-                total,
-                lines: Some((Mutex::new(Instant::now()), every)),
-                bar,
+            View::Lines {
+                last: Mutex::new(Instant::now()),
+                every,
             }
+        };
+        Progress {
+            total,
+            bar: ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden()),
+            view,
         }
     }
 
@@ -77,7 +114,7 @@ impl Progress {
         Progress {
             total,
             bar,
-            lines: None,
+            view: View::Indicatif,
         }
     }
 
@@ -94,36 +131,70 @@ impl Progress {
     }
 
     fn show(&self, detail: &str) {
-        let Some((last_line, every)) = &self.lines else {
+        if let View::Indicatif = self.view {
             let suffix = if detail.is_empty() {
                 String::new()
             } else {
                 format!(" - {detail}")
             };
             self.bar.set_message(suffix);
-            return;
-        };
-        let done = self.bar.position();
-        let now = Instant::now();
-        let mut last_line = last_line.lock().unwrap_or_else(PoisonError::into_inner);
-        if done >= self.total || now.duration_since(*last_line) < *every {
-            return;
+        } else if crate::console::verbose() >= 2 {
+            if let Some(text) = self.due(detail, Instant::now()) {
+                crate::console::emit(&text);
+            }
         }
-        *last_line = now;
-        let timing = eta(done, self.total, self.bar.elapsed());
-        crate::console::line_at(
-            2,
-            format_args!("{}", line(done, self.total, &timing, detail)),
-        );
+    }
+
+    /// What to print at `now` outside a terminal: a new line, or the live display redrawn;
+    /// nothing when the last was printed too recently (or, for lines, when the bar is full,
+    /// since its final line follows).
+    fn due(&self, detail: &str, now: Instant) -> Option<String> {
+        let done = self.bar.position();
+        let bar_line = || {
+            let timing = eta(done, self.total, self.bar.elapsed());
+            line(done, self.total, &timing, detail)
+        };
+        match &self.view {
+            View::Indicatif => None,
+            View::Lines { last, every } => {
+                let mut last = last.lock().unwrap_or_else(PoisonError::into_inner);
+                if done >= self.total || now.duration_since(*last) < *every {
+                    return None;
+                }
+                *last = now;
+                Some(format!("{}\n", bar_line()))
+            }
+            View::Live { id, last } => {
+                let mut last = last.lock().unwrap_or_else(PoisonError::into_inner);
+                if last.is_some_and(|at| now.duration_since(at) < LIVE_EVERY) {
+                    return None;
+                }
+                *last = Some(now);
+                Some(redraw(id, bar_line()))
+            }
+        }
     }
 
     /// Ends the bar with Keras's final line, full width, total time and time per step, then
-    /// `detail`: `320/320 [==============================] - 12s 38ms/step - loss: ...`.
+    /// `detail`: `320/320 [==============================] - 12s 38ms/step - loss: ...`. A live
+    /// bar becomes that line in place.
     pub fn finish(&self, detail: &str) {
         let timing = total_time(self.total, self.bar.elapsed());
         self.bar.finish_and_clear();
-        crate::say!("{}", line(self.total, self.total, &timing, detail));
+        let last = line(self.total, self.total, &timing, detail);
+        match &self.view {
+            View::Live { id, .. } if crate::console::verbose() >= 1 => {
+                crate::console::emit(&redraw(id, last))
+            }
+            View::Live { .. } => {}
+            View::Indicatif | View::Lines { .. } => crate::say!("{last}"),
+        }
     }
+}
+
+/// The line that shows `line` as the live display `id`, as plain text (Keras's bar is text).
+fn redraw(id: &str, line: String) -> String {
+    crate::console::display_line(id, vec![("text/plain", line)])
 }
 
 /// ` 37/320 [===>.....] - timing - detail`, the count right-aligned to the total's width.
@@ -192,6 +263,78 @@ fn format_per_step(seconds: f64) -> String {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    /// A bar over `total` steps shown as the live display `id`.
+    fn live(total: u64, id: &str) -> Progress {
+        Progress {
+            total,
+            bar: ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden()),
+            view: View::Live {
+                id: id.into(),
+                last: Mutex::new(None),
+            },
+        }
+    }
+
+    /// The bar of a live display's line, without its timing.
+    fn live_text(line: &str, id: &str) -> String {
+        let json = line
+            .strip_prefix(&format!("CATSDOGS_LIVE_DISPLAY {id} "))
+            .expect("a live display's line");
+        let bundle: serde_json::Value = serde_json::from_str(json).unwrap();
+        let text = bundle["text/plain"].as_str().unwrap();
+        assert_eq!(bundle.as_object().unwrap().len(), 1, "{bundle}");
+        text.to_string()
+    }
+
+    #[test]
+    fn a_live_bar_redraws_one_display_a_few_times_a_second() {
+        let progress = live(4, "bar-1");
+        let start = Instant::now();
+        progress.bar.set_position(1);
+        let first = progress
+            .due("loss: 0.5", start)
+            .expect("the first step shows");
+        let text = live_text(&first, "bar-1");
+        assert!(
+            text.starts_with(&format!("1/4 [======>{}] - ETA: ", ".".repeat(23)))
+                && text.ends_with(" - loss: 0.5"),
+            "{text}"
+        );
+        progress.bar.set_position(2);
+        assert_eq!(progress.due("loss: 0.4", start + LIVE_EVERY / 2), None);
+        let later = progress
+            .due("loss: 0.4", start + LIVE_EVERY)
+            .expect("redrawn");
+        assert!(live_text(&later, "bar-1").starts_with("2/4 [="), "{later}");
+        progress.bar.set_position(4);
+        let full = progress
+            .due("loss: 0.3", start + LIVE_EVERY * 2)
+            .expect("a full bar shows");
+        assert!(live_text(&full, "bar-1").starts_with(&format!("4/4 [{}]", "=".repeat(30))));
+    }
+
+    #[test]
+    fn printed_lines_come_at_most_every_period_and_not_for_a_full_bar() {
+        let start = Instant::now();
+        let progress = Progress {
+            total: 4,
+            bar: ProgressBar::with_draw_target(Some(4), ProgressDrawTarget::hidden()),
+            view: View::Lines {
+                last: Mutex::new(start),
+                every: Duration::from_secs(10),
+            },
+        };
+        progress.bar.set_position(1);
+        assert_eq!(progress.due("", start + Duration::from_secs(9)), None);
+        let line = progress.due("", start + Duration::from_secs(10)).unwrap();
+        assert!(
+            line.starts_with("1/4 [======>") && line.ends_with('\n'),
+            "{line}"
+        );
+        progress.bar.set_position(4);
+        assert_eq!(progress.due("", start + Duration::from_secs(30)), None);
+    }
 
     #[test]
     fn bar_matches_keras_drawing() {

@@ -6,6 +6,7 @@ use super::{Explained, Explanation, GradCam};
 use crate::data::{load_img, DirectoryIterator, Preprocess};
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::progress::Progress;
 use crate::train::load_images;
 
 /// Images explained per forward and backward pass.
@@ -13,8 +14,9 @@ const BATCH: usize = 16;
 
 impl GradCam {
     /// The maps of image files, loaded at the model's input size as Keras's `load_img` does
-    /// and preprocessed with `preprocess`, 16 at a time; the images are kept at their own size
-    /// for [`Explained::figure`] and [`Explained::overlays`].
+    /// and preprocessed with `preprocess`, 16 at a time, with Keras's progress bar over the
+    /// batches; the images are kept at their own size for [`Explained::figure`] and
+    /// [`Explained::overlays`].
     pub fn explain_files(
         &self,
         model: &Model,
@@ -27,13 +29,16 @@ impl GradCam {
         };
         let mut parts = Vec::new();
         let mut images = Vec::with_capacity(paths.len());
+        let progress = Progress::new(paths.len().div_ceil(BATCH) as u64);
         for chunk in paths.chunks(BATCH) {
             let x = load_images(chunk, size, preprocess)?;
             parts.push(self.explain(model, &x)?);
             for path in chunk {
                 images.push(load_img(path.as_ref(), None)?);
             }
+            progress.inc(1, "");
         }
+        progress.finish("");
         let names = paths
             .iter()
             .map(|p| {

@@ -100,7 +100,13 @@ struct Panel<'a> {
 /// Values that are not finite (a loss that diverged to NaN) are left out. See the
 /// [module example](crate::plot).
 pub fn history_curves(history: &History, title: &str) -> Png {
-    draw(history, title).0
+    draw(history, title, history.len()).0
+}
+
+/// [`history_curves`] with the epochs axis from 1 to `epochs` (or to the History's last epoch,
+/// if later): the curves of a run in progress, which grow across a fixed axis.
+pub(super) fn curves_over(history: &History, title: &str, epochs: usize) -> Png {
+    draw(history, title, epochs.max(history.len())).0
 }
 
 /// `history.plot()`: the tutorial's two plots, accuracy and loss, training against validation,
@@ -123,8 +129,9 @@ impl PlotHistory for History {
     }
 }
 
-/// Draws the figure and returns it with each panel's axes, for the tests to find the points.
-fn draw(history: &History, title: &str) -> (Png, Vec<Axes>) {
+/// Draws the figure over `epochs` epochs and returns it with each panel's axes, for the tests
+/// to find the points.
+fn draw(history: &History, title: &str, epochs: usize) -> (Png, Vec<Axes>) {
     let panels = [
         Panel {
             caption: "Training and validation accuracy",
@@ -148,7 +155,7 @@ fn draw(history: &History, title: &str) -> (Png, Vec<Axes>) {
         };
         let halves = body.split_evenly((1, 2));
         for (area, panel) in halves.iter().zip(&panels) {
-            axes.push(draw_panel(area, panel, history.len())?);
+            axes.push(draw_panel(area, panel, epochs)?);
         }
         Ok(())
     });
@@ -353,7 +360,7 @@ mod tests {
     fn training_dots_and_validation_line_are_blue_where_the_values_are() {
         let acc = [0.50, 0.70, 0.90];
         let val_acc = [0.60, 0.80, 0.85];
-        let (png, axes) = draw(&history(&acc, &val_acc), "run");
+        let (png, axes) = draw(&history(&acc, &val_acc), "run", acc.len());
         let image = pixels(&png);
         assert_eq!(image.dimensions(), (1200, 450));
         assert_eq!(png.figure_kind().as_deref(), Some("history-curves"));
@@ -404,7 +411,7 @@ mod tests {
     fn the_legend_sits_in_the_lower_right_of_the_accuracy_panel() {
         // Rising accuracy leaves the lower right of the panel empty but for the legend, whose
         // two blue markers (a dot and a short line) are the only blue there.
-        let (png, axes) = draw(&history(&[0.5, 0.7, 0.9], &[0.5, 0.7, 0.9]), "");
+        let (png, axes) = draw(&history(&[0.5, 0.7, 0.9], &[0.5, 0.7, 0.9]), "", 3);
         let image = pixels(&png);
         let (left, bottom) = axes[0].translate(&(2.2, 0.48));
         let (right, top) = axes[0].translate(&(3.45, 0.65));
@@ -422,7 +429,7 @@ mod tests {
     fn one_epoch_and_thirty_epochs_put_every_dot_in_place() {
         for epochs in [1, 30] {
             let acc: Vec<f64> = (0..epochs).map(|e| 0.6 + 0.01 * e as f64).collect();
-            let (png, axes) = draw(&history(&acc, &acc), "");
+            let (png, axes) = draw(&history(&acc, &acc), "", acc.len());
             let image = pixels(&png);
             for (epoch, &a) in (1..).zip(&acc) {
                 assert_eq!(
@@ -434,12 +441,27 @@ mod tests {
     }
 
     #[test]
+    fn a_run_in_progress_grows_across_the_epochs_it_will_train() {
+        let acc = [0.5, 0.7];
+        let (png, axes) = draw(&history(&acc, &acc), "", 30);
+        let image = pixels(&png);
+        assert_eq!(pixel_at(&image, &axes[0], (2.0, 0.7)), BLUE_PIXEL);
+        // Epoch 2 of 30 sits near the left end of the axis, epoch 30 near the right end.
+        let x = |epoch: f64| axes[0].translate(&(epoch, 0.6)).0;
+        assert!(x(30.0) - x(2.0) > 14 * (x(3.0) - x(2.0)));
+        assert!(x(30.0) < 600);
+        // An axis shorter than the History is the History's own.
+        let three = history(&[0.5, 0.6, 0.7], &[0.5, 0.6, 0.7]);
+        assert_eq!(curves_over(&three, "", 1), history_curves(&three, ""));
+    }
+
+    #[test]
     fn an_empty_history_and_a_nan_loss_still_draw() {
         let png = history_curves(&History::default(), "nothing yet");
         assert_eq!(png.dimensions(), (1200, 450));
         let mut diverged = history(&[0.5, 0.6], &[0.5, 0.6]);
         diverged.history.get_mut("loss").unwrap()[1] = f64::NAN;
-        let (png, axes) = draw(&diverged, "");
+        let (png, axes) = draw(&diverged, "", diverged.len());
         assert_eq!(pixel_at(&pixels(&png), &axes[1], (1.0, 0.5)), BLUE_PIXEL);
     }
 }

@@ -1,6 +1,6 @@
 //! Figures, the counterpart of the tutorial's matplotlib plots: accuracy and loss curves after
-//! each training run (and several runs' curves overlaid, [`compare`]), grids of images with
-//! captions, and a confusion matrix.
+//! each training run (and several runs' curves overlaid, [`compare`]; and while a run trains,
+//! [`LiveCurves`]), grids of images with captions, and a confusion matrix.
 //!
 //! Each function draws with plotters into memory and returns a [`Png`], which a notebook shows
 //! inline and the CLI saves. Text is drawn with DejaVu Sans, matplotlib's default font, embedded
@@ -27,6 +27,7 @@ mod curves;
 mod grid;
 mod heatmap;
 mod interpretation;
+mod live;
 
 pub use compare::compare;
 pub use confusion::confusion_matrix;
@@ -35,6 +36,7 @@ pub(crate) use grid::grid_figure;
 pub use grid::{flow_images, image_grid};
 pub use heatmap::{overlay, Colormap};
 pub use interpretation::{Interpretation, MAX_TOP_LOSSES};
+pub use live::LiveCurves;
 
 /// A batch of images (N, H, W, 3) u8, as the image cache gives them, as `RgbImage`s.
 fn rgb_images(batch: &tch::Tensor) -> crate::Result<Vec<RgbImage>> {

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use super::callbacks::{Fit, Stop};
+use super::callbacks::{how_to_start_over, Fit, Stop};
 use crate::console::hint;
 use crate::error::{Error, Result};
 use crate::fsutil::{write_atomic, AtomicFolder};
@@ -156,12 +156,7 @@ impl Checkpoint {
 
     /// The checkpoint in `path` if it is complete and every file matches its recorded hash.
     fn read(path: &Path, epoch: usize) -> Result<Checkpoint, String> {
-        let text =
-            std::fs::read_to_string(path.join(STATE)).map_err(|e| format!("{STATE}: {e}"))?;
-        let state: State = serde_json::from_str(&text)
-            .ok()
-            .filter(|s: &State| [FORMAT, FORMAT_2].contains(&s.format.as_str()) && s.epoch == epoch)
-            .ok_or_else(|| format!("{STATE} is not a checkpoint state written by fit"))?;
+        let state = read_state(path, epoch)?;
         let optional = state.files.contains_key(CALLBACKS).then_some(CALLBACKS);
         for name in [MODEL, OPTIMIZER, HISTORY].into_iter().chain(optional) {
             let bytes = std::fs::read(path.join(name)).map_err(|e| format!("{name}: {e}"))?;
@@ -176,6 +171,27 @@ impl Checkpoint {
             path: path.to_path_buf(),
             state,
         })
+    }
+
+    /// Removes the checkpoints that `fit` wrote in `dir` (the folders `epoch-NNNN` whose state
+    /// file is one of its checkpoints'), and `dir` itself when that leaves it empty; nothing
+    /// else. Returns the number of epochs the newest removed one held (0 when there was none).
+    pub fn remove_all(dir: impl AsRef<Path>) -> Result<usize> {
+        let dir = dir.as_ref();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(0);
+        };
+        let ours: Vec<(usize, PathBuf)> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| Some((folder_epoch(&e.file_name().to_string_lossy())?, e.path())))
+            .filter(|(epoch, path)| read_state(path, *epoch).is_ok())
+            .collect();
+        for (_, path) in &ours {
+            std::fs::remove_dir_all(path).map_err(|e| Error::io("cannot remove", path, e))?;
+        }
+        // Only when empty: anything else in it is not ours to remove.
+        let _ = std::fs::remove_dir(dir);
+        Ok(ours.iter().map(|(epoch, _)| *epoch).max().unwrap_or(0))
     }
 
     /// The model file, loadable with [`Model::load`].
@@ -273,6 +289,7 @@ impl Checkpoint {
         let mismatch = |why: String| Error::CheckpointMismatch {
             dir: self.path.display().to_string(),
             why,
+            start_over: how_to_start_over(self.path.parent().unwrap_or(&self.path)),
         };
         if self.state.settings != fit.settings {
             return Err(mismatch(differences(&self.state.settings, &fit.settings)));
@@ -339,6 +356,16 @@ impl Checkpoint {
     }
 }
 
+/// The state of the checkpoint folder `path` of `epoch`, if its state file is one that `fit`
+/// wrote (its other files may be damaged since).
+fn read_state(path: &Path, epoch: usize) -> Result<State, String> {
+    let text = std::fs::read_to_string(path.join(STATE)).map_err(|e| format!("{STATE}: {e}"))?;
+    serde_json::from_str(&text)
+        .ok()
+        .filter(|s: &State| [FORMAT, FORMAT_2].contains(&s.format.as_str()) && s.epoch == epoch)
+        .ok_or_else(|| format!("{STATE} is not a checkpoint state written by fit"))
+}
+
 /// The operating system's reason of a file error (not the temporary path it names), or the
 /// whole message.
 fn os_reason(error: &Error) -> String {
@@ -394,6 +421,20 @@ fn differences(saved: &Settings, now: &Settings) -> String {
             format!("{what} {now}, the checkpoint's {then}{flag}")
         })
         .collect();
+    if saved.callbacks != now.callbacks {
+        let list = |configs: &[String]| {
+            if configs.is_empty() {
+                "none".to_string()
+            } else {
+                configs.join(", ")
+            }
+        };
+        said.push(format!(
+            "the callbacks are {}, the checkpoint's {}",
+            list(&now.callbacks),
+            list(&saved.callbacks)
+        ));
+    }
     if saved.target_size == now.target_size {
         for (what, same) in [
             ("training", saved.train_images == now.train_images),

@@ -77,6 +77,7 @@ impl Model {
             cache,
             checkpoint_dir,
             resume,
+            fresh,
             callbacks,
         } = options;
         let mut all: Vec<Box<dyn Callback>> = vec![
@@ -91,7 +92,7 @@ impl Model {
         }
         all.push(Box::new(RecordHistory::default()));
         if let Some(dir) = &checkpoint_dir {
-            all.push(Box::new(BackupAndRestore::new(dir, resume)));
+            all.push(Box::new(BackupAndRestore::new(dir, resume).fresh(fresh)));
         }
         let mut list = CallbackList::new(all);
         let compiled = self.compiled()?;

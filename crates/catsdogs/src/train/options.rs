@@ -1,5 +1,5 @@
-//! The options of `fit`, Keras-like: a seed, the feature cache, checkpoints and resumption,
-//! and callbacks. How the layers compute is the model's (`Model::set_precision`).
+//! The options of `fit`, Keras-like: a seed, the feature cache, checkpoints, resuming from them
+//! or starting over, and callbacks. How the layers compute is the model's (`Model::set_precision`).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -8,7 +8,8 @@ use super::callbacks::Callback;
 use crate::features::CacheOptions;
 
 /// The options of [`Model::fit_with`](crate::model::Model::fit_with), with Keras-like
-/// defaults: seed 0, feature cache on, no checkpoints, no callbacks of one's own.
+/// defaults: seed 0, feature cache on, no checkpoints (nor resuming or starting over), no
+/// callbacks of one's own.
 ///
 /// ```
 /// use catsdogs::train::FitOptions;
@@ -30,6 +31,9 @@ pub struct FitOptions {
     pub checkpoint_dir: Option<PathBuf>,
     /// Continue from the latest checkpoint in `checkpoint_dir`, if there is one.
     pub resume: bool,
+    /// Start over: remove the checkpoints that an earlier run wrote in `checkpoint_dir` (and
+    /// nothing else there) before the first epoch.
+    pub fresh: bool,
     /// Keras's `callbacks=[...]`, called in order after `fit`'s own.
     pub callbacks: Vec<Box<dyn Callback>>,
 }
@@ -42,6 +46,7 @@ impl fmt::Debug for FitOptions {
             .field("cache", &self.cache)
             .field("checkpoint_dir", &self.checkpoint_dir)
             .field("resume", &self.resume)
+            .field("fresh", &self.fresh)
             .field("callbacks", &callbacks)
             .finish()
     }
@@ -89,6 +94,14 @@ impl FitOptions {
     /// Continues from the latest checkpoint, if any.
     pub fn resume(mut self, resume: bool) -> Self {
         self.resume = resume;
+        self
+    }
+
+    /// Starts over when `fresh`: the checkpoints that an earlier run wrote in the checkpoint
+    /// folder are removed first (nothing else there), so that this run trains from its first
+    /// epoch. The notebooks' `FRESH` parameter.
+    pub fn fresh(mut self, fresh: bool) -> Self {
+        self.fresh = fresh;
         self
     }
 

@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::model::Model;
 use crate::precision::Compute;
+use crate::progress::Progress;
 use crate::tensor_file::first_non_finite;
 
 /// Keras's batch size for `predict`.
@@ -47,11 +48,12 @@ impl Model {
     }
 }
 
-/// The probabilities of every image of `flow`, in the order of its `filenames`; stops at the
-/// next batch when asked (see [`interrupt`]).
+/// The probabilities of every image of `flow`, in the order of its `filenames`, with Keras's
+/// progress bar; stops at the next batch when asked (see [`interrupt`]).
 fn predict_flow(model: &Model, flow: &DirectoryIterator, compute: Compute) -> Result<Tensor> {
     let _stoppable = interrupt::stoppable();
     let all: Vec<usize> = (0..flow.samples()).collect();
+    let progress = Progress::new(flow.len() as u64);
     let mut outputs = Vec::new();
     for (step, indices) in all.chunks(flow.batch_size()).enumerate() {
         interrupt::check(|| {
@@ -76,7 +78,9 @@ fn predict_flow(model: &Model, flow: &DirectoryIterator, compute: Compute) -> Re
             compute,
             &name,
         )?);
+        progress.inc(1, "");
     }
+    progress.finish("");
     Ok(Tensor::f_cat(&outputs, 0)?)
 }
 

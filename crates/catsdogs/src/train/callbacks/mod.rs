@@ -60,6 +60,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 use tch::Tensor;
 
+pub(crate) use backup::how_to_start_over;
 pub use backup::BackupAndRestore;
 pub(crate) use builtin::RecordHistory;
 pub use builtin::{StopButton, TerminateOnNaN};
@@ -91,6 +92,14 @@ pub trait Callback {
     /// only resume with callbacks made alike. Its name unless implemented.
     fn config(&self) -> String {
         self.name()
+    }
+
+    /// Whether the callback only shows the run (a live figure) and changes nothing in it. Such
+    /// a callback is left out of the settings that a resumed run must share and keeps no state
+    /// in checkpoints, so that adding or removing it never keeps a run from resuming. False
+    /// unless implemented.
+    fn display_only(&self) -> bool {
+        false
     }
 
     /// Before the first epoch (of a resumed run, before the first epoch it trains).
@@ -280,23 +289,44 @@ impl<'a> Fit<'a> {
 }
 
 /// The callbacks of one `fit`, in order, each called at every hook; each callback's state is
-/// kept under a key of its position and name.
+/// kept under a key of its position and name (positions counted without the
+/// [display-only](Callback::display_only) ones, which keep none).
 pub(crate) struct CallbackList {
     callbacks: Vec<Box<dyn Callback>>,
+    /// Each callback's key, `None` for a display-only one.
+    keys: Vec<Option<String>>,
 }
 
 impl CallbackList {
     pub(crate) fn new(callbacks: Vec<Box<dyn Callback>>) -> Self {
-        CallbackList { callbacks }
+        let mut index = 0;
+        let keys = callbacks
+            .iter()
+            .map(|callback| {
+                (!callback.display_only()).then(|| {
+                    index += 1;
+                    format!("{}:{}", index - 1, callback.name())
+                })
+            })
+            .collect();
+        CallbackList { callbacks, keys }
     }
 
-    fn key(index: usize, callback: &dyn Callback) -> String {
-        format!("{index}:{}", callback.name())
-    }
-
-    /// What the callbacks were made with, in order.
+    /// What the callbacks that act on the run were made with, in order.
     pub(crate) fn configs(&self) -> Vec<String> {
-        self.callbacks.iter().map(|c| c.config()).collect()
+        self.callbacks
+            .iter()
+            .filter(|c| !c.display_only())
+            .map(|c| c.config())
+            .collect()
+    }
+
+    /// The callbacks that keep states, with their keys.
+    fn keyed(&mut self) -> impl Iterator<Item = (&String, &mut Box<dyn Callback>)> {
+        self.keys
+            .iter()
+            .zip(&mut self.callbacks)
+            .filter_map(|(key, callback)| Some((key.as_ref()?, callback)))
     }
 
     /// Every callback's `on_train_begin`, then the states of a resumed run given back.
@@ -304,12 +334,11 @@ impl CallbackList {
         for callback in &mut self.callbacks {
             callback.on_train_begin(fit)?;
         }
-        for (index, callback) in self.callbacks.iter_mut().enumerate() {
-            let key = Self::key(index, callback.as_ref());
-            if let Some(state) = fit.restored.remove(&key) {
+        for (key, callback) in self.keyed() {
+            if let Some(state) = fit.restored.remove(key) {
                 callback.set_state(state)?;
             }
-            if let Some(tensors) = fit.restored_tensors.remove(&key) {
+            if let Some(tensors) = fit.restored_tensors.remove(key) {
                 callback.set_state_tensors(tensors)?;
             }
         }
@@ -338,9 +367,11 @@ impl CallbackList {
     /// Every callback's `on_epoch_end`, each followed by its state's record, so that a later
     /// callback (the checkpoint) finds the states of all before it.
     pub(crate) fn epoch_end(&mut self, epoch: usize, logs: &mut Logs, fit: &mut Fit) -> Result<()> {
-        for (index, callback) in self.callbacks.iter_mut().enumerate() {
+        for (callback, key) in self.callbacks.iter_mut().zip(&self.keys) {
             callback.on_epoch_end(epoch, logs, fit)?;
-            let key = Self::key(index, callback.as_ref());
+            let Some(key) = key.clone() else {
+                continue;
+            };
             if let Some(state) = callback.state() {
                 fit.states.insert(key.clone(), state);
             }
