@@ -67,8 +67,10 @@ def parse_args():
                    "precision and layout)")
     p.add_argument("--threads", type=int, help="threads for 'all cores' (the usable cores)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--parts", default="checks,b,a,c,experiments",
-                   help="which parts, in this order: checks, a, b, c, experiments")
+    p.add_argument("--augment-epochs", type=int,
+                   help="timed epochs of (e), after an untimed one (3; quick 1)")
+    p.add_argument("--parts", default="checks,b,a,e,c,experiments",
+                   help="which parts, in this order: checks, a, b, e, c, experiments")
     p.add_argument("--budget", type=float, default=math.inf,
                    help="seconds for the whole run; steps that no longer fit are skipped")
     p.add_argument("--step-timeout", type=float, default=1800, help="seconds for one step")
@@ -82,6 +84,7 @@ def parse_args():
     if unknown:
         p.error(f"--backbones: unknown {', '.join(unknown)} (known: {', '.join(BACKBONES)})")
     args.images = args.images or (200 if args.quick else 2000)
+    args.augment_epochs = args.augment_epochs or (1 if args.quick else 3)
     # Even counts, so that the split gives both classes the same number of images.
     args.train = 2 * math.ceil((args.train or (20 if args.quick else 200)) / 2)
     args.validation = 2 * math.ceil((args.validation or max(2, args.train // 4)) / 2)
@@ -218,12 +221,13 @@ class Harness:
             "validation": a.validation, "test": a.test, "epochs": a.epochs,
             "experiments_epochs": a.experiments, "batch": a.batch,
             "forward_batch": self.forward_batch, "forward_iterations": self.forward_iterations,
-            "backbones": self.backbones,
+            "backbones": self.backbones, "augment_epochs": a.augment_epochs,
             "threads": self.threads, "device": self.device, "quick": a.quick,
         }
         for part in [p.strip() for p in a.parts.split(",") if p.strip()]:
             {"checks": self.part_checks, "a": lambda: self.part_decode(files),
-             "b": self.part_forward, "c": lambda: self.part_epochs(split),
+             "b": self.part_forward, "e": lambda: self.part_augment(split),
+             "c": lambda: self.part_epochs(split),
              "experiments": lambda: self.part_experiments(split)}[part]()
 
     def part_checks(self):
@@ -251,6 +255,19 @@ class Harness:
                          threads, group)
             self.measure("a", "torchvision decode_jpeg", self.peer("torch", "decode", *f),
                          threads, group)
+
+    def part_augment(self, split):
+        a = self.args
+        train = split / "train"
+        print(f"(e) augmentation, the classic setting, {a.train} training images at 224x224, "
+              f"batch {a.batch}, {a.augment_epochs} timed epoch(s) after an untimed one")
+        for threads in sorted({1, self.threads}):
+            f = ["--data", train, "--batch", a.batch, "--epochs", a.augment_epochs,
+                 "--threads", threads]
+            self.measure("e", "ours (from the decoded-image cache)", self.ours("augment", *f),
+                         threads, f"e{threads}")
+            self.measure("e", "Keras ImageDataGenerator flow (load_img + scipy)",
+                         self.peer("keras", "augment", *f), threads, f"e{threads}")
 
     def numbers(self):
         """The (precision, layout) pairs measured: ours' `auto` first (bf16 NHWC where the
@@ -457,7 +474,7 @@ class Harness:
             ref = refs.get(row["group"])
             if ref is None:
                 continue
-            if row["part"] in ("a", "b"):
+            if row["part"] in ("a", "b", "e"):
                 row["ours_speedup"] = ref["images_per_second"] / row["images_per_second"]
             else:
                 row["ours_speedup"] = row["wall_seconds"] / ref["wall_seconds"]
@@ -684,6 +701,7 @@ PART_TITLES = {
     "checks": "checks",
     "a": "(a) decode",
     "b": "(b) forward",
+    "e": "(e) augment",
     "c": "(c) epochs",
     "experiments": "experiments",
 }
@@ -734,6 +752,8 @@ def machine_lines(data):
         f"{s['forward_batch']}, {s['forward_iterations']} timed batches; (c) "
         f"{s['epochs']} epoch(s) on {s['train']} training + {s['validation']} validation "
         f"images, batch {s['batch']}"
+        + (f"; (e) the classic augmentation, {s['augment_epochs']} timed epoch(s) of the "
+           f"training images" if s.get("augment_epochs") else "")
         + (f"; experiments {s['experiments_epochs']} epochs each" if s["experiments_epochs"]
            else "") + ".",
         f"Run on {data['date']}, {data['seconds'] / 60:.1f} minutes in all.",
@@ -751,34 +771,47 @@ def render_text(data):
     return "\n".join(lines)
 
 
-def render_markdown(data):
+def render_markdown(data, rows, checks):
     lines = [f"- {l}" for l in machine_lines(data)] + [""]
     lines.append("| " + " | ".join(COLUMNS) + " |")
     lines.append("|" + "|".join("---" for _ in COLUMNS) + "|")
-    for r in data["results"]:
+    for r in rows:
         lines.append("| " + " | ".join(cells(r)) + " |")
-    if data["checks"]:
+    if checks:
         lines.append("")
-        for c in data["checks"]:
+        for c in checks:
             lines.append(f"- Check, {c['check']}: **{'pass' if c['ok'] else 'FAIL'}** "
                          f"({c['detail']}).")
     return "\n".join(lines)
 
 
+# The sections of a device's results in BENCHMARKS.md, by the suffix of their markers: the
+# augmentation rows (e) have their own, so that a run of (e) alone leaves the others as they are.
+SECTION_PARTS = {"": lambda part: part != "e", "-augment": lambda part: part == "e"}
+
+
 def update_markdown(path, data):
-    """Replaces the text between the section markers for the run's device."""
-    section = "gpu" if data["machine"]["device"] == "cuda" else "cpu"
-    begin, end = SECTION.format(section, "begin"), SECTION.format(section, "end")
-    if not Path(path).exists():
-        Path(path).write_text(f"{begin}\n{end}\n")
-    text = Path(path).read_text()
-    if begin not in text or end not in text:
-        print(f"harness: {path} has no {begin} ... {end} markers; left as it is")
-        return
-    head, rest = text.split(begin, 1)
-    _, tail_text = rest.split(end, 1)
-    Path(path).write_text(f"{head}{begin}\n{render_markdown(data)}\n{end}{tail_text}")
-    print(f"Rewrote the {section.upper()} results in {path}")
+    """Replaces the text between the section markers for the run's device, in each section that
+    the run has rows for."""
+    device = "gpu" if data["machine"]["device"] == "cuda" else "cpu"
+    for suffix, belongs in SECTION_PARTS.items():
+        rows = [r for r in data["results"] if belongs(r["part"])]
+        checks = data["checks"] if suffix == "" else []
+        if not rows and not checks:
+            continue
+        section = device + suffix
+        begin, end = SECTION.format(section, "begin"), SECTION.format(section, "end")
+        if not Path(path).exists():
+            Path(path).write_text(f"{begin}\n{end}\n")
+        text = Path(path).read_text()
+        if begin not in text or end not in text:
+            print(f"harness: {path} has no {begin} ... {end} markers; left as it is")
+            continue
+        head, rest = text.split(begin, 1)
+        _, tail_text = rest.split(end, 1)
+        markdown = render_markdown(data, rows, checks)
+        Path(path).write_text(f"{head}{begin}\n{markdown}\n{end}{tail_text}")
+        print(f"Rewrote the {section.upper()} results in {path}")
 
 
 def main():

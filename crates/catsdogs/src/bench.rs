@@ -1,5 +1,6 @@
 //! Timings of the crate's own hot paths, for `catsdogs bench` and for notebooks: decoding and
-//! resizing JPEGs exactly as [`load_img`] does, and a network's forward pass (VGG16's, or any
+//! resizing JPEGs exactly as [`load_img`] does, augmented epochs of a flow ([`augment`]), and a
+//! network's forward pass (VGG16's, or any
 //! [`Network`]'s); and [`agreement`],
 //! which checks that the CPU and a GPU compute the same forward pass.
 //!
@@ -23,7 +24,7 @@ use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
 use crate::applications::Network;
-use crate::data::load_img;
+use crate::data::{load_img, DirectoryIterator};
 use crate::error::{Error, Result};
 use crate::gradcam::GradCam;
 use crate::model::{Layer, Sequential};
@@ -73,6 +74,40 @@ pub fn decode(paths: &[PathBuf], target_size: (u32, u32), threads: usize) -> Res
     Ok(Timing {
         images: paths.len(),
         seconds: pass()?,
+    })
+}
+
+/// Runs `epochs` epochs of `flow` (augmented when its generator augments) on the CPU, batch by
+/// batch as training reads them: one untimed epoch (epoch 0), then epochs 1 to `epochs` timed.
+///
+/// ```no_run
+/// use catsdogs::data::{FlowOptions, ImageDataGenerator, Preprocess};
+/// let flow = ImageDataGenerator::classic(Preprocess::Vgg16)
+///     .flow_from_directory("data/train", FlowOptions::default())?;
+/// let timing = catsdogs::bench::augment(&flow, 2)?;
+/// assert_eq!(timing.images, 2 * flow.samples());
+/// # Ok::<(), catsdogs::Error>(())
+/// ```
+pub fn augment(flow: &DirectoryIterator, epochs: usize) -> Result<Timing> {
+    if epochs == 0 {
+        return Err(Error::Options(
+            "an augmentation timing needs at least 1 epoch".into(),
+        ));
+    }
+    let run = |epoch: usize| -> Result<()> {
+        for batch in flow.epoch(epoch, Device::Cpu) {
+            drop(batch?);
+        }
+        Ok(())
+    };
+    run(0)?;
+    let start = Instant::now();
+    for epoch in 1..=epochs {
+        run(epoch)?;
+    }
+    Ok(Timing {
+        images: flow.samples() * epochs,
+        seconds: start.elapsed().as_secs_f64(),
     })
 }
 

@@ -8,6 +8,12 @@
 //! epoch number, so the same epoch and seed always give the same order and the same tensors,
 //! and the last, short batch is kept.
 //!
+//! With an augmenting generator ([`DirectoryIterator::is_augmented`]), each epoch transforms
+//! the cached images afresh, in parallel, in the pass that fills the batches: image `i` of
+//! epoch `e` gets the transform of [`transform_seed`]`(seed, e, i)`, so an epoch is the same
+//! whether it runs in one go or is resumed. [`DirectoryIterator::batch`] and the `u8` images
+//! stay the images as they are.
+//!
 //! ```no_run
 //! use catsdogs::data::{FlowOptions, ImageDataGenerator, Preprocess};
 //! let datagen = ImageDataGenerator::new(Preprocess::Vgg16);
@@ -24,8 +30,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
+use super::augment::{transform_seed, Shape};
+use super::generator::ImageDataGenerator;
 use super::image_cache::{default_cache_dir, ImageCache};
 use super::listing::list_images;
 use super::load::check_target_size;
@@ -35,13 +44,6 @@ use crate::error::{Error, Result};
 
 /// How many batches the background thread prepares ahead of the consumer.
 const PREFETCH: usize = 2;
-
-/// Keras's `ImageDataGenerator`, reduced to what the tutorial uses: a preprocessing function.
-#[derive(Clone, Copy, Debug)]
-pub struct ImageDataGenerator {
-    /// Applied to every batch.
-    pub preprocessing: Preprocess,
-}
 
 /// The options of [`ImageDataGenerator::flow_from_directory`], with Keras's defaults except
 /// the target size, which is VGG16's 224x224.
@@ -109,11 +111,6 @@ impl FlowOptions {
 }
 
 impl ImageDataGenerator {
-    /// A generator that applies `preprocessing` to every batch.
-    pub fn new(preprocessing: Preprocess) -> Self {
-        ImageDataGenerator { preprocessing }
-    }
-
     /// Lists the images of `dir` (one sub-folder per class), prints Keras's
     /// `Found N images belonging to K classes.`, and maps their decoded-image cache, decoding
     /// them first if the cache does not hold them yet.
@@ -124,6 +121,7 @@ impl ImageDataGenerator {
     ) -> Result<DirectoryIterator> {
         let dir = dir.as_ref();
         let (height, width) = options.target_size;
+        self.check()?;
         check_target_size(height, width)?;
         super::check_batch_size(options.batch_size)?;
         let list = list_images(dir)?;
@@ -150,7 +148,7 @@ impl ImageDataGenerator {
             classes: list.classes,
             class_indices: list.class_indices,
             options,
-            preprocessing: self.preprocessing,
+            generator: Arc::new(self.clone()),
             images: Arc::new(Images { cache, labels }),
         })
     }
@@ -187,8 +185,50 @@ impl Images {
         }
         let shape = [indices.len() as i64, i64::from(height), i64::from(width), 3];
         let x = Tensor::f_from_data_size(&pixels, &shape, Kind::Uint8)?;
+        Ok((x, self.labels_of(indices)?))
+    }
+
+    /// (N,) `f32` labels of the images at `indices`.
+    fn labels_of(&self, indices: &[usize]) -> Result<Tensor> {
         let labels: Vec<f32> = indices.iter().map(|&i| self.labels[i]).collect();
-        Ok((x, Tensor::f_from_slice(&labels)?))
+        Ok(Tensor::f_from_slice(&labels)?)
+    }
+
+    /// (N, H, W, 3) `f32`: the images at `indices` transformed as `generator` draws them for
+    /// `epoch`, on the rayon pool, and (N,) `f32` labels, on the CPU.
+    fn gather_augmented(
+        &self,
+        indices: &[usize],
+        (height, width): (u32, u32),
+        generator: &ImageDataGenerator,
+        (seed, epoch): (u64, usize),
+    ) -> Result<(Tensor, Tensor)> {
+        let count = self.cache.count();
+        if let Some(&index) = indices.iter().find(|&&i| i >= count) {
+            return Err(Error::Index {
+                index,
+                samples: count,
+            });
+        }
+        let shape = Shape {
+            rows: height as usize,
+            cols: width as usize,
+            channels: 3,
+        };
+        let len = self.cache.image_len();
+        let mut pixels = vec![0f32; indices.len() * len];
+        pixels
+            .par_chunks_mut(len)
+            .zip(indices.par_iter())
+            .try_for_each(|(out, &i)| {
+                let dims = [shape.rows, shape.cols, shape.channels];
+                let params =
+                    generator.get_random_transform(&dims, transform_seed(seed, epoch, i))?;
+                generator.transform_into(self.cache.image(i), shape, &params, out)
+            })?;
+        let shape = [indices.len() as i64, i64::from(height), i64::from(width), 3];
+        let x = Tensor::f_from_slice(&pixels)?.f_reshape(shape)?;
+        Ok((x, self.labels_of(indices)?))
     }
 }
 
@@ -214,7 +254,7 @@ pub struct DirectoryIterator {
     /// Class folder name to label.
     pub class_indices: BTreeMap<String, u32>,
     options: FlowOptions,
-    preprocessing: Preprocess,
+    generator: Arc<ImageDataGenerator>,
     images: Arc<Images>,
 }
 
@@ -226,7 +266,7 @@ impl std::fmt::Debug for DirectoryIterator {
             .field("samples", &self.samples())
             .field("class_indices", &self.class_indices)
             .field("options", &self.options)
-            .field("preprocessing", &self.preprocessing)
+            .field("generator", &self.generator)
             .field("cache_key", &self.cache_key())
             .finish()
     }
@@ -260,7 +300,19 @@ impl DirectoryIterator {
 
     /// The preprocessing applied to batches.
     pub fn preprocessing(&self) -> Preprocess {
-        self.preprocessing
+        self.generator.preprocessing
+    }
+
+    /// The generator that made the flow: its preprocessing and augmentation.
+    pub fn generator(&self) -> &ImageDataGenerator {
+        &self.generator
+    }
+
+    /// Whether each epoch gives new, randomly transformed images (the generator augments):
+    /// then no two epochs see the same pixels, and features computed from them cannot be
+    /// cached.
+    pub fn is_augmented(&self) -> bool {
+        self.generator.augments()
     }
 
     /// The content key of the decoded-image cache: SHA-256 (hex) over the files' content
@@ -284,24 +336,34 @@ impl DirectoryIterator {
         order
     }
 
-    /// The batch of the images at `indices`, preprocessed, on `device`.
+    /// The batch of the images at `indices` as they are (never augmented), preprocessed, on
+    /// `device`: what `predict` and the feature cache read.
     pub fn batch(&self, indices: &[usize], device: Device) -> Result<Batch> {
         let (height, width) = self.options.target_size;
         let (x, y) = self.images.gather(indices, height, width)?;
         self.finish(x, y, indices.to_vec(), device)
     }
 
-    /// The batches of epoch `epoch`, in [`epoch_order`](Self::epoch_order). A background
-    /// thread gathers the next batches from the cache while the current one is in use.
+    /// The batches of epoch `epoch`, in [`epoch_order`](Self::epoch_order), augmented when
+    /// the generator augments. A background thread gathers (and transforms, on the rayon pool)
+    /// the next batches from the cache while the current one is in use.
     pub fn epoch(&self, epoch: usize, device: Device) -> impl Iterator<Item = Result<Batch>> + '_ {
         let order = self.epoch_order(epoch);
         let batch_size = self.options.batch_size;
         let (height, width) = self.options.target_size;
         let images = Arc::clone(&self.images);
+        let augment = self
+            .is_augmented()
+            .then(|| (Arc::clone(&self.generator), self.options.seed));
         let (sender, receiver) = std::sync::mpsc::sync_channel(PREFETCH);
         std::thread::spawn(move || {
             for indices in order.chunks(batch_size) {
-                let gathered = images.gather(indices, height, width);
+                let gathered = match &augment {
+                    Some((generator, seed)) => {
+                        images.gather_augmented(indices, (height, width), generator, (*seed, epoch))
+                    }
+                    None => images.gather(indices, height, width),
+                };
                 if sender.send((gathered, indices.to_vec())).is_err() {
                     break; // the consumer stopped early
                 }
@@ -329,7 +391,7 @@ impl DirectoryIterator {
 
     /// Moves a gathered batch to `device` and preprocesses it there.
     fn finish(&self, x: Tensor, y: Tensor, indices: Vec<usize>, device: Device) -> Result<Batch> {
-        let x = f_preprocess_batch(&x.f_to_device(device)?, self.preprocessing)?;
+        let x = f_preprocess_batch(&x.f_to_device(device)?, self.preprocessing())?;
         Ok(Batch {
             x,
             y: y.f_to_device(device)?,
