@@ -203,3 +203,12 @@ fn bad_arguments_are_refused_before_any_work() {
         "{err}"
     );
 }
+
+#[test]
+fn an_image_without_pixels_stays_as_it_is() {
+    let datagen = ImageDataGenerator::classic(Preprocess::None).brightness_range([0.5, 1.5]);
+    for shape in [(0, 5, 3), (4, 0, 3), (4, 5, 0)] {
+        let x = ndarray::Array3::<f32>::zeros(shape);
+        assert_eq!(datagen.random_transform(x.clone(), 1).unwrap(), x);
+    }
+}

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
-use super::augment::{transform_seed, Shape};
+use super::augment::{transform_seed, Layout, Shape};
 use super::generator::ImageDataGenerator;
 use super::image_cache::{default_cache_dir, ImageCache};
 use super::listing::list_images;
@@ -194,14 +194,18 @@ impl Images {
         Ok(Tensor::f_from_slice(&labels)?)
     }
 
-    /// (N, H, W, 3) `f32`: the images at `indices` transformed as `generator` draws them for
-    /// `epoch`, on the rayon pool, and (N,) `f32` labels, on the CPU.
+    /// (N, 3, H, W) `f32`, preprocessed: the images at `indices` transformed as `generator`
+    /// draws them for `epoch`, each on the rayon pool in one pass that writes the network's
+    /// layout (the preprocessing's channel order and arithmetic) into `scratch`; and (N,) `f32`
+    /// labels; on the CPU. `scratch` is kept between batches, so no batch faults in new memory
+    /// for its pixels.
     fn gather_augmented(
         &self,
         indices: &[usize],
         (height, width): (u32, u32),
         generator: &ImageDataGenerator,
         (seed, epoch): (u64, usize),
+        scratch: &mut Vec<f32>,
     ) -> Result<(Tensor, Tensor)> {
         let count = self.cache.count();
         if let Some(&index) = indices.iter().find(|&&i| i >= count) {
@@ -215,19 +219,24 @@ impl Images {
             cols: width as usize,
             channels: 3,
         };
+        let plane = shape.rows * shape.cols;
+        let preprocessing = generator.preprocessing;
+        let layout = Layout::planar(3, plane, |c| preprocessing.position(c));
         let len = self.cache.image_len();
-        let mut pixels = vec![0f32; indices.len() * len];
-        pixels
+        scratch.resize(indices.len() * len, 0.0);
+        scratch
             .par_chunks_mut(len)
             .zip(indices.par_iter())
             .try_for_each(|(out, &i)| {
                 let dims = [shape.rows, shape.cols, shape.channels];
                 let params =
                     generator.get_random_transform(&dims, transform_seed(seed, epoch, i))?;
-                generator.transform_into(self.cache.image(i), shape, &params, out)
+                generator.transform_into(self.cache.image(i), shape, &params, out, &layout)?;
+                preprocessing.apply_planar(out, plane);
+                Ok::<(), Error>(())
             })?;
-        let shape = [indices.len() as i64, i64::from(height), i64::from(width), 3];
-        let x = Tensor::f_from_slice(&pixels)?.f_reshape(shape)?;
+        let shape = [indices.len() as i64, 3, i64::from(height), i64::from(width)];
+        let x = Tensor::f_from_slice(scratch)?.f_reshape(shape)?;
         Ok((x, self.labels_of(indices)?))
     }
 }
@@ -341,28 +350,30 @@ impl DirectoryIterator {
     pub fn batch(&self, indices: &[usize], device: Device) -> Result<Batch> {
         let (height, width) = self.options.target_size;
         let (x, y) = self.images.gather(indices, height, width)?;
-        self.finish(x, y, indices.to_vec(), device)
+        self.finish(x, y, indices.to_vec(), device, false)
     }
 
     /// The batches of epoch `epoch`, in [`epoch_order`](Self::epoch_order), augmented when
-    /// the generator augments. A background thread gathers (and transforms, on the rayon pool)
-    /// the next batches from the cache while the current one is in use.
+    /// the generator augments. A background thread gathers the next batches from the cache
+    /// while the current one is in use; augmenting, it transforms and preprocesses them there
+    /// too, on the rayon pool.
     pub fn epoch(&self, epoch: usize, device: Device) -> impl Iterator<Item = Result<Batch>> + '_ {
         let order = self.epoch_order(epoch);
         let batch_size = self.options.batch_size;
         let (height, width) = self.options.target_size;
         let images = Arc::clone(&self.images);
-        let augment = self
-            .is_augmented()
-            .then(|| (Arc::clone(&self.generator), self.options.seed));
+        let augmented = self.is_augmented();
+        let generator = Arc::clone(&self.generator);
+        let seed = self.options.seed;
         let (sender, receiver) = std::sync::mpsc::sync_channel(PREFETCH);
         std::thread::spawn(move || {
+            let mut scratch = Vec::new();
             for indices in order.chunks(batch_size) {
-                let gathered = match &augment {
-                    Some((generator, seed)) => {
-                        images.gather_augmented(indices, (height, width), generator, (*seed, epoch))
-                    }
-                    None => images.gather(indices, height, width),
+                let gathered = if augmented {
+                    let size = (height, width);
+                    images.gather_augmented(indices, size, &generator, (seed, epoch), &mut scratch)
+                } else {
+                    images.gather(indices, height, width)
                 };
                 if sender.send((gathered, indices.to_vec())).is_err() {
                     break; // the consumer stopped early
@@ -371,7 +382,7 @@ impl DirectoryIterator {
         });
         receiver.into_iter().map(move |(gathered, indices)| {
             let (x, y) = gathered?;
-            self.finish(x, y, indices, device)
+            self.finish(x, y, indices, device, augmented)
         })
     }
 
@@ -389,9 +400,22 @@ impl DirectoryIterator {
         Ok(self.images.gather(indices, height, width)?.0)
     }
 
-    /// Moves a gathered batch to `device` and preprocesses it there.
-    fn finish(&self, x: Tensor, y: Tensor, indices: Vec<usize>, device: Device) -> Result<Batch> {
-        let x = f_preprocess_batch(&x.f_to_device(device)?, self.preprocessing())?;
+    /// Moves a gathered batch to `device` and preprocesses it there, unless it is
+    /// `preprocessed` already.
+    fn finish(
+        &self,
+        x: Tensor,
+        y: Tensor,
+        indices: Vec<usize>,
+        device: Device,
+        preprocessed: bool,
+    ) -> Result<Batch> {
+        let x = x.f_to_device(device)?;
+        let x = if preprocessed {
+            x
+        } else {
+            f_preprocess_batch(&x, self.preprocessing())?
+        };
         Ok(Batch {
             x,
             y: y.f_to_device(device)?,

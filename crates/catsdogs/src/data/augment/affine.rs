@@ -219,6 +219,40 @@ struct Tap {
     w_far: f64,
 }
 
+impl Tap {
+    /// The filter at `x` with `0 <= x < len - 1`, where no edge rule applies: what [`tap`]
+    /// gives there, without the mapping.
+    #[inline]
+    fn inside(x: f64) -> Tap {
+        // The floor, for x >= 0, through i64: one instruction each way, where usize takes ten.
+        let start = x as i64;
+        let w_near = 1.0 - (x - start as f64);
+        Tap {
+            near: start as usize,
+            far: start as usize + 1,
+            w_near,
+            w_far: 1.0 - w_near,
+        }
+    }
+}
+
+/// `x.floor()`, without the call to libm that baseline x86-64 makes of it: through i64 where
+/// `x` has a fraction (|x| < 2^52), `x` itself beyond (every such f64 is whole).
+#[inline]
+fn floor(x: f64) -> f64 {
+    const WHOLE: f64 = 4_503_599_627_370_496.0; // 2^52
+    if x.abs() < WHOLE {
+        let truncated = x as i64 as f64;
+        if truncated > x {
+            truncated - 1.0
+        } else {
+            truncated
+        }
+    } else {
+        x
+    }
+}
+
 /// scipy's order-1 filter along one axis of `len` at coordinate `x`; `None` means `cval`.
 #[inline]
 fn tap(x: f64, len: usize, edge: Edge) -> Option<Tap> {
@@ -231,7 +265,7 @@ fn tap(x: f64, len: usize, edge: Edge) -> Option<Tap> {
     if !(x > -1.0 || edge == Edge::Nearest) {
         return None;
     }
-    let floor = x.floor();
+    let floor = floor(x);
     let w_near = 1.0 - (x - floor);
     let start = floor as i64;
     let (near, far) = if start >= 0 && start + 1 < len as i64 {
@@ -269,57 +303,120 @@ pub(crate) struct Warp {
     pub(crate) flip_vertical: bool,
 }
 
+/// Where the sampler writes: channel `c` of output pixel `p` (row-major) goes to
+/// `p * pixel_stride + channel_offset[c]`. Interleaved is `img_to_array`'s (height, width,
+/// channels); planar is a network input's (channels, height, width), in any channel order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pixel_stride: usize,
+    channel_offset: Vec<usize>,
+}
+
+impl Layout {
+    /// (height, width, channels), channels in order.
+    pub(crate) fn interleaved(channels: usize) -> Layout {
+        Layout {
+            pixel_stride: channels,
+            channel_offset: (0..channels).collect(),
+        }
+    }
+
+    /// (channels, height, width) of `plane` pixels each, channel `c` in plane `position(c)`.
+    pub(crate) fn planar(
+        channels: usize,
+        plane: usize,
+        position: impl Fn(usize) -> usize,
+    ) -> Layout {
+        Layout {
+            pixel_stride: 1,
+            channel_offset: (0..channels).map(|c| position(c) * plane).collect(),
+        }
+    }
+}
+
 impl Warp {
-    /// Writes the transformed image into `out` (`f32`, the same shape as `src`).
-    pub(crate) fn apply<P: Pixel>(&self, src: &[P], shape: Shape, out: &mut [f32]) {
+    /// Writes the transformed image into `out` (`f32`, as many values as `src`), laid out as
+    /// `layout` says (one of `shape.channels` channel offsets).
+    pub(crate) fn apply<P: Pixel>(
+        &self,
+        src: &[P],
+        shape: Shape,
+        out: &mut [f32],
+        layout: &Layout,
+    ) {
+        debug_assert_eq!(src.len(), shape.rows * shape.cols * shape.channels);
+        debug_assert_eq!(out.len(), src.len());
+        debug_assert_eq!(layout.channel_offset.len(), shape.channels);
+        if shape.channels == 3 {
+            self.sample::<P, 3>(src, shape, out, layout, 0);
+        } else {
+            for channel in 0..shape.channels {
+                self.sample::<P, 1>(src, shape, out, layout, channel);
+            }
+        }
+    }
+
+    /// Writes channels `first..first + N` of every output pixel: one pass over the output,
+    /// computing where each pixel reads once for its `N` channels.
+    fn sample<P: Pixel, const N: usize>(
+        &self,
+        src: &[P],
+        shape: Shape,
+        out: &mut [f32],
+        layout: &Layout,
+        first: usize,
+    ) {
         let Shape {
             rows,
             cols,
             channels,
         } = shape;
-        debug_assert_eq!(src.len(), rows * cols * channels);
-        debug_assert_eq!(out.len(), src.len());
-        let flip = |k: usize, n: usize, flipped: bool| if flipped { n - 1 - k } else { k };
-        let Some(Affine { a, b }) = self.affine else {
-            for (i, row) in out.chunks_exact_mut(cols * channels).enumerate() {
-                let si = flip(i, rows, self.flip_vertical);
-                for (j, pixel) in row.chunks_exact_mut(channels).enumerate() {
-                    let at = (si * cols + flip(j, cols, self.flip_horizontal)) * channels;
-                    for (o, s) in pixel.iter_mut().zip(&src[at..at + channels]) {
-                        *o = s.value() as f32;
-                    }
-                }
-            }
-            return;
-        };
+        // Without a matrix Keras leaves the image as it is; the identity reads each pixel with
+        // weight 1 (and its neighbour with weight 0), which gives the same values.
+        let Affine { a, b } = self.affine.unwrap_or(Affine {
+            a: [[1.0, 0.0], [0.0, 1.0]],
+            b: [0.0, 0.0],
+        });
         let edge = Edge::from(self.fill_mode);
         let cval = self.cval as f32;
-        for (i, row) in out.chunks_exact_mut(cols * channels).enumerate() {
-            let si = flip(i, rows, self.flip_vertical) as f64;
+        // Whole numbers as f64 through i64 (exact below 2^53; sides are at most 4096).
+        let flip =
+            |k: usize, n: usize, flipped: bool| (if flipped { n - 1 - k } else { k }) as i64 as f64;
+        let (last_row, last_col) = ((rows - 1) as i64 as f64, (cols - 1) as i64 as f64);
+        let at = |row: usize, col: usize| (row * cols + col) * channels + first;
+        let offsets: [usize; N] = std::array::from_fn(|k| layout.channel_offset[first + k]);
+        for i in 0..rows {
+            let si = flip(i, rows, self.flip_vertical);
             // scipy's sum: the shift, plus the row's term, plus the column's.
             let (r0, c0) = (b[0] + si * a[0][0], b[1] + si * a[1][0]);
-            for (j, pixel) in row.chunks_exact_mut(channels).enumerate() {
-                let sj = flip(j, cols, self.flip_horizontal) as f64;
-                let taps =
-                    tap(r0 + sj * a[0][1], rows, edge).zip(tap(c0 + sj * a[1][1], cols, edge));
-                let Some((r, c)) = taps else {
-                    pixel.fill(cval);
-                    continue;
+            for j in 0..cols {
+                let sj = flip(j, cols, self.flip_horizontal);
+                let (r, c) = (r0 + sj * a[0][1], c0 + sj * a[1][1]);
+                let taps = if r >= 0.0 && r < last_row && c >= 0.0 && c < last_col {
+                    Some((Tap::inside(r), Tap::inside(c)))
+                } else {
+                    tap(r, rows, edge).zip(tap(c, cols, edge))
                 };
-                let at = |row: usize, col: usize| (row * cols + col) * channels;
-                let corners = [
-                    (at(r.near, c.near), r.w_near, c.w_near),
-                    (at(r.near, c.far), r.w_near, c.w_far),
-                    (at(r.far, c.near), r.w_far, c.w_near),
-                    (at(r.far, c.far), r.w_far, c.w_far),
-                ];
-                for (k, o) in pixel.iter_mut().enumerate() {
+                let mut t = [cval; N];
+                if let Some((r, c)) = taps {
+                    let corners = [
+                        (at(r.near, c.near), r.w_near, c.w_near),
+                        (at(r.near, c.far), r.w_near, c.w_far),
+                        (at(r.far, c.near), r.w_far, c.w_near),
+                        (at(r.far, c.far), r.w_far, c.w_far),
+                    ];
                     // scipy's order: (value * row weight) * column weight, summed from 0.0.
-                    let mut t = 0.0;
-                    for &(base, wr, wc) in &corners {
-                        t += src[base + k].value() * wr * wc;
+                    let mut sum = [0.0; N];
+                    for (base, wr, wc) in corners {
+                        for (s, v) in sum.iter_mut().zip(&src[base..base + N]) {
+                            *s += v.value() * wr * wc;
+                        }
                     }
-                    *o = t as f32;
+                    t = sum.map(|s| s as f32);
+                }
+                let pixel = (i * cols + j) * layout.pixel_stride;
+                for (offset, t) in offsets.iter().zip(t) {
+                    out[pixel + offset] = t;
                 }
             }
         }
@@ -362,6 +459,25 @@ mod tests {
         // constant: just outside is cval as a whole, not a blend with the edge.
         assert!(tap(-0.01, 4, Edge::Constant).is_none());
         assert!(tap(3.01, 4, Edge::Constant).is_none());
+    }
+
+    #[test]
+    fn floor_is_libms() {
+        for x in [
+            -2.5,
+            -2.0,
+            -0.25,
+            -0.0,
+            0.0,
+            0.75,
+            3.0,
+            1e15 + 0.5,
+            -1e300,
+            1e300,
+            f64::MAX,
+        ] {
+            assert_eq!(floor(x), x.floor(), "{x}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! use catsdogs::data::{ImageDataGenerator, Preprocess, TransformParams};
 //! let datagen = ImageDataGenerator::new(Preprocess::None).fill_mode("constant".parse()?);
 //! let x = ndarray::Array3::from_shape_fn((3, 4, 3), |(r, c, _)| (10 * r + c) as f32);
-//! // Keras's tx moves the image along its columns' coordinate: one pixel to the left here.
+//! // Keras's tx moves the image sideways: one pixel to the left here.
 //! let params = TransformParams { tx: 1.0, ..TransformParams::default() };
 //! let y = datagen.apply_transform(x, &params)?;
 //! assert_eq!(y.slice(ndarray::s![0, .., 0]).to_vec(), [1.0, 2.0, 3.0, 0.0]);
@@ -35,7 +35,7 @@ use ndarray::Array3;
 use super::generator::ImageDataGenerator;
 use crate::error::{Error, Result};
 use affine::{Affine, Warp};
-pub(crate) use affine::{Pixel, Shape};
+pub(crate) use affine::{Layout, Pixel, Shape};
 pub use arguments::AUGMENT_ARGUMENTS;
 pub use random::transform_seed;
 pub(crate) use ranges::{check_pair, check_range};
@@ -152,7 +152,8 @@ impl ImageDataGenerator {
             .as_slice()
             .expect("a standard-layout array is one slice");
         let mut out = vec![0f32; src.len()];
-        self.transform_into(src, shape, params, &mut out)?;
+        let layout = Layout::interleaved(channels);
+        self.transform_into(src, shape, params, &mut out, &layout)?;
         Ok(Array3::from_shape_vec((rows, cols, channels), out).expect("the same shape"))
     }
 
@@ -164,16 +165,21 @@ impl ImageDataGenerator {
     }
 
     /// [`apply_transform`](Self::apply_transform) from any pixels (the decoded cache's `u8`
-    /// ones, say) into `out`: no allocation.
+    /// ones, say) into `out`, laid out as `layout` says (the colour steps work on every value
+    /// alike, so they do not mind the layout).
     pub(crate) fn transform_into<P: Pixel>(
         &self,
         src: &[P],
         shape: Shape,
         params: &TransformParams,
         out: &mut [f32],
+        layout: &Layout,
     ) -> Result<()> {
         self.check()?;
         params.check()?;
+        if src.is_empty() {
+            return Ok(()); // no pixels to move
+        }
         let TransformParams {
             theta,
             tx,
@@ -190,7 +196,7 @@ impl ImageDataGenerator {
             flip_horizontal: params.flip_horizontal,
             flip_vertical: params.flip_vertical,
         };
-        warp.apply(src, shape, out);
+        warp.apply(src, shape, out, layout);
         if let Some(intensity) = params.channel_shift_intensity {
             color::channel_shift(out, intensity);
         }
