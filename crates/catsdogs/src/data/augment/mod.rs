@@ -140,6 +140,15 @@ impl TransformParams {
 impl ImageDataGenerator {
     /// Keras's `apply_transform(x, transform_parameters)` on an image array (height, width,
     /// channels), as `img_to_array` gives it, with the generator's `fill_mode` and `cval`.
+    ///
+    /// ```
+    /// use catsdogs::data::{ImageDataGenerator, Preprocess, TransformParams};
+    /// let x = ndarray::Array3::from_shape_fn((5, 7, 3), |(r, c, k)| (r * 7 + c + k) as f32);
+    /// let flip = TransformParams { flip_horizontal: true, ..TransformParams::default() };
+    /// let y = ImageDataGenerator::new(Preprocess::None).apply_transform(x.clone(), &flip)?;
+    /// assert_eq!(y[[2, 0, 1]], x[[2, 6, 1]]);
+    /// # Ok::<(), catsdogs::Error>(())
+    /// ```
     pub fn apply_transform(&self, x: Array3<f32>, params: &TransformParams) -> Result<Array3<f32>> {
         let (rows, cols, channels) = x.dim();
         let shape = Shape {
@@ -159,6 +168,15 @@ impl ImageDataGenerator {
 
     /// Keras's `random_transform(x, seed)`: [`get_random_transform`](Self::get_random_transform)
     /// then [`apply_transform`](Self::apply_transform).
+    ///
+    /// ```
+    /// use catsdogs::data::{ImageDataGenerator, Preprocess};
+    /// let x = ndarray::Array3::from_shape_fn((8, 8, 3), |(r, c, _)| (r * 8 + c) as f32);
+    /// let datagen = ImageDataGenerator::classic(Preprocess::None);
+    /// let y = datagen.random_transform(x.clone(), 3)?;
+    /// assert_eq!(y, datagen.random_transform(x, 3)?);
+    /// # Ok::<(), catsdogs::Error>(())
+    /// ```
     pub fn random_transform(&self, x: Array3<f32>, seed: u64) -> Result<Array3<f32>> {
         let params = self.get_random_transform(x.shape(), seed)?;
         self.apply_transform(x, &params)
@@ -180,17 +198,10 @@ impl ImageDataGenerator {
         if src.is_empty() {
             return Ok(()); // no pixels to move
         }
-        let TransformParams {
-            theta,
-            tx,
-            ty,
-            shear,
-            zx,
-            zy,
-            ..
-        } = *params;
+        let p = params;
+        let geometry = [p.theta, p.tx, p.ty, p.shear, p.zx, p.zy];
         let warp = Warp {
-            affine: Affine::keras([theta, tx, ty, shear, zx, zy], shape.rows, shape.cols),
+            affine: Affine::keras(geometry, shape.rows, shape.cols),
             fill_mode: self.fill_mode,
             cval: self.cval,
             flip_horizontal: params.flip_horizontal,
