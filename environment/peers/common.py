@@ -55,6 +55,8 @@ def parser(description):
     augment.add_argument("--data", required=True, help="a folder of class folders")
     augment.add_argument("--batch", type=int, default=32)
     augment.add_argument("--epochs", type=int, default=1, help="timed epochs, after an untimed one")
+    augment.add_argument("--images", type=int,
+                         help="cut each epoch short after the batch that reaches this many images")
     augment.add_argument("--threads", type=int, default=1)
     epoch = sub.add_parser("epoch", help="time epochs of the tutorial's training, end to end")
     epoch.add_argument("--data", required=True, help="folder with train/ and validation/")

@@ -69,6 +69,8 @@ def parse_args():
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--augment-epochs", type=int,
                    help="timed epochs of (e), after an untimed one (3; quick 1)")
+    p.add_argument("--augment-images", type=int,
+                   help="images of each epoch of (e) (all the training images)")
     p.add_argument("--parts", default="checks,b,a,e,c,experiments",
                    help="which parts, in this order: checks, a, b, e, c, experiments")
     p.add_argument("--budget", type=float, default=math.inf,
@@ -89,6 +91,7 @@ def parse_args():
     args.train = 2 * math.ceil((args.train or (20 if args.quick else 200)) / 2)
     args.validation = 2 * math.ceil((args.validation or max(2, args.train // 4)) / 2)
     args.test = 2 * math.ceil(args.test / 2)
+    args.augment_images = min(args.augment_images or args.train, args.train)
     return args
 
 
@@ -222,6 +225,7 @@ class Harness:
             "experiments_epochs": a.experiments, "batch": a.batch,
             "forward_batch": self.forward_batch, "forward_iterations": self.forward_iterations,
             "backbones": self.backbones, "augment_epochs": a.augment_epochs,
+            "augment_images": a.augment_images,
             "threads": self.threads, "device": self.device, "quick": a.quick,
         }
         for part in [p.strip() for p in a.parts.split(",") if p.strip()]:
@@ -259,11 +263,11 @@ class Harness:
     def part_augment(self, split):
         a = self.args
         train = split / "train"
-        print(f"(e) augmentation, the classic setting, {a.train} training images at 224x224, "
-              f"batch {a.batch}, {a.augment_epochs} timed epoch(s) after an untimed one")
+        print(f"(e) augmentation, the classic setting, {a.augment_images} training images at "
+              f"224x224, batch {a.batch}, {a.augment_epochs} timed epoch(s) after an untimed one")
         for threads in sorted({1, self.threads}):
             f = ["--data", train, "--batch", a.batch, "--epochs", a.augment_epochs,
-                 "--threads", threads]
+                 "--images", a.augment_images, "--threads", threads]
             self.measure("e", "ours (from the decoded-image cache)", self.ours("augment", *f),
                          threads, f"e{threads}")
             self.measure("e", "Keras ImageDataGenerator flow (load_img + scipy)",
@@ -752,8 +756,9 @@ def machine_lines(data):
         f"{s['forward_batch']}, {s['forward_iterations']} timed batches; (c) "
         f"{s['epochs']} epoch(s) on {s['train']} training + {s['validation']} validation "
         f"images, batch {s['batch']}"
-        + (f"; (e) the classic augmentation, {s['augment_epochs']} timed epoch(s) of the "
-           f"training images" if s.get("augment_epochs") else "")
+        + (f"; (e) the classic augmentation, {s['augment_epochs']} timed epoch(s) of "
+           f"{s.get('augment_images', s['train'])} training images" if s.get("augment_epochs")
+           else "")
         + (f"; experiments {s['experiments_epochs']} epochs each" if s["experiments_epochs"]
            else "") + ".",
         f"Run on {data['date']}, {data['seconds'] / 60:.1f} minutes in all.",
@@ -792,8 +797,12 @@ SECTION_PARTS = {"": lambda part: part != "e", "-augment": lambda part: part == 
 
 def update_markdown(path, data):
     """Replaces the text between the section markers for the run's device, in each section that
-    the run has rows for."""
+    the run has rows for. A file that does not exist gets those sections alone."""
     device = "gpu" if data["machine"]["device"] == "cuda" else "cpu"
+    path = Path(path)
+    fresh = not path.exists()
+    if fresh:
+        path.write_text("")
     for suffix, belongs in SECTION_PARTS.items():
         rows = [r for r in data["results"] if belongs(r["part"])]
         checks = data["checks"] if suffix == "" else []
@@ -801,16 +810,16 @@ def update_markdown(path, data):
             continue
         section = device + suffix
         begin, end = SECTION.format(section, "begin"), SECTION.format(section, "end")
-        if not Path(path).exists():
-            Path(path).write_text(f"{begin}\n{end}\n")
-        text = Path(path).read_text()
+        text = path.read_text()
+        if fresh and begin not in text:
+            text += f"{begin}\n{end}\n"
         if begin not in text or end not in text:
             print(f"harness: {path} has no {begin} ... {end} markers; left as it is")
             continue
         head, rest = text.split(begin, 1)
         _, tail_text = rest.split(end, 1)
         markdown = render_markdown(data, rows, checks)
-        Path(path).write_text(f"{head}{begin}\n{markdown}\n{end}{tail_text}")
+        path.write_text(f"{head}{begin}\n{markdown}\n{end}{tail_text}")
         print(f"Rewrote the {section.upper()} results in {path}")
 
 

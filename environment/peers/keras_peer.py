@@ -106,11 +106,15 @@ def augment(args):
                                           **common.CLASSIC_AUGMENTATION)
     FLOW = datagen.flow_from_directory(args.data, target_size=common.TARGET_SIZE,
                                        batch_size=args.batch, class_mode="binary")
+    # The batches of an epoch, cut short after the one that reaches --images images.
+    wanted = min(args.images or FLOW.samples, FLOW.samples)
+    count = -(-wanted // args.batch)
+    images = sum(min(args.batch, FLOW.samples - i * args.batch) for i in range(count))
     # common.in_pool runs the list once untimed, then once timed: the timed pass is `epochs`
     # epochs of batches.
-    batches = list(range(len(FLOW))) * args.epochs
+    batches = list(range(count)) * args.epochs
     seconds = common.in_pool(args.threads, lambda: None, one_batch, batches)
-    common.report({"images": FLOW.samples * args.epochs, "seconds": seconds,
+    common.report({"images": images * args.epochs, "seconds": seconds,
                    "threads": args.threads, "batch": args.batch, "epochs": args.epochs,
                    "what": f"keras {keras.__version__} ImageDataGenerator flow_from_directory"})
 

@@ -50,6 +50,9 @@ pub enum BenchCommand {
         /// Timed epochs (after one untimed).
         #[arg(long, default_value_t = 1)]
         epochs: usize,
+        /// Cut each epoch short after the batch that reaches this many images.
+        #[arg(long)]
+        images: Option<usize>,
         /// Threads of the rayon pool that transforms the images, and libtorch's.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         threads: u16,
@@ -259,6 +262,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             batch,
             target_size: (height, width),
             epochs,
+            images,
             threads,
         } => {
             let datagen = ImageDataGenerator::new(Preprocess::Vgg16).arguments(&augment)?;
@@ -271,7 +275,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 .target_size(height, width)
                 .batch_size(batch);
             let flow = datagen.flow_from_directory(&folder, options)?;
-            let timing = bench::augment(&flow, epochs)?;
+            let timing = bench::augment(&flow, epochs, images)?;
             let details = json!({ "threads": threads, "batch": batch, "device": "cpu",
                                   "augment": augment, "epochs": epochs });
             (timing, details)

@@ -78,35 +78,42 @@ pub fn decode(paths: &[PathBuf], target_size: (u32, u32), threads: usize) -> Res
 }
 
 /// Runs `epochs` epochs of `flow` (augmented when its generator augments) on the CPU, batch by
-/// batch as training reads them: one untimed epoch (epoch 0), then epochs 1 to `epochs` timed.
+/// batch as training reads them, each cut short after the batch that reaches `images` images
+/// when given: one untimed epoch (epoch 0), then epochs 1 to `epochs` timed.
 ///
 /// ```no_run
 /// use catsdogs::data::{FlowOptions, ImageDataGenerator, Preprocess};
 /// let flow = ImageDataGenerator::classic(Preprocess::Vgg16)
 ///     .flow_from_directory("data/train", FlowOptions::default())?;
-/// let timing = catsdogs::bench::augment(&flow, 2)?;
+/// let timing = catsdogs::bench::augment(&flow, 2, None)?;
 /// assert_eq!(timing.images, 2 * flow.samples());
 /// # Ok::<(), catsdogs::Error>(())
 /// ```
-pub fn augment(flow: &DirectoryIterator, epochs: usize) -> Result<Timing> {
-    if epochs == 0 {
+pub fn augment(flow: &DirectoryIterator, epochs: usize, images: Option<usize>) -> Result<Timing> {
+    if epochs == 0 || images == Some(0) {
         return Err(Error::Options(
-            "an augmentation timing needs at least 1 epoch".into(),
+            "an augmentation timing needs at least 1 epoch of at least 1 image".into(),
         ));
     }
-    let run = |epoch: usize| -> Result<()> {
+    let wanted = images.unwrap_or(usize::MAX);
+    let run = |epoch: usize| -> Result<usize> {
+        let mut seen = 0;
         for batch in flow.epoch(epoch, Device::Cpu) {
-            drop(batch?);
+            seen += batch?.indices.len();
+            if seen >= wanted {
+                break;
+            }
         }
-        Ok(())
+        Ok(seen)
     };
     run(0)?;
     let start = Instant::now();
+    let mut seen = 0;
     for epoch in 1..=epochs {
-        run(epoch)?;
+        seen += run(epoch)?;
     }
     Ok(Timing {
-        images: flow.samples() * epochs,
+        images: seen,
         seconds: start.elapsed().as_secs_f64(),
     })
 }
