@@ -196,16 +196,14 @@ impl Images {
 
     /// (N, 3, H, W) `f32`, preprocessed: the images at `indices` transformed as `generator`
     /// draws them for `epoch`, each on the rayon pool in one pass that writes the network's
-    /// layout (the preprocessing's channel order and arithmetic) into `scratch`; and (N,) `f32`
-    /// labels; on the CPU. `scratch` is kept between batches, so no batch faults in new memory
-    /// for its pixels.
+    /// layout (the preprocessing's channel order and arithmetic) straight into the batch's
+    /// tensor; and (N,) `f32` labels; on the CPU.
     fn gather_augmented(
         &self,
         indices: &[usize],
         (height, width): (u32, u32),
         generator: &ImageDataGenerator,
         (seed, epoch): (u64, usize),
-        scratch: &mut Vec<f32>,
     ) -> Result<(Tensor, Tensor)> {
         let count = self.cache.count();
         if let Some(&index) = indices.iter().find(|&&i| i >= count) {
@@ -223,8 +221,15 @@ impl Images {
         let preprocessing = generator.preprocessing;
         let layout = Layout::planar(3, plane, |c| preprocessing.position(c));
         let len = self.cache.image_len();
-        scratch.resize(indices.len() * len, 0.0);
-        scratch
+        let size = [indices.len() as i64, 3, i64::from(height), i64::from(width)];
+        let x = Tensor::f_empty(size, (Kind::Float, Device::Cpu))?;
+        // SAFETY: `x` is a new, contiguous CPU tensor of `indices.len() * len` f32 values that
+        // nothing else refers to until this function returns it, and the slice does not
+        // outlive it.
+        let values = unsafe {
+            std::slice::from_raw_parts_mut(x.data_ptr().cast::<f32>(), indices.len() * len)
+        };
+        values
             .par_chunks_mut(len)
             .zip(indices.par_iter())
             .try_for_each(|(out, &i)| {
@@ -235,8 +240,6 @@ impl Images {
                 preprocessing.apply_planar(out, plane);
                 Ok::<(), Error>(())
             })?;
-        let shape = [indices.len() as i64, 3, i64::from(height), i64::from(width)];
-        let x = Tensor::f_from_slice(scratch)?.f_reshape(shape)?;
         Ok((x, self.labels_of(indices)?))
     }
 }
@@ -367,11 +370,10 @@ impl DirectoryIterator {
         let seed = self.options.seed;
         let (sender, receiver) = std::sync::mpsc::sync_channel(PREFETCH);
         std::thread::spawn(move || {
-            let mut scratch = Vec::new();
             for indices in order.chunks(batch_size) {
                 let gathered = if augmented {
                     let size = (height, width);
-                    images.gather_augmented(indices, size, &generator, (seed, epoch), &mut scratch)
+                    images.gather_augmented(indices, size, &generator, (seed, epoch))
                 } else {
                     images.gather(indices, height, width)
                 };
