@@ -212,3 +212,32 @@ fn an_image_without_pixels_stays_as_it_is() {
         assert_eq!(datagen.random_transform(x.clone(), 1).unwrap(), x);
     }
 }
+
+#[test]
+fn any_number_of_channels_moves_as_three_do() {
+    // The sampler reads three interleaved channels at once, and other counts one by one: the
+    // same geometry must give the same values either way.
+    let x = ndarray::Array3::from_shape_fn((9, 13, 4), |(r, c, k)| {
+        ((r * 29 + c * 7 + k * 61) % 256) as f32
+    });
+    let datagen = ImageDataGenerator::new(Preprocess::None).fill_mode("wrap".parse().unwrap());
+    let params = catsdogs::data::TransformParams {
+        theta: 31.0,
+        tx: 2.5,
+        zx: 0.8,
+        zy: 1.3,
+        flip_vertical: true,
+        ..Default::default()
+    };
+    let four = datagen.apply_transform(x.clone(), &params).unwrap();
+    let rgb = ndarray::s![.., .., 0..3];
+    let alpha = ndarray::s![.., .., 3..4];
+    let three = datagen
+        .apply_transform(x.slice(rgb).to_owned(), &params)
+        .unwrap();
+    let one = datagen
+        .apply_transform(x.slice(alpha).to_owned(), &params)
+        .unwrap();
+    assert_eq!(four.slice(rgb), three);
+    assert_eq!(four.slice(alpha), one);
+}

@@ -272,8 +272,12 @@ fn tap(x: f64, len: usize, edge: Edge) -> Option<Tap> {
         (start as usize, start as usize + 1)
     } else {
         let outer = edge.neighbours();
-        // The clamp only matters for points so far out that scipy's own casts overflow.
-        let index = |i: i64| (map_coordinate(i as f64, len, outer) as usize).min(len - 1);
+        // The clamp only matters for points so far out that scipy's own casts overflow; it is
+        // the whole rule for nearest.
+        let index = |i: i64| match outer {
+            Edge::Nearest => i.clamp(0, len as i64 - 1) as usize,
+            _ => (map_coordinate(i as f64, len, outer) as usize).min(len - 1),
+        };
         (index(start), index(start.saturating_add(1)))
     };
     Some(Tap {
@@ -392,13 +396,27 @@ impl Warp {
             for j in 0..cols {
                 let sj = flip(j, cols, self.flip_horizontal);
                 let (r, c) = (r0 + sj * a[0][1], c0 + sj * a[1][1]);
-                let taps = if r >= 0.0 && r < last_row && c >= 0.0 && c < last_col {
+                let inside = r >= 0.0 && r < last_row && c >= 0.0 && c < last_col;
+                let mut t = [cval; N];
+                if inside && channels == N {
+                    // Inside, interleaved: each row's two neighbours are 2N values in a row.
+                    let (r, c) = (Tap::inside(r), Tap::inside(c));
+                    let top = at(r.near, c.near);
+                    let upper = &src[top..][..2 * N];
+                    let lower = &src[top + cols * channels..][..2 * N];
+                    let mut sum = [0.0; N];
+                    for k in 0..N {
+                        sum[k] += upper[k].value() * r.w_near * c.w_near;
+                        sum[k] += upper[N + k].value() * r.w_near * c.w_far;
+                        sum[k] += lower[k].value() * r.w_far * c.w_near;
+                        sum[k] += lower[N + k].value() * r.w_far * c.w_far;
+                    }
+                    t = sum.map(|s| s as f32);
+                } else if let Some((r, c)) = if inside {
                     Some((Tap::inside(r), Tap::inside(c)))
                 } else {
                     tap(r, rows, edge).zip(tap(c, cols, edge))
-                };
-                let mut t = [cval; N];
-                if let Some((r, c)) = taps {
+                } {
                     let corners = [
                         (at(r.near, c.near), r.w_near, c.w_near),
                         (at(r.near, c.far), r.w_near, c.w_far),
