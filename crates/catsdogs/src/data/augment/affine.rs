@@ -288,6 +288,26 @@ fn tap(x: f64, len: usize, edge: Edge) -> Option<Tap> {
     })
 }
 
+/// scipy's order-1 sum over the four neighbours (`N` channels each: near row and column, near
+/// row and far column, ...): `(value * row weight) * column weight`, summed from 0.0 in that
+/// order.
+#[inline(always)]
+fn blend<P: Pixel, const N: usize>(corners: [&[P]; 4], r: &Tap, c: &Tap) -> [f32; N] {
+    let weights = [
+        (r.w_near, c.w_near),
+        (r.w_near, c.w_far),
+        (r.w_far, c.w_near),
+        (r.w_far, c.w_far),
+    ];
+    let mut sum = [0.0; N];
+    for (corner, (wr, wc)) in corners.into_iter().zip(weights) {
+        for (s, v) in sum.iter_mut().zip(corner) {
+            *s += v.value() * wr * wc;
+        }
+    }
+    sum.map(|s| s as f32)
+}
+
 /// The image's size and layout: (rows, cols, channels), channels last.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Shape {
@@ -397,41 +417,33 @@ impl Warp {
                 let sj = flip(j, cols, self.flip_horizontal);
                 let (r, c) = (r0 + sj * a[0][1], c0 + sj * a[1][1]);
                 let inside = r >= 0.0 && r < last_row && c >= 0.0 && c < last_col;
-                let mut t = [cval; N];
-                if inside && channels == N {
+                let t = if inside && channels == N {
                     // Inside, interleaved: each row's two neighbours are 2N values in a row.
                     let (r, c) = (Tap::inside(r), Tap::inside(c));
                     let top = at(r.near, c.near);
                     let upper = &src[top..][..2 * N];
                     let lower = &src[top + cols * channels..][..2 * N];
-                    let mut sum = [0.0; N];
-                    for k in 0..N {
-                        sum[k] += upper[k].value() * r.w_near * c.w_near;
-                        sum[k] += upper[N + k].value() * r.w_near * c.w_far;
-                        sum[k] += lower[k].value() * r.w_far * c.w_near;
-                        sum[k] += lower[N + k].value() * r.w_far * c.w_far;
-                    }
-                    t = sum.map(|s| s as f32);
-                } else if let Some((r, c)) = if inside {
-                    Some((Tap::inside(r), Tap::inside(c)))
+                    let corners = [&upper[..N], &upper[N..], &lower[..N], &lower[N..]];
+                    blend(corners, &r, &c)
                 } else {
-                    tap(r, rows, edge).zip(tap(c, cols, edge))
-                } {
-                    let corners = [
-                        (at(r.near, c.near), r.w_near, c.w_near),
-                        (at(r.near, c.far), r.w_near, c.w_far),
-                        (at(r.far, c.near), r.w_far, c.w_near),
-                        (at(r.far, c.far), r.w_far, c.w_far),
-                    ];
-                    // scipy's order: (value * row weight) * column weight, summed from 0.0.
-                    let mut sum = [0.0; N];
-                    for (base, wr, wc) in corners {
-                        for (s, v) in sum.iter_mut().zip(&src[base..base + N]) {
-                            *s += v.value() * wr * wc;
+                    let taps = if inside {
+                        Some((Tap::inside(r), Tap::inside(c)))
+                    } else {
+                        tap(r, rows, edge).zip(tap(c, cols, edge))
+                    };
+                    match taps {
+                        Some((r, c)) => {
+                            let corners = [
+                                at(r.near, c.near),
+                                at(r.near, c.far),
+                                at(r.far, c.near),
+                                at(r.far, c.far),
+                            ];
+                            blend(corners.map(|k| &src[k..k + N]), &r, &c)
                         }
+                        None => [cval; N],
                     }
-                    t = sum.map(|s| s as f32);
-                }
+                };
                 let pixel = (i * cols + j) * layout.pixel_stride;
                 for (offset, t) in offsets.iter().zip(t) {
                     out[pixel + offset] = t;
