@@ -172,13 +172,7 @@ struct Images {
 impl Images {
     /// (N, H, W, 3) `u8` and (N,) `f32` labels on the CPU.
     fn gather(&self, indices: &[usize], height: u32, width: u32) -> Result<(Tensor, Tensor)> {
-        let count = self.cache.count();
-        if let Some(&index) = indices.iter().find(|&&i| i >= count) {
-            return Err(Error::Index {
-                index,
-                samples: count,
-            });
-        }
+        self.check_indices(indices)?;
         let mut pixels = Vec::with_capacity(indices.len() * self.cache.image_len());
         for &i in indices {
             pixels.extend_from_slice(self.cache.image(i));
@@ -186,6 +180,18 @@ impl Images {
         let shape = [indices.len() as i64, i64::from(height), i64::from(width), 3];
         let x = Tensor::f_from_data_size(&pixels, &shape, Kind::Uint8)?;
         Ok((x, self.labels_of(indices)?))
+    }
+
+    /// Refuses an index beyond the flow's images.
+    fn check_indices(&self, indices: &[usize]) -> Result<()> {
+        let count = self.cache.count();
+        match indices.iter().find(|&&i| i >= count) {
+            Some(&index) => Err(Error::Index {
+                index,
+                samples: count,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// (N,) `f32` labels of the images at `indices`.
@@ -205,13 +211,7 @@ impl Images {
         generator: &ImageDataGenerator,
         (seed, epoch): (u64, usize),
     ) -> Result<(Tensor, Tensor)> {
-        let count = self.cache.count();
-        if let Some(&index) = indices.iter().find(|&&i| i >= count) {
-            return Err(Error::Index {
-                index,
-                samples: count,
-            });
-        }
+        self.check_indices(indices)?;
         let shape = Shape {
             rows: height as usize,
             cols: width as usize,
@@ -223,6 +223,9 @@ impl Images {
         let len = self.cache.image_len();
         let size = [indices.len() as i64, 3, i64::from(height), i64::from(width)];
         let x = Tensor::f_empty(size, (Kind::Float, Device::Cpu))?;
+        if x.numel() == 0 {
+            return Ok((x, self.labels_of(indices)?)); // no batch: nothing to write
+        }
         // SAFETY: `x` is a new, contiguous CPU tensor of `indices.len() * len` f32 values that
         // nothing else refers to until this function returns it, and the slice does not
         // outlive it.
