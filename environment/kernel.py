@@ -13,6 +13,7 @@ Usage: python kernel.py warm | first-cell NOTEBOOK...
 
 import json
 import os
+import queue
 import sys
 import time
 
@@ -31,17 +32,32 @@ def first_cell(notebook):
 
 
 class Reply:
-    """What a cell gave back: its status ("ok" or "error"), its streams and error, and when."""
+    """What a cell gave back: its status ("ok", "error" or "aborted"), its streams and error, its
+    displays, and when."""
 
-    def __init__(self, content, stdout, stderr, seconds):
+    def __init__(self, content, stdout, stderr, seconds, displays=()):
         self.status = content["status"]
         self.stdout = stdout
         self.stderr = stderr
         self.error = "\n".join(filter(None, [content.get("ename"), content.get("evalue")]))
         self.seconds = seconds
+        # (message type, display id, MIME bundle, whether the cell's reply had come already)
+        self.displays = list(displays)
 
     def __str__(self):
-        return f"status {self.status}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}\nerror: {self.error}"
+        displays = "".join(f"\n  {kind} {display_id} {sorted(data)}" for kind, display_id, data, _ in self.displays)
+        return (f"status {self.status}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}\nerror: {self.error}"
+                f"\ndisplays:{displays}")
+
+
+class Cell:
+    """A cell sent to the kernel, while its messages come in."""
+
+    def __init__(self):
+        self.streams = {"stdout": "", "stderr": ""}
+        self.displays = []
+        self.reply = None
+        self.idle = False
 
 
 class Kernel:
@@ -56,19 +72,47 @@ class Kernel:
 
     def run(self, code, timeout, on_output=None):
         """Runs a cell and returns its Reply; `on_output(stdout_so_far)` sees stdout as it comes."""
-        streams = {"stdout": "", "stderr": ""}
+        return self.run_all([code], timeout, on_output)[0]
 
-        def hook(msg):
-            if msg["msg_type"] == "stream":
-                streams[msg["content"]["name"]] += msg["content"]["text"]
-                if on_output and msg["content"]["name"] == "stdout":
-                    on_output(streams["stdout"])
-            elif msg["msg_type"] == "error":
-                streams["stderr"] += "\n".join(msg["content"].get("traceback", []))
-
+    def run_all(self, cells, timeout, on_output=None, stop_on_error=True):
+        """Sends the cells at once, as JupyterLab's Run All does, and returns their Replies once
+        every one has its reply and its idle status; `on_output(stdout_so_far)` sees the first
+        cell's stdout as it comes."""
         start = time.monotonic()
-        reply = self.client.execute_interactive(code, timeout=timeout, output_hook=hook, allow_stdin=False)
-        return Reply(reply["content"], streams["stdout"], streams["stderr"], time.monotonic() - start)
+        ids = [self.client.execute(code, allow_stdin=False, stop_on_error=stop_on_error) for code in cells]
+        sent = {msg_id: Cell() for msg_id in ids}
+        while not all(cell.reply and cell.idle for cell in sent.values()):
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f"the cells did not finish within {timeout} s")
+            try:
+                msg = self.client.get_iopub_msg(timeout=0.05)
+            except queue.Empty:
+                msg = None
+            cell = msg and sent.get(msg["parent_header"].get("msg_id"))
+            if cell:
+                kind, content = msg["msg_type"], msg["content"]
+                if kind == "stream":
+                    cell.streams[content["name"]] += content["text"]
+                    if on_output and cell is sent[ids[0]] and content["name"] == "stdout":
+                        on_output(cell.streams["stdout"])
+                elif kind == "error":
+                    cell.streams["stderr"] += "\n".join(content.get("traceback", []))
+                elif kind in ("display_data", "update_display_data"):
+                    display_id = content.get("transient", {}).get("display_id")
+                    cell.displays.append((kind, display_id, content["data"], cell.reply is not None))
+                elif kind == "status" and content["execution_state"] == "idle":
+                    cell.idle = True
+            while True:
+                try:
+                    reply = self.client.get_shell_msg(timeout=0)
+                except queue.Empty:
+                    break
+                cell = sent.get(reply["parent_header"].get("msg_id"))
+                if cell:
+                    cell.reply = reply["content"]
+        seconds = time.monotonic() - start
+        return [Reply(sent[i].reply, sent[i].streams["stdout"], sent[i].streams["stderr"], seconds, sent[i].displays)
+                for i in ids]
 
     def interrupt(self):
         """What JupyterLab's stop button does."""

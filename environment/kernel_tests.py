@@ -1,16 +1,24 @@
 """Tests of the "Rust (catsdogs)" kernel as JupyterLab uses it, headless (environment/test runs them).
 
 interrupts: JupyterLab's stop button (jupyter_client's interrupt_kernel) while the kernel is idle,
-  during a sleep loop, and during `fit` on the built-in sample. The kernel must stay alive and the
-  cell reply at once; what survives is what catsdogs-kernel's header says: everything when idle or
-  in `fit` (which returns the History of its finished epochs, the last of them checkpointed), no
-  variable after code that cannot stop on request.
+  during a sleep loop, and during `fit` on the built-in sample, each with a cell queued behind it
+  as Run All queues them. The kernel must stay alive, the cell reply at once and the queued cell
+  be answered `aborted` without running; what survives is what catsdogs-kernel's header says:
+  everything when idle or in `fit` (which returns the History of its finished epochs, the last of
+  them checkpointed), no variable after code that cannot stop on request.
+proxy: what environment/kernel_proxy.py adds to evcxr: a cell queued behind one that fails is
+  answered `aborted` (but runs when the failing cell's request sets stop_on_error to false); a
+  cell that updates a DisplayHandle gets display_data with an id, then update_display_data for it
+  (an image/png among them) before its reply, and no marked line in its stdout; the executed
+  notebook that nbclient saves keeps the last state of the display; an interrupt_request message
+  stops a cell as the stop button does; the heartbeat answers; a second stop ends the process
+  running the cells, and the cell says that the variables are gone.
 lab: `environment/lab` as a person starts it: the server answers its REST API, lists the kernel,
   opens a session of it on a notebook, runs the notebook's first cell through the server's
   websocket as JupyterLab does, and stops when asked; as root it says once that it passed
   --allow-root.
 
-Usage: python kernel_tests.py interrupts | lab
+Usage: python kernel_tests.py interrupts | proxy | lab
 """
 
 import asyncio
@@ -21,14 +29,17 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 import uuid
 
+import nbformat
 from tornado.websocket import websocket_connect
 
 from kernel import KERNEL, NOTEBOOKS, ROOT, Kernel, first_cell
+from run_notebooks import execute
 
 # Bounds that only a hang reaches: the cells interrupted here would otherwise run for minutes.
 REPLY_WITHIN = 30
@@ -47,10 +58,10 @@ def run_ok(kernel, code, timeout=600):
     return reply
 
 
-def interrupted(kernel, code, when, delay, timeout):
-    """Runs `code`, which prints as it goes, interrupts it `delay` seconds after
-    `when(stdout_so_far)` first holds, and returns (reply, seconds from the interrupt to the
-    reply)."""
+def interrupted(kernel, cells, when, delay, timeout, interrupt=None):
+    """Runs `cells` as Run All does, the first of which prints as it goes, interrupts it `delay`
+    seconds after `when(stdout_so_far)` first holds (with `interrupt`, the stop button by
+    default), and returns (replies, seconds from the interrupt to the replies)."""
     seen, sent = [], []
 
     def on_output(stdout):
@@ -58,11 +69,16 @@ def interrupted(kernel, code, when, delay, timeout):
             seen.append(time.monotonic())
         if seen and not sent and time.monotonic() >= seen[0] + delay:
             sent.append(time.monotonic())
-            kernel.interrupt()
+            (interrupt or kernel.interrupt)()
 
-    reply = kernel.run(code, timeout, on_output)
-    check(bool(sent), "the cell was interrupted while it ran", reply)
-    return reply, time.monotonic() - sent[0]
+    replies = kernel.run_all(cells, timeout, on_output)
+    check(bool(sent), "the cell was interrupted while it ran", replies[0])
+    return replies, time.monotonic() - sent[0]
+
+
+def aborted(reply, what):
+    check(reply.status == "aborted" and not reply.stdout and not reply.stderr,
+          f"the cell queued behind {what} is answered aborted and does not run", reply)
 
 
 def interrupts():
@@ -78,11 +94,12 @@ def interrupts():
         check(kernel.alive() and reply.stdout.strip() == "42", "an interrupt while idle changes nothing", reply)
 
         # A loop of 2 minutes, interrupted after 5 s.
-        loop = 'for i in 0..1200 { println!("{i}"); std::thread::sleep(std::time::Duration::from_millis(100)); }'
-        reply, after = interrupted(kernel, loop, lambda out: out, 5, 300)
+        (reply, queued), after = interrupted(kernel, [LOOP, QUEUED], lambda out: out, 5, 300)
         check(kernel.alive(), "the kernel survives an interrupted sleep loop")
         check(after < REPLY_WITHIN and reply.status == "error", f"the loop's cell ends with an error {after:.1f} s after the interrupt", reply)
-        check("cannot stop on request" in reply.stderr, "the cell says why its variables are gone", reply)
+        check("cannot stop on request" in reply.stderr and VARIABLES_GONE in reply.stderr,
+              "the cell says why its variables are gone", reply)
+        aborted(queued, "the interrupted loop")
         reply = kernel.run('println!("{keep}");', 600)
         check(reply.status == "error" and "keep" in reply.stderr + reply.error, "variables are gone after an interrupted loop", reply)
         run_ok(kernel, "println!(\"{}\", 1 + 1);")
@@ -95,25 +112,118 @@ let options = FlowOptions::default().target_size(32, 32).batch_size(10);
 let datagen = ImageDataGenerator::new(Preprocess::Vgg16);
 let train = datagen.flow_from_directory(data.join("train"), options.clone())?;
 let validation = datagen.flow_from_directory(data.join("validation"), options)?;
-let mut model = Sequential::new(Vgg16::new(false, device()).with_input_size(32, 32)?)
+let base = Backbone::Vgg16.application(false).input_size(32, 32).build(device())?;
+let mut model = Sequential::new(&base)
     .flatten()
     .dense(1, Activation::Sigmoid);
 model.freeze_base();
-let mut model = model.compile(RMSprop::new(1e-4), Loss::BinaryCrossentropy);
+model.compile(RMSprop::new(1e-4), Loss::BinaryCrossentropy);
 let options = FitOptions::default().cache(false).checkpoints({json.dumps(checkpoints)});""")
         # 100 epochs would take many minutes: the interrupt comes during the second.
-        fit = "let history = model.fit_with(&train, 100, &validation, options)?;"
-        reply, after = interrupted(kernel, fit, lambda out: "Epoch 2/100" in out, 0, 900)
+        fit = "model.fit_with(&train, 100, &validation, options)?;"
+        (reply, queued), after = interrupted(kernel, [fit, QUEUED], lambda out: "Epoch 2/100" in out, 0, 900)
+        aborted(queued, "the interrupted fit")
         check(kernel.alive(), "the kernel survives an interrupted fit")
-        check(after < REPLY_WITHIN and reply.status == "ok", f"fit stops at the next step, {after:.1f} s after the interrupt", reply)
-        check("interrupted at epoch 2/100" in reply.stdout and "epoch 1 is saved in" in reply.stdout
-              and "fit returns the History of the 1 finished epoch" in reply.stdout,
-              "the cell says where fit stopped, what is saved and what it returns", reply)
+        said = reply.stdout + reply.stderr + reply.error
+        check(after < REPLY_WITHIN and reply.status == "error", f"fit stops at the next step, {after:.1f} s after the interrupt", reply)
+        check("interrupted at epoch 2/100" in said and "epoch 1 is saved in" in said,
+              "the cell says where fit stopped and what is saved", reply)
         check(sorted(os.listdir(checkpoints)) == ["epoch-0001"], "the finished epoch's checkpoint is on disk")
-        reply = run_ok(kernel, 'println!("{keep} {}", history.loss().len());')
-        check(reply.stdout.strip() == "42 1", "the variables survive and fit returned the first epoch's History", reply)
+        reply = run_ok(kernel, 'println!("{keep} {}", model.history().loss().len());')
+        check(reply.stdout.strip() == "42 1", "the variables survive and the model keeps the first epoch's History", reply)
         reply = run_ok(kernel, 'println!("{:?}", model.evaluate(&validation).map(|_| ()));')
         check("Ok(())" in reply.stdout, "the model works on after the interrupt", reply)
+
+
+# A loop of 2 minutes that prints as it goes, and a cell to queue behind another.
+LOOP = 'for i in 0..1200 { println!("{i}"); std::thread::sleep(std::time::Duration::from_millis(100)); }'
+QUEUED = 'println!("the queued cell ran");'
+# What a cell says when the process running the cells has ended (kernel_proxy.py).
+VARIABLES_GONE = "so the notebook's variables are gone: run the notebook again from the top"
+
+# A cell that shows a live display: two texts, then a figure, in place.
+LIVE = """
+let live = catsdogs::display::DisplayHandle::new();
+for step in 1..=2 {
+    live.update(&catsdogs::display::Html::new(format!("<b>step {step}/2</b>"), format!("step {step}/2")));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+}
+live.update(&catsdogs::plot::history_curves(&catsdogs::History::default(), "live"));
+println!("the loop is done");
+"""
+
+
+def proxy():
+    with Kernel() as kernel:
+        setup = first_cell(os.path.join(NOTEBOOKS, "00-prepare-data.ipynb"))
+        run_ok(kernel, setup)
+        check(kernel.client.hb_channel.is_beating(), "the heartbeat passes through the proxy")
+
+        failing, queued = kernel.run_all(['let x: u32 = "not a number";', QUEUED], 600)
+        check(failing.status == "error", "a cell that does not compile fails", failing)
+        aborted(queued, "a failing cell")
+        reply = run_ok(kernel, QUEUED)
+        check("the queued cell ran" in reply.stdout, "a cell sent after the aborted ones runs", reply)
+        failing, queued = kernel.run_all(['let x: u32 = "not a number";', QUEUED], 600, stop_on_error=False)
+        check(failing.status == "error" and queued.status == "ok" and "the queued cell ran" in queued.stdout,
+              "with stop_on_error false, the cell queued behind a failing one runs", queued)
+
+        reply = run_ok(kernel, LIVE)
+        kinds = [kind for kind, _, _, _ in reply.displays]
+        ids = {display_id for _, display_id, _, _ in reply.displays}
+        early = [d for d in reply.displays if d[0] == "update_display_data" and not d[3]]
+        check(kinds[:1] == ["display_data"] and kinds.count("update_display_data") == 2 and len(ids) == 1
+              and None not in ids, "a live display is shown once with an id, then updated twice in place", reply)
+        check(len(early) >= 2 and any("image/png" in data for _, _, data, _ in reply.displays)
+              and reply.displays[0][2] == {"text/html": "<b>step 1/2</b>", "text/plain": "step 1/2"},
+              "its updates (the last an image/png) come before the cell's reply", reply)
+        check(reply.stdout == "the loop is done\n", "the marked lines leave the cell's stdout", reply)
+
+        # An interrupt_request message (a kernelspec's "message" interrupt mode) does what the
+        # stop button does: the launcher ends the loop, which cannot stop on request.
+        def interrupt_request():
+            kernel.client.control_channel.send(kernel.client.session.msg("interrupt_request", {}))
+
+        (reply, queued), after = interrupted(kernel, [LOOP, QUEUED], lambda out: out, 2, 300, interrupt_request)
+        check(after < REPLY_WITHIN and "cannot stop on request" in reply.stderr,
+              "an interrupt_request stops the cell through the launcher", reply)
+        aborted(queued, "a cell stopped by an interrupt_request")
+        answer = kernel.client.control_channel.get_msg(timeout=REPLY_WITHIN)
+        check(answer["msg_type"] == "interrupt_reply" and answer["content"]["status"] == "ok",
+              "the interrupt_request gets its reply")
+
+        # A second stop while the crate's handler waits for the next step ends the process.
+        run_ok(kernel, setup)
+        stubborn = "catsdogs::interrupt::stop_on_ctrl_c();\n" + LOOP
+        stops = []
+
+        def twice():
+            stops.append(time.monotonic())
+            kernel.interrupt()
+            time.sleep(1)
+            kernel.interrupt()
+
+        (reply, queued), _ = interrupted(kernel, [stubborn, QUEUED], lambda out: out, 2, 300, twice)
+        check(kernel.alive() and reply.status == "error" and VARIABLES_GONE in reply.stderr
+              and "exit status: 130" in reply.stderr,
+              "a second stop ends the cell's process, and the cell says the variables are gone", reply)
+        aborted(queued, "a cell stopped twice")
+
+    # nbclient, as run_notebooks.py and `lab --headless` use it, keeps the display's last state.
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup), nbformat.v4.new_code_cell(LIVE)])
+    nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Rust (catsdogs)", "language": "rust"}
+    with tempfile.TemporaryDirectory() as out:
+        path = os.path.join(out, "live.ipynb")
+        nbformat.write(nb, path)
+        _, failure = execute(path, os.path.join(out, "executed"), cwd=NOTEBOOKS)
+        saved = nbformat.read(os.path.join(out, "executed", "live.ipynb"), as_version=4)
+    check(failure is None, "a notebook with a live display runs headless", failure)
+    outputs = saved.cells[1].outputs
+    shown = [o for o in outputs if o.output_type == "display_data"]
+    check(len(shown) == 1 and set(shown[0].data) == {"image/png"}
+          and [o.text for o in outputs if o.output_type == "stream"] == ["the loop is done\n"],
+          "the saved notebook keeps the live display's last state (the figure) and no marked line",
+          "\n".join(str(o)[:200] for o in outputs))
 
 
 def request(url, token, method="GET", body=None):
@@ -208,7 +318,7 @@ def lab():
 
 
 if __name__ == "__main__":
-    tests = {"interrupts": interrupts, "lab": lab}
+    tests = {"interrupts": interrupts, "proxy": proxy, "lab": lab}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         sys.exit(__doc__)
     tests[sys.argv[1]]()

@@ -5,6 +5,9 @@ panics: evcxr reports a panic only as text on stderr ("thread ... panicked at ..
 next cells, so the stderr stream is checked too. Execution stops at the first failing cell, whose
 message is printed. Executed copies, outputs included, go to --out.
 
+A notebook must carry the kernel's own `language_info` in its metadata (what the kernel's
+kernel_info_reply gives), or JupyterLab marks it modified as soon as it is opened.
+
 --expect NOTEBOOK=KIND[,KIND] asserts that the executed notebook shows figures of those kinds. Every
 notebook must show at least one image. A figure's kind is read from the `catsdogs-figure` tEXt
 chunk that the crate's plot module writes into each PNG; a PNG without one counts as "image".
@@ -14,6 +17,7 @@ Usage: python run_notebooks.py --out DIR [--expect NB=KIND ...] NOTEBOOK...
 
 import argparse
 import base64
+import json
 import os
 import struct
 import sys
@@ -81,13 +85,15 @@ class StopAtFailure(Exception):
     pass
 
 
-def execute(path, out_dir):
+def execute(path, out_dir, cwd=None):
+    """Executes the notebook at `path` in `cwd` (its own folder by default), writes the executed
+    copy to `out_dir`, and returns it with the first failure (None if every cell ran)."""
     nb = nbformat.read(path, as_version=4)
     trap = question_mark_trap(nb)
     if trap:
         return nb, trap
     client = NotebookClient(nb, kernel_name=KERNEL, timeout=None, allow_errors=True,
-                            resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
+                            resources={"metadata": {"path": cwd or os.path.dirname(os.path.abspath(path))}})
 
     def on_cell_executed(cell, **_):
         failure = cell_failure(cell)
@@ -124,8 +130,14 @@ def main():
         name = os.path.basename(path)
         start = time.time()
         print(f"notebook {name}: running", flush=True)
+        committed = nbformat.read(path, as_version=4).metadata.get("language_info")
         nb, failure = execute(path, args.out)
         shown = figures(nb)
+        kernels = nb.metadata.get("language_info")
+        if failure is None and kernels != committed:
+            failure = (f"its metadata's language_info is {json.dumps(committed, sort_keys=True)}, the "
+                       f"kernel's is {json.dumps(kernels, sort_keys=True)}: commit the kernel's, or "
+                       "JupyterLab marks the notebook modified as soon as it opens it")
         if failure is None and not shown:
             failure = "it shows no image"
         missing = [k for k in expected.get(name, []) if k not in shown]

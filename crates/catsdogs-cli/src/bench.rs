@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
-use catsdogs::applications::{Backbone, Network};
+use catsdogs::applications::Backbone;
 use catsdogs::bench::{self, Timing};
 use catsdogs::data::{self, FlowOptions, ImageDataGenerator, Preprocess};
 use catsdogs::experiments::{self, Experiment, RunOptions};
@@ -19,7 +19,8 @@ use tch::Device;
 /// The measurements.
 #[derive(Subcommand)]
 pub enum BenchCommand {
-    /// Time load_img (decode + Pillow NEAREST resize) over a list of image files.
+    /// Time load_img (decode + Pillow NEAREST resize) over a list of image files, and the
+    /// image cache's content hash of the same files (read + XXH3-128) as `hash_seconds`.
     Decode {
         /// A text file with one image path per line.
         #[arg(long)]
@@ -234,7 +235,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 );
             }
             tch::manual_seed(0);
-            let mut model = Network::new(Backbone::Vgg16, false, Device::Cpu);
+            let mut model = Backbone::Vgg16.application(false).build(Device::Cpu)?;
             let agreement = bench::agreement(&mut model, batch, device)?;
             let mut line = serde_json::to_value(agreement)?;
             line["relative"] = json!(agreement.relative());
@@ -254,7 +255,13 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 .map(PathBuf::from)
                 .collect();
             let timing = bench::decode(&paths, target_size, usize::from(threads))?;
-            (timing, json!({ "threads": threads, "device": "cpu" }))
+            let hashed = bench::content_hash(&paths, usize::from(threads))?;
+            let details = json!({
+                "threads": threads,
+                "device": "cpu",
+                "hash_seconds": hashed.seconds,
+            });
+            (timing, details)
         }
         BenchCommand::Augment {
             data: folder,
@@ -291,8 +298,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             let device = machine.start()?;
             let compute = numbers.compute(device)?;
             tch::manual_seed(0);
-            let network = Network::new(model, false, device)
-                .with_input_size(i64::from(height), i64::from(width))?
+            let network = model
+                .application(false)
+                .input_size(i64::from(height), i64::from(width))
+                .build(device)?
                 .with_compute(compute);
             let timing = bench::forward(&network, batch, iterations)?;
             (
@@ -310,8 +319,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         } => {
             let device = machine.start()?;
             tch::manual_seed(0);
-            let base = Network::new(Backbone::Vgg16, false, device)
-                .with_input_size(i64::from(height), i64::from(width))?;
+            let base = Backbone::Vgg16
+                .application(false)
+                .input_size(i64::from(height), i64::from(width))
+                .build(device)?;
             let model = Experiment::Frozen.model(base)?;
             let timing = bench::grad_cam(&model, &GradCam::new(&layer), batch, iterations)?;
             let forward = timing.forward;
@@ -339,12 +350,12 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             let mut options = RunOptions::new(experiment, &data, out);
             options.epochs = epochs;
             options.batch_size = batch;
-            options.target_size = target_size;
+            options.target_size = Some(target_size);
             options.cache.enabled = cache == Switch::On;
             options.compute = Some(compute);
             let report = experiments::run(&options)?;
-            let epoch_seconds: Vec<f64> = report.history.epochs.iter().map(|e| e.seconds).collect();
-            let last = report.history.epochs.last();
+            let history = &report.history;
+            let epoch_seconds = history.seconds.clone();
             let timing = Timing {
                 images: data::list_images(&data.join("train"))?.filenames.len() * epochs,
                 seconds: epoch_seconds.iter().sum(),
@@ -356,8 +367,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 "cache": cache == Switch::On,
                 "compute": compute.to_string(),
                 "epoch_seconds": epoch_seconds,
-                "acc": last.map(|e| e.acc),
-                "val_acc": last.map(|e| e.val_acc),
+                "acc": history.acc().last(),
+                "val_acc": history.val_acc().last(),
             });
             (timing, details)
         }

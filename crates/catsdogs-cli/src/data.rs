@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use catsdogs::data::{self, ImageDataGenerator, Preprocess, SampleOptions, SplitOptions};
+use catsdogs::fsutil::refuse_inputs_as_outputs;
 
 /// Data subcommands.
 #[derive(Subcommand)]
@@ -114,6 +115,7 @@ impl From<SplitFlags> for SplitOptions {
 pub fn run(command: DataCommand) -> anyhow::Result<()> {
     match command {
         DataCommand::Split { source, out, sizes } => {
+            catsdogs::interrupt::stop_on_ctrl_c();
             let options = SplitOptions::from(sizes);
             out!(
                 "{}",
@@ -150,6 +152,7 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
             preprocess,
             npy,
         } => {
+            refuse_inputs_as_outputs(&[&img], &[&npy])?;
             let image = data::load_img(&img, target_size)?;
             let x = data::preprocess_input(data::img_to_array(&image), preprocess);
             let values: Vec<f32> = x.iter().copied().collect();
@@ -169,7 +172,8 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
             options.cache_dir = cache_dir;
             let flow =
                 ImageDataGenerator::new(Preprocess::None).flow_from_directory(&dir, options)?;
-            out!("{} {}", flow.cache_key(), flow.cache_path().display());
+            let path = flow.cache_path().unwrap_or(&dir);
+            out!("{} {}", flow.cache_key(), path.display());
         }
     }
     Ok(())

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Args};
 
-use catsdogs::applications::Network;
 use catsdogs::data::{self, Preprocess};
 use catsdogs::experiments;
-use catsdogs::gradcam::{Explainable, GradCam, Target, DEFAULT_OPACITY};
+use catsdogs::fsutil::refuse_inputs_as_outputs;
+use catsdogs::gradcam::{GradCam, Target, DEFAULT_OPACITY};
+use catsdogs::model::Model;
 use catsdogs::plot::Colormap;
 use catsdogs::weights::Weights;
 use catsdogs::Error;
@@ -68,40 +69,56 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<()> {
         None => GradCam::default(),
     };
     let cam = cam.colormap(args.colormap).opacity(args.opacity);
+    data::refuse_output_inside_split(&args.out)?;
+    let overlays = output_paths(&args.imgs, &args.out);
+    let inputs: Vec<&Path> = args
+        .imgs
+        .iter()
+        .chain(&args.model)
+        .chain(&args.weights)
+        .map(PathBuf::as_path)
+        .collect();
+    let outputs: Vec<&Path> = overlays
+        .iter()
+        .chain(&args.npy)
+        .map(PathBuf::as_path)
+        .collect();
+    refuse_inputs_as_outputs(&inputs, &outputs)?;
     match (&args.model, &args.weights) {
         (Some(model), _) => {
-            let (model, preprocess) = experiments::load_trained(model, args.preprocess)?;
+            let model = experiments::load_trained(model, args.preprocess)?;
             let cam = cam.target(Target::Class(args.class.unwrap_or(1)));
-            explain(&model, &cam, preprocess, &args)
+            explain(&model, &cam, &args, &overlays)
         }
         (None, Some(weights)) => {
             let weights = Weights::load(weights)?;
-            let model = Network::from_weights(&weights, true, catsdogs::device())?;
+            let model = weights
+                .backbone()
+                .application(true)
+                .from_weights(&weights, catsdogs::device())?;
+            let model = match args.preprocess {
+                Some(preprocess) => model.with_preprocess(preprocess),
+                None => model,
+            };
             let cam = cam.target(args.class.map_or(Target::Predicted, Target::Class));
-            explain(
-                &model,
-                &cam,
-                args.preprocess.unwrap_or(weights.preprocess()),
-                &args,
-            )
+            explain(&model, &cam, &args, &overlays)
         }
         (None, None) => unreachable!("clap requires --model or --weights"),
     }
 }
 
-/// Explains the images in batches, writes each overlay and prints each prediction, then the
-/// maps if asked.
+/// Explains the images in batches, writes each overlay to its path of `outputs` and prints
+/// each prediction, then the maps if asked.
 fn explain(
-    model: &impl Explainable,
+    model: &Model,
     cam: &GradCam,
-    preprocess: Preprocess,
     args: &ExplainArgs,
+    outputs: &[PathBuf],
 ) -> anyhow::Result<()> {
-    let outputs = output_paths(&args.imgs, &args.out);
     let mut maps = Vec::new();
     let mut shape = [0usize; 3];
     for (paths, outs) in args.imgs.chunks(BATCH).zip(outputs.chunks(BATCH)) {
-        let explained = cam.explain_files(model, paths, preprocess)?;
+        let explained = cam.explain_files(model, paths, model.preprocess())?;
         let e = &explained.explanation;
         let overlays = explained.overlays()?;
         for (i, (path, out)) in paths.iter().zip(outs).enumerate() {

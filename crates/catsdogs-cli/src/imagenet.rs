@@ -9,8 +9,9 @@ use std::time::Instant;
 
 use clap::Subcommand;
 
-use catsdogs::applications::{Backbone, Flavor, Network, Pooling, TOP_INPUT_SIZE};
+use catsdogs::applications::{Backbone, Flavor, Pooling, TOP_INPUT_SIZE};
 use catsdogs::data::{self, Preprocess};
+use catsdogs::fsutil::refuse_inputs_as_outputs;
 use catsdogs::imagenet::decode_predictions;
 use catsdogs::precision::Precision;
 use catsdogs::weights::Weights;
@@ -72,11 +73,12 @@ pub enum ImagenetCommand {
         precision: Precision,
     },
     /// Print a network's summary as Keras prints it: its layers, output shapes and parameter
-    /// counts (the weights do not matter, so none are read).
+    /// counts (total, trainable, non-trainable; a network's weights do not matter, so none are
+    /// read), or a saved model's (a run folder, our model file, a Keras .h5 or .keras file).
     Summary {
-        /// The network: vgg16, vgg19, resnet50 or mobilenet_v2.
-        #[arg(long, default_value = "vgg16", value_parser = str::parse::<Backbone>)]
-        model: Backbone,
+        /// The network (vgg16, vgg19, resnet50 or mobilenet_v2), or a saved model.
+        #[arg(long, default_value = "vgg16", value_parser = crate::model::parse_model_arg)]
+        model: crate::model::ModelArg,
         /// With the ImageNet top.
         #[arg(long)]
         include_top: bool,
@@ -114,14 +116,16 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             precision,
         } => {
             let weights = Weights::load(&weights)?;
-            weights.expect(model)?;
-            let device = catsdogs::device();
-            let model = Network::from_weights(&weights, true, device)?
-                .with_compute(precision.resolve(device)?);
+            let model = model
+                .application(true)
+                .from_weights(&weights, catsdogs::device())?
+                .with_precision(precision);
             let size = (TOP_INPUT_SIZE as u32, TOP_INPUT_SIZE as u32);
             for paths in imgs.chunks(BATCH) {
                 let x = load_batch(paths, size, weights.preprocess())?;
-                let predictions = decode_predictions(&model.forward(&x)?, top)?;
+                let scores = model.forward(&x)?;
+                refuse_non_finite(&scores, paths, "ImageNet scores")?;
+                let predictions = decode_predictions(&scores, top)?;
                 for (path, classes) in paths.iter().zip(predictions) {
                     if json {
                         out!("{}", serde_json::to_string(&classes)?);
@@ -142,6 +146,12 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             npy,
             precision,
         } => {
+            let inputs: Vec<&Path> = imgs
+                .iter()
+                .map(PathBuf::as_path)
+                .chain([&*weights])
+                .collect();
+            refuse_inputs_as_outputs(&inputs, &[&npy])?;
             let weights = Weights::load(&weights)?;
             weights.expect(model)?;
             let layer = layer.unwrap_or_else(|| model.last_base_layer().to_string());
@@ -150,10 +160,11 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
                 .layers(Flavor::Keras, false, Pooling::None, size, size)
                 .iter()
                 .any(|spec| spec.name == layer);
-            let device = catsdogs::device();
-            let model = Network::from_weights(&weights, in_top, device)?
-                .with_input_size(target_size.0.into(), target_size.1.into())?
-                .with_compute(precision.resolve(device)?);
+            let model = model
+                .application(in_top)
+                .input_size(target_size.0.into(), target_size.1.into())
+                .from_weights(&weights, catsdogs::device())?
+                .with_precision(precision);
             let mut outputs = Vec::new();
             for paths in imgs.chunks(BATCH) {
                 let x = load_batch(paths, target_size, weights.preprocess())?;
@@ -169,6 +180,7 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
                 .f_to_device(tch::Device::Cpu)?
                 .f_to_kind(tch::Kind::Float)?
                 .f_contiguous()?;
+            refuse_non_finite(&features, &imgs, &format!("{layer} output"))?;
             let shape: Vec<usize> = features.size().iter().map(|&d| d as usize).collect();
             let values = Vec::<f32>::try_from(features.f_flatten(0, -1)?)?;
             data::write_npy(&npy, &shape, &values)?;
@@ -179,9 +191,18 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             pooling,
             target_size: (height, width),
         } => {
-            let network = Network::new(model, include_top, tch::Device::Cpu)
-                .with_pooling(pooling)?
-                .with_input_size(height.into(), width.into())?;
+            let model = match model {
+                crate::model::ModelArg::File(path) => {
+                    out!("{}", crate::model::summary(&path)?);
+                    return Ok(());
+                }
+                crate::model::ModelArg::Network(network) => network,
+            };
+            let network = model
+                .application(include_top)
+                .pooling(pooling)
+                .input_size(height.into(), width.into())
+                .build(tch::Device::Cpu)?;
             out!("{}", network.summary().to_string().trim_end());
         }
         ImagenetCommand::ConvertWeights {
@@ -189,6 +210,7 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
             output,
             model,
         } => {
+            refuse_inputs_as_outputs(&[&input], &[&output])?;
             let start = Instant::now();
             let weights = Weights::load(&input)?;
             if let Some(backbone) = model {
@@ -205,6 +227,21 @@ pub fn run(command: ImagenetCommand) -> anyhow::Result<()> {
                 output.display()
             );
         }
+    }
+    Ok(())
+}
+
+/// Refuses `outputs` (one row per image of `paths`) if a value is not a number, naming the
+/// image: such an output is never printed or written as a result.
+fn refuse_non_finite(outputs: &Tensor, paths: &[PathBuf], what: &str) -> anyhow::Result<()> {
+    if let Some((index, value)) = catsdogs::tensor_file::first_non_finite(outputs)? {
+        let per_image = (outputs.numel() / paths.len().max(1)).max(1);
+        let image = paths[(index / per_image).min(paths.len() - 1)].display();
+        return Err(catsdogs::Error::NotFinite {
+            what: format!("the {what} of {image}"),
+            value,
+        }
+        .into());
     }
     Ok(())
 }

@@ -22,6 +22,7 @@ mod bench;
 mod data;
 mod explain;
 mod imagenet;
+mod model;
 mod train;
 
 #[derive(Parser)]
@@ -53,6 +54,8 @@ enum Command {
     Explain(explain::ExplainArgs),
     #[command(flatten)]
     Imagenet(imagenet::ImagenetCommand),
+    #[command(flatten)]
+    Model(model::ModelCommand),
     #[command(flatten)]
     Train(train::TrainCommand),
 }
@@ -98,6 +101,7 @@ fn main() {
         Command::Data(command) => data::run(command),
         Command::Explain(args) => explain::run(args),
         Command::Imagenet(command) => imagenet::run(command),
+        Command::Model(command) => model::run(command),
         Command::Train(command) => train::run(command),
     };
     if let Err(error) = result {

@@ -44,7 +44,7 @@ fn a_layer_that_is_no_convolution_is_refused() {
     let error = cli::refused(&out);
     assert!(
         error.starts_with(
-            "error: flatten_1 is not a convolutional layer of the cat/dog model (a Flatten layer)"
+            "error: flatten_1 is not a convolutional layer of sequential_1 (a Flatten layer)"
         ),
         "{error}"
     );

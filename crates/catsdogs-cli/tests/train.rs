@@ -87,21 +87,7 @@ fn train_then_evaluate_predict_and_submit_from_the_run_folder() {
 
     // The two-stage fine-tune starts from the frozen run's model, block5 now trainable.
     let finetune = dir.path().join("runs/finetune");
-    let out = catsdogs(&[
-        "train",
-        "--experiment",
-        "finetune",
-        "--from",
-        path(&run),
-        "--data",
-        path(&data),
-        "--epochs",
-        "1",
-        "--batch-size",
-        "20",
-        "--out",
-        path(&finetune),
-    ]);
+    let out = catsdogs(&cli::finetune_args(&data, &run, &finetune));
     assert!(
         out.contains("Caching the block4_pool outputs of 40 images"),
         "{out}"

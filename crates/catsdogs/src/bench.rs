@@ -1,7 +1,7 @@
 //! Timings of the crate's own hot paths, for `catsdogs bench` and for notebooks: decoding and
-//! resizing JPEGs exactly as [`load_img`] does, augmented epochs of a flow ([`augment`]), and a
-//! network's forward pass (VGG16's, or any
-//! [`Network`]'s); and [`agreement`],
+//! resizing JPEGs exactly as [`load_img`] does (and the content hash that keys their cache),
+//! augmented epochs of a flow ([`augment`]), and a model's forward pass (VGG16's, or any
+//! other's); and [`agreement`],
 //! which checks that the CPU and a GPU compute the same forward pass.
 //!
 //! Each timing runs the work once untimed (to warm the page cache, the allocators and, on CUDA,
@@ -9,12 +9,13 @@
 //! work the same way, so `environment/bench` can put the numbers side by side.
 //!
 //! ```
-//! use catsdogs::applications::{Backbone, Network};
+//! use catsdogs::applications::Backbone;
 //! use catsdogs::bench;
-//! let model = Network::new(Backbone::Vgg16, false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
-//! let timing = bench::forward(&model, 2, 1).unwrap();
+//! let model = Backbone::Vgg16.application(false).input_size(32, 32).build(tch::Device::Cpu)?;
+//! let timing = bench::forward(&model, 2, 1)?;
 //! assert_eq!(timing.images, 2);
 //! assert!(timing.images_per_second() > 0.0);
+//! # Ok::<(), catsdogs::Error>(())
 //! ```
 
 use std::path::PathBuf;
@@ -23,11 +24,10 @@ use std::time::Instant;
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
-use crate::applications::Network;
-use crate::data::{load_img, DirectoryIterator};
+use crate::data::{load_img, read_image_file, DirectoryIterator};
 use crate::error::{Error, Result};
 use crate::gradcam::GradCam;
-use crate::model::{Layer, Sequential};
+use crate::model::Model;
 
 /// How long some images took.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -48,6 +48,27 @@ impl Timing {
 /// Loads every file of `paths` with [`load_img`] at `target_size` (height, width) on a pool of
 /// `threads` threads: one untimed pass, then a timed one.
 pub fn decode(paths: &[PathBuf], target_size: (u32, u32), threads: usize) -> Result<Timing> {
+    over_files(paths, threads, |path| {
+        load_img(path, Some(target_size)).map(drop)
+    })
+}
+
+/// Reads every file of `paths` and hashes it as the decoded-image cache does each time it opens
+/// (the price of a cache keyed on content), on a pool of `threads` threads: one untimed pass,
+/// then a timed one.
+pub fn content_hash(paths: &[PathBuf], threads: usize) -> Result<Timing> {
+    over_files(paths, threads, |path| {
+        read_image_file(path).map(|bytes| drop(crate::hashing::content_hash(&bytes)))
+    })
+}
+
+/// Runs `work` on every file of `paths` on a pool of `threads` threads: one untimed pass, then
+/// a timed one.
+fn over_files(
+    paths: &[PathBuf],
+    threads: usize,
+    work: impl Fn(&PathBuf) -> Result<()> + Sync,
+) -> Result<Timing> {
     if paths.is_empty() {
         return Err(Error::Options(
             "no images to decode: give at least one file".into(),
@@ -63,11 +84,7 @@ pub fn decode(paths: &[PathBuf], target_size: (u32, u32), threads: usize) -> Res
         })?;
     let pass = || -> Result<f64> {
         let start = Instant::now();
-        pool.install(|| {
-            paths
-                .par_iter()
-                .try_for_each(|path| load_img(path, Some(target_size)).map(drop))
-        })?;
+        pool.install(|| paths.par_iter().try_for_each(&work))?;
         Ok(start.elapsed().as_secs_f64())
     };
     pass()?;
@@ -120,23 +137,23 @@ pub fn augment(flow: &DirectoryIterator, epochs: usize, images: Option<usize>) -
 
 /// Runs `model` (without gradients) on `iterations` batches of `batch` random images of its
 /// input size, on the device its weights are on: one untimed batch, then the timed ones.
-pub fn forward(model: &Network, batch: usize, iterations: usize) -> Result<Timing> {
+pub fn forward(model: &Model, batch: usize, iterations: usize) -> Result<Timing> {
     if batch == 0 || iterations == 0 {
         return Err(Error::Options(
             "a forward timing needs a batch of at least 1 image and at least 1 iteration".into(),
         ));
     }
     let _no_grad = tch::no_grad_guard();
-    let (device, x) = random_batch(model.layers(), model.input_shape(), batch)?;
+    let (device, x) = random_batch(model, batch)?;
     timed(device, batch, iterations, || model.forward(&x))
 }
 
-/// The device that holds `layers`' weights, and `batch` random images (normal) of
-/// `input_shape` there.
-fn random_batch(layers: &[Layer], input_shape: &[i64], batch: usize) -> Result<(Device, Tensor)> {
-    let device = crate::gradcam::device_of(layers);
+/// The device that holds `model`'s weights, and `batch` random images (normal) of its input
+/// shape there.
+fn random_batch(model: &Model, batch: usize) -> Result<(Device, Tensor)> {
+    let device = model.device();
     let mut shape = vec![batch as i64];
-    shape.extend_from_slice(input_shape);
+    shape.extend_from_slice(model.input_shape());
     Ok((
         device,
         Tensor::f_randn(shape.as_slice(), (Kind::Float, device))?,
@@ -182,16 +199,17 @@ pub struct GradCamTiming {
 /// weights are on: one untimed batch, then the timed ones.
 ///
 /// ```
+/// use catsdogs::applications::Backbone;
 /// use catsdogs::gradcam::GradCam;
 /// use catsdogs::experiments::Experiment;
-/// use catsdogs::vgg16::Vgg16;
-/// let base = Vgg16::new(false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
-/// let model = Experiment::Frozen.model(base).unwrap();
-/// let timing = catsdogs::bench::grad_cam(&model, &GradCam::default(), 1, 1).unwrap();
+/// let base = Backbone::Vgg16.application(false).input_size(32, 32).build(tch::Device::Cpu)?;
+/// let model = Experiment::Frozen.model(base)?;
+/// let timing = catsdogs::bench::grad_cam(&model, &GradCam::default(), 1, 1)?;
 /// assert_eq!((timing.grad_cam.images, timing.forward.images), (1, 1));
+/// # Ok::<(), catsdogs::Error>(())
 /// ```
 pub fn grad_cam(
-    model: &Sequential,
+    model: &Model,
     cam: &GradCam,
     batch: usize,
     iterations: usize,
@@ -201,7 +219,7 @@ pub fn grad_cam(
             "a Grad-CAM timing needs a batch of at least 1 image and at least 1 iteration".into(),
         ));
     }
-    let (device, x) = random_batch(model.layers(), model.input_shape(), batch)?;
+    let (device, x) = random_batch(model, batch)?;
     let grad_cam = timed(device, batch, iterations, || cam.explain(model, &x))?;
     let forward = timed(device, batch, iterations, || {
         tch::no_grad(|| model.forward_t(&x, false))
@@ -230,13 +248,14 @@ impl Agreement {
 /// on the same images there. The model is left on `device`.
 ///
 /// ```
-/// use catsdogs::applications::{Backbone, Network};
-/// let mut model = Network::new(Backbone::Vgg16, false, tch::Device::Cpu).with_input_size(32, 32).unwrap();
-/// let same = catsdogs::bench::agreement(&mut model, 1, tch::Device::Cpu).unwrap();
+/// use catsdogs::applications::Backbone;
+/// let mut model = Backbone::Vgg16.application(false).input_size(32, 32).build(tch::Device::Cpu)?;
+/// let same = catsdogs::bench::agreement(&mut model, 1, tch::Device::Cpu)?;
 /// assert_eq!(same.max_abs_diff, 0.0);
 /// assert!(same.max_abs > 0.0);
+/// # Ok::<(), catsdogs::Error>(())
 /// ```
-pub fn agreement(model: &mut Network, batch: usize, device: Device) -> Result<Agreement> {
+pub fn agreement(model: &mut Model, batch: usize, device: Device) -> Result<Agreement> {
     let _no_grad = tch::no_grad_guard();
     let mut shape = vec![batch as i64];
     shape.extend_from_slice(model.input_shape());

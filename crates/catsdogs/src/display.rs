@@ -1,12 +1,17 @@
 //! Inline output in evcxr notebooks, the Rust counterpart of Jupyter's `display`.
 //!
-//! One idea in one file (over 400 lines with its tests): what a cell shows, as PNG, HTML or text.
+//! One idea in one file (about 600 lines with its tests): what a cell shows, as PNG, HTML or text,
+//! at its end or live while it runs.
 //!
 //! evcxr shows a value under a cell when the cell's last expression has a method
 //! `evcxr_display(&self)` that prints
 //! `EVCXR_BEGIN_CONTENT <mime>\n<content>\nEVCXR_END_CONTENT\n` to stdout. [`Png`] (figures and
 //! images) and [`Table`] (top-5 predictions, metrics) have that method. evcxr keeps one output per
 //! MIME type per cell, the last one printed, so a figure with several panels is drawn as one PNG.
+//!
+//! evcxr holds those outputs until the cell ends. A [`DisplayHandle`] shows its content at once
+//! and redraws it in place at every update (a progress line, a figure that grows), through the
+//! proxy of the "Rust (catsdogs)" kernel (`environment/kernel_proxy.py`).
 //!
 //! ```
 //! use catsdogs::display::Table;
@@ -25,6 +30,8 @@
 use std::fmt;
 use std::io::{Cursor, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use image::RgbImage;
@@ -94,23 +101,28 @@ impl Png {
 
     /// Shows the image under the notebook cell; evcxr calls this for a cell's last expression.
     pub fn evcxr_display(&self) {
-        emit(&self.evcxr_blocks());
+        emit(&evcxr_blocks(self));
     }
 
-    fn evcxr_blocks(&self) -> String {
-        let base64 = base64::engine::general_purpose::STANDARD.encode(&self.bytes);
-        evcxr_block("image/png", &base64)
-    }
-
-    /// Shows the image now, in the middle of a cell (a cell shows one image per cell: the last
+    /// Shows the image now, in the middle of a cell: in the "Rust (catsdogs)" kernel as a
+    /// display of its own, under plain evcxr when the cell ends (one image per cell: the last
     /// one shown). Outside a notebook it prints one line that says what the image is, since a
     /// terminal cannot show it: [`Png::save`] it there instead.
     pub fn show(&self) {
-        if crate::console::is_notebook() {
+        if live() {
+            DisplayHandle::new().update(self);
+        } else if crate::console::is_notebook() {
             self.evcxr_display();
         } else {
             emit(&format!("{self:?} (save it to a file to look at it)\n"));
         }
+    }
+}
+
+impl MimeBundle for Png {
+    fn mime_bundle(&self) -> Vec<(&'static str, String)> {
+        let base64 = base64::engine::general_purpose::STANDARD.encode(&self.bytes);
+        vec![("image/png", base64)]
     }
 }
 
@@ -147,9 +159,110 @@ fn encode(image: &RgbImage, kind: Option<&str>) -> Result<Png> {
     })
 }
 
-/// One output for evcxr, in its protocol.
-fn evcxr_block(mime: &str, content: &str) -> String {
-    format!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT\n")
+/// What a cell can show: the same thing in one or more MIME types, the richest first
+/// (`image/png` as base64, `text/html`, `text/plain`), as Jupyter's display messages carry it.
+/// [`Png`], [`Html`] and [`Table`] have theirs.
+///
+/// ```
+/// use catsdogs::display::{Html, MimeBundle};
+/// let bundle = Html::new("<b>hi</b>", "hi").mime_bundle();
+/// assert_eq!(bundle, [("text/html", "<b>hi</b>".to_string()), ("text/plain", "hi".to_string())]);
+/// ```
+pub trait MimeBundle {
+    /// (MIME type, content) pairs.
+    fn mime_bundle(&self) -> Vec<(&'static str, String)>;
+}
+
+/// The outputs for evcxr, in its protocol: one block per MIME type.
+fn evcxr_blocks(content: &impl MimeBundle) -> String {
+    content
+        .mime_bundle()
+        .into_iter()
+        .map(|(mime, text)| format!("EVCXR_BEGIN_CONTENT {mime}\n{text}\nEVCXR_END_CONTENT\n"))
+        .collect()
+}
+
+/// What starts a live display's line on stdout: `CATSDOGS_LIVE_DISPLAY <id> <bundle as JSON>`,
+/// which the kernel's proxy turns into a display (the first time) or its update.
+const LIVE_MARK: &str = "CATSDOGS_LIVE_DISPLAY";
+
+/// Whether displays update in place here: in the "Rust (catsdogs)" kernel, whose launcher sets
+/// `CATSDOGS_LIVE_DISPLAY=1` for the proxy that understands them.
+pub fn live() -> bool {
+    crate::console::is_notebook()
+        && std::env::var_os("CATSDOGS_LIVE_DISPLAY").is_some_and(|v| v == "1")
+}
+
+/// A display that redraws in place, IPython's `display(..., display_id=True)`: the first
+/// [`update`](DisplayHandle::update) shows its content under the cell at once, each later one
+/// replaces it. For live progress or a figure that grows, from a cell's own loop too:
+///
+/// ```
+/// use catsdogs::display::{DisplayHandle, Html};
+/// let progress = DisplayHandle::new();
+/// for step in 1..=3 {
+///     progress.update(&Html::new(format!("<progress value={step} max=3></progress>"), format!("step {step}/3")));
+/// }
+/// ```
+///
+/// That is in the "Rust (catsdogs)" kernel ([`live`]). Elsewhere (the CLI, a terminal, evcxr
+/// without the kernel's proxy) an update prints the content's plain text as a line, if it has
+/// one, and nothing otherwise.
+#[derive(Debug)]
+pub struct DisplayHandle {
+    id: String,
+}
+
+impl DisplayHandle {
+    /// A display with an id of its own, shown at its first update.
+    pub fn new() -> DisplayHandle {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos());
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        DisplayHandle {
+            id: format!("catsdogs-{}-{nanos:x}-{n}", std::process::id()),
+        }
+    }
+
+    /// The display's id (Jupyter's `display_id`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Shows `content` in place of what the display showed before.
+    pub fn update(&self, content: &impl MimeBundle) {
+        emit(&self.output(content, live()));
+    }
+
+    /// What an update prints: the marked line for the proxy when `live`, the plain text
+    /// otherwise.
+    fn output(&self, content: &impl MimeBundle, live: bool) -> String {
+        let bundle = content.mime_bundle();
+        if live {
+            let json: serde_json::Map<String, serde_json::Value> = bundle
+                .into_iter()
+                .map(|(mime, text)| (mime.to_string(), text.into()))
+                .collect();
+            format!(
+                "{LIVE_MARK} {} {}\n",
+                self.id,
+                serde_json::Value::Object(json)
+            )
+        } else {
+            bundle
+                .into_iter()
+                .find(|(mime, _)| *mime == "text/plain")
+                .map_or_else(String::new, |(_, text)| text + "\n")
+        }
+    }
+}
+
+impl Default for DisplayHandle {
+    fn default() -> DisplayHandle {
+        DisplayHandle::new()
+    }
 }
 
 /// Prints `text` to stdout at once. Display is best effort: with stdout closed there is no one
@@ -184,11 +297,16 @@ impl Html {
 
     /// Shows the HTML under the notebook cell; evcxr calls this for a cell's last expression.
     pub fn evcxr_display(&self) {
-        emit(&self.evcxr_blocks());
+        emit(&evcxr_blocks(self));
     }
+}
 
-    fn evcxr_blocks(&self) -> String {
-        evcxr_block("text/html", &self.html) + &evcxr_block("text/plain", self.text.trim_end())
+impl MimeBundle for Html {
+    fn mime_bundle(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("text/html", self.html.clone()),
+            ("text/plain", self.text.trim_end().to_string()),
+        ]
     }
 }
 
@@ -247,11 +365,7 @@ impl Table {
     /// Shows the table under the notebook cell, as HTML and as plain text; evcxr calls this for
     /// a cell's last expression.
     pub fn evcxr_display(&self) {
-        emit(&self.evcxr_blocks());
-    }
-
-    fn evcxr_blocks(&self) -> String {
-        Html::new(self.html(), self.to_string()).evcxr_blocks()
+        emit(&evcxr_blocks(self));
     }
 
     fn columns(&self) -> usize {
@@ -261,6 +375,12 @@ impl Table {
             .chain([self.header.len()])
             .max()
             .unwrap_or(0)
+    }
+}
+
+impl MimeBundle for Table {
+    fn mime_bundle(&self) -> Vec<(&'static str, String)> {
+        Html::new(self.html(), self.to_string()).mime_bundle()
     }
 }
 
@@ -384,7 +504,7 @@ mod tests {
         let mut table = Table::new(["a"]);
         table.push_row(["x"]);
         assert_eq!(
-            table.evcxr_blocks(),
+            evcxr_blocks(&table),
             "EVCXR_BEGIN_CONTENT text/html\n\
              <table>\n<thead><tr><th>a</th></tr></thead>\n<tbody>\n<tr><td>x</td></tr>\n</tbody>\n</table>\n\
              EVCXR_END_CONTENT\n\
@@ -418,13 +538,44 @@ mod tests {
     #[test]
     fn png_shows_as_base64_between_markers() {
         let png = Png::from_rgb(&RgbImage::new(1, 1)).unwrap();
-        let blocks = png.evcxr_blocks();
+        let blocks = evcxr_blocks(&png);
         let content = blocks
             .strip_prefix("EVCXR_BEGIN_CONTENT image/png\n")
             .and_then(|rest| rest.strip_suffix("\nEVCXR_END_CONTENT\n"))
             .expect("one image/png block");
         let decoded = base64::engine::general_purpose::STANDARD.decode(content);
         assert_eq!(decoded.unwrap(), png.bytes());
+    }
+
+    #[test]
+    fn a_live_update_is_one_marked_line_with_the_bundle_as_json() {
+        let handle = DisplayHandle::new();
+        let line = handle.output(&Html::new("<b>a\nb</b>", "a \"b\""), true);
+        let rest = line
+            .strip_prefix(&format!("CATSDOGS_LIVE_DISPLAY {} ", handle.id()))
+            .and_then(|rest| rest.strip_suffix('\n'))
+            .expect("the mark, the id, the bundle and one newline");
+        assert!(!rest.contains('\n'));
+        let bundle: serde_json::Value = serde_json::from_str(rest).unwrap();
+        assert_eq!(
+            bundle,
+            serde_json::json!({"text/html": "<b>a\nb</b>", "text/plain": "a \"b\""})
+        );
+        assert!(!handle.id().contains(' '));
+        assert_ne!(handle.id(), DisplayHandle::new().id());
+    }
+
+    #[test]
+    fn elsewhere_an_update_prints_the_plain_text_or_nothing() {
+        let handle = DisplayHandle::default();
+        assert_eq!(handle.output(&Html::new("<i>x</i>", "x "), false), "x\n");
+        let png = Png::from_rgb(&RgbImage::new(1, 1)).unwrap();
+        assert_eq!(handle.output(&png, false), "");
+        let live = handle.output(&png, true);
+        assert!(
+            live.starts_with("CATSDOGS_LIVE_DISPLAY catsdogs-")
+                && live.contains("\"image/png\":\"iVBOR")
+        );
     }
 
     #[test]

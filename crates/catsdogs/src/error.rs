@@ -223,13 +223,37 @@ pub enum Error {
         /// Width asked for.
         width: i64,
     },
+    /// Keras's `pooling=` asked for with the top, which ends in the ImageNet classes.
+    #[error("{model} with its top ends in its ImageNet classes; pooling={pooling} is for the network without it (include_top=false)")]
+    PoolingWithTop {
+        /// The network.
+        model: String,
+        /// The pooling asked for.
+        pooling: String,
+    },
     /// A saved model file without a readable architecture.
-    #[error("{path} is not a model that catsdogs saved ({why}): train it again, or give the model.safetensors of a run folder")]
+    #[error("{} is not a model that catsdogs saved ({why}): train it again, or give the model.safetensors of a run folder", path.display())]
     Architecture {
         /// The file.
-        path: String,
+        path: std::path::PathBuf,
         /// What is wrong.
         why: String,
+    },
+    /// A layer that cannot be part of a model where it is.
+    #[error("{model} cannot have its layer {layer} there: {why}")]
+    BadLayer {
+        /// The model.
+        model: String,
+        /// The layer.
+        layer: String,
+        /// Why, e.g. "it takes maps of 64 channels ..., not samples of shape [3, 32, 32]".
+        why: String,
+    },
+    /// A model asked to train or evaluate before `compile`.
+    #[error("{model} is not compiled: call model.compile(optimizer, loss) first, as in Keras")]
+    NotCompiled {
+        /// The model.
+        model: String,
     },
     /// The file is none of the known weights formats.
     #[error("{path} is not a weights file that catsdogs reads: expected Keras .h5 (HDF5), torchvision .pth (torch.save) or safetensors")]
@@ -246,6 +270,78 @@ pub enum Error {
         format: &'static str,
         /// The reader's reason.
         why: String,
+    },
+    /// A Keras file (weights, `.h5` or `.keras` model) without a part that every such file has.
+    #[error(
+        "{path} has no {part}, so it is not {format} (or it is damaged): save it again with Keras"
+    )]
+    KerasMissing {
+        /// The file.
+        path: String,
+        /// The part, e.g. `attribute model_config` or `group model_weights/dense`.
+        part: String,
+        /// What the file should be, e.g. `a Keras 2 .h5 model`.
+        format: &'static str,
+    },
+    /// A part of a Keras file that is not what Keras writes, or, when writing, a part of a
+    /// model that Keras could not read back.
+    #[error("{path}: {part} {why}")]
+    KerasInvalid {
+        /// The file.
+        path: String,
+        /// The part, e.g. `dataset model_weights/dense/dense/kernel:0`.
+        part: String,
+        /// What is wrong with it, and what to do.
+        why: String,
+    },
+    /// A layer of a Keras model file that catsdogs cannot build, or whose weights do not
+    /// belong to its config.
+    #[error("{path}: its layer {layer} ({class}) {why}")]
+    KerasLayer {
+        /// The file.
+        path: String,
+        /// The layer, after the models it is nested in: `vgg16/block1_conv1`.
+        layer: String,
+        /// Its Keras class.
+        class: String,
+        /// What is wrong, and what to do.
+        why: String,
+    },
+    /// A model that Keras's model files cannot hold as it is.
+    #[error("cannot save {model} as {path}: {why}")]
+    KerasExport {
+        /// The file asked for.
+        path: String,
+        /// The model.
+        model: String,
+        /// Why, and what to do.
+        why: String,
+    },
+    /// A zip member that declares far more bytes than the archive holds of it.
+    #[error("{path}: its member {member} declares {declared} bytes where the archive holds {stored} bytes of it, more than {ratio} times as many: a decompression bomb or a damaged file, so it is not unpacked")]
+    ZipBomb {
+        /// The zip file.
+        path: String,
+        /// The member.
+        member: String,
+        /// The size it declares, unpacked.
+        declared: u64,
+        /// The size the archive holds, packed.
+        stored: u64,
+        /// The largest ratio of the two that is unpacked.
+        ratio: u64,
+    },
+    /// A file that ends before its header says it does.
+    #[error("{path} is truncated: its {format} header says it is {expected} bytes long but it has {found}; copy or save it again")]
+    FileTruncated {
+        /// The file.
+        path: String,
+        /// Its format, e.g. `HDF5`.
+        format: &'static str,
+        /// Its length as its header gives it.
+        expected: u64,
+        /// Its length.
+        found: u64,
     },
     /// A layer's weights are not in the file.
     #[error("{path} has no weights for {network} layer {layer} ({expected}){hint}")]
@@ -276,6 +372,35 @@ pub enum Error {
         name_in_file: String,
         /// The shape the network needs, in the file's layout, and the shape in the file.
         shapes: Box<(Vec<i64>, Vec<i64>)>,
+    },
+    /// A weight tensor whose values are not floating-point numbers (an integer tensor where a
+    /// layer needs a kernel or a bias).
+    #[error("{path}: the weight {tensor} holds {found} values, where a layer needs floating-point numbers: the file was not written by Keras, torchvision or catsdogs, so convert or save it again from the original")]
+    WeightType {
+        /// The file.
+        path: String,
+        /// The tensor's name in the file.
+        tensor: String,
+        /// What it holds, e.g. `int32`.
+        found: String,
+    },
+    /// A weight tensor that holds NaN or an infinity, which would make every answer NaN.
+    #[error("{path}: the weight {tensor} holds {value}, which is not a number a model can compute with: the file is damaged (or training diverged), so use another file, or train or convert it again")]
+    NonFiniteWeight {
+        /// The file.
+        path: String,
+        /// The tensor's name in the file.
+        tensor: String,
+        /// Its first value that is not finite.
+        value: f64,
+    },
+    /// A network's answer that is not a number: never printed or written as a result.
+    #[error("{what} came out as {value}, which is not a number (the network's arithmetic overflowed), so no result is printed or written: check the model file, or compute in float32 ({})", hint("--precision fp32", "Precision::Fp32"))]
+    NotFinite {
+        /// The answer, e.g. "the dog probability of cat.1.jpg".
+        what: String,
+        /// The answer: NaN or an infinity.
+        value: f64,
     },
     /// Weights without the top were asked for the top.
     #[error(
@@ -361,6 +486,9 @@ pub enum Error {
         /// What is kept and how to go on.
         saved: String,
     },
+    /// `fit` asked for no epoch.
+    #[error("0 epochs train nothing: give epochs (--epochs) of at least 1")]
+    NoEpochs,
     /// A checkpoint folder already holds a run, and resuming was not asked for.
     #[error("{dir} already holds a checkpoint after epoch {epoch}: resume it ({}), or delete the folder to start over", hint("--resume", "FitOptions::resume(true)"))]
     CheckpointExists {
@@ -380,6 +508,15 @@ pub enum Error {
     /// An option out of range, or options that do not go together.
     #[error("{0}")]
     Options(String),
+    /// A callback given arguments it cannot work with (checked before the first epoch), or
+    /// whose work failed.
+    #[error("{callback}: {why}")]
+    Callback {
+        /// The callback, e.g. `EarlyStopping`.
+        callback: &'static str,
+        /// What is wrong and what to do.
+        why: String,
+    },
 
     // ----- figures -----
     /// An image without pixels cannot be a PNG.

@@ -11,11 +11,13 @@
 //! 5 presentation  plot, display, notebook, experiments, bench,   what a person sees and runs
 //!                 gradcam                                         figures, inline output, the
 //!                   notebooks' context, the tutorial's two runs, where the network looked
-//! 4 training      train, features, history                        compile, fit, evaluate,
-//!                   optimizers, loss, checkpoints, predict, submit; exact feature caches
-//! 3 network       model, applications, vgg16, weights, imagenet   layers and their graph,
-//!                   Sequential, VGG16/VGG19/ResNet50/MobileNetV2 from their tables, weight
-//!                   import (Keras .h5, torchvision, safetensors), ImageNet's classes
+//! 4 training      train, features                                 fit, evaluate, predict,
+//!                   callbacks, checkpoints, submit; exact feature caches
+//! 3 network       model, optimizers, losses, history,             the one Model (layers and
+//!                 applications, weights, imagenet                 their graph, Sequential,
+//!                   compile), VGG16/VGG19/ResNet50/MobileNetV2 from their tables, weight
+//!                   import (Keras .h5, torchvision, safetensors), Keras's model files
+//!                   (load_model, save_keras), ImageNet's classes
 //! 2 data          data                                            split, sample, load_img,
 //!                   preprocess, flow_from_directory, the decoded-image cache, augmentation
 //! 1 utilities     error, fsutil, tensor_file, cache_file,         atomic files and locks,
@@ -44,14 +46,15 @@ pub mod hashing;
 pub mod history;
 pub mod imagenet;
 pub mod interrupt;
+pub mod losses;
 pub mod model;
 pub mod notebook;
+pub mod optimizers;
 pub mod plot;
 pub mod precision;
 pub mod progress;
 pub mod tensor_file;
 pub mod train;
-pub mod vgg16;
 pub mod weights;
 
 pub use device::device;
@@ -64,21 +67,27 @@ pub use tch;
 
 /// The names a notebook uses, in the tutorial's vocabulary: `use catsdogs::prelude::*;`.
 pub mod prelude {
-    pub use crate::applications::{Backbone, Network, Pooling};
+    pub use crate::applications::{Application, Backbone, Pooling};
     pub use crate::data::{
         img_to_array, load_img, preprocess_input, FlowOptions, ImageDataGenerator, Preprocess,
     };
     pub use crate::device;
     pub use crate::display::predictions_table;
-    pub use crate::display::{Png, Table};
-    pub use crate::experiments::save_test_metrics;
+    pub use crate::display::{DisplayHandle, Png, Table};
+    pub use crate::experiments::{runs, runs_table, save_test_metrics};
     pub use crate::gradcam::{GradCam, Target};
     pub use crate::history::History;
     pub use crate::imagenet::decode_predictions;
-    pub use crate::model::{Activation, Sequential};
+    pub use crate::losses::Loss;
+    pub use crate::model::{Activation, Model, Sequential};
     pub use crate::notebook::Notebook;
+    pub use crate::optimizers::{Adam, RMSprop, SGD};
     pub use crate::plot::{self, Interpretation, PlotHistory};
     pub use crate::precision::Precision;
-    pub use crate::train::{load_images, Compile, FitOptions, Loss, Predict, RMSprop};
-    pub use crate::vgg16::Vgg16;
+    pub use crate::train::callbacks::{
+        CSVLogger, Callback, EarlyStopping, LearningRateScheduler, Mode, ModelCheckpoint,
+        ReduceLROnPlateau, TensorBoard, TerminateOnNaN,
+    };
+    pub use crate::train::{load_images, FitOptions};
+    pub use crate::weights::load_model;
 }

@@ -28,11 +28,11 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::applications::{Backbone, Network};
+use crate::applications::{Application, Backbone};
 use crate::data::{self, SampleOptions, SplitOptions, SplitReport};
 use crate::display::{escape_html, Html};
 use crate::error::{Error, Result};
-use crate::vgg16::Vgg16;
+use crate::model::Model;
 
 /// The Keras file of VGG16 with its ImageNet top (without the extension).
 pub const TOP_WEIGHTS: &str = "vgg16_weights_tf_dim_ordering_tf_kernels";
@@ -223,14 +223,8 @@ impl Notebook {
     /// Keras's `VGG16(weights='imagenet', include_top=...)`: VGG16 on [`crate::device()`] with the
     /// ImageNet weights of [`Notebook::weights`], or with random weights (and a note saying so)
     /// when the files are missing.
-    pub fn vgg16(&self, include_top: bool) -> Result<Vgg16> {
-        match self.weights(include_top) {
-            Some(path) => Vgg16::load(path, include_top, crate::device()),
-            None => {
-                crate::say!("VGG16 has RANDOM weights: no ImageNet weight file in weights/");
-                Ok(Vgg16::new(include_top, crate::device()))
-            }
-        }
+    pub fn vgg16(&self, include_top: bool) -> Result<Model> {
+        self.network(Backbone::Vgg16.application(include_top))
     }
 
     /// The tutorial's conv base of another network: `backbone` without its top, with the
@@ -238,27 +232,43 @@ impl Notebook {
     /// [`crate::device()`], with the ImageNet weights of [`Notebook::weights_of`], or random
     /// weights (and a note saying so) when the file is missing. For VGG16 it is the same base as
     /// [`Notebook::vgg16`]`(false)`.
-    pub fn conv_base(&self, backbone: Backbone) -> Result<Network> {
-        let base = match self.weights_of(backbone, false) {
-            Some(path) => Network::load(path, backbone, false, crate::device())?,
+    pub fn conv_base(&self, backbone: Backbone) -> Result<Model> {
+        self.network(
+            backbone
+                .application(false)
+                .pooling(backbone.tutorial_pooling()),
+        )
+    }
+
+    /// The network `application` describes, with the ImageNet weights of
+    /// [`Notebook::weights_of`], or random ones (said) when the file is missing.
+    fn network(&self, application: Application) -> Result<Model> {
+        let backbone = application.backbone;
+        match self.weights_of(backbone, application.include_top) {
+            Some(path) => application.load(path, crate::device()),
             None => {
                 crate::say!(
                     "{} has RANDOM weights: no ImageNet weight file in weights/ \
                      (environment/fetch-weights {backbone})",
                     backbone.title()
                 );
-                Network::new(backbone, false, crate::device())
+                application.build(crate::device())
             }
-        };
-        base.with_pooling(backbone.tutorial_pooling())
+        }
     }
 
     /// Where this notebook writes its results: `runs/<name>/`, or `runs/synthetic/<name>/` in
     /// sample mode, so that the two never resume each other's checkpoints.
     pub fn run_dir(&self) -> PathBuf {
+        self.runs_dir().join(&self.name)
+    }
+
+    /// The folder of every notebook's run folder: `runs/` with Kaggle's data, the sample's
+    /// own folder without it. Notebook 05 compares the runs in it.
+    pub fn runs_dir(&self) -> PathBuf {
         match &self.data {
-            Data::Kaggle(_) => self.root.join("runs").join(&self.name),
-            Data::Sample(dir) => dir.join(&self.name),
+            Data::Kaggle(_) => self.root.join("runs"),
+            Data::Sample(dir) => dir.clone(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! Tensor files: safetensors, read memory-mapped and written atomically, the format of converted
 //! weights ([`crate::weights::Weights::save`]), saved models ([`crate::model::Sequential::save`])
-//! and checkpoints; and the bound on the size of any tensor read from a file.
+//! and checkpoints; the bound on the size of any tensor read from a file; and the check that
+//! every reader of weights makes of each weight it hands to a layer ([`weight`]): floating-point
+//! numbers, all finite.
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -58,6 +60,70 @@ pub fn bytes(tensor: &Tensor, kind: Kind) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The first value of `tensor` that is not finite (NaN or an infinity), with its index in
+/// row-major order; `None` when every value is finite.
+///
+/// ```
+/// let t = tch::Tensor::from_slice(&[1.0f32, f32::NAN, f32::INFINITY]);
+/// let (index, value) = catsdogs::tensor_file::first_non_finite(&t).unwrap().unwrap();
+/// assert_eq!(index, 1);
+/// assert!(value.is_nan());
+/// ```
+pub fn first_non_finite(tensor: &Tensor) -> Result<Option<(usize, f64)>> {
+    if !tensor.is_floating_point() || tensor.f_isfinite()?.f_all()?.f_int64_value(&[])? == 1 {
+        return Ok(None);
+    }
+    let flat = tensor.f_flatten(0, -1)?;
+    let bad = flat.f_isfinite()?.f_logical_not()?.f_nonzero()?;
+    let index = bad.f_int64_value(&[0, 0])?;
+    Ok(Some((index as usize, flat.f_double_value(&[index])?)))
+}
+
+/// A weight read from the file `path`, where it is called `name`, as a layer takes it
+/// (float32), after checking that it holds floating-point numbers ([`Error::WeightType`]
+/// otherwise: an `int32` tensor would be taken for a kernel) that are all finite
+/// ([`Error::NonFiniteWeight`]: one NaN makes every answer NaN).
+///
+/// ```
+/// let path = std::path::Path::new("w.safetensors");
+/// let kernel = tch::Tensor::from_slice(&[1i32, 2]);
+/// let err = catsdogs::tensor_file::weight(path, "fc1/kernel", kernel).unwrap_err();
+/// assert!(err.to_string().contains("fc1/kernel holds int32 values"), "{err}");
+/// let bias = tch::Tensor::from_slice(&[0.5f32, f32::NAN]);
+/// let err = catsdogs::tensor_file::weight(path, "fc1/bias", bias).unwrap_err();
+/// assert!(err.to_string().contains("fc1/bias holds NaN"), "{err}");
+/// ```
+pub fn weight(path: &Path, name: &str, tensor: Tensor) -> Result<Tensor> {
+    if !tensor.is_floating_point() {
+        return Err(Error::WeightType {
+            path: path.display().to_string(),
+            tensor: name.to_string(),
+            found: kind_name(tensor.kind()),
+        });
+    }
+    if let Some((_, value)) = first_non_finite(&tensor)? {
+        return Err(Error::NonFiniteWeight {
+            path: path.display().to_string(),
+            tensor: name.to_string(),
+            value,
+        });
+    }
+    Ok(tensor.f_to_kind(Kind::Float)?)
+}
+
+/// The NumPy name of a tensor kind: `int32`, `uint8`, `bool`...
+fn kind_name(kind: Kind) -> String {
+    match kind {
+        Kind::Uint8 => "uint8".into(),
+        Kind::Int8 => "int8".into(),
+        Kind::Int16 => "int16".into(),
+        Kind::Int => "int32".into(),
+        Kind::Int64 => "int64".into(),
+        Kind::Bool => "bool".into(),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
 /// Whether a file starting with `head` looks like safetensors: an 8-byte header length, then a
 /// JSON object.
 pub fn is_safetensors(head: &[u8]) -> bool {
@@ -72,15 +138,28 @@ fn unreadable(path: &Path, why: String) -> Error {
     }
 }
 
+/// The file mapped into memory, for the readers below.
+fn map(path: &Path) -> Result<memmap2::Mmap> {
+    let file = crate::fsutil::open_file(path)?;
+    // SAFETY: the map is only read, and dropped before the reader that asked for it returns;
+    // the tensors are copies. A file truncated by another process meanwhile is the caller's
+    // risk, as with any memory-mapped read.
+    unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("cannot map", path, e))
+}
+
+/// The metadata of a safetensors file, read without its tensors (only the header is touched;
+/// the safetensors reader checks its length against the file's first).
+pub fn metadata(path: &Path) -> Result<HashMap<String, String>> {
+    let mmap = map(path)?;
+    let (_, metadata) =
+        SafeTensors::read_metadata(&mmap).map_err(|e| unreadable(path, e.to_string()))?;
+    Ok(metadata.metadata().clone().unwrap_or_default())
+}
+
 /// All tensors of a safetensors file (floats as float32), and its metadata. The safetensors
 /// reader checks every tensor's place against the file's size before anything is copied.
 pub fn read(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-    // SAFETY: the map is only read, and dropped before this function returns; the tensors
-    // are copies. A file truncated by another process meanwhile is the caller's risk, as with
-    // any memory-mapped read.
-    let mmap =
-        unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("cannot map", path, e))?;
+    let mmap = map(path)?;
     let (_, metadata) =
         SafeTensors::read_metadata(&mmap).map_err(|e| unreadable(path, e.to_string()))?;
     let tensors = SafeTensors::deserialize(&mmap).map_err(|e| unreadable(path, e.to_string()))?;

@@ -5,9 +5,9 @@
 
 use std::sync::Mutex;
 
-use catsdogs::applications::{Backbone, Network, Pooling};
+use catsdogs::applications::{Application, Backbone, Pooling};
 use catsdogs::features::cut;
-use catsdogs::model::{Activation, Sequential};
+use catsdogs::model::{Activation, Model, Sequential};
 use tch::{Device, Kind, Tensor};
 
 const CPU: Device = Device::Cpu;
@@ -19,11 +19,16 @@ fn random<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
-fn network(backbone: Backbone, include_top: bool) -> Network {
+/// The network `application` describes, with seeded random weights.
+fn build(application: Application) -> Model {
     random(|| {
         tch::manual_seed(0);
-        Network::new(backbone, include_top, CPU)
+        application.build(CPU).unwrap()
     })
+}
+
+fn network(backbone: Backbone, include_top: bool) -> Model {
+    build(backbone.application(include_top))
 }
 
 #[test]
@@ -86,23 +91,24 @@ fn pooling_and_input_sizes_as_keras() {
         (Backbone::ResNet50, 2048, (3, 4)),
         (Backbone::MobileNetV2, 1280, (3, 4)),
     ] {
-        let base = network(backbone, false).with_input_size(96, 128).unwrap();
+        let base = build(backbone.application(false).input_size(96, 128));
         assert_eq!(
             base.forward(&x).unwrap().size(),
             [2, channels, side.0, side.1],
             "{backbone}"
         );
         for pooling in [Pooling::Avg, Pooling::Max] {
-            let pooled = network(backbone, false)
-                .with_pooling(pooling)
-                .unwrap()
-                .with_input_size(96, 128)
-                .unwrap();
+            let pooled = build(
+                backbone
+                    .application(false)
+                    .pooling(pooling)
+                    .input_size(96, 128),
+            );
             assert_eq!(pooled.forward(&x).unwrap().size(), [2, channels]);
         }
     }
-    let names = |backbone, pooling| {
-        let base = network(backbone, false).with_pooling(pooling).unwrap();
+    let names = |backbone: Backbone, pooling| {
+        let base = build(backbone.application(false).pooling(pooling));
         base.layers().last().unwrap().name().to_string()
     };
     assert_eq!(names(Backbone::ResNet50, Pooling::Avg), "avg_pool");
@@ -112,26 +118,24 @@ fn pooling_and_input_sizes_as_keras() {
         "global_max_pooling2d"
     );
     assert_eq!(
-        network(Backbone::ResNet50, true)
-            .with_pooling(Pooling::Avg)
+        Backbone::ResNet50
+            .application(true)
+            .pooling(Pooling::Avg)
+            .build(CPU)
             .unwrap_err()
             .to_string(),
         "ResNet50 with its top ends in its ImageNet classes; pooling=avg is for the network \
          without it (include_top=false)"
     );
     // MobileNetV2's stride-2 paddings follow the map sizes (Keras's correct_pad).
-    let odd = network(Backbone::MobileNetV2, false)
-        .with_input_size(97, 97)
-        .unwrap();
+    let odd = build(Backbone::MobileNetV2.application(false).input_size(97, 97));
     let x = Tensor::zeros([1, 3, 97, 97], (Kind::Float, CPU));
     assert_eq!(odd.forward(&x).unwrap().size(), [1, 1280, 4, 4]);
 }
 
 #[test]
 fn networks_cut_between_blocks_only() {
-    let base = network(Backbone::ResNet50, false)
-        .with_input_size(64, 64)
-        .unwrap();
+    let base = build(Backbone::ResNet50.application(false).input_size(64, 64));
     let x = Tensor::randn([1, 3, 64, 64], (Kind::Float, CPU));
     let whole = base.forward(&x).unwrap();
     let block = base.forward_to(&x, "conv4_block6_out").unwrap();
@@ -149,7 +153,7 @@ fn networks_cut_between_blocks_only() {
     );
 
     // The feature cache's cut moves back to the start of the block.
-    let mut model = Sequential::new(base)
+    let mut model = Sequential::new(&base)
         .flatten()
         .dense(1, Activation::Sigmoid);
     model.trainable_from("conv5_block1_2_conv").unwrap();
@@ -162,18 +166,16 @@ fn networks_cut_between_blocks_only() {
 
 #[test]
 fn frozen_batch_normalisation_uses_its_moving_statistics() {
-    let mut base = network(Backbone::MobileNetV2, false)
-        .with_input_size(32, 32)
-        .unwrap();
+    let mut base = build(Backbone::MobileNetV2.application(false).input_size(32, 32));
     let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, CPU));
-    let model_of = |base| {
+    let model_of = |base: &Model| {
         Sequential::new(base)
             .flatten()
             .dense(1, Activation::Sigmoid)
     };
     base.set_all_trainable(false);
-    let frozen = model_of(base);
-    let statistics = |model: &Sequential| {
+    let frozen = model_of(&base);
+    let statistics = |model: &Model| {
         let index = model.layer_index("bn_Conv1").unwrap();
         model.layers()[index].weights()[2].copy()
     };
@@ -202,20 +204,21 @@ fn frozen_batch_normalisation_uses_its_moving_statistics() {
 
 #[test]
 fn saved_graph_models_load_the_same() {
-    let base = network(Backbone::MobileNetV2, false)
-        .with_pooling(Pooling::Avg)
-        .unwrap()
-        .with_input_size(32, 32)
-        .unwrap();
+    let base = build(
+        Backbone::MobileNetV2
+            .application(false)
+            .pooling(Pooling::Avg)
+            .input_size(32, 32),
+    );
     let model = random(|| {
-        Sequential::new(base)
+        Sequential::new(&base)
             .dropout(0.5)
             .dense(1, Activation::Sigmoid)
     });
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
     model.save(&path).unwrap();
-    let loaded = Sequential::load(&path, CPU).unwrap();
+    let loaded = Model::load(&path, CPU).unwrap();
     let x = Tensor::randn([2, 3, 32, 32], (Kind::Float, CPU));
     assert_eq!(
         loaded.forward_t(&x, false).unwrap(),

@@ -1,5 +1,5 @@
 //! Property-based fuzzing of every reader of outside bytes: images, Keras `.h5` weights,
-//! safetensors files and saved models. Valid files made by the peers' tools are damaged at
+//! Keras's whole-model `.h5` and `.keras` files, safetensors files and saved models. Valid files made by the peers' tools are damaged at
 //! random (bytes overwritten, the file cut short) and every reader must answer with a value or
 //! an error, never a panic or an abort. Bounded by the number of cases, so it runs in seconds.
 
@@ -11,17 +11,19 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use catsdogs::data::decode_rgb;
-use catsdogs::model::Sequential;
+use catsdogs::model::Model;
+use catsdogs::weights::keras_file::{KerasFile, KerasFormat, LayerWeights, Values, Weight};
 use catsdogs::weights::Weights;
 use proptest::prelude::*;
 use tch::{Device, Kind, Tensor};
 
 /// Valid files, made once: small images in each format that Keras reads, a Keras `.h5` of
-/// block1, a safetensors file and a saved model.
+/// block1, a Keras 2 and a Keras 3 model file, a safetensors file and a saved model.
 struct Seeds {
     _dir: tempfile::TempDir,
     images: Vec<Vec<u8>>,
     h5: Vec<u8>,
+    models: [Vec<u8>; 2],
     safetensors: Vec<u8>,
     dir: PathBuf,
 }
@@ -65,11 +67,65 @@ for fmt in sys.argv[2:]:
         Seeds {
             images,
             h5: std::fs::read(&h5).unwrap(),
+            models: [KerasFormat::Keras2H5, KerasFormat::Keras3Zip].map(|format| {
+                let path = at("model");
+                keras_model(format).write(&path).unwrap();
+                std::fs::read(&path).unwrap()
+            }),
             safetensors: std::fs::read(&st).unwrap(),
             dir: dir.path().to_path_buf(),
             _dir: dir,
         }
     })
+}
+
+/// A small Keras model file: a Sequential of a convolution and a dense layer, trained (an
+/// optimizer's iteration count and slots).
+fn keras_model(format: KerasFormat) -> KerasFile {
+    let weight = |name: &str, shape: Vec<usize>| Weight {
+        name: name.into(),
+        values: Values::F32(
+            (0..shape.iter().product::<usize>())
+                .map(|i| i as f32)
+                .collect(),
+        ),
+        shape,
+    };
+    let layer = |name: &str, class: &str| serde_json::json!({"class_name": class, "config": {"name": name}});
+    KerasFile {
+        format,
+        keras_version: Some("3.15.1".into()),
+        backend: None,
+        model_config: serde_json::json!({"class_name": "Sequential", "config": {
+            "name": "sequential", "layers": [layer("conv", "Conv2D"), layer("dense", "Dense")]},
+            "compile_config": {"optimizer": {"config": {"name": "adam"}}}}),
+        training_config: None,
+        metadata: Some(serde_json::json!({"keras_version": "3.15.1"})),
+        layers: vec![
+            LayerWeights {
+                path: vec!["conv".into()],
+                weights: vec![
+                    weight("conv/kernel:0", vec![3, 3, 3, 4]),
+                    weight("conv/bias:0", vec![4]),
+                ],
+            },
+            LayerWeights {
+                path: vec!["dense".into()],
+                weights: vec![
+                    weight("dense/kernel:0", vec![4, 2]),
+                    weight("dense/bias:0", vec![2]),
+                ],
+            },
+        ],
+        optimizer: vec![
+            Weight {
+                name: "iteration:0".into(),
+                shape: vec![],
+                values: Values::I64(vec![3]),
+            },
+            weight("Adam/m/dense/bias:0", vec![2]),
+        ],
+    }
 }
 
 /// A damage: bytes overwritten at positions (taken modulo the length), then a cut.
@@ -114,6 +170,13 @@ proptest! {
     fn damaged_h5_weights_load_or_say_why(damage in damage()) {
         let path = case_file("w.h5", &damaged(&seeds().h5, &damage));
         let _ = Weights::load(&path);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn damaged_keras_models_read_or_say_why(format in 0usize..2, damage in damage()) {
+        let path = case_file("m", &damaged(&seeds().models[format], &damage));
+        let _ = KerasFile::read(&path);
         std::fs::remove_file(path).unwrap();
     }
 
@@ -175,7 +238,7 @@ proptest! {
         let metadata = HashMap::from([("catsdogs.architecture".to_string(), architecture.to_string())]);
         let path = case_file("model.safetensors", b"");
         catsdogs::tensor_file::write(&path, &weights, metadata).unwrap();
-        if let Ok(model) = Sequential::load(&path, Device::Cpu) {
+        if let Ok(model) = Model::load(&path, Device::Cpu) {
             let mut shape = vec![2];
             shape.extend(model.input_shape());
             let x = Tensor::zeros(shape.as_slice(), (Kind::Float, Device::Cpu));

@@ -7,13 +7,12 @@ mod weights_files;
 
 use std::sync::Mutex;
 
-use catsdogs::applications::{Backbone, Network};
+use catsdogs::applications::Backbone;
 use catsdogs::data::Preprocess;
 use catsdogs::experiments::Experiment;
-use catsdogs::gradcam::{Explainable, GradCam, Target};
-use catsdogs::model::{Activation, Layer, LayerKind, Sequential};
+use catsdogs::gradcam::{GradCam, Target};
+use catsdogs::model::{Activation, Conv2d, Dense, Flatten, Layer, Model};
 use catsdogs::train::load_images;
-use catsdogs::vgg16::Vgg16;
 use catsdogs::weights::Weights;
 use gradcam_reference::{npy_distance, reference, write_images};
 use tch::{Device, Kind, Tensor};
@@ -44,9 +43,12 @@ fn assert_close(found: &[f32], expected: &[f32]) {
 
 /// The tutorial's fine-tune model (block5 and the head trainable) on a VGG16 base read from a
 /// Keras-layout file, for 64x64 images.
-fn cat_dog_model(h5: &str) -> Sequential {
-    let base = Vgg16::from_weights(&Weights::load(h5).unwrap(), false, CPU).unwrap();
-    let base = base.with_input_size(64, 64).unwrap();
+fn cat_dog_model(h5: &str) -> Model {
+    let base = Backbone::Vgg16
+        .application(false)
+        .input_size(64, 64)
+        .from_weights(&Weights::load(h5).unwrap(), CPU)
+        .unwrap();
     random(|| {
         tch::manual_seed(7);
         Experiment::Finetune.model(base).unwrap()
@@ -138,52 +140,30 @@ fn maps_match_pytorch_on_a_cat_dog_model() {
 /// A model of three layers whose Grad-CAM is known exactly: a convolution that copies input
 /// channels 0 and 1 into its two channels (channel 2 is read by nothing), and one sigmoid unit
 /// whose logit is 0.5 x the sum of channel 0 minus 0.25 x the sum of channel 1.
-struct Tiny(Vec<Layer>);
-
-impl Tiny {
-    fn new() -> Tiny {
-        let kernel = Tensor::zeros([2, 3, 3, 3], (Kind::Float, CPU));
-        let _ = kernel.get(0).get(0).get(1).get(1).fill_(1.0);
-        let _ = kernel.get(1).get(1).get(1).get(1).fill_(1.0);
-        let conv = LayerKind::Conv2d {
-            in_channels: 3,
-            filters: 2,
-            activation: Activation::Linear,
-            window: Default::default(),
-        };
-        let weights = Tensor::cat(
-            &[
-                Tensor::full([64, 1], 0.5, (Kind::Float, CPU)),
-                Tensor::full([64, 1], -0.25, (Kind::Float, CPU)),
-            ],
-            0,
-        );
-        let dense = LayerKind::Dense {
-            inputs: 128,
-            units: 1,
-            activation: Activation::Sigmoid,
-        };
-        let zeros = |n: i64| Tensor::zeros([n], (Kind::Float, CPU));
-        Tiny(vec![
-            Layer::with_weights("conv", conv, vec![kernel, zeros(2)]).unwrap(),
-            Layer::with_weights("flatten", LayerKind::Flatten, vec![]).unwrap(),
-            Layer::with_weights("score", dense, vec![weights, zeros(1)]).unwrap(),
-        ])
-    }
-}
-
-impl Explainable for Tiny {
-    fn describe(&self) -> &'static str {
-        "the tiny model"
-    }
-
-    fn layers(&self) -> &[Layer] {
-        &self.0
-    }
-
-    fn input_shape(&self) -> &[i64] {
-        &[3, 8, 8]
-    }
+fn tiny() -> Model {
+    let kernel = Tensor::zeros([2, 3, 3, 3], (Kind::Float, CPU));
+    let _ = kernel.get(0).get(0).get(1).get(1).fill_(1.0);
+    let _ = kernel.get(1).get(1).get(1).get(1).fill_(1.0);
+    let conv = Conv2d::vgg(3, 2, Activation::Linear);
+    let weights = Tensor::cat(
+        &[
+            Tensor::full([64, 1], 0.5, (Kind::Float, CPU)),
+            Tensor::full([64, 1], -0.25, (Kind::Float, CPU)),
+        ],
+        0,
+    );
+    let dense = Dense {
+        inputs: 128,
+        units: 1,
+        activation: Activation::Sigmoid,
+    };
+    let zeros = |n: i64| Tensor::zeros([n], (Kind::Float, CPU));
+    let layers = vec![
+        Layer::with_weights("conv", conv, vec![kernel, zeros(2)]).unwrap(),
+        Layer::with_weights("flatten", Flatten {}, vec![]).unwrap(),
+        Layer::with_weights("score", dense, vec![weights, zeros(1)]).unwrap(),
+    ];
+    Model::new("the tiny model", vec![3, 8, 8], layers).unwrap()
 }
 
 /// 1 on rows `rows` and columns `columns` of an 8x8 map, 0 elsewhere.
@@ -209,7 +189,7 @@ fn a_known_answer_where_only_one_region_can_matter() {
         0,
     )
     .unsqueeze(0);
-    let tiny = Tiny::new();
+    let tiny = tiny();
     // The dog's score 0.5 x 2 x 9 - 0.25 x 3 x 16 = -3: the model says cat.
     let dog = GradCam::new("conv")
         .target(Target::Class(1))
@@ -237,7 +217,7 @@ fn a_known_answer_where_only_one_region_can_matter() {
 
 #[test]
 fn errors_name_the_layer_or_class_and_say_what_to_do() {
-    let tiny = Tiny::new();
+    let tiny = tiny();
     let x = Tensor::zeros([1, 3, 8, 8], (Kind::Float, CPU));
     let error = |cam: GradCam| cam.explain(&tiny, &x).unwrap_err().to_string();
     assert_eq!(
@@ -252,31 +232,35 @@ fn errors_name_the_layer_or_class_and_say_what_to_do() {
         "class index 2 is out of range: the tiny model has 2 classes, so give Target::Class an \
          index from 0 to 1 (0 is cat, 1 is dog)"
     );
-    let notop = random(|| Vgg16::new(false, CPU))
-        .with_input_size(32, 32)
-        .unwrap();
+    let notop = random(|| {
+        Backbone::Vgg16
+            .application(false)
+            .input_size(32, 32)
+            .build(CPU)
+            .unwrap()
+    });
     let x = Tensor::zeros([1, 3, 32, 32], (Kind::Float, CPU));
     assert_eq!(
         GradCam::default()
             .explain(&notop, &x)
             .unwrap_err()
             .to_string(),
-        "VGG16 does not end in a Dense layer of class scores, so Grad-CAM has nothing to \
+        "vgg16 does not end in a Dense layer of class scores, so Grad-CAM has nothing to \
          explain: use a network with its top (include_top, with the weights that have the top) \
          or a trained cat/dog model"
     );
-    let top = random(|| Vgg16::new(true, CPU));
+    let top = random(|| Backbone::Vgg16.application(true).build(CPU).unwrap());
     let x = Tensor::zeros([1, 3, 224, 224], (Kind::Float, CPU));
     let cam = GradCam::new("block5_pool");
     assert!(cam.explain(&top, &x).unwrap_err().to_string().starts_with(
-        "block5_pool is not a convolutional layer of VGG16 (a MaxPooling2D layer): Grad-CAM \
+        "block5_pool is not a convolutional layer of vgg16 (a MaxPooling2D layer): Grad-CAM \
          explains a convolution's output, so give GradCam::new one of block1_conv1, \
          block1_conv2, block2_conv1,"
     ));
     let cam = GradCam::default().target(Target::Class(1000));
     assert_eq!(
         cam.explain(&top, &x).unwrap_err().to_string(),
-        "class index 1000 is out of range: VGG16 has 1000 classes, so give Target::Class an \
+        "class index 1000 is out of range: vgg16 has 1000 classes, so give Target::Class an \
          index from 0 to 999"
     );
 }
@@ -286,7 +270,7 @@ fn files_give_a_figure_of_each_image_beside_its_overlay() {
     let dir = tempfile::tempdir().unwrap();
     let images = write_images(dir.path());
     let explained = GradCam::new("conv")
-        .explain_files(&Tiny::new(), &images, Preprocess::None)
+        .explain_files(&tiny(), &images, Preprocess::None)
         .unwrap();
     assert_eq!(explained.names, ["a.jpg", "b.png"]);
     assert_eq!(explained.explanation.maps.size(), [2, 8, 8]);
@@ -307,7 +291,13 @@ fn cuda_gives_the_cpu_maps() {
     let mut model = random(|| {
         tch::manual_seed(3);
         Experiment::Frozen
-            .model(Vgg16::new(false, CPU).with_input_size(64, 64).unwrap())
+            .model(
+                Backbone::Vgg16
+                    .application(false)
+                    .input_size(64, 64)
+                    .build(CPU)
+                    .unwrap(),
+            )
             .unwrap()
     });
     let x = random(|| Tensor::randn([2, 3, 64, 64], (Kind::Float, CPU))) * 60.0;
@@ -327,8 +317,10 @@ fn maps_of_networks_with_shortcuts_inside_a_block_and_at_the_last_convolution() 
     // input also flows around it to the Add) and, by default, the last convolution, Conv_1.
     let model = random(|| {
         tch::manual_seed(5);
-        let base = Network::new(Backbone::MobileNetV2, false, CPU)
-            .with_input_size(64, 64)
+        let base = Backbone::MobileNetV2
+            .application(false)
+            .input_size(64, 64)
+            .build(CPU)
             .unwrap();
         Experiment::Frozen.model(base).unwrap()
     });
@@ -356,10 +348,10 @@ fn maps_of_networks_with_shortcuts_inside_a_block_and_at_the_last_convolution() 
         "Conv_1"
     );
     // ResNet50's last convolution is what the error suggests.
-    let resnet = random(|| Network::new(Backbone::ResNet50, true, CPU));
+    let resnet = random(|| Backbone::ResNet50.application(true).build(CPU).unwrap());
     let x = Tensor::zeros([1, 3, 224, 224], (Kind::Float, CPU));
     let error = GradCam::new("avg_pool").explain(&resnet, &x).unwrap_err();
     let error = error.to_string();
-    assert!(error.starts_with("avg_pool is not a convolutional layer of ResNet50 (a "));
+    assert!(error.starts_with("avg_pool is not a convolutional layer of resnet50 (a "));
     assert!(error.ends_with("(conv5_block3_3_conv, the last, is the usual choice)"));
 }

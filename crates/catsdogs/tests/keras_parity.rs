@@ -20,7 +20,7 @@ use common::References;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use catsdogs::applications::{Backbone, Network, Pooling};
+use catsdogs::applications::{Backbone, Pooling};
 use catsdogs::data::preprocess_batch;
 use catsdogs::imagenet::{decode_predictions, CLASS_INDEX_JSON};
 use catsdogs::weights::{Format, Weights};
@@ -161,19 +161,20 @@ fn matches_keras(case: &str, backbone: Backbone, top: bool) {
     let keras_x = references.npy(&format!("{case}-input"));
     assert_eq!(nhwc(&x), keras_x, "{case}: preprocess_input as Keras's");
     let size = pixels.size();
-    let base = Network::from_weights(&weights, false, CPU)
-        .unwrap()
-        .with_input_size(size[1], size[2])
+    let base = backbone
+        .application(false)
+        .input_size(size[1], size[2])
+        .from_weights(&weights, CPU)
         .unwrap();
     let report = references.report();
     eprintln!("{case}: Keras {} on {}", report["keras"], report["backend"]);
     references.assert_layers(case, &base, &x);
     for (pooling, name) in [(Pooling::Avg, "avg"), (Pooling::Max, "max")] {
-        let pooled = Network::from_weights(&weights, false, CPU)
-            .unwrap()
-            .with_input_size(size[1], size[2])
-            .unwrap()
-            .with_pooling(pooling)
+        let pooled = backbone
+            .application(false)
+            .input_size(size[1], size[2])
+            .pooling(pooling)
+            .from_weights(&weights, CPU)
             .unwrap();
         let ours = pooled.forward(&x).unwrap();
         let what = format!("{case} pooling={name}");
@@ -183,7 +184,10 @@ fn matches_keras(case: &str, backbone: Backbone, top: bool) {
     if !top {
         return;
     }
-    let network = Network::from_weights(&weights, true, CPU).unwrap();
+    let network = backbone
+        .application(true)
+        .from_weights(&weights, CPU)
+        .unwrap();
     let (ours, keras) = references.assert_predictions(case, &network);
     // decode_predictions on Keras's own numbers gives exactly Keras's answer, and on ours the
     // same classes.

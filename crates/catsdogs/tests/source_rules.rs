@@ -98,9 +98,17 @@ const LAYERS: [(&str, &[&str]); 5] = [
     ("data", &["data"]),
     (
         "network",
-        &["model", "applications", "vgg16", "weights", "imagenet"],
+        &[
+            "model",
+            "optimizers",
+            "losses",
+            "history",
+            "applications",
+            "weights",
+            "imagenet",
+        ],
     ),
-    ("training", &["features", "train", "history"]),
+    ("training", &["features", "train"]),
     (
         "presentation",
         &[

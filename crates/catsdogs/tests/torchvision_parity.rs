@@ -15,7 +15,7 @@ use common::References;
 
 use std::sync::OnceLock;
 
-use catsdogs::applications::{Backbone, Flavor, Network};
+use catsdogs::applications::{Backbone, Flavor};
 use catsdogs::data::{preprocess_batch, Preprocess};
 use catsdogs::weights::{Format, Weights};
 use tch::{Device, Tensor};
@@ -106,12 +106,16 @@ fn matches_torchvision(case: &str, backbone: Backbone) {
     let pixels = references.npy(&format!("{case}-pixels"));
     let x = preprocess_batch(&pixels, Preprocess::Torch);
     let size = pixels.size();
-    let base = Network::from_weights(&weights, false, CPU)
-        .unwrap()
-        .with_input_size(size[1], size[2])
+    let base = backbone
+        .application(false)
+        .input_size(size[1], size[2])
+        .from_weights(&weights, CPU)
         .unwrap();
     references.assert_layers(case, &base, &x);
-    let network = Network::from_weights(&weights, true, CPU).unwrap();
+    let network = backbone
+        .application(true)
+        .from_weights(&weights, CPU)
+        .unwrap();
     let _ = references.assert_predictions(case, &network);
 }
 

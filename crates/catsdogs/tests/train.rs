@@ -4,18 +4,24 @@
 //! when asked, a NaN loss stops the run with the epoch and step, and a submission CSV matches
 //! `predict`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
+use catsdogs::applications::Backbone;
 use catsdogs::data::{
     sample, split, DirectoryIterator, FlowOptions, ImageDataGenerator, Preprocess, SampleOptions,
     SplitOptions,
 };
 use catsdogs::experiments::{Experiment, RunOptions};
+use catsdogs::features;
 use catsdogs::interrupt;
+use catsdogs::losses::Loss;
+use catsdogs::model::Model;
+use catsdogs::optimizers::RMSprop;
 use catsdogs::precision::{Compute, Precision};
-use catsdogs::train::{Compile, CompiledModel, FitOptions, Loss, Predict, RMSprop};
-use catsdogs::vgg16::Vgg16;
+use catsdogs::train::FitOptions;
 use catsdogs::History;
 use tch::{Device, Tensor};
 
@@ -87,20 +93,25 @@ fn flows() -> (DirectoryIterator, DirectoryIterator) {
     )
 }
 
-/// The tutorial's model for `experiment` on a random 32x32 base, compiled at `lr`.
-fn model(experiment: Experiment, seed: i64, lr: f64) -> CompiledModel {
-    tch::manual_seed(seed);
-    let base = Vgg16::new(false, Device::Cpu)
-        .with_input_size(i64::from(SIZE), i64::from(SIZE))
-        .unwrap();
-    experiment
-        .model(base)
+/// A random VGG16 base for 32x32 images.
+fn base() -> Model {
+    Backbone::Vgg16
+        .application(false)
+        .input_size(i64::from(SIZE), i64::from(SIZE))
+        .build(Device::Cpu)
         .unwrap()
-        .compile(RMSprop::new(lr), Loss::BinaryCrossentropy)
 }
 
-fn weights(model: &CompiledModel) -> Vec<(String, Tensor)> {
-    model.model().named_parameters()
+/// The tutorial's model for `experiment` on a random 32x32 base, compiled at `lr`.
+fn model(experiment: Experiment, seed: i64, lr: f64) -> Model {
+    tch::manual_seed(seed);
+    let mut model = experiment.model(base()).unwrap();
+    model.compile(RMSprop::new(lr), Loss::BinaryCrossentropy);
+    model
+}
+
+fn weights(model: &Model) -> Vec<(String, Tensor)> {
+    model.named_parameters()
 }
 
 fn max_difference(a: &Tensor, b: &Tensor) -> f64 {
@@ -109,10 +120,15 @@ fn max_difference(a: &Tensor, b: &Tensor) -> f64 {
 
 /// Histories without the seconds, which always differ.
 fn metrics(history: &History) -> Vec<[f64; 4]> {
-    history
-        .epochs
-        .iter()
-        .map(|m| [m.loss, m.acc, m.val_loss, m.val_acc])
+    (0..history.len())
+        .map(|e| {
+            [
+                history.loss()[e],
+                history.acc()[e],
+                history.val_loss()[e],
+                history.val_acc()[e],
+            ]
+        })
         .collect()
 }
 
@@ -122,7 +138,7 @@ fn frozen_experiment_learns_the_sample_and_writes_its_run_folder() {
     let out = tempfile::tempdir().unwrap();
     let mut options = RunOptions::new(Experiment::Frozen, data(), out.path());
     options.epochs = 10;
-    options.target_size = (SIZE, SIZE);
+    options.target_size = Some((SIZE, SIZE));
     let report = catsdogs::experiments::run(&options).unwrap();
     let (test_loss, test_acc) = report.test.unwrap();
     assert!(test_acc >= 0.9, "test accuracy {test_acc}");
@@ -134,7 +150,7 @@ fn frozen_experiment_learns_the_sample_and_writes_its_run_folder() {
     assert_eq!(written["test_acc"], test_acc);
     let history = History::load(out.path().join("history.json")).unwrap();
     assert_eq!(history, report.history);
-    assert_eq!(history.epochs.len(), 10);
+    assert_eq!(history.len(), 10);
     let checkpoint = catsdogs::train::Checkpoint::latest(out.path().join("checkpoints"))
         .unwrap()
         .unwrap();
@@ -145,8 +161,15 @@ fn frozen_experiment_learns_the_sample_and_writes_its_run_folder() {
         .starts_with(b"\x89PNG"));
 
     // The saved model, loaded with its run.json, evaluates to the same test metrics.
-    let again =
-        catsdogs::experiments::evaluate(out.path(), &data(), 50, None, Precision::Auto).unwrap();
+    let again = catsdogs::experiments::evaluate(
+        out.path(),
+        &data(),
+        50,
+        None,
+        Precision::Auto,
+        &Default::default(),
+    )
+    .unwrap();
     assert_eq!(again, (test_loss, test_acc));
 }
 
@@ -158,14 +181,14 @@ fn train_with_cache(
     cache: Option<u64>,
     cache_dir: &Path,
     compute: Compute,
-) -> (CompiledModel, History) {
+) -> (Model, History) {
     let (train, validation) = flows();
-    let mut model = model(experiment, 3, 1e-4);
+    let mut model = model(experiment, 3, 1e-4).with_compute(compute);
+    features::clear();
     let mut options = FitOptions::default()
         .seed(5)
         .cache(cache.is_some())
-        .cache_dir(cache_dir)
-        .compute(compute);
+        .cache_dir(cache_dir);
     if let Some(budget) = cache {
         options = options.cache_memory(budget);
     }
@@ -188,9 +211,9 @@ fn cached_training_equals_the_full_network_at_both_cuts() {
             let case = format!("{experiment:?} in {compute}");
             let train = |cache| train_with_cache(experiment, epochs, cache, dir.path(), compute);
             let (full, full_history) = train(None);
-            assert!(full.feature_cache().entries().is_empty());
+            assert!(features::entries().is_empty());
             let (cached, cached_history) = train(Some(1 << 30));
-            let entries = cached.feature_cache().entries();
+            let entries = features::entries();
             assert_eq!(entries.len(), 2, "train and validation features");
             for features in entries {
                 assert_eq!(features.layer(), layer);
@@ -216,11 +239,7 @@ fn cached_training_equals_the_full_network_at_both_cuts() {
             }
             // The same features from a memory-mapped file give bit-identical training.
             let (on_disk, disk_history) = train(Some(0));
-            assert!(on_disk
-                .feature_cache()
-                .entries()
-                .iter()
-                .all(|f| f.on_disk()));
+            assert!(features::entries().iter().all(|f| f.on_disk()));
             assert_eq!(metrics(&disk_history), metrics(&cached_history), "{case}");
             for ((name, a), (_, b)) in weights(&cached).iter().zip(weights(&on_disk)) {
                 assert_eq!(max_difference(a, &b), 0.0, "{case} {name}");
@@ -231,8 +250,8 @@ fn cached_training_equals_the_full_network_at_both_cuts() {
     let not_a_folder = dir.path().join("file");
     std::fs::write(&not_a_folder, b"").unwrap();
     let nowhere = not_a_folder.join("x");
-    let (nowhere, _) = train_with_cache(Experiment::Frozen, 1, Some(0), &nowhere, Compute::FP32);
-    assert!(nowhere.feature_cache().entries().is_empty());
+    train_with_cache(Experiment::Frozen, 1, Some(0), &nowhere, Compute::FP32);
+    assert!(features::entries().is_empty());
     // A second run finds the files written by the first; features computed in one precision
     // are never read as another's: each precision has its own.
     let files = std::fs::read_dir(dir.path()).unwrap().count();
@@ -254,7 +273,7 @@ fn bf16_training_follows_fp32_where_the_classes_overlap() {
             let out = tempfile::tempdir().unwrap();
             let options = RunOptions {
                 epochs: 3,
-                target_size: (SIZE, SIZE),
+                target_size: Some((SIZE, SIZE)),
                 lr: Some(2e-5),
                 compute: Some(compute),
                 ..RunOptions::new(experiment, hard_data(), out.path())
@@ -268,8 +287,8 @@ fn bf16_training_follows_fp32_where_the_classes_overlap() {
             fp32_acc < 0.95,
             "{experiment:?}: the sample is not hard ({fp32_acc})"
         );
-        for (a, b) in fp32.history.epochs.iter().zip(&bf16.history.epochs) {
-            for (x, y) in [(a.loss, b.loss), (a.val_loss, b.val_loss)] {
+        for (a, b) in metrics(&fp32.history).iter().zip(metrics(&bf16.history)) {
+            for (x, y) in [(a[0], b[0]), (a[2], b[2])] {
                 assert!((x - y).abs() / x < 0.05, "{experiment:?}: {a:?} vs {b:?}");
             }
         }
@@ -288,23 +307,20 @@ fn evaluate_reuses_the_cache_and_matches_the_last_validation_and_predict() {
     let history = model
         .fit_with(&train, 1, &validation, FitOptions::default().seed(1))
         .unwrap();
-    let last = history.epochs[0];
-    assert_eq!(
-        model.evaluate(&validation).unwrap(),
-        (last.val_loss, last.val_acc)
-    );
+    let (val_loss, val_acc) = (history.val_loss()[0], history.val_acc()[0]);
+    assert_eq!(model.evaluate(&validation).unwrap(), (val_loss, val_acc));
     let p = model.predict_generator(&validation).unwrap();
     let labels: Vec<f32> = validation.classes.iter().map(|&c| c as f32).collect();
     let correct = p.gt(0.5).eq_tensor(&Tensor::from_slice(&labels).gt(0.5));
     let acc = correct.to_kind(tch::Kind::Float).mean(tch::Kind::Float);
-    assert!((acc.double_value(&[]) - last.val_acc).abs() < 1e-9);
+    assert!((acc.double_value(&[]) - val_acc).abs() < 1e-9);
 }
 
 #[test]
 fn evaluate_and_predict_stop_when_asked_and_say_so() {
     let _serial = serial();
     let (_, validation) = flows();
-    let mut model = model(Experiment::Frozen, 5, 1e-4);
+    let model = model(Experiment::Frozen, 5, 1e-4);
     let at = format!("on {}, step 1/1", validation.directory.display());
     let rest = "it keeps no partial result, so run it again to start over";
     interrupt::request();
@@ -331,13 +347,10 @@ fn recompiling_after_unfreezing_block5_trains_block5_and_moves_the_cut() {
     let before: Vec<(String, Tensor)> = before.iter().map(|(n, t)| (n.clone(), t.copy())).collect();
     model.trainable_from("block5_conv1").unwrap();
     model.compile(RMSprop::new(1e-5), Loss::BinaryCrossentropy);
+    features::clear();
     model.fit(&train, 1, &validation).unwrap();
-    let layers: Vec<&str> = model
-        .feature_cache()
-        .entries()
-        .iter()
-        .map(|f| f.layer())
-        .collect();
+    let entries = features::entries();
+    let layers: Vec<&str> = entries.iter().map(|f| f.layer()).collect();
     assert_eq!(layers, ["block4_pool", "block4_pool"]);
     for ((name, old), (_, new)) in before.iter().zip(weights(&model)) {
         let changed = max_difference(old, &new) > 0.0;
@@ -362,14 +375,14 @@ fn resumed_equals_uninterrupted(compute: Compute) {
             .seed(9)
             .checkpoints(dir.path().join(name))
             .resume(true)
-            .compute(compute)
     };
-    let mut straight = model(Experiment::Finetune, 1, 1e-4);
+    let model = |seed| model(Experiment::Finetune, seed, 1e-4).with_compute(compute);
+    let mut straight = model(1);
     let full = straight
         .fit_with(&train, 2, &validation, options("straight"))
         .unwrap();
 
-    let mut first = model(Experiment::Finetune, 1, 1e-4);
+    let mut first = model(1);
     first
         .fit_with(&train, 1, &validation, options("resumed"))
         .unwrap();
@@ -391,7 +404,7 @@ fn resumed_equals_uninterrupted(compute: Compute) {
     drop(first);
 
     // A new process: another initialisation, which the checkpoint overwrites.
-    let mut resumed = model(Experiment::Finetune, 2, 1e-4);
+    let mut resumed = model(2);
     let history = resumed
         .fit_with(&train, 2, &validation, options("resumed"))
         .unwrap();
@@ -414,7 +427,7 @@ fn resumed_equals_uninterrupted(compute: Compute) {
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("the checkpoint has seed 9 but this run 10"),
+        error.contains("the seed is 10, the checkpoint's 9 (FitOptions::seed)"),
         "{error}"
     );
 }
@@ -467,23 +480,12 @@ fn a_submission_lists_every_test_image_by_id_with_its_dog_probability() {
     let model = {
         tch::manual_seed(6);
         Experiment::Frozen
-            .model(
-                Vgg16::new(false, Device::Cpu)
-                    .with_input_size(32, 32)
-                    .unwrap(),
-            )
+            .model(base())
             .unwrap()
+            .with_preprocess(Preprocess::Vgg16)
     };
     let out = dir.path().join("submission.csv");
-    let report = catsdogs::train::submit::submit(
-        &model,
-        Preprocess::Vgg16,
-        &zip_path,
-        &out,
-        4,
-        Compute::FP32,
-    )
-    .unwrap();
+    let report = catsdogs::train::submit::submit(&model, &zip_path, &out, 4).unwrap();
     assert_eq!(report.rows, 6);
     assert_eq!(report.skipped, ["test1/readme.txt"]);
     let expected = model
@@ -506,4 +508,204 @@ fn a_submission_lists_every_test_image_by_id_with_its_dog_probability() {
         );
     }
     assert_eq!(csv.lines().count(), 7);
+}
+
+/// The callbacks of the resume test: early stopping and learning-rate reductions that do not
+/// depend on the numbers (a min_delta of 10 makes only the first epoch an improvement), and
+/// the loggers, writing into `dir`.
+fn callbacks_options(dir: &Path) -> FitOptions {
+    use catsdogs::train::callbacks::{
+        CSVLogger, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, TensorBoard,
+    };
+    FitOptions::default()
+        .seed(9)
+        .checkpoints(dir.join("checkpoints"))
+        .resume(true)
+        .callback(
+            ReduceLROnPlateau::new("val_loss")
+                .factor(0.5)
+                .patience(1)
+                .min_delta(10.0),
+        )
+        .callback(
+            EarlyStopping::new("val_loss")
+                .min_delta(10.0)
+                .patience(3)
+                .restore_best_weights(true),
+        )
+        .callback(CSVLogger::new(dir.join("log.csv")))
+        .callback(TensorBoard::new(dir.join("logs")))
+        .callback(
+            ModelCheckpoint::new(dir.join("best-{epoch:02d}.safetensors").to_str().unwrap())
+                .monitor("val_acc")
+                .save_best_only(true),
+        )
+}
+
+#[test]
+fn a_resumed_run_with_callbacks_equals_an_uninterrupted_one() {
+    let _serial = serial();
+    let (train, validation) = flows();
+    let dir = tempfile::tempdir().unwrap();
+    let (straight_dir, resumed_dir) = (dir.path().join("straight"), dir.path().join("resumed"));
+    let mut straight = model(Experiment::Frozen, 1, 1e-4);
+    let full = straight
+        .fit_with(&train, 8, &validation, callbacks_options(&straight_dir))
+        .unwrap();
+    // Stopped after epoch 4 (from 1): three epochs without improving on the first, whose
+    // weights came back; the learning rate halved after each of those.
+    assert_eq!(full.len(), 4);
+    assert_eq!(full.metric("lr"), [1e-4, 1e-4, 5e-5, 2.5e-5]);
+    let stopped = full.stopped.clone().unwrap();
+    assert!(
+        stopped.starts_with("EarlyStopping: val_loss did not improve for 3 epoch(s) after epoch 1"),
+        "{stopped}"
+    );
+
+    let mut first = model(Experiment::Frozen, 1, 1e-4);
+    first
+        .fit_with(&train, 2, &validation, callbacks_options(&resumed_dir))
+        .unwrap();
+    interrupt::stop_on_ctrl_c();
+    // SAFETY: raising a signal whose handler was just installed.
+    assert_eq!(unsafe { libc::raise(libc::SIGINT) }, 0);
+    let interrupted = first.fit_with(&train, 8, &validation, callbacks_options(&resumed_dir));
+    let message = interrupted.unwrap_err().to_string();
+    assert!(message.starts_with("interrupted at epoch 3/8"), "{message}");
+    drop(first);
+    let mut resumed = model(Experiment::Frozen, 2, 1e-4);
+    let history = resumed
+        .fit_with(&train, 8, &validation, callbacks_options(&resumed_dir))
+        .unwrap();
+    assert_eq!(
+        (&history.epoch, &history.history),
+        (&full.epoch, &full.history)
+    );
+    assert_eq!(history.stopped, full.stopped);
+    for ((name, a), (_, b)) in weights(&straight).iter().zip(weights(&resumed)) {
+        assert_eq!(max_difference(a, &b), 0.0, "{name}");
+    }
+    let text = |run: &Path, file: &str| std::fs::read_to_string(run.join(file)).unwrap();
+    assert_eq!(
+        text(&resumed_dir, "log.csv"),
+        text(&straight_dir, "log.csv")
+    );
+
+    // Resuming the stopped run trains no further and gives the same model again.
+    let again = resumed
+        .fit_with(&train, 8, &validation, callbacks_options(&resumed_dir))
+        .unwrap();
+    assert_eq!(again, history);
+    for ((name, a), (_, b)) in weights(&straight).iter().zip(weights(&resumed)) {
+        assert_eq!(max_difference(a, &b), 0.0, "{name}");
+    }
+    // ModelCheckpoint saved the same epochs, the first always.
+    let best = |run: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(run)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("best-"))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(best(&resumed_dir), best(&straight_dir));
+    assert_eq!(best(&straight_dir)[0], "best-01.safetensors");
+
+    // The CSV as Python's csv module reads it, and the event files as TensorBoard reads them.
+    let read = common::run_python(READ_LOGS, &[straight_dir.to_str().unwrap()]);
+    let read: serde_json::Value = serde_json::from_str(&read).unwrap();
+    assert_eq!(
+        read["header"],
+        serde_json::json!(["epoch", "acc", "loss", "lr", "val_acc", "val_loss"])
+    );
+    for (name, column) in [
+        ("acc", 1),
+        ("loss", 2),
+        ("lr", 3),
+        ("val_acc", 4),
+        ("val_loss", 5),
+    ] {
+        let values: Vec<f64> = read["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row[column].as_str().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(values, full.metric(name), "{name}");
+    }
+    for (run, tag, metric) in [
+        ("train", "epoch_loss", "loss"),
+        ("train", "epoch_acc", "acc"),
+        ("train", "epoch_learning_rate", "lr"),
+        ("train", "epoch_lr", "lr"),
+        ("validation", "epoch_loss", "val_loss"),
+        ("validation", "epoch_acc", "val_acc"),
+    ] {
+        let scalars = &read["tensorboard"][run][tag];
+        let steps: Vec<u64> = scalars["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_u64().unwrap())
+            .collect();
+        assert_eq!(steps, [0, 1, 2, 3], "{run} {tag}");
+        let values: Vec<f32> = scalars["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let expected: Vec<f32> = full.metric(metric).iter().map(|&v| v as f32).collect();
+        assert_eq!(values, expected, "{run} {tag}");
+        assert_eq!(scalars["plugin"], "scalars");
+    }
+}
+
+/// Reads a run's `log.csv` with Python's csv module and its `logs/train` and
+/// `logs/validation` event files with TensorBoard's own EventAccumulator.
+const READ_LOGS: &str = r#"
+import csv, json, sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.util import tensor_util
+run = sys.argv[1]
+with open(f"{run}/log.csv", newline="") as f:
+    rows = list(csv.reader(f))
+out = {"header": rows[0], "rows": rows[1:], "tensorboard": {}}
+for name in ["train", "validation"]:
+    acc = EventAccumulator(f"{run}/logs/{name}")
+    acc.Reload()
+    out["tensorboard"][name] = {
+        tag: {
+            "steps": [e.step for e in acc.Tensors(tag)],
+            "values": [float(tensor_util.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)],
+            "plugin": acc.SummaryMetadata(tag).plugin_data.plugin_name,
+        }
+        for tag in acc.Tags()["tensors"]
+    }
+print(json.dumps(out))
+"#;
+
+#[test]
+fn a_terminate_on_nan_of_ones_own_takes_the_place_of_fits() {
+    let _serial = serial();
+    let (train, validation) = flows();
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = model(Experiment::Frozen, 1, 1e-4);
+    let options = FitOptions::default()
+        .checkpoints(dir.path())
+        .callback(catsdogs::train::callbacks::TerminateOnNaN::default());
+    model.fit_with(&train, 1, &validation, options).unwrap();
+    let state = std::fs::read_to_string(dir.path().join("epoch-0001/state.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(
+        state["settings"]["callbacks"],
+        serde_json::json!([
+            "StopButton",
+            "ProgbarLogger",
+            "TerminateOnNaN",
+            "RecordHistory",
+            "BackupAndRestore"
+        ])
+    );
 }

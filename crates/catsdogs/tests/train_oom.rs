@@ -3,13 +3,15 @@
 //! binary) a little above what it already uses, then trains on 256x256 images in a batch whose
 //! first activation alone needs a gigabyte.
 
+use catsdogs::applications::Backbone;
 use catsdogs::data::{
     sample, split, FlowOptions, ImageDataGenerator, Preprocess, SampleOptions, SplitOptions,
 };
 use catsdogs::experiments::Experiment;
+use catsdogs::losses::Loss;
+use catsdogs::optimizers::RMSprop;
 use catsdogs::precision::Precision;
-use catsdogs::train::{Compile, FitOptions, Loss, RMSprop};
-use catsdogs::vgg16::Vgg16;
+use catsdogs::train::FitOptions;
 use tch::{Device, Kind, Tensor};
 
 /// The process's virtual memory size in bytes, from /proc.
@@ -47,16 +49,17 @@ fn a_batch_too_large_for_memory_says_to_lower_the_batch_size() {
         .flow_from_directory(data.join("validation"), options)
         .unwrap();
     tch::manual_seed(0);
-    let base = Vgg16::new(false, Device::Cpu)
-        .with_input_size(256, 256)
+    let base = Backbone::Vgg16
+        .application(false)
+        .input_size(256, 256)
+        .build(Device::Cpu)
         .unwrap();
-    let mut model = Experiment::Frozen
-        .model(base)
-        .unwrap()
-        .compile(RMSprop::new(2e-5), Loss::BinaryCrossentropy);
+    let mut model = Experiment::Frozen.model(base).unwrap();
+    model.compile(RMSprop::new(2e-5), Loss::BinaryCrossentropy);
+    model.set_precision(Precision::Fp32);
     // Start libtorch's thread pool before the cap, so that only tensors can hit it.
     let warm = Tensor::ones([1, 3, 64, 64], (Kind::Float, Device::Cpu));
-    let _ = model.model().forward_range(&warm, 0..2, false).unwrap();
+    let _ = model.forward_range(&warm, 0..2, false).unwrap();
 
     // 32 images of 64 channels at 256x256 in float32 is 537 MB for block1_conv1's output.
     let limit = virtual_memory() + (400 << 20);
@@ -66,10 +69,7 @@ fn a_batch_too_large_for_memory_says_to_lower_the_batch_size() {
     };
     // SAFETY: setrlimit with a valid struct; it only lowers this process's soft limit.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &cap) }, 0);
-    let fp32 = FitOptions::default()
-        .cache(false)
-        .precision(Precision::Fp32);
-    let result = model.fit_with(&train, 1, &validation, fp32);
+    let result = model.fit_with(&train, 1, &validation, FitOptions::default().cache(false));
     let uncapped = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,
         rlim_max: libc::RLIM_INFINITY,

@@ -3,8 +3,8 @@
 
 use std::sync::Mutex;
 
-use catsdogs::model::{Activation, LayerKind, Sequential};
-use catsdogs::vgg16::{architecture, Vgg16};
+use catsdogs::applications::{Application, Backbone, Flavor, Pooling};
+use catsdogs::model::{Activation, Dense, LayerKind, Model, Sequential};
 use tch::{Device, Kind, Tensor};
 
 const CPU: Device = Device::Cpu;
@@ -17,19 +17,32 @@ fn random<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
-fn vgg16(include_top: bool) -> Vgg16 {
-    random(|| Vgg16::new(include_top, CPU))
+fn vgg16_application(include_top: bool) -> Application {
+    Backbone::Vgg16.application(include_top)
 }
 
-fn small_base() -> Vgg16 {
-    vgg16(false).with_input_size(32, 32).unwrap()
+fn vgg16(include_top: bool) -> Model {
+    random(|| vgg16_application(include_top).build(CPU).unwrap())
+}
+
+fn small_base() -> Model {
+    random(|| {
+        vgg16_application(false)
+            .input_size(32, 32)
+            .build(CPU)
+            .unwrap()
+    })
 }
 
 /// The tutorial's model on a 32x32 base (512 features after Flatten) so it runs fast.
-fn small_model(seed: i64) -> Sequential {
+fn small_model(seed: i64) -> Model {
     random(|| {
         tch::manual_seed(seed);
-        Sequential::new(Vgg16::new(false, CPU).with_input_size(32, 32).unwrap())
+        let base = vgg16_application(false)
+            .input_size(32, 32)
+            .build(CPU)
+            .unwrap();
+        Sequential::new(&base)
             .flatten()
             .dropout(0.5)
             .dense(256, Activation::Relu)
@@ -155,7 +168,7 @@ _________________________________________________________________"#;
 #[test]
 fn tutorial_model_summary_and_fine_tuning_counts() {
     let mut model = random(|| {
-        Sequential::new(Vgg16::new(false, CPU))
+        Sequential::new(&vgg16_application(false).build(CPU).unwrap())
             .flatten()
             .dropout(0.5)
             .dense(256, Activation::Relu)
@@ -260,7 +273,7 @@ fn dense_layers_are_initialised_like_keras() {
     let a = small_model(7);
     let b = small_model(7);
     let c = small_model(8);
-    let kernel = |m: &Sequential| m.layers()[20].weights()[0].shallow_clone();
+    let kernel = |m: &Model| m.layers()[20].weights()[0].shallow_clone();
     assert_eq!(kernel(&a), kernel(&b));
     assert_ne!(kernel(&a), kernel(&c));
     // glorot_uniform: within ±sqrt(6 / (512 + 256)), and spread over that range.
@@ -306,7 +319,7 @@ fn save_and_load_rebuild_the_same_model() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
     model.save(&path).unwrap();
-    let loaded = Sequential::load(&path, CPU).unwrap();
+    let loaded = Model::load(&path, CPU).unwrap();
     assert_eq!(names(loaded.layers()), names(model.layers()));
     assert_eq!(loaded.base_len(), model.base_len());
     assert_eq!(loaded.input_shape(), [3, 32, 32]);
@@ -334,7 +347,7 @@ fn loading_a_file_without_architecture_says_so() {
     let path = dir.path().join("weights.safetensors");
     let tensor = Tensor::zeros([2], (Kind::Float, CPU));
     Tensor::write_safetensors(&[("x", &tensor)], &path).unwrap();
-    let error = Sequential::load(&path, CPU).unwrap_err().to_string();
+    let error = Model::load(&path, CPU).unwrap_err().to_string();
     assert_eq!(
         error,
         format!(
@@ -379,29 +392,29 @@ fn wrong_inputs_and_names_are_clear_errors() {
     let nhwc = Tensor::zeros([1, 32, 32, 3], (Kind::Float, CPU));
     assert_eq!(
         base.forward(&nhwc).unwrap_err().to_string(),
-        "vgg16 expects NCHW input of 3 channels and at least 32x32 but got a batch of shape \
-         (1, 32, 32, 3)"
+        "vgg16 expects NCHW input of 3 channels and a size its layers take (it was built for \
+         32x32) but got a batch of shape (1, 32, 32, 3)"
     );
     assert_eq!(
         base.forward_to(&nhwc, "block1_conv1")
             .unwrap_err()
             .to_string(),
-        "layer block1_conv1 expects NCHW input with 3 channels but got a batch of shape \
-         (1, 32, 32, 3)"
+        "vgg16 expects NCHW input of 3 channels and a size its layers take (it was built for \
+         32x32) but got a batch of shape (1, 32, 32, 3)"
     );
     let top = vgg16(true);
     let small = Tensor::zeros([1, 3, 32, 32], (Kind::Float, CPU));
     assert_eq!(
         top.forward(&small).unwrap_err().to_string(),
-        "vgg16 expects NCHW input of 3 channels and 224x224 with the top but got a batch of \
-         shape (1, 3, 32, 32)"
+        "vgg16 expects NCHW input of 3 channels and a size its layers take (it was built for \
+         224x224) but got a batch of shape (1, 3, 32, 32)"
     );
     let features = Tensor::zeros([1, 512, 1, 1], (Kind::Float, CPU));
     assert_eq!(
         top.forward_from(&features, "flatten")
             .unwrap_err()
             .to_string(),
-        "layer fc1 expects input with 25088 features per sample but got a batch of shape \
+        "layer fc1 expects 25088 features per sample, for 4096 units but got a batch of shape \
          (1, 512)"
     );
     let error = base.layer_index("block6_conv1").unwrap_err().to_string();
@@ -418,29 +431,33 @@ fn wrong_inputs_and_names_are_clear_errors() {
         "sequential_1 has 22 layers, so it cannot run layers 3..40"
     );
     assert_eq!(
-        vgg16(false)
-            .with_input_size(31, 64)
+        vgg16_application(false)
+            .input_size(31, 64)
+            .build(CPU)
             .unwrap_err()
             .to_string(),
         "vgg16 needs images of at least 32x32; 31x64 does not fit"
     );
-    assert!(vgg16(true).with_input_size(150, 150).is_err());
+    assert!(vgg16_application(true)
+        .input_size(150, 150)
+        .build(CPU)
+        .is_err());
 }
 
 #[test]
 fn architecture_matches_kinds() {
-    let layers = architecture(true, 224, 224);
+    let layers = Backbone::Vgg16.layers(Flavor::Keras, true, Pooling::None, 224, 224);
     assert_eq!(
-        layers[19].1,
-        LayerKind::Dense {
+        layers[19].kind,
+        LayerKind::from(Dense {
             inputs: 25088,
             units: 4096,
             activation: Activation::Relu
-        }
+        })
     );
     let total: i64 = layers
         .iter()
-        .flat_map(|(_, kind)| kind.weight_shapes())
+        .flat_map(|spec| spec.kind.weight_shapes())
         .map(|(_, shape)| shape.iter().product::<i64>())
         .sum();
     assert_eq!(total, 138_357_544);

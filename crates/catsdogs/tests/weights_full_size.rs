@@ -8,7 +8,7 @@ mod weights_files;
 
 use std::time::Instant;
 
-use catsdogs::vgg16::Vgg16;
+use catsdogs::applications::Backbone;
 use catsdogs::weights::{Format, Weights};
 use tch::{Device, Kind, Tensor};
 use weights_files::{write_keras_h5, write_torchvision};
@@ -64,7 +64,10 @@ fn full_size_top_model_from_every_format() {
     }
     drop((torch, converted));
 
-    let model = Vgg16::from_weights(&keras, true, Device::Cpu).unwrap();
+    let model = Backbone::Vgg16
+        .application(true)
+        .from_weights(&keras, Device::Cpu)
+        .unwrap();
     assert_eq!(model.count_params(), 138_357_544);
     tch::manual_seed(0);
     let x = Tensor::randn([2, 3, 224, 224], (Kind::Float, Device::Cpu)) * 50.0;

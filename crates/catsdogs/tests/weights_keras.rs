@@ -7,7 +7,7 @@ mod weights_files;
 
 use weights_files::write_keras_h5;
 
-use catsdogs::vgg16::Vgg16;
+use catsdogs::applications::Backbone;
 use catsdogs::weights::{Format, Preprocess, Weights};
 use tch::{Device, Kind, Tensor};
 
@@ -86,7 +86,10 @@ fn convolutions_match_a_hand_computation() {
     assert_eq!(weights.preprocess(), Preprocess::Vgg16);
     assert!(!weights.has_top());
     assert_eq!(weights.names().count(), 26);
-    let base = Vgg16::from_weights(&weights, false, Device::Cpu).unwrap();
+    let base = Backbone::Vgg16
+        .application(false)
+        .from_weights(&weights, Device::Cpu)
+        .unwrap();
 
     let (h, w) = (5, 6);
     let x_nhwc: Vec<f32> = (0..h * w * 3).map(|i| formula(i * 31 + 7)).collect();
@@ -158,8 +161,8 @@ fn misshapen_and_foreign_files_are_clear_errors() {
     assert_eq!(
         Weights::load(&path).unwrap_err().to_string(),
         format!(
-            "cannot read {path_str} as Keras HDF5 weights: it has no attribute 'layer_names', \
-             so it was not written by Keras"
+            "{path_str} has no attribute layer_names, so it is not Keras HDF5 weights (or it \
+             is damaged): save it again with Keras"
         )
     );
 
@@ -175,7 +178,7 @@ fn misshapen_and_foreign_files_are_clear_errors() {
     assert!(Weights::load(&missing)
         .unwrap_err()
         .to_string()
-        .starts_with(&format!("cannot open {}: ", missing.display())));
+        .starts_with(&format!("cannot read {}: ", missing.display())));
 }
 
 #[test]
@@ -195,7 +198,9 @@ fn safetensors_round_trip_and_no_top() {
     for name in weights.names() {
         assert_eq!(weights.get(name), again.get(name), "{name}");
     }
-    let error = Vgg16::from_weights(&again, true, Device::Cpu)
+    let error = Backbone::Vgg16
+        .application(true)
+        .from_weights(&again, Device::Cpu)
         .unwrap_err()
         .to_string();
     assert_eq!(
@@ -207,8 +212,14 @@ fn safetensors_round_trip_and_no_top() {
         )
     );
     // The same network from either file.
-    let a = Vgg16::load(&h5, false, Device::Cpu).unwrap();
-    let b = Vgg16::load(&converted, false, Device::Cpu).unwrap();
+    let a = Backbone::Vgg16
+        .application(false)
+        .load(&h5, Device::Cpu)
+        .unwrap();
+    let b = Backbone::Vgg16
+        .application(false)
+        .load(&converted, Device::Cpu)
+        .unwrap();
     let x = Tensor::ones([1, 3, 32, 32], (Kind::Float, Device::Cpu));
     assert_eq!(a.forward(&x).unwrap(), b.forward(&x).unwrap());
 }

@@ -105,21 +105,37 @@ pub fn submit_args<'a>(run: &'a Path, test_zip: &'a Path, csv: &'a Path) -> Vec<
     ]
 }
 
-/// The arguments of a one-epoch frozen run at 32x32 on `data`, into `out`.
-pub fn train_args<'a>(data: &'a Path, out: &'a Path) -> Vec<&'a str> {
+/// The arguments of a one-epoch run of `experiment` on `data` into `out` in batches of 20, with
+/// `more` before `--out`.
+fn one_epoch<'a>(
+    experiment: &'a str,
+    data: &'a Path,
+    more: [&'a str; 2],
+    out: &'a Path,
+) -> Vec<&'a str> {
     vec![
         "train",
         "--experiment",
-        "frozen",
+        experiment,
         "--data",
         path(data),
         "--epochs",
         "1",
         "--batch-size",
         "20",
-        "--target-size",
-        "32x32",
+        more[0],
+        more[1],
         "--out",
         path(out),
     ]
+}
+
+/// The arguments of a one-epoch frozen run at 32x32 on `data`, into `out`.
+pub fn train_args<'a>(data: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    one_epoch("frozen", data, ["--target-size", "32x32"], out)
+}
+
+/// The arguments of a one-epoch fine-tune on `data` from the run `from`, into `out`.
+pub fn finetune_args<'a>(data: &'a Path, from: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    one_epoch("finetune", data, ["--from", path(from)], out)
 }

@@ -23,7 +23,10 @@
 
 use super::table::{Table, Top, GLOBAL_POOLS, PREDICTIONS};
 use super::{Flavor, Pooling};
-use crate::model::{LayerKind, LayerSpec, Padding, Window};
+use crate::model::{
+    Add, BatchNormalization, Conv2d, DepthwiseConv2d, GlobalAveragePooling2d, LayerSpec, Padding,
+    Relu, Window, ZeroPadding2d,
+};
 
 /// Each block's output channels, stride and expansion factor, in order.
 const BLOCKS: [(i64, i64, i64); 17] = [
@@ -90,7 +93,7 @@ pub fn layers(
     net.relu6("out_relu");
     let top = include_top.then_some(Top {
         pool: GLOBAL_POOLS[0],
-        pool_kind: LayerKind::GlobalAveragePooling2d,
+        pool_kind: GlobalAveragePooling2d {}.into(),
         dense: &[PREDICTIONS],
     });
     net.table.finish(top, pooling, GLOBAL_POOLS)
@@ -104,7 +107,7 @@ struct Net {
 
 impl Net {
     fn conv(&mut self, name: &str, filters: i64, window: Window) {
-        let kind = LayerKind::Conv2d {
+        let kind = Conv2d {
             in_channels: self.table.channels(),
             filters,
             activation: crate::model::Activation::Linear,
@@ -118,7 +121,7 @@ impl Net {
             Flavor::Keras => 1e-3,
             Flavor::Torchvision => 1e-5,
         };
-        let kind = LayerKind::BatchNorm {
+        let kind = BatchNormalization {
             channels: self.table.channels(),
             epsilon,
             momentum: 0.999,
@@ -127,7 +130,12 @@ impl Net {
     }
 
     fn relu6(&mut self, name: &str) {
-        self.table.add(name, LayerKind::Relu6);
+        self.table.add(
+            name,
+            Relu {
+                max_value: Some(6.0),
+            },
+        );
     }
 
     /// The zeros before a stride-2 3x3 depthwise convolution, (top, bottom, left, right):
@@ -162,12 +170,12 @@ impl Net {
         let padding = if stride == 2 {
             let padding = self.stride_padding();
             self.table
-                .add(format!("{prefix}pad"), LayerKind::ZeroPadding2d { padding });
+                .add(format!("{prefix}pad"), ZeroPadding2d { padding });
             Padding::Valid
         } else {
             Padding::Same
         };
-        let depthwise = LayerKind::DepthwiseConv2d {
+        let depthwise = DepthwiseConv2d {
             channels: self.table.channels(),
             window: Window::new(3, stride, padding).without_bias(),
         };
@@ -182,11 +190,8 @@ impl Net {
         self.batch_norm(&format!("{prefix}project_BN"));
         if in_channels == filters && stride == 1 {
             let projected = self.table.last();
-            self.table.add_from(
-                format!("{prefix}add"),
-                LayerKind::Add,
-                &[&input, &projected],
-            );
+            self.table
+                .add_from(format!("{prefix}add"), Add {}, &[&input, &projected]);
         }
     }
 }

@@ -2,24 +2,23 @@
 //! it ("Keras includes a number of other pretrained networks if you want to try a different
 //! one"). [`Backbone`] names one (VGG16, the tutorial's; VGG19; ResNet50; MobileNetV2) and
 //! knows its table, its preprocessing, its ImageNet top and where fine-tuning starts;
-//! [`Network`] is one built, with or without its top, and is a [`crate::model::ConvBase`] for
-//! [`crate::model::Sequential`]. Pretrained weights come from [`crate::weights`]
-//! (`Network::load`).
+//! [`Application`] is Keras's call of one (top or not, pooling, image size), which builds the
+//! [`crate::model::Model`]. Pretrained weights come from [`crate::weights`]
+//! (`Application::load`).
 //!
 //! The parts: `table` (how a table is written), `vgg` (VGG16 and VGG19), `resnet50`,
-//! `mobilenet_v2`, `network` (a built network) and this file (the names).
+//! `mobilenet_v2`, `application` (a call, built) and this file (the names).
 //!
 //! ```
-//! use catsdogs::applications::{Backbone, Network, Pooling};
-//! let base = Network::new(Backbone::ResNet50, false, tch::Device::Cpu).with_pooling(Pooling::Avg).unwrap();
-//! assert_eq!(base.summary().total_params(), 23_587_712);
+//! use catsdogs::applications::{Backbone, Pooling};
+//! let base = Backbone::ResNet50.application(false).pooling(Pooling::Avg).input_size(64, 64).build(tch::Device::Cpu)?;
 //! let x = tch::Tensor::zeros([1, 3, 64, 64], (tch::Kind::Float, tch::Device::Cpu));
-//! let base = base.with_input_size(64, 64).unwrap();
-//! assert_eq!(base.forward(&x).unwrap().size(), [1, 2048]);
+//! assert_eq!(base.forward(&x)?.size(), [1, 2048]);
+//! # Ok::<(), catsdogs::Error>(())
 //! ```
 
+mod application;
 pub mod mobilenet_v2;
-mod network;
 pub mod resnet50;
 mod table;
 pub mod vgg;
@@ -27,7 +26,7 @@ pub mod vgg;
 use std::fmt;
 use std::str::FromStr;
 
-pub use network::Network;
+pub use application::Application;
 
 use crate::data::Preprocess;
 use crate::error::{Error, Result};

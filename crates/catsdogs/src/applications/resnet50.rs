@@ -21,7 +21,10 @@
 
 use super::table::{Table, Top, PREDICTIONS};
 use super::{Flavor, Pooling};
-use crate::model::{Activation, LayerKind, LayerSpec, Padding, Window};
+use crate::model::{
+    Activation, ActivationLayer, Add, BatchNormalization, Conv2d, GlobalAveragePooling2d,
+    LayerSpec, MaxPooling2d, Padding, Window, ZeroPadding2d,
+};
 
 /// Each stage's bottleneck filters and number of blocks (stages conv2 to conv5).
 const STAGES: [(i64, usize); 4] = [(64, 3), (128, 4), (256, 6), (512, 3)];
@@ -45,7 +48,7 @@ pub fn layers(
     };
     net.table.add(
         "conv1_pad",
-        LayerKind::ZeroPadding2d {
+        ZeroPadding2d {
             padding: [3, 3, 3, 3],
         },
     );
@@ -54,15 +57,16 @@ pub fn layers(
     net.relu("conv1_relu");
     net.table.add(
         "pool1_pad",
-        LayerKind::ZeroPadding2d {
+        ZeroPadding2d {
             padding: [1, 1, 1, 1],
         },
     );
     net.table.add(
         "pool1_pool",
-        LayerKind::MaxPool2dWith {
+        MaxPooling2d {
             pool_size: 3,
             strides: 2,
+            padding: Padding::Valid,
         },
     );
     for (stage, (filters, blocks)) in (2..).zip(STAGES) {
@@ -74,7 +78,7 @@ pub fn layers(
     }
     let top = include_top.then_some(Top {
         pool: "avg_pool",
-        pool_kind: LayerKind::GlobalAveragePooling2d,
+        pool_kind: GlobalAveragePooling2d {}.into(),
         dense: &[PREDICTIONS],
     });
     net.table.finish(top, pooling, ["avg_pool", "max_pool"])
@@ -94,7 +98,7 @@ impl Net {
             Flavor::Keras => window,
             Flavor::Torchvision => window.without_bias(),
         };
-        let kind = LayerKind::Conv2d {
+        let kind = Conv2d {
             in_channels: self.table.shape_of(&input)[0],
             filters,
             activation: Activation::Linear,
@@ -110,7 +114,7 @@ impl Net {
             Flavor::Keras => KERAS_EPSILON,
             Flavor::Torchvision => TORCH_EPSILON,
         };
-        let kind = LayerKind::BatchNorm {
+        let kind = BatchNormalization {
             channels: self.table.shape_of(&input)[0],
             epsilon,
             momentum: 0.99,
@@ -119,7 +123,7 @@ impl Net {
     }
 
     fn relu(&mut self, name: &str) {
-        let kind = LayerKind::Activation {
+        let kind = ActivationLayer {
             activation: Activation::Relu,
         };
         self.table.add(name, kind);
@@ -165,11 +169,8 @@ impl Net {
             }
         };
         let residual = format!("{name}_3_bn");
-        self.table.add_from(
-            format!("{name}_add"),
-            LayerKind::Add,
-            &[&shortcut, &residual],
-        );
+        self.table
+            .add_from(format!("{name}_add"), Add {}, &[&shortcut, &residual]);
         self.relu(&format!("{name}_out"));
     }
 }

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 
 use super::Pooling;
-use crate::model::{Activation, LayerKind, LayerSpec};
+use crate::model::{
+    Activation, Dense, GlobalAveragePooling2d, GlobalMaxPooling2d, LayerKind, LayerSpec,
+};
 
 /// The layers written so far and the shape each gives.
 pub(super) struct Table {
@@ -44,7 +46,7 @@ impl Table {
     }
 
     /// Adds the layer `name` taking the last layer's output.
-    pub(super) fn add(&mut self, name: impl Into<String>, kind: LayerKind) -> String {
+    pub(super) fn add(&mut self, name: impl Into<String>, kind: impl Into<LayerKind>) -> String {
         self.add_from(name, kind, &[])
     }
 
@@ -53,15 +55,17 @@ impl Table {
     pub(super) fn add_from(
         &mut self,
         name: impl Into<String>,
-        kind: LayerKind,
+        kind: impl Into<LayerKind>,
         inputs: &[&str],
     ) -> String {
-        let name = name.into();
+        let (name, kind) = (name.into(), kind.into());
         let last = self.last();
         let takes_last = inputs.is_empty() || inputs == [last.as_str()];
         let input_shape = self.shape_of(inputs.first().copied().unwrap_or(&last));
-        self.shapes
-            .insert(name.clone(), kind.output_shape(&input_shape));
+        let shape = kind
+            .output_shape(&input_shape)
+            .expect("a network's table gives each layer an input it takes");
+        self.shapes.insert(name.clone(), shape);
         self.specs.push(LayerSpec {
             name: name.clone(),
             kind,
@@ -88,7 +92,7 @@ impl Table {
                 self.add(top.pool, top.pool_kind);
                 let mut inputs = self.shape_of(&self.last()).iter().product();
                 for (name, units, activation) in top.dense {
-                    let kind = LayerKind::Dense {
+                    let kind = Dense {
                         inputs,
                         units: *units,
                         activation: *activation,
@@ -100,10 +104,10 @@ impl Table {
             None => match pooling {
                 Pooling::None => {}
                 Pooling::Avg => {
-                    self.add(pool_names[0], LayerKind::GlobalAveragePooling2d);
+                    self.add(pool_names[0], GlobalAveragePooling2d {});
                 }
                 Pooling::Max => {
-                    self.add(pool_names[1], LayerKind::GlobalMaxPooling2d);
+                    self.add(pool_names[1], GlobalMaxPooling2d {});
                 }
             },
         }

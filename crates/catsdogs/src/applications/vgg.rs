@@ -12,7 +12,7 @@
 
 use super::table::{Table, Top, GLOBAL_POOLS, PREDICTIONS};
 use super::Pooling;
-use crate::model::{Activation, LayerKind, LayerSpec};
+use crate::model::{Activation, Conv2d, Flatten, LayerSpec, MaxPooling2d};
 
 /// VGG16's blocks: the filters of each block's convolutions, and how many it has.
 pub const VGG16_BLOCKS: [(i64, usize); 5] = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)];
@@ -32,15 +32,15 @@ pub fn layers(
     let mut in_channels = 3;
     for (block, (filters, convs)) in blocks.iter().enumerate() {
         for conv in 1..=*convs {
-            let kind = LayerKind::conv(in_channels, *filters, Activation::Relu);
+            let kind = Conv2d::vgg(in_channels, *filters, Activation::Relu);
             table.add(format!("block{}_conv{conv}", block + 1), kind);
             in_channels = *filters;
         }
-        table.add(format!("block{}_pool", block + 1), LayerKind::MaxPool2d);
+        table.add(format!("block{}_pool", block + 1), MaxPooling2d::vgg());
     }
     let top = include_top.then_some(Top {
         pool: "flatten",
-        pool_kind: LayerKind::Flatten,
+        pool_kind: Flatten {}.into(),
         dense: &[
             ("fc1", 4096, Activation::Relu),
             ("fc2", 4096, Activation::Relu),

@@ -25,10 +25,11 @@ use crate::error::{Error, Result, MAX_IMAGE_PIXELS};
 /// allocate.
 pub const MAX_IMAGE_FILE_BYTES: u64 = 1 << 28;
 
-/// Reads an image file whole, after checking that its size is at most
-/// [`MAX_IMAGE_FILE_BYTES`].
+/// Reads an image file whole: the one place where image files are opened. Only a regular file
+/// is opened (a FIFO named `f.jpg` would block the reader forever; see
+/// [`crate::fsutil::open_file`]), and only when its size is at most [`MAX_IMAGE_FILE_BYTES`].
 pub fn read_image_file(path: &Path) -> Result<Vec<u8>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
+    let file = crate::fsutil::open_file(path)?;
     read_bounded(file).map_err(|e| Error::read(path, e))
 }
 

@@ -64,6 +64,10 @@ pub struct FlowOptions {
     pub seed: u64,
     /// Where the decoded images are cached; `None` means [`default_cache_dir`], beside `dir`.
     pub cache_dir: Option<PathBuf>,
+    /// Whether the decoded images are kept in a cache file (default true). Off, nothing is
+    /// written (for a read-only data folder, say): each batch's images are decoded when it is
+    /// gathered, which costs a decode per image per epoch.
+    pub cache: bool,
 }
 
 impl Default for FlowOptions {
@@ -74,6 +78,7 @@ impl Default for FlowOptions {
             shuffle: true,
             seed: 0,
             cache_dir: None,
+            cache: true,
         }
     }
 }
@@ -108,6 +113,12 @@ impl FlowOptions {
         self.cache_dir = Some(cache_dir.into());
         self
     }
+
+    /// Turns the decoded-image cache on or off (see [`FlowOptions::cache`]).
+    pub fn cache(mut self, cache: bool) -> Self {
+        self.cache = cache;
+        self
+    }
 }
 
 impl ImageDataGenerator {
@@ -140,7 +151,8 @@ impl ImageDataGenerator {
             .cache_dir
             .clone()
             .unwrap_or_else(|| default_cache_dir(dir));
-        let cache = ImageCache::open_or_build(dir, &list, (height, width), &cache_dir)?;
+        let cache_dir = options.cache.then_some(cache_dir.as_path());
+        let cache = ImageCache::open_or_build(dir, &list, (height, width), cache_dir)?;
         let labels = list.classes.iter().map(|&c| c as f32).collect();
         Ok(DirectoryIterator {
             directory: dir.to_path_buf(),
@@ -173,10 +185,11 @@ impl Images {
     /// (N, H, W, 3) `u8` and (N,) `f32` labels on the CPU.
     fn gather(&self, indices: &[usize], height: u32, width: u32) -> Result<(Tensor, Tensor)> {
         self.check_indices(indices)?;
-        let mut pixels = Vec::with_capacity(indices.len() * self.cache.image_len());
-        for &i in indices {
-            pixels.extend_from_slice(self.cache.image(i));
-        }
+        let mut pixels = vec![0u8; indices.len() * self.cache.image_len()];
+        pixels
+            .par_chunks_mut(self.cache.image_len())
+            .zip(indices.par_iter())
+            .try_for_each(|(out, &i)| self.cache.image_into(i, out))?;
         let shape = [indices.len() as i64, i64::from(height), i64::from(width), 3];
         let x = Tensor::f_from_data_size(&pixels, &shape, Kind::Uint8)?;
         Ok((x, self.labels_of(indices)?))
@@ -239,7 +252,7 @@ impl Images {
                 let dims = [shape.rows, shape.cols, shape.channels];
                 let params =
                     generator.get_random_transform(&dims, transform_seed(seed, epoch, i))?;
-                generator.transform_into(self.cache.image(i), shape, &params, out, &layout)?;
+                generator.transform_into(&self.cache.image(i)?, shape, &params, out, &layout)?;
                 preprocessing.apply_planar(out, plane);
                 Ok::<(), Error>(())
             })?;
@@ -331,13 +344,14 @@ impl DirectoryIterator {
     }
 
     /// The content key of the decoded-image cache: SHA-256 (hex) over the files' content
-    /// hashes, names and the resize settings. Equal keys mean equal images in equal order.
+    /// hashes (XXH3-128, read when the flow opened), names and the resize settings. Equal keys
+    /// mean equal images in equal order.
     pub fn cache_key(&self) -> &str {
         self.images.cache.key()
     }
 
-    /// The memory-mapped file that holds the decoded images.
-    pub fn cache_path(&self) -> &Path {
+    /// The memory-mapped file that holds the decoded images; `None` with the cache off.
+    pub fn cache_path(&self) -> Option<&Path> {
         self.images.cache.path()
     }
 

@@ -7,15 +7,21 @@
 //!
 //! - `images-<key>.u8`: a [`crate::cache_file`] whose header says the pixel rules, the count,
 //!   the size and the key, and whose payload is the pixels. `<key>` is the content key: SHA-256
-//!   over the resize settings and each file's relative path and SHA-256, so the same images give
-//!   the same key on any machine. Written atomically; checked against its checksum when opened.
-//! - `index-<id>.json`, one per (folder, target size): the files' sizes and modification times
-//!   when the key was computed, so that a later call only compares `stat`s instead of hashing
-//!   every file again. When they differ, the files are hashed; unchanged content keeps its key
-//!   and its images, changed content is decoded again and the old images file is deleted.
+//!   over the resize settings and each file's relative path and content hash
+//!   ([`crate::hashing::content_hash`], XXH3-128), so the same images give the same key on any
+//!   machine, and any change of content gives another key, whatever the files' sizes and
+//!   dates say. Every file is read and hashed each time a flow opens its cache (at several GB/s:
+//!   the reading costs more than the hash). Written atomically; checked against its checksum
+//!   when opened.
+//! - `index-<id>.json`, one per (folder, target size): the key of the folder's images file, so
+//!   that the images files of older contents can be deleted.
+//!
+//! With `FlowOptions::cache` off nothing is written: the key is computed all the same, and each
+//! batch's images are decoded when it is gathered.
 //!
 //! The folder may be deleted at any time; it is rebuilt on the next call.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -28,8 +34,8 @@ use super::load::resize_nearest_into;
 use crate::cache_file::{CacheFile, CacheFileWriter};
 use crate::console::{hint, human_bytes};
 use crate::error::{Error, Result};
-use crate::fsutil::{available_space, modified_nanos, write_atomic};
-use crate::hashing::{hex, sha256_hex};
+use crate::fsutil::{available_space, remove_stale_temporaries, write_atomic};
+use crate::hashing::{content_hash, hex, sha256_hex};
 use crate::progress::Progress;
 
 const MAGIC: &[u8; 8] = b"CDIMG002";
@@ -59,10 +65,19 @@ pub fn default_cache_dir(dir: &Path) -> PathBuf {
     }
 }
 
-/// The decoded images of one folder, memory-mapped.
+/// The decoded images of one folder: memory-mapped from their cache file, or (with the cache
+/// off) decoded from the image files when asked for.
 pub(crate) struct ImageCache {
-    file: CacheFile,
+    store: Store,
     header: Header,
+}
+
+/// Where the pixels come from.
+enum Store {
+    /// The images file, memory-mapped.
+    Mapped(CacheFile),
+    /// The image files themselves, decoded at each use.
+    Files(Vec<PathBuf>),
 }
 
 /// What an images file holds.
@@ -75,22 +90,38 @@ struct Header {
     key: String,
 }
 
+/// The key of a folder's images file, recorded so that older images files can be deleted.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Index {
     directory: String,
-    stats: String,
     key: String,
 }
 
 impl ImageCache {
     /// Maps the cache of `list` (the images of `dir`) at `(height, width)`, building it first if
-    /// needed (decoding in parallel on all cores, with a progress bar).
+    /// needed (decoding in parallel on all cores, with a progress bar). With `cache_dir`
+    /// `None`, nothing is written: the images are decoded when they are asked for.
     pub(crate) fn open_or_build(
         dir: &Path,
         list: &ImageList,
         (height, width): (u32, u32),
-        cache_dir: &Path,
+        cache_dir: Option<&Path>,
     ) -> Result<Self> {
+        let paths: Vec<PathBuf> = list.filenames.iter().map(|f| dir.join(f)).collect();
+        let key = content_key(&list.filenames, &paths, height, width)?;
+        let header = Header {
+            rules: PIXEL_RULES.into(),
+            count: paths.len(),
+            height,
+            width,
+            key,
+        };
+        let Some(cache_dir) = cache_dir else {
+            return Ok(ImageCache {
+                store: Store::Files(paths),
+                header,
+            });
+        };
         std::fs::create_dir_all(cache_dir).map_err(|e| {
             Error::invalid(
                 cache_dir,
@@ -100,70 +131,74 @@ impl ImageCache {
                 ),
             )
         })?;
-        let paths: Vec<PathBuf> = list.filenames.iter().map(|f| dir.join(f)).collect();
         let canonical = dir.canonicalize().map_err(|e| Error::read(dir, e))?;
         let directory = canonical.display().to_string();
         let id = sha256_hex(format!("{directory}\n{height}x{width}"))[..16].to_string();
-        let index_path = cache_dir.join(format!("index-{id}.json"));
-        let stats = stats_key(&list.filenames, &paths)?;
-
-        let indexed = std::fs::read(&index_path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Index>(&bytes).ok())
-            .filter(|index| index.stats == stats && index.directory == directory);
-        if let Some(index) = indexed {
-            if let Ok(cache) =
-                Self::open(cache_dir, &index.key, list.filenames.len(), height, width)
-            {
-                return Ok(cache);
-            }
-        }
-        let key = content_key(&list.filenames, &paths, height, width)?;
-        let cache = match Self::open(cache_dir, &key, list.filenames.len(), height, width) {
-            Ok(cache) => cache,
+        let path = images_path(cache_dir, &header.key);
+        let file = match Self::open(&path, &header) {
+            Ok(file) => file,
             Err(_) => {
-                build(&images_path(cache_dir, &key), &paths, height, width, &key)?;
-                Self::open(cache_dir, &key, list.filenames.len(), height, width)?
+                build(&path, &paths, &header)?;
+                Self::open(&path, &header)?
             }
         };
         let index = Index {
             directory,
-            stats,
-            key,
+            key: header.key.clone(),
         };
         let json = serde_json::to_vec_pretty(&index).expect("an index serialises");
-        write_atomic(&index_path, &json)?;
+        write_atomic(&cache_dir.join(format!("index-{id}.json")), &json)?;
         remove_unindexed(cache_dir);
-        Ok(cache)
+        Ok(ImageCache {
+            store: Store::Mapped(file),
+            header,
+        })
     }
 
-    fn open(cache_dir: &Path, key: &str, count: usize, height: u32, width: u32) -> Result<Self> {
-        let path = images_path(cache_dir, key);
-        let expected = Header {
-            rules: PIXEL_RULES.into(),
-            count,
-            height,
-            width,
-            key: key.into(),
-        };
-        let unusable = |why: String| Error::invalid(&path, why);
-        let file = CacheFile::open(&path, MAGIC).ok_or_else(|| unusable("it is missing".into()))?;
+    /// The images file at `path`, if it holds the images `expected` says.
+    fn open(path: &Path, expected: &Header) -> Result<CacheFile> {
+        let unusable = |why: String| Error::invalid(path, why);
+        let file = CacheFile::open(path, MAGIC).ok_or_else(|| unusable("it is missing".into()))?;
         let header: Header = file
             .header()
             .ok_or_else(|| unusable("its header does not read".into()))?;
-        let image_len = height as usize * width as usize * 3;
-        if header != expected || file.payload().len() != count * image_len {
+        let image_len = expected.height as usize * expected.width as usize * 3;
+        if header != *expected || file.payload().len() != expected.count * image_len {
             return Err(unusable(
                 "it holds other images: it is decoded again".into(),
             ));
         }
-        Ok(ImageCache { file, header })
+        Ok(file)
     }
 
-    /// The pixels of image `i`, (height, width, 3) `u8`. `i` must be below the count.
-    pub(crate) fn image(&self, i: usize) -> &[u8] {
-        let len = self.image_len();
-        &self.file.payload()[i * len..][..len]
+    /// Puts the pixels of image `i`, (height, width, 3) `u8`, into `out` (of
+    /// [`image_len`](Self::image_len) bytes). `i` must be below the count.
+    pub(crate) fn image_into(&self, i: usize, out: &mut [u8]) -> Result<()> {
+        match &self.store {
+            Store::Mapped(_) => {
+                out.copy_from_slice(&self.image(i)?);
+                Ok(())
+            }
+            Store::Files(paths) => {
+                decode_into(&paths[i], self.header.width, self.header.height, out)
+            }
+        }
+    }
+
+    /// The pixels of image `i`, (height, width, 3) `u8`: borrowed from the images file, or
+    /// decoded with the cache off. `i` must be below the count.
+    pub(crate) fn image(&self, i: usize) -> Result<Cow<'_, [u8]>> {
+        match &self.store {
+            Store::Mapped(file) => {
+                let len = self.image_len();
+                Ok(Cow::Borrowed(&file.payload()[i * len..][..len]))
+            }
+            Store::Files(paths) => {
+                let mut out = vec![0u8; self.image_len()];
+                decode_into(&paths[i], self.header.width, self.header.height, &mut out)?;
+                Ok(Cow::Owned(out))
+            }
+        }
     }
 
     /// Bytes per image.
@@ -181,35 +216,33 @@ impl ImageCache {
         &self.header.key
     }
 
-    /// The images file.
-    pub(crate) fn path(&self) -> &Path {
-        self.file.path()
+    /// The images file; `None` with the cache off.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        match &self.store {
+            Store::Mapped(file) => Some(file.path()),
+            Store::Files(_) => None,
+        }
     }
+}
+
+/// Decodes the image file `path` and resizes it to `width` x `height` into `out`, as `load_img`
+/// does.
+fn decode_into(path: &Path, width: u32, height: u32, out: &mut [u8]) -> Result<()> {
+    let image = decode_rgb(&read_image_file(path)?, path)?;
+    resize_nearest_into(&image, width, height, out);
+    Ok(())
 }
 
 fn images_path(cache_dir: &Path, key: &str) -> PathBuf {
     cache_dir.join(format!("images-{key}.u8"))
 }
 
-/// SHA-256 over each file's name, size and modification time.
-fn stats_key(names: &[String], paths: &[PathBuf]) -> Result<String> {
-    let mut hasher = Sha256::new();
-    for (name, path) in names.iter().zip(paths) {
-        let meta = std::fs::metadata(path).map_err(|e| Error::read(path, e))?;
-        let modified = modified_nanos(&meta);
-        hasher.update(format!("{name}\t{}\t{modified}\n", meta.len()));
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
-/// SHA-256 over the pixel rules, the target size and each file's name and content hash.
+/// SHA-256 over the pixel rules, the target size and each file's name and content hash, the
+/// files read and hashed in parallel.
 fn content_key(names: &[String], paths: &[PathBuf], height: u32, width: u32) -> Result<String> {
     let hashes: Vec<String> = paths
         .par_iter()
-        .map(|path| {
-            let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
-            Ok(sha256_hex(&bytes))
-        })
+        .map(|path| Ok(content_hash(&read_image_file(path)?)))
         .collect::<Result<_>>()?;
     let mut hasher = Sha256::new();
     hasher.update(format!("{PIXEL_RULES}\ntarget {height}x{width}\n"));
@@ -219,9 +252,10 @@ fn content_key(names: &[String], paths: &[PathBuf], height: u32, width: u32) -> 
     Ok(hex(&hasher.finalize()))
 }
 
-/// Decodes and resizes the images in parallel, a chunk at a time, into the images file of
-/// `key` (written atomically), after checking that the disk has room for it.
-fn build(path: &Path, paths: &[PathBuf], height: u32, width: u32, key: &str) -> Result<()> {
+/// Decodes and resizes the images in parallel, a chunk at a time, into the images file at
+/// `path` with `header` (written atomically), after checking that the disk has room for it.
+fn build(path: &Path, paths: &[PathBuf], header: &Header) -> Result<()> {
+    let (height, width) = (header.height, header.width);
     let image_len = height as usize * width as usize * 3;
     let total = paths.len() as u64 * image_len as u64;
     if let Some(free) = available_space(path) {
@@ -242,14 +276,7 @@ fn build(path: &Path, paths: &[PathBuf], height: u32, width: u32, key: &str) -> 
         paths.len(),
         path.display()
     );
-    let header = Header {
-        rules: PIXEL_RULES.into(),
-        count: paths.len(),
-        height,
-        width,
-        key: key.into(),
-    };
-    let mut file = CacheFileWriter::create(path, MAGIC, &header)?;
+    let mut file = CacheFileWriter::create(path, MAGIC, header)?;
     let progress = Progress::new(paths.len() as u64);
     let done = AtomicU64::new(0);
     let chunk = (CHUNK_BYTES / image_len).clamp(1, paths.len().max(1));
@@ -261,8 +288,7 @@ fn build(path: &Path, paths: &[PathBuf], height: u32, width: u32, key: &str) -> 
             .par_chunks_mut(image_len)
             .zip(names.par_iter())
             .try_for_each(|(slot, path)| {
-                let image = decode_rgb(&read_image_file(path)?, path)?;
-                resize_nearest_into(&image, width, height, slot);
+                decode_into(path, width, height, slot)?;
                 progress.set(done.fetch_add(1, Ordering::Relaxed) + 1, "");
                 Ok::<(), Error>(())
             })?;
@@ -273,8 +299,10 @@ fn build(path: &Path, paths: &[PathBuf], height: u32, width: u32, key: &str) -> 
     Ok(())
 }
 
-/// Deletes images files that no index refers to any more (older contents of the folders).
+/// Deletes images files that no index refers to any more (older contents of the folders), and
+/// the temporary files of cache files whose writing was killed.
 fn remove_unindexed(cache_dir: &Path) {
+    remove_stale_temporaries(cache_dir, |_| true);
     let Ok(entries) = std::fs::read_dir(cache_dir) else {
         return;
     };

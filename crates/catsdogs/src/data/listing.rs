@@ -10,6 +10,7 @@
 //!   skipped: Keras's test, which does not ask for a dot (`photojpg` is kept).
 //! - A class folder or image whose name is not valid UTF-8 is refused with its path: the caches
 //!   and the manifests record names as text.
+//! - A folder of a split that has not finished (interrupted, or still running) is refused.
 //!
 //! ```
 //! let dir = tempfile::tempdir().unwrap();
@@ -69,6 +70,7 @@ fn is_hidden(name: &OsStr) -> bool {
 
 /// Lists the images of `dir` as Keras's `flow_from_directory` would (see the module's notes).
 pub fn list_images(dir: &Path) -> Result<ImageList> {
+    super::manifest::refuse_unfinished_split(dir)?;
     if !dir.exists() {
         return Err(Error::Missing {
             path: dir.display().to_string(),

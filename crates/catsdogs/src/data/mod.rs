@@ -14,9 +14,10 @@
 //!
 //! The decoded images live beside the folder, in `<parent>/.catsdogs-cache/<name>/`, one file per
 //! folder and target size: outside the class folders, so neither we nor Keras take it for a
-//! class. [`FlowOptions::cache_dir`] puts them elsewhere (for a read-only data folder, say). The
-//! cache is keyed by the files' SHA-256 and the resize rule ([`DirectoryIterator::cache_key`])
-//! and may be deleted at any time.
+//! class. [`FlowOptions::cache_dir`] puts them elsewhere, and [`FlowOptions::cache`] off writes
+//! nothing (for a read-only data folder, say). The cache is keyed by the files' content (each
+//! file read and hashed with XXH3-128 whenever a flow opens) and the resize rule
+//! ([`DirectoryIterator::cache_key`]), and may be deleted at any time.
 //!
 //! ```no_run
 //! use catsdogs::data::{sample, split, FlowOptions, ImageDataGenerator, Preprocess, SampleOptions, SplitOptions};
@@ -55,8 +56,10 @@ pub use image_cache::default_cache_dir;
 pub use listing::{is_image_name, list_images, ImageList, WHITE_LIST_FORMATS};
 pub(crate) use load::resize_nearest_into;
 pub use load::{img_to_array, load_img, nearest_indices, MAX_TARGET_SIDE};
-pub use manifest::{Manifest, ManifestFile, SkippedEntry, SplitSettings, MANIFEST_FILE};
-pub use npy::{npy_bytes, write_npy};
+pub use manifest::{
+    refuse_output_inside_split, Manifest, ManifestFile, SkippedEntry, SplitSettings, MANIFEST_FILE,
+};
+pub use npy::{npy_bytes, read_npy, write_npy};
 pub use preprocess::{f_preprocess_batch, preprocess_batch, preprocess_input, Preprocess};
 pub use sample::{sample, SampleOptions, SampleReport, HARD_SWAP, MAX_PER_CLASS, SYNTHETIC_TEXT};
 pub use split::{split, SplitOptions, SplitReport, CLASSES, SPLITS, SYNTHETIC_NOTE};

@@ -7,17 +7,17 @@ use super::store::FORMAT;
 use crate::data::DirectoryIterator;
 use crate::error::Result;
 use crate::hashing::hex;
-use crate::model::{LayerKind, Sequential};
+use crate::model::{LayerKind, Model};
 
 /// The index of the first layer that must run at every training step: the first trainable
 /// layer, or the first `Dropout` if that comes earlier, moved back to the start of its residual
 /// block if it is inside one (where the block's shortcut flows too; see
-/// [`Sequential::cut_before`]). Layers before it can be cached; 0 means none can.
-pub fn cut(model: &Sequential) -> usize {
+/// [`Model::cut_before`]). Layers before it can be cached; 0 means none can.
+pub fn cut(model: &Model) -> usize {
     let layers = model.layers();
     let first_random = layers
         .iter()
-        .position(|l| matches!(l.kind(), LayerKind::Dropout { .. }))
+        .position(|l| matches!(l.kind(), LayerKind::Dropout(_)))
         .unwrap_or(layers.len());
     let first = model
         .first_trainable()
@@ -28,12 +28,7 @@ pub fn cut(model: &Sequential) -> usize {
 
 /// The cache key of the outputs of layers `0..cut` of `model` on the images of `flow`,
 /// computed in `dtype` (e.g. `float32`).
-pub fn key(
-    model: &Sequential,
-    flow: &DirectoryIterator,
-    cut: usize,
-    dtype: &str,
-) -> Result<String> {
+pub fn key(model: &Model, flow: &DirectoryIterator, cut: usize, dtype: &str) -> Result<String> {
     let layer = cut
         .checked_sub(1)
         .and_then(|i| model.layers().get(i))
@@ -54,6 +49,6 @@ pub fn key(
 }
 
 /// The shape of one sample of the tensor that flows into layer `cut`.
-pub(super) fn shape_at(model: &Sequential, cut: usize) -> Vec<i64> {
+pub(super) fn shape_at(model: &Model, cut: usize) -> Vec<i64> {
     model.shape_into(cut)
 }

@@ -12,9 +12,12 @@
 //!   ([`Sequential::parameters_hash`]), the cut layer's name and the dtype. Equal keys mean
 //!   equal features.
 //! - **Where**: in memory on the training device (GPU or CPU) while the total stays within a
-//!   budget (by default half the device's memory); otherwise in a file on disk, written
-//!   atomically and memory-mapped, that later runs with the same key reuse; when neither has
-//!   room, nothing is cached and every step runs the whole network, with a printed note.
+//!   budget (by default half the device's memory), the features used longest ago making room
+//!   for new ones; otherwise in a file on disk, written atomically and memory-mapped, that
+//!   later runs with the same key reuse; when neither has room, nothing is cached and every
+//!   step runs the whole network, with a printed note. The cache is the process's: equal keys
+//!   mean equal features whichever model asks, so a model built again (a notebook's cell run
+//!   again) finds the features of the one before.
 //!
 //! The module's parts: [`key`](cut) (where the cut is and what the features' key is), `store`
 //! (features in memory or in a memory-mapped file), and this file (the cache: look up, or
@@ -25,23 +28,25 @@
 //! one: the tests check that losses, gradients and updated weights agree.
 //!
 //! ```
+//! use catsdogs::applications::Backbone;
 //! use catsdogs::model::{Activation, Sequential};
-//! use catsdogs::vgg16::Vgg16;
-//! let mut model = Sequential::new(Vgg16::new(false, tch::Device::Cpu))
+//! let mut model = Sequential::new(&Backbone::Vgg16.application(false).build(tch::Device::Cpu)?)
 //!     .flatten()
 //!     .dropout(0.5)
 //!     .dense(256, Activation::Relu)
 //!     .dense(1, Activation::Sigmoid);
 //! model.freeze_base();
 //! assert_eq!(model.layers()[catsdogs::features::cut(&model) - 1].name(), "block5_pool");
-//! model.trainable_from("block5_conv1").unwrap();
+//! model.trainable_from("block5_conv1")?;
 //! assert_eq!(model.layers()[catsdogs::features::cut(&model) - 1].name(), "block4_pool");
+//! # Ok::<(), catsdogs::Error>(())
 //! ```
 
 mod key;
 mod store;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use tch::{Device, Tensor};
@@ -50,7 +55,7 @@ use crate::console::human_bytes;
 use crate::data::{default_cache_dir, DirectoryIterator};
 use crate::error::{Error, Result};
 use crate::fsutil::available_space;
-use crate::model::Sequential;
+use crate::model::Model;
 use crate::precision::Compute;
 use crate::progress::Progress;
 
@@ -59,7 +64,7 @@ pub use key::{cut, key};
 pub use store::Features;
 use store::{open_file, write_file, Dtype, Meta, Storage};
 
-/// Whether and where [`crate::train::CompiledModel::fit`] caches features.
+/// Whether and where `fit` caches features.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CacheOptions {
     /// Cache at all (default true). Off, every step runs the whole network.
@@ -81,15 +86,32 @@ impl Default for CacheOptions {
     }
 }
 
-/// The features computed so far, shared by `fit`, `evaluate` and their repeats.
-#[derive(Debug, Default)]
-pub struct FeatureCache {
+/// The features computed so far, oldest used first, shared by every `fit` and `evaluate`.
+struct FeatureCache {
     entries: Vec<Features>,
 }
 
-/// What the caller of [`FeatureCache::features`] asks for.
+static CACHE: Mutex<FeatureCache> = Mutex::new(FeatureCache {
+    entries: Vec::new(),
+});
+
+fn cache() -> MutexGuard<'static, FeatureCache> {
+    CACHE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The features held in memory or opened from disk, oldest used first.
+pub fn entries() -> Vec<Features> {
+    cache().entries.clone()
+}
+
+/// Drops every feature held, freeing their memory (files on disk stay).
+pub fn clear() {
+    cache().entries.clear();
+}
+
+/// What the caller of [`features`] asks for.
 pub(crate) struct Request<'a> {
-    pub(crate) model: &'a Sequential,
+    pub(crate) model: &'a Model,
     pub(crate) flow: &'a DirectoryIterator,
     pub(crate) options: &'a CacheOptions,
     /// How the layers compute (part of the key; the features are kept in its kind).
@@ -99,148 +121,155 @@ pub(crate) struct Request<'a> {
     pub(crate) make: bool,
 }
 
-impl FeatureCache {
-    /// The features held in memory or opened from disk.
-    pub fn entries(&self) -> &[Features] {
-        &self.entries
+/// The features of `request.flow` at the model's cut: from memory, else from a file with the
+/// same key, else (if `request.make`) computed now, in memory if the budget allows and on disk
+/// otherwise. `None` when caching is off, the cut is 0, or there is no room.
+pub(crate) fn features(request: &Request) -> Result<Option<Features>> {
+    let Some(key) = request.key()? else {
+        return Ok(None);
+    };
+    if let Some(found) = cache().find(&key) {
+        return Ok(Some(found));
     }
-
-    /// Drops every feature held, freeing their memory (files on disk stay).
-    pub fn clear(&mut self) {
-        self.entries.clear();
-    }
-
-    /// Keeps only the features whose key is in `keys`, freeing the rest.
-    pub(crate) fn retain(&mut self, keys: &[String]) {
-        self.entries.retain(|f| keys.contains(&f.meta.key));
-    }
-
-    /// The features of `request.flow` at the model's cut: from memory, else from a file with
-    /// the same key, else (if `request.make`) computed now, in memory if the budget allows
-    /// and on disk otherwise. `None` when caching is off, the cut is 0, or there is no room.
-    pub(crate) fn features(&mut self, request: &Request) -> Result<Option<Features>> {
-        let Some(key) = request.key()? else {
-            return Ok(None);
-        };
-        let cut = cut(request.model);
-        if let Some(found) = self.entries.iter().find(|f| f.meta.key == key) {
-            return Ok(Some(found.clone()));
-        }
-        let dir = request.dir();
-        let path = dir.join(format!("features-{key}.bin"));
-        let found = match open_file(&path, &key)? {
-            Some(features) => {
-                crate::say!(
-                    "Using the {} outputs of {} images cached in {}.",
-                    features.meta.layer,
-                    features.meta.count,
-                    path.display()
-                );
-                Some(self.load_into_memory(features, request))
-            }
-            None if request.make => self.compute(request, cut, key, &dir, &path)?,
-            None => None,
-        };
-        if let Some(features) = &found {
-            self.entries.push(features.clone());
-        }
-        Ok(found)
-    }
-
-    fn memory_used(&self) -> u64 {
-        self.entries
-            .iter()
-            .filter(|f| !f.on_disk())
-            .map(|f| f.bytes())
-            .sum()
-    }
-
-    /// Room left in the memory budget.
-    fn memory_left(&self, request: &Request) -> u64 {
-        let budget = request
-            .options
-            .memory_budget
-            .unwrap_or_else(|| default_budget(request.device));
-        budget.saturating_sub(self.memory_used())
-    }
-
-    /// Copies features read from disk into device memory when they fit the budget.
-    fn load_into_memory(&self, features: Features, request: &Request) -> Features {
-        if features.bytes() > self.memory_left(request) {
-            return features;
-        }
-        let all: Vec<usize> = (0..features.meta.count).collect();
-        match features.batch(&all, request.device) {
-            Ok(tensor) => Features {
-                storage: Storage::Memory(tensor),
-                ..features
-            },
-            Err(_) => features, // no room after all: read them from the file
-        }
-    }
-
-    fn compute(
-        &self,
-        request: &Request,
-        cut: usize,
-        key: String,
-        dir: &Path,
-        path: &Path,
-    ) -> Result<Option<Features>> {
-        let sample_shape = shape_at(request.model, cut);
-        let meta = Meta {
-            key,
-            layer: request.model.layers()[cut - 1].name().to_string(),
-            start: cut,
-            count: request.flow.samples(),
-            sample_shape,
-            dtype: Dtype::of(request.compute.kind),
-        };
-        let bytes = meta.count as u64 * meta.sample_bytes();
-        let what = format!(
-            "the {} outputs of {} images of {} ({})",
-            meta.layer,
-            meta.count,
-            request.flow.directory.display(),
-            human_bytes(bytes)
-        );
-        let mut shape = vec![meta.count as i64];
-        shape.extend(&meta.sample_shape);
-        let memory = if bytes <= self.memory_left(request) {
-            Tensor::f_empty(&shape, (meta.dtype.kind(), request.device)).ok()
-        } else {
-            None
-        };
-        let started = Instant::now();
-        let features = if let Some(all) = memory {
-            crate::say!("Caching {what} in {}:", device_memory(request.device));
-            run_prefix(request, cut, |start, batch| {
-                let rows = batch.size()[0];
-                Ok(all.f_narrow(0, start as i64, rows)?.f_copy_(batch)?)
-            })?;
-            Features {
-                meta,
-                storage: Storage::Memory(all),
-            }
-        } else if disk_has_room(dir, bytes) {
-            crate::say!("Caching {what} on disk, in {}:", path.display());
-            write_file(request, path, &meta)?;
-            open_file(path, &meta.key)?.ok_or_else(|| Error::Invalid {
-                path: path.display().to_string(),
-                why: "it was not readable right after writing; check the disk".into(),
-            })?
-        } else {
+    let cut = cut(request.model);
+    let dir = request.dir();
+    let path = dir.join(format!("features-{key}.bin"));
+    let found = match open_file(&path, &key)? {
+        Some(features) => {
             crate::say!(
-                "Not caching {what}: they fit neither the memory budget ({} left) nor the disk \
-                 at {}; every step runs the whole network.",
-                human_bytes(self.memory_left(request)),
-                dir.display()
+                "Using the {} outputs of {} images cached in {}.",
+                features.meta.layer,
+                features.meta.count,
+                path.display()
             );
-            return Ok(None);
-        };
-        crate::say!("Cached in {:.1}s.", started.elapsed().as_secs_f64());
-        Ok(Some(features))
+            Some(load_into_memory(features, request))
+        }
+        None if request.make => compute(request, cut, key, &dir, &path)?,
+        None => None,
+    };
+    if let Some(features) = &found {
+        cache().entries.push(features.clone());
     }
+    Ok(found)
+}
+
+impl FeatureCache {
+    /// The features of `key`, now the most recently used.
+    fn find(&mut self, key: &str) -> Option<Features> {
+        let at = self.entries.iter().position(|f| f.meta.key == key)?;
+        let found = self.entries.remove(at);
+        self.entries.push(found.clone());
+        Some(found)
+    }
+
+    /// Whether `bytes` more fit in device memory within `budget`, making room by dropping the
+    /// features in memory used longest ago; nothing is dropped for what could never fit.
+    fn make_room(&mut self, bytes: u64, budget: u64) -> bool {
+        if bytes > budget {
+            return false;
+        }
+        let used = |entries: &[Features]| -> u64 {
+            entries
+                .iter()
+                .filter(|f| !f.on_disk())
+                .map(|f| f.bytes())
+                .sum()
+        };
+        while used(&self.entries) + bytes > budget {
+            match self.entries.iter().position(|f| !f.on_disk()) {
+                Some(oldest) => drop(self.entries.remove(oldest)),
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+/// Whether `bytes` of features fit in the request's device memory, after making room.
+fn fits_in_memory(request: &Request, bytes: u64) -> bool {
+    let budget = request
+        .options
+        .memory_budget
+        .unwrap_or_else(|| default_budget(request.device));
+    cache().make_room(bytes, budget)
+}
+
+/// Copies features read from disk into device memory when they fit the budget.
+fn load_into_memory(features: Features, request: &Request) -> Features {
+    if !fits_in_memory(request, features.bytes()) {
+        return features;
+    }
+    let all: Vec<usize> = (0..features.meta.count).collect();
+    match features.batch(&all, request.device) {
+        Ok(tensor) => Features {
+            storage: Storage::Memory(tensor),
+            ..features
+        },
+        Err(_) => features, // no room after all: read them from the file
+    }
+}
+
+/// Computes the features of `request` at `cut`, in memory if they fit, else in the file
+/// `path` of `dir` if the disk has room; `None` (said) if neither.
+fn compute(
+    request: &Request,
+    cut: usize,
+    key: String,
+    dir: &Path,
+    path: &Path,
+) -> Result<Option<Features>> {
+    let sample_shape = shape_at(request.model, cut);
+    let meta = Meta {
+        key,
+        layer: request.model.layers()[cut - 1].name().to_string(),
+        start: cut,
+        count: request.flow.samples(),
+        sample_shape,
+        dtype: Dtype::of(request.compute.kind),
+    };
+    let bytes = meta.count as u64 * meta.sample_bytes();
+    let what = format!(
+        "the {} outputs of {} images of {} ({})",
+        meta.layer,
+        meta.count,
+        request.flow.directory.display(),
+        human_bytes(bytes)
+    );
+    let mut shape = vec![meta.count as i64];
+    shape.extend(&meta.sample_shape);
+    let memory = if fits_in_memory(request, bytes) {
+        Tensor::f_empty(&shape, (meta.dtype.kind(), request.device)).ok()
+    } else {
+        None
+    };
+    let started = Instant::now();
+    let features = if let Some(all) = memory {
+        crate::say!("Caching {what} in {}:", device_memory(request.device));
+        run_prefix(request, cut, |start, batch| {
+            let rows = batch.size()[0];
+            Ok(all.f_narrow(0, start as i64, rows)?.f_copy_(batch)?)
+        })?;
+        Features {
+            meta,
+            storage: Storage::Memory(all),
+        }
+    } else if disk_has_room(dir, bytes) {
+        crate::say!("Caching {what} on disk, in {}:", path.display());
+        write_file(request, path, &meta)?;
+        open_file(path, &meta.key)?.ok_or_else(|| Error::Invalid {
+            path: path.display().to_string(),
+            why: "it was not readable right after writing; check the disk".into(),
+        })?
+    } else {
+        crate::say!(
+            "Not caching {what}: they fit neither the memory budget nor the disk at {}; \
+                 every step runs the whole network.",
+            dir.display()
+        );
+        return Ok(None);
+    };
+    crate::say!("Cached in {:.1}s.", started.elapsed().as_secs_f64());
+    Ok(Some(features))
 }
 
 impl Request<'_> {
@@ -255,10 +284,12 @@ impl Request<'_> {
     }
 
     fn dir(&self) -> PathBuf {
-        self.options
-            .dir
-            .clone()
-            .unwrap_or_else(|| default_cache_dir(&self.flow.directory))
+        let images = self.flow.cache_path().and_then(Path::parent);
+        match (&self.options.dir, images) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(images)) => images.to_path_buf(),
+            (None, None) => default_cache_dir(&self.flow.directory),
+        }
     }
 }
 
@@ -282,10 +313,7 @@ fn run_prefix(
         })?;
         let mut run = || -> Result<()> {
             let x = flow.batch(indices, request.device)?.x;
-            let y = request
-                .model
-                .stack()
-                .forward_range(&x, 0..cut, false, request.compute)?;
+            let y = request.model.run(&x, 0..cut, false, request.compute)?;
             sink(indices[0], &y)
         };
         run().map_err(|e| {
@@ -327,7 +355,8 @@ mod tests {
     #[test]
     fn the_cut_stops_at_a_frozen_dropout() {
         use crate::model::Activation;
-        let mut model = Sequential::new(crate::vgg16::Vgg16::new(false, Device::Cpu))
+        let base = crate::applications::Backbone::Vgg16.application(false);
+        let mut model = crate::model::Sequential::new(&base.build(Device::Cpu).unwrap())
             .flatten()
             .dropout(0.5)
             .dense(1, Activation::Sigmoid);

@@ -7,7 +7,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::display::Png;
 use crate::error::Result;
-use crate::plot::{overlay, Colormap};
+use crate::plot::{overlay, probability, Colormap};
 
 /// The cat/dog model's classes, by index.
 const CAT_DOG: [&str; 2] = ["cat", "dog"];
@@ -139,12 +139,12 @@ impl Explained {
             let e = &self.explanation;
             let answer = match e.units() {
                 1 => format!(
-                    "P(dog) {:.2}",
-                    e.probabilities.f_double_value(&[i as i64, 0])?
+                    "P(dog) {}",
+                    probability(e.probabilities.f_double_value(&[i as i64, 0])?)
                 ),
                 _ => {
-                    let (class, probability) = e.prediction(i)?;
-                    format!("{} {probability:.2}", e.name_of(class))
+                    let (class, p) = e.prediction(i)?;
+                    format!("{} {}", e.name_of(class), probability(f64::from(p)))
                 }
             };
             let mut caption = format!("{}: {answer}", self.names[i]);

@@ -2,9 +2,10 @@
 
 use std::path::Path;
 
-use super::{Explainable, Explained, Explanation, GradCam};
+use super::{Explained, Explanation, GradCam};
 use crate::data::{load_img, DirectoryIterator, Preprocess};
 use crate::error::{Error, Result};
+use crate::model::Model;
 use crate::train::load_images;
 
 /// Images explained per forward and backward pass.
@@ -16,7 +17,7 @@ impl GradCam {
     /// for [`Explained::figure`] and [`Explained::overlays`].
     pub fn explain_files(
         &self,
-        model: &impl Explainable,
+        model: &Model,
         paths: &[impl AsRef<Path>],
         preprocess: Preprocess,
     ) -> Result<Explained> {
@@ -58,7 +59,7 @@ impl GradCam {
     /// captions add each image's true class.
     pub fn explain_flow(
         &self,
-        model: &impl Explainable,
+        model: &Model,
         flow: &DirectoryIterator,
         indices: &[usize],
     ) -> Result<Explained> {

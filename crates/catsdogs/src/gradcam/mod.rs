@@ -20,10 +20,10 @@
 //! in Keras. It runs on the device that holds the model's weights, the CPU or a CUDA GPU.
 //!
 //! ```
+//! use catsdogs::applications::Backbone;
 //! use catsdogs::gradcam::{GradCam, Target};
-//! use catsdogs::vgg16::Vgg16;
 //! tch::manual_seed(0);
-//! let vgg16 = Vgg16::new(true, tch::Device::Cpu);
+//! let vgg16 = Backbone::Vgg16.application(true).build(tch::Device::Cpu)?;
 //! let x = tch::Tensor::randn([1, 3, 224, 224], (tch::Kind::Float, tch::Device::Cpu)) * 50.0;
 //! let explanation = GradCam::new("block5_conv3").target(Target::Class(281)).explain(&vgg16, &x)?;
 //! assert_eq!(explanation.maps.size(), [1, 14, 14]);
@@ -41,71 +41,16 @@ pub use explained::{Explained, Explanation};
 
 use tch::{Device, Kind, Tensor};
 
-use crate::applications::Network;
 use crate::error::{Error, Result};
-use crate::model::{run_layers_tapped, Activation, Layer, LayerKind, Sequential};
+use crate::model::{Activation, Dense, Layer, LayerKind, Model};
 use crate::plot::Colormap;
-use crate::vgg16::Vgg16;
+use crate::precision::Compute;
 
 /// VGG16's last convolution, the layer Grad-CAM explains in VGG16 unless told otherwise.
 pub const DEFAULT_LAYER: &str = "block5_conv3";
 
 /// The opacity of the heatmap over the image unless told otherwise, as in Keras's example.
 pub const DEFAULT_OPACITY: f32 = 0.4;
-
-/// A model that Grad-CAM can explain: its layers in Keras's order (each after those it takes),
-/// the last a Dense layer of scores. [`Vgg16`] and [`Network`] with their top and the cat/dog
-/// [`Sequential`] are; a model of one's own can be.
-pub trait Explainable {
-    /// The model in words, for messages: "VGG16", "the cat/dog model".
-    fn describe(&self) -> &'static str;
-    /// The layers, first to last.
-    fn layers(&self) -> &[Layer];
-    /// One input sample's shape, `[3, height, width]`.
-    fn input_shape(&self) -> &[i64];
-}
-
-impl Explainable for Vgg16 {
-    fn describe(&self) -> &'static str {
-        "VGG16"
-    }
-
-    fn layers(&self) -> &[Layer] {
-        Vgg16::layers(self)
-    }
-
-    fn input_shape(&self) -> &[i64] {
-        Vgg16::input_shape(self)
-    }
-}
-
-impl Explainable for Network {
-    fn describe(&self) -> &'static str {
-        self.backbone().title()
-    }
-
-    fn layers(&self) -> &[Layer] {
-        Network::layers(self)
-    }
-
-    fn input_shape(&self) -> &[i64] {
-        Network::input_shape(self)
-    }
-}
-
-impl Explainable for Sequential {
-    fn describe(&self) -> &'static str {
-        "the cat/dog model"
-    }
-
-    fn layers(&self) -> &[Layer] {
-        Sequential::layers(self)
-    }
-
-    fn input_shape(&self) -> &[i64] {
-        Sequential::input_shape(self)
-    }
-}
 
 /// Which score of the model a map explains.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -177,7 +122,8 @@ impl GradCam {
 
     /// The maps of a batch of preprocessed images `x` (N, 3, H, W), on any device (they are
     /// moved to the model's), with the model's predictions. See the module's notes.
-    pub fn explain(&self, model: &impl Explainable, x: &Tensor) -> Result<Explanation> {
+    /// The model must end in a Dense layer of scores (an ImageNet top, or the cat/dog head).
+    pub fn explain(&self, model: &Model, x: &Tensor) -> Result<Explanation> {
         let layers = model.layers();
         let index = conv_index(model, self.layer.as_deref())?;
         let (last, units) = scores_layer(model)?;
@@ -185,24 +131,24 @@ impl GradCam {
             let classes = if units == 1 { 2 } else { units };
             if class >= classes {
                 return Err(Error::Class {
-                    model: model.describe().to_string(),
+                    model: model.name().to_string(),
                     class,
                     classes,
                 });
             }
         }
-        let device = device_of(layers);
+        let device = model.device();
         let x = x.f_to_device(device)?.f_to_kind(Kind::Float)?;
         // The layers before `index` run without autograd; its output becomes a leaf that
         // requires a gradient, and the layers after it (to the scores' input) run with autograd.
         let (activation, features) = tch::with_grad(|| -> Result<_> {
             let mut no_grad = Some(tch::no_grad_guard());
             let mut activation = None;
-            let features = run_layers_tapped(
-                layers,
-                model.describe(),
+            let features = model.run_tapped(
                 &x,
-                layers.len() - 1,
+                0..layers.len() - 1,
+                false,
+                Compute::FP32,
                 &mut |i, y| {
                     if i != index {
                         return Ok(y);
@@ -240,25 +186,17 @@ impl GradCam {
     }
 }
 
-/// The device that holds the weights of `layers` (the CPU for layers without weights).
-pub(crate) fn device_of(layers: &[Layer]) -> Device {
-    layers
-        .iter()
-        .find_map(|l| l.weights().first().map(Tensor::device))
-        .unwrap_or(Device::Cpu)
-}
-
 /// Whether Grad-CAM explains `layer`'s output: a convolution's, plain or depthwise.
 fn is_conv(layer: &Layer) -> bool {
     matches!(
         layer.kind(),
-        LayerKind::Conv2d { .. } | LayerKind::DepthwiseConv2d { .. }
+        LayerKind::Conv2d(_) | LayerKind::DepthwiseConv2d(_)
     )
 }
 
 /// The index of the convolutional layer `name` (the last one for `None`), or an error that
 /// lists them.
-fn conv_index(model: &impl Explainable, name: Option<&str>) -> Result<usize> {
+fn conv_index(model: &Model, name: Option<&str>) -> Result<usize> {
     let layers = model.layers();
     let last = layers.iter().rposition(is_conv);
     let found = match name {
@@ -268,7 +206,7 @@ fn conv_index(model: &impl Explainable, name: Option<&str>) -> Result<usize> {
     match found {
         Some(index) if is_conv(&layers[index]) => Ok(index),
         found => Err(Error::NotConvolutional {
-            model: model.describe().to_string(),
+            model: model.name().to_string(),
             layer: name.unwrap_or("the last convolution").to_string(),
             what: match found {
                 Some(index) => format!("a {} layer", layers[index].kind().class_name()),
@@ -286,14 +224,14 @@ fn conv_index(model: &impl Explainable, name: Option<&str>) -> Result<usize> {
 }
 
 /// The last layer, a Dense one, and its number of units.
-fn scores_layer(model: &impl Explainable) -> Result<(&Layer, usize)> {
+fn scores_layer(model: &Model) -> Result<(&Layer, usize)> {
     if let Some(last) = model.layers().last() {
-        if let LayerKind::Dense { units, .. } = last.kind() {
+        if let LayerKind::Dense(Dense { units, .. }) = last.kind() {
             return Ok((last, *units as usize));
         }
     }
     Err(Error::NoScores {
-        model: model.describe().to_string(),
+        model: model.name().to_string(),
     })
 }
 
@@ -315,11 +253,11 @@ fn score_signs(classes: &[usize], units: usize) -> Tensor {
 /// gradients), a linear output.
 fn logit_layer(last: &Layer) -> Result<Layer> {
     let kind = match last.kind() {
-        LayerKind::Dense { inputs, units, .. } => LayerKind::Dense {
-            inputs: *inputs,
-            units: *units,
+        LayerKind::Dense(dense) => Dense {
             activation: Activation::Linear,
-        },
+            ..*dense
+        }
+        .into(),
         other => other.clone(),
     };
     let weights = last.weights().iter().map(Tensor::shallow_clone).collect();

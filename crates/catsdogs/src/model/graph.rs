@@ -13,55 +13,121 @@ use std::ops::Range;
 
 use tch::Tensor;
 
-use super::{Layer, LayerKind};
+use super::Layer;
 use crate::error::{Error, Result};
 use crate::precision::Compute;
+use crate::tensor_file::checked_elements;
 
 /// Where a layer's input comes from: 0 is the model's input, `i + 1` is layer `i`'s output.
 pub(crate) type Source = usize;
 
-/// The sources of every layer's inputs.
-#[derive(Debug)]
+/// The sources of every layer's inputs, and the shape of one sample at the input and at every
+/// layer's output.
+#[derive(Clone, Debug)]
 pub(crate) struct Graph {
     sources: Vec<Vec<Source>>,
+    /// `shapes[0]` is the input's, `shapes[i + 1]` layer `i`'s output's.
+    shapes: Vec<Vec<i64>>,
+    /// The source of each layer's output, by the layer's name.
+    index: HashMap<String, Source>,
 }
 
 impl Graph {
-    /// The connections of `layers`: a sentence saying what is wrong if a layer takes one that
-    /// does not come before it, or takes a number of inputs its kind cannot.
-    pub(crate) fn of(layers: &[Layer]) -> Result<Graph, String> {
-        let mut index: HashMap<&str, Source> = HashMap::new();
-        let mut sources = Vec::with_capacity(layers.len());
-        for (i, layer) in layers.iter().enumerate() {
-            let taken: Vec<Source> = if layer.inputs().is_empty() {
-                vec![i]
-            } else {
-                layer
-                    .inputs()
-                    .iter()
-                    .map(|name| {
-                        index.get(name.as_str()).copied().ok_or_else(|| {
-                            format!(
-                                "layer {} takes {name}, which is not a layer before it",
-                                layer.name()
-                            )
-                        })
-                    })
-                    .collect::<Result<_, _>>()?
-            };
-            let is_add = *layer.kind() == LayerKind::Add;
-            if (is_add && taken.len() < 2) || (!is_add && taken.len() != 1) {
-                return Err(format!(
-                    "layer {} ({}) takes {} inputs",
-                    layer.name(),
-                    layer.kind().class_name(),
-                    taken.len()
-                ));
-            }
-            index.entry(layer.name()).or_insert(i + 1);
-            sources.push(taken);
+    /// The connections of `layers` (of the model `model`) for input samples of `input`,
+    /// checked as [`Graph::push`] checks each layer.
+    pub(crate) fn of(model: &str, layers: &[Layer], input: &[i64]) -> Result<Graph> {
+        let mut graph = Graph {
+            sources: Vec::with_capacity(layers.len()),
+            shapes: vec![input.to_vec()],
+            index: HashMap::new(),
+        };
+        for layer in layers {
+            graph.push(model, layer)?;
         }
-        Ok(Graph { sources })
+        Ok(graph)
+    }
+
+    /// Connects `layer` after the layers so far, if it can be: it takes layers that come
+    /// before it, as many as its kind takes, of shapes it can take (an `Add`'s of one shape),
+    /// and its weights are within the readers' bounds. Otherwise the graph is unchanged and
+    /// the error names the model, the layer and what is wrong.
+    pub(crate) fn push(&mut self, model: &str, layer: &Layer) -> Result<()> {
+        let wrong = |why: String| Error::BadLayer {
+            model: model.to_string(),
+            layer: layer.name().to_string(),
+            why,
+        };
+        let taken: Vec<Source> = if layer.inputs().is_empty() {
+            vec![self.sources.len()]
+        } else {
+            layer
+                .inputs()
+                .iter()
+                .map(|name| {
+                    self.index.get(name).copied().ok_or_else(|| {
+                        wrong(format!("it takes {name}, which is not a layer before it"))
+                    })
+                })
+                .collect::<Result<_>>()?
+        };
+        let (least, most) = layer.kind().op().inputs();
+        if taken.len() < least || most.is_some_and(|most| taken.len() > most) {
+            return Err(wrong(format!(
+                "a {} layer cannot take {} inputs",
+                layer.kind().class_name(),
+                taken.len()
+            )));
+        }
+        let first = &self.shapes[taken[0]];
+        if taken.iter().any(|&s| self.shapes[s] != *first) {
+            let found: Vec<&Vec<i64>> = taken.iter().map(|&s| &self.shapes[s]).collect();
+            return Err(wrong(format!("its inputs have different shapes {found:?}")));
+        }
+        for (weight, shape) in layer.kind().weight_shapes() {
+            if checked_elements(&shape).is_err() {
+                return Err(wrong(format!(
+                    "its {weight} of shape {shape:?} is larger than any weight a file may hold"
+                )));
+            }
+        }
+        let shape = layer.kind().output_shape(first).ok_or_else(|| {
+            wrong(format!(
+                "it takes {}, not samples of shape {first:?}",
+                layer.kind().op().expects()
+            ))
+        })?;
+        let source = self.sources.len() + 1;
+        self.index.entry(layer.name().to_string()).or_insert(source);
+        self.sources.push(taken);
+        self.shapes.push(shape);
+        Ok(())
+    }
+
+    /// Whether layers `0..end` take input samples of shape `input` (each can take what flows
+    /// into it from there), as the graph's own input shape is checked when it is built.
+    pub(crate) fn takes(&self, layers: &[Layer], input: &[i64], end: usize) -> bool {
+        let mut shapes = vec![input.to_vec()];
+        for (layer, sources) in layers.iter().zip(&self.sources).take(end) {
+            let first = &shapes[sources[0]];
+            if sources.iter().any(|&s| shapes[s] != *first) {
+                return false;
+            }
+            match layer.kind().output_shape(first) {
+                Some(shape) => shapes.push(shape),
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// The shape of one sample of the input.
+    pub(crate) fn input_shape(&self) -> &[i64] {
+        &self.shapes[0]
+    }
+
+    /// The shape of one sample at every layer's output.
+    pub(crate) fn output_shapes(&self) -> &[Vec<i64>] {
+        &self.shapes[1..]
     }
 
     /// The sources that layers `range` take from before the range, in order.
@@ -115,57 +181,12 @@ impl Graph {
             .collect()
     }
 
-    /// The shape of one sample at every layer's output, for input samples of `input`.
-    pub(crate) fn shapes(&self, layers: &[Layer], input: &[i64]) -> Vec<Vec<i64>> {
-        let mut shapes: Vec<Vec<i64>> = vec![input.to_vec()];
-        for (layer, sources) in layers.iter().zip(&self.sources) {
-            let shape = layer.kind().output_shape(&shapes[sources[0]]);
-            shapes.push(shape);
-        }
-        shapes.remove(0);
-        shapes
-    }
-
-    /// Whether every layer can take what flows into it from input samples of `input` (see
-    /// [`LayerKind::check_input`]), and an `Add`'s inputs have one shape.
-    pub(crate) fn check(&self, layers: &[Layer], input: &[i64]) -> Result<(), String> {
-        let mut shapes: Vec<Vec<i64>> = vec![input.to_vec()];
-        for (layer, sources) in layers.iter().zip(&self.sources) {
-            let first = &shapes[sources[0]];
-            if sources.iter().any(|&s| shapes[s] != *first) {
-                return Err(format!(
-                    "layer {}: inputs of different shapes",
-                    layer.name()
-                ));
-            }
-            layer
-                .kind()
-                .check_input(first)
-                .map_err(|why| format!("layer {}: {why}", layer.name()))?;
-            shapes.push(layer.kind().output_shape(first));
-        }
-        Ok(())
-    }
-
     /// Runs layers `range` on `x`, the tensor that flows into layer `range.start`, and returns
-    /// the last one's output. Each output is dropped once no later layer of the range needs it.
-    pub(crate) fn run(
-        &self,
-        layers: &[Layer],
-        model: &str,
-        x: &Tensor,
-        range: Range<usize>,
-        train: bool,
-        compute: Compute,
-    ) -> Result<Tensor> {
-        self.run_tapped(layers, model, x, range, train, compute, &mut |_, y| Ok(y))
-    }
-
-    /// [`Graph::run`], with each layer's output (and its index) going through `tap`, whose
-    /// answer is what the later layers take: Grad-CAM makes one layer's output a leaf whose
-    /// gradient it reads.
+    /// the last one's output, each layer's output (and its index) going through `tap`, whose
+    /// answer is what the later layers take. Each output is dropped once no later layer of the
+    /// range needs it.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn run_tapped(
+    pub(crate) fn run(
         &self,
         layers: &[Layer],
         model: &str,

@@ -3,13 +3,12 @@
 //! `trainable` flag. The same type serves the networks and the heads, so one forward loop runs
 //! any range of layers.
 //!
-//! Activations are NCHW. `Flatten` flattens NCHW (channel-major), so a `Dense` after it reads
-//! features in that order; weights from Keras, which flattens NHWC, are permuted on import.
+//! Activations are NCHW; see [`crate::model::layers`] for the weights' layouts.
 //!
 //! ```
-//! use catsdogs::model::{Activation, Layer, LayerKind};
+//! use catsdogs::model::{Activation, Dense, Layer};
 //! tch::manual_seed(0);
-//! let dense = Layer::new("dense_1", LayerKind::Dense { inputs: 4, units: 2, activation: Activation::Relu }, tch::Device::Cpu);
+//! let dense = Layer::new("dense_1", Dense { inputs: 4, units: 2, activation: Activation::Relu }, tch::Device::Cpu);
 //! assert_eq!(dense.count_params(), 4 * 2 + 2);
 //! let y = dense.forward_t(&tch::Tensor::ones([3, 4], (tch::Kind::Float, tch::Device::Cpu)), false).unwrap();
 //! assert_eq!(y.size(), [3, 2]);
@@ -17,7 +16,7 @@
 
 use tch::{Device, Kind, Tensor};
 
-use super::LayerKind;
+use super::layers::{Init, LayerKind, Mode, WeightSpec};
 use crate::error::{Error, Result};
 use crate::precision::Compute;
 
@@ -44,24 +43,26 @@ pub struct Layer {
 }
 
 impl Layer {
-    /// A new layer with Keras's default initialisation: `glorot_uniform` kernels (uniform in
-    /// ±sqrt(6 / (fan_in + fan_out))), zero biases, and a batch normalisation that changes
-    /// nothing (`gamma` and `moving_variance` ones, `beta` and `moving_mean` zeros). The numbers
-    /// come from libtorch's CPU generator, so `tch::manual_seed` makes them the same on every
+    /// A new layer with Keras's default initialisation (see [`Init`]): `glorot_uniform`
+    /// kernels, zero biases, and a batch normalisation that changes nothing. The numbers come
+    /// from libtorch's CPU generator, so `tch::manual_seed` makes them the same on every
     /// device. Trainable; it takes the previous layer's output (see [`Layer::with_inputs`]).
-    pub fn new(name: impl Into<String>, kind: LayerKind, device: Device) -> Self {
-        let (fan_in, fan_out) = kind.fan_in_out();
+    pub fn new(name: impl Into<String>, kind: impl Into<LayerKind>, device: Device) -> Self {
+        let kind = kind.into();
+        let (fan_in, fan_out) = kind.op().fan_in_out();
         let weights = kind
-            .weight_shapes()
+            .op()
+            .weights()
             .into_iter()
-            .map(|(weight, shape)| {
-                let tensor = match weight {
-                    "kernel" | "depthwise_kernel" => {
+            .map(|spec| {
+                let cpu = (Kind::Float, Device::Cpu);
+                let tensor = match spec.init {
+                    Init::Glorot => {
                         let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
-                        Tensor::zeros(&shape, (Kind::Float, Device::Cpu)).uniform(-limit, limit)
+                        Tensor::zeros(&spec.shape, cpu).uniform(-limit, limit)
                     }
-                    "gamma" | "moving_variance" => Tensor::ones(&shape, (Kind::Float, Device::Cpu)),
-                    _ => Tensor::zeros(&shape, (Kind::Float, Device::Cpu)),
+                    Init::Ones => Tensor::ones(&spec.shape, cpu),
+                    Init::Zeros => Tensor::zeros(&spec.shape, cpu),
                 };
                 tensor.to_device(device)
             })
@@ -78,13 +79,13 @@ impl Layer {
     /// A missing, extra or misshapen tensor is an error that names the layer and both shapes.
     pub fn with_weights(
         name: impl Into<String>,
-        kind: LayerKind,
+        kind: impl Into<LayerKind>,
         weights: Vec<Tensor>,
     ) -> Result<Self> {
-        let name = name.into();
-        let expected = kind.weight_shapes();
+        let (name, kind) = (name.into(), kind.into());
+        let expected = kind.op().weights();
         if weights.len() != expected.len() {
-            let names: Vec<&str> = expected.iter().map(|(weight, _)| *weight).collect();
+            let names: Vec<&str> = expected.iter().map(|w| w.name).collect();
             return Err(Error::WeightCount {
                 layer: name,
                 expected: expected.len(),
@@ -92,12 +93,12 @@ impl Layer {
                 found: weights.len(),
             });
         }
-        for ((weight, shape), tensor) in expected.iter().zip(&weights) {
-            if tensor.size() != *shape {
+        for (spec, tensor) in expected.iter().zip(&weights) {
+            if tensor.size() != spec.shape {
                 return Err(Error::WeightShape {
                     layer: name,
-                    weight: weight.to_string(),
-                    expected: shape.clone(),
+                    weight: spec.name.to_string(),
+                    expected: spec.shape.clone(),
                     found: tensor.size(),
                 });
             }
@@ -124,8 +125,8 @@ impl Layer {
     /// is called on) instead of the previous layer's: a branch, or an `Add`'s operands.
     ///
     /// ```
-    /// use catsdogs::model::{Layer, LayerKind};
-    /// let add = Layer::new("block_2_add", LayerKind::Add, tch::Device::Cpu)
+    /// use catsdogs::model::{Add, Layer};
+    /// let add = Layer::new("block_2_add", Add {}, tch::Device::Cpu)
     ///     .with_inputs(["block_1_project_BN", "block_2_project_BN"]);
     /// assert_eq!(add.inputs(), ["block_1_project_BN", "block_2_project_BN"]);
     /// ```
@@ -144,6 +145,15 @@ impl Layer {
         &self.kind
     }
 
+    /// A copy with weights of its own (equal to these), the same inputs and `trainable` flag.
+    pub fn copy(&self) -> Layer {
+        let weights = self.weights.iter().map(Tensor::copy).collect();
+        let mut layer = Layer::assemble(self.name.clone(), self.kind.clone(), weights)
+            .with_inputs(self.inputs.clone());
+        layer.set_trainable(self.trainable);
+        layer
+    }
+
     /// The layers whose outputs it takes; empty means the previous layer's (or the model's
     /// input for the first layer).
     pub fn inputs(&self) -> &[String] {
@@ -155,14 +165,16 @@ impl Layer {
         &self.weights
     }
 
+    /// Each weight with its specification.
+    fn specified(&self) -> impl Iterator<Item = (WeightSpec, &Tensor)> {
+        self.kind.op().weights().into_iter().zip(&self.weights)
+    }
+
     /// The weights with their names, `"<layer>/kernel"`, `"<layer>/gamma"`, ... (shallow
     /// copies sharing storage with the layer's own).
     pub fn named_weights(&self) -> Vec<(String, Tensor)> {
-        self.kind
-            .weight_shapes()
-            .iter()
-            .zip(&self.weights)
-            .map(|((weight, _), t)| (format!("{}/{weight}", self.name), t.shallow_clone()))
+        self.specified()
+            .map(|(spec, t)| (format!("{}/{}", self.name, spec.name), t.shallow_clone()))
             .collect()
     }
 
@@ -172,12 +184,9 @@ impl Layer {
         if !self.trainable {
             return Vec::new();
         }
-        self.kind
-            .weight_shapes()
-            .iter()
-            .zip(self.named_weights())
-            .filter(|((weight, _), _)| LayerKind::trains(weight))
-            .map(|(_, named)| named)
+        self.specified()
+            .filter(|(spec, _)| spec.trained)
+            .map(|(spec, t)| (format!("{}/{}", self.name, spec.name), t.shallow_clone()))
             .collect()
     }
 
@@ -190,8 +199,8 @@ impl Layer {
     /// moving statistics).
     pub fn set_trainable(&mut self, trainable: bool) {
         self.trainable = trainable;
-        for ((weight, _), tensor) in self.kind.weight_shapes().iter().zip(&self.weights) {
-            let _ = tensor.set_requires_grad(trainable && LayerKind::trains(weight));
+        for (spec, tensor) in self.specified() {
+            let _ = tensor.set_requires_grad(trainable && spec.trained);
         }
     }
 
@@ -222,20 +231,31 @@ impl Layer {
     /// turns dropout on (and batch statistics for a trainable batch normalisation). An input of
     /// the wrong size is an error naming the layer and both sizes.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_with(x, train, Compute::FP32)
+        self.run(&[x], train, Compute::FP32)
     }
 
-    /// [`forward_t`](Self::forward_t) computed as `compute` says: the input and the weights in
-    /// its kind (the float32 weights are cast, so gradients reach them in float32) and layout.
-    pub fn forward_with(&self, x: &Tensor, train: bool, compute: Compute) -> Result<Tensor> {
-        self.run(&[x], train, compute)
-    }
-
-    pub(super) fn input_error(&self, expected: String, found: &[i64]) -> crate::Error {
-        Error::Input {
-            what: format!("layer {}", self.name),
-            expected,
-            found: found.to_vec(),
+    /// Runs the layer on its inputs (one, or several for `Add`), computed as `compute` says:
+    /// the input and the weights in its kind (the float32 weights are cast, so gradients reach
+    /// them in float32) and layout. An input the layer cannot take (see
+    /// [`Op::output_shape`](super::Op::output_shape)) is an error naming the layer, what it
+    /// needs and the batch's shape.
+    pub fn run(&self, inputs: &[&Tensor], train: bool, compute: Compute) -> Result<Tensor> {
+        let size = inputs[0].size();
+        let fits = size.len() >= 2
+            && self.kind.op().output_shape(&size[1..]).is_some()
+            && inputs.iter().all(|input| input.size() == size);
+        if !fits {
+            return Err(Error::Input {
+                what: format!("layer {}", self.name),
+                expected: self.kind.op().expects(),
+                found: size,
+            });
         }
+        let mode = Mode {
+            train,
+            trainable: self.trainable,
+            compute,
+        };
+        self.kind.op().run(inputs, &self.weights, mode)
     }
 }

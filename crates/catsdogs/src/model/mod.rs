@@ -1,11 +1,14 @@
-//! Keras's `models.Sequential` and `layers`: the tutorial's model is the VGG16 conv base followed
-//! by a small head, and is written the same way:
+//! The one model type, Keras's `Model`: layers in Keras's order connected as a graph, each with
+//! its weights and `trainable` flag, and what `compile` gave it (optimizer, loss) and `fit` left
+//! in it (its [`History`]). The applications ([`crate::applications`]: VGG16 and the others)
+//! build one; [`Sequential::new`] starts the tutorial's model from one, and the head's layers
+//! are added as Keras's `model.add(...)` adds them:
 //!
 //! ```
+//! use catsdogs::applications::Backbone;
 //! use catsdogs::model::{Activation, Sequential};
-//! use catsdogs::vgg16::Vgg16;
-//! let conv_base = Vgg16::new(false, tch::Device::Cpu);
-//! let mut model = Sequential::new(conv_base)
+//! let conv_base = Backbone::Vgg16.application(false).build(tch::Device::Cpu)?;
+//! let mut model = Sequential::new(&conv_base)
 //!     .flatten()
 //!     .dropout(0.5)
 //!     .dense(256, Activation::Relu)
@@ -14,164 +17,209 @@
 //! let summary = model.summary();
 //! assert_eq!(summary.total_params(), 21_137_729);
 //! assert_eq!(summary.trainable_params(), 6_423_041);
+//! # Ok::<(), catsdogs::Error>(())
 //! ```
 //!
-//! The model is one list of [`Layer`]s in Keras's order (the base's, then the head's); a layer
-//! takes the previous one's output unless it names the layers it takes (ResNet50's and
-//! MobileNetV2's shortcuts). Any range of it that one tensor flows into runs with
-//! [`Sequential::forward_range`]: a frozen prefix can run once and be cached, and the rest
-//! trained on the cache.
+//! A layer takes the previous one's output unless it names the layers it takes (ResNet50's and
+//! MobileNetV2's shortcuts). Any range of the model that one tensor flows into runs with
+//! [`Model::forward_range`]: a frozen prefix can run once and be cached, and the rest trained
+//! on the cache. Training itself (`fit`, `evaluate`, `predict`) is the training layer's view of
+//! the same model ([`crate::train`]).
 //!
-//! The parts: `kind` (what a layer computes, as data), `shape` (the shapes it gives and takes),
-//! `ops` (the computation), `layer` (a layer with its weights), `graph` (how layers connect),
-//! `stack` (layers and graph together), `summary` (Keras's table) and this file (Sequential).
+//! The parts: `layers` (each kind of layer in one place: its weights, shapes, computation and
+//! saved form), `layer` (a layer with its weights), `graph` (how layers connect, checked),
+//! `run` (forward passes, precision, parameters), `saving` (the saved form, versioned),
+//! `summary` (Keras's table) and this file (the model, its building and its flags).
 
 mod graph;
-mod kind;
 mod layer;
-mod ops;
-mod shape;
-mod stack;
+pub mod layers;
+mod run;
+mod saving;
 mod summary;
 
-use std::collections::HashMap;
-use std::ops::Range;
-use std::path::Path;
+use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-use tch::{Device, Tensor};
+use tch::Device;
 
-pub use kind::{Activation, LayerKind, Padding, Window};
 pub use layer::{Layer, LayerSpec};
-pub use stack::Stack;
+pub use layers::{
+    Activation, ActivationLayer, Add, AveragePooling2d, BatchNormalization, Conv2d, Dense,
+    DepthwiseConv2d, Dropout, Flatten, GlobalAveragePooling2d, GlobalMaxPooling2d, KerasConfig,
+    KerasLayer, LayerKind, MaxPooling2d, Op, Padding, Relu, Rescaling, Window, ZeroPadding2d,
+};
+pub(crate) use summary::keras_shape;
 pub use summary::Summary;
-pub(crate) use summary::{keras_shape, Row};
 
+use graph::Graph;
+
+use crate::data::Preprocess;
 use crate::error::{Error, Result};
-use crate::precision::Compute;
-use crate::tensor_file;
+use crate::history::History;
+use crate::losses::Loss;
+use crate::optimizers::Optimizer;
+use crate::precision::{Compute, Precision};
 
-/// Runs `layers` (connected as their inputs say) on `x`, the model's input, up to layer
-/// `end - 1`, in float32 with dropout off; each layer's output goes through `tap` (see
-/// `Graph::run_tapped`). `model` names the model in messages. For layers that are not a
-/// [`Stack`]'s, such as those of a model that Grad-CAM explains.
-pub(crate) fn run_layers_tapped(
-    layers: &[Layer],
-    model: &str,
-    x: &Tensor,
-    end: usize,
-    tap: &mut dyn FnMut(usize, Tensor) -> Result<Tensor>,
-) -> Result<Tensor> {
-    let graph = graph::Graph::of(layers)
-        .map_err(|why| Error::Options(format!("{model} cannot run: {why}")))?;
-    graph.run_tapped(layers, model, x, 0..end, false, Compute::FP32, tap)
-}
-
-/// A network that a [`Sequential`] can start with, as the tutorial's starts with VGG16's conv
-/// base: its layers, in order, with the shape of one input sample. [`crate::vgg16::Vgg16`]
-/// and [`crate::applications::Network`] are ones.
-pub trait ConvBase {
-    /// The network as a stack of layers, named as Keras names the model (e.g. `vgg16`).
-    fn into_stack(self) -> Stack;
-}
-
-/// Keras's `models.Sequential` whose first element is a conv base (a [`ConvBase`] such as
-/// [`crate::vgg16::Vgg16`]).
+/// A model: its layers, how they connect, and what compile and fit gave it.
 #[derive(Debug)]
-pub struct Sequential {
-    stack: Stack,
-    base_name: String,
-    base_len: usize,
-}
-
-/// What [`Sequential::save`] writes beside the weights, to rebuild the model.
-#[derive(Serialize, Deserialize)]
-struct Architecture {
+pub struct Model {
     name: String,
-    input_shape: Vec<i64>,
-    base_name: String,
-    base_len: usize,
-    layers: Vec<LayerConfig>,
+    layers: Vec<Layer>,
+    graph: Graph,
+    /// A layer that the builder could not add (see [`Model::check`]).
+    rejected: Option<Layer>,
+    /// The model that a [`Sequential`] starts with, as Keras nests it: its name and how many of
+    /// the first layers are its.
+    base: Option<(String, usize)>,
+    preprocess: Preprocess,
+    precision: Precision,
+    compute: Option<Compute>,
+    compiled: Option<Compiled>,
+    history: History,
+    /// The class folders `fit` trained on, with their labels, which `evaluate` then expects.
+    class_indices: Option<BTreeMap<String, u32>>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct LayerConfig {
-    name: String,
-    kind: LayerKind,
-    trainable: bool,
-    /// The layers it takes, when not the previous one.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    inputs: Vec<String>,
+/// What Keras's `compile` gives a model: the optimizer and the loss (accuracy is always
+/// measured).
+#[derive(Debug)]
+pub struct Compiled {
+    /// The update rule.
+    pub optimizer: Box<dyn Optimizer>,
+    /// The loss.
+    pub loss: Loss,
+    /// The optimizer's configuration as compiled, before callbacks change its learning rate:
+    /// what a resumed run must share.
+    pub compiled_with: String,
 }
 
-const ARCHITECTURE_KEY: &str = "catsdogs.architecture";
-
-impl Architecture {
-    /// Checks a stored architecture's frame before any layer is built from it: an image input
-    /// of sane size, at least one layer, and a base within the model. The layers are checked
-    /// once built (see [`Stack::check`]).
-    fn check(&self) -> Result<(), String> {
-        let max = i64::from(crate::data::MAX_TARGET_SIDE);
-        let side = |n: i64| (1..=max).contains(&n);
-        if !matches!(self.input_shape[..], [3, h, w] if side(h) && side(w)) {
-            return Err(format!(
-                "its input shape {:?} is not 3 channels of 1 to {max} pixels a side",
-                self.input_shape
-            ));
-        }
-        if self.layers.is_empty() {
-            return Err("it has no layers".into());
-        }
-        if self.base_len > self.layers.len() {
-            return Err("its base is longer than the model".into());
-        }
-        Ok(())
-    }
-}
-
-impl Sequential {
-    /// `model = models.Sequential(); model.add(conv_base)`.
-    pub fn new(conv_base: impl ConvBase) -> Self {
-        let mut stack = conv_base.into_stack();
-        let base_name = std::mem::replace(&mut stack.name, "sequential_1".to_string());
-        Sequential {
-            base_len: stack.layers.len(),
-            base_name,
-            stack,
-        }
+impl Model {
+    /// The model `name` of `layers` for input samples of `input_shape` (`[3, height, width]`):
+    /// an error naming the layer if one takes a layer that does not come before it, or an input
+    /// it cannot take. Its images are not preprocessed (see [`Model::with_preprocess`]).
+    pub fn new(name: impl Into<String>, input_shape: Vec<i64>, layers: Vec<Layer>) -> Result<Self> {
+        let name = name.into();
+        let graph = Graph::of(&name, &layers, &input_shape)?;
+        Ok(Model {
+            name,
+            layers,
+            graph,
+            rejected: None,
+            base: None,
+            preprocess: Preprocess::None,
+            precision: Precision::Fp32,
+            compute: None,
+            compiled: None,
+            history: History::default(),
+            class_indices: None,
+        })
     }
 
-    fn add(mut self, prefix: &str, kind: LayerKind) -> Self {
-        let count = self.stack.layers[self.base_len..]
-            .iter()
-            .filter(|l| l.kind().class_name() == kind.class_name())
-            .count();
-        let device = self
-            .stack
-            .layers
-            .iter()
-            .find_map(|l| l.weights().first().map(Tensor::device))
-            .unwrap_or(Device::Cpu);
-        let name = format!("{prefix}_{}", count + 1);
-        self.stack.push(Layer::new(name, kind, device));
+    /// The same model, its images preprocessed as `preprocess` says (what its weights were
+    /// trained on).
+    pub fn with_preprocess(mut self, preprocess: Preprocess) -> Self {
+        self.preprocess = preprocess;
         self
     }
 
-    fn output_shape(&self) -> Vec<i64> {
-        self.stack
-            .output_shapes()
-            .pop()
-            .unwrap_or_else(|| self.stack.input_shape.clone())
+    /// How images are preprocessed for this model's weights: Keras's `preprocess_input` of its
+    /// network, or torchvision's for torchvision's weights; [`Preprocess::None`] unless set.
+    pub fn preprocess(&self) -> Preprocess {
+        self.preprocess
+    }
+
+    /// Keras's `model.name`: `vgg16`, `resnet50`, `sequential_1`, ...
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The layers, in Keras's order (a [`Sequential`]'s base's first).
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// The shape of one input sample, NCHW without the batch axis (e.g. `[3, 224, 224]`).
+    pub fn input_shape(&self) -> &[i64] {
+        self.graph.input_shape()
+    }
+
+    /// The shape of one sample at the output of each layer.
+    pub fn output_shapes(&self) -> &[Vec<i64>] {
+        self.graph.output_shapes()
+    }
+
+    /// The shape of one sample of the model's output.
+    pub fn output_shape(&self) -> &[i64] {
+        self.output_shapes()
+            .last()
+            .map_or(self.input_shape(), Vec::as_slice)
+    }
+
+    /// The index of the layer called `name` in [`Model::layers`], or an error listing them.
+    pub fn layer_index(&self, name: &str) -> Result<usize> {
+        self.layers
+            .iter()
+            .position(|l| l.name() == name)
+            .ok_or_else(|| Error::UnknownLayer {
+                model: self.name.clone(),
+                layer: name.to_string(),
+                known: self.layers.iter().map(|l| l.name().to_string()).collect(),
+            })
+    }
+
+    /// The layer called `name`.
+    pub fn layer(&self, name: &str) -> Result<&Layer> {
+        Ok(&self.layers[self.layer_index(name)?])
+    }
+
+    /// Whether every layer could be added: an error naming the one that could not (a builder
+    /// method such as [`Model::dropout`] with a rate of 5 adds nothing and leaves it here).
+    /// Every pass over the model checks it first.
+    pub fn check(&self) -> Result<()> {
+        match &self.rejected {
+            None => Ok(()),
+            Some(layer) => Err(self.graph.clone().push(&self.name, layer).expect_err(
+                "a rejected layer is rejected again by the graph it was rejected from",
+            )),
+        }
+    }
+
+    /// Keras's `model.add(layer)`: `layer` after the others, taking the last one's output
+    /// unless it names its inputs; one that cannot be added is kept aside for
+    /// [`Model::check`] to report.
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "Keras's name; nothing is summed"
+    )]
+    pub fn add(mut self, layer: Layer) -> Self {
+        if self.rejected.is_some() || self.graph.push(&self.name, &layer).is_err() {
+            self.rejected.get_or_insert(layer);
+        } else {
+            self.layers.push(layer);
+        }
+        self
+    }
+
+    /// Adds a layer of `kind` named as Keras names unnamed layers of the head: `prefix_N` for
+    /// the N-th of its class after the base. Its weights go to the model's device.
+    fn add_named(self, prefix: &str, kind: LayerKind) -> Self {
+        let start = self.base_len();
+        let count = self.layers[start..]
+            .iter()
+            .filter(|l| l.kind().class_name() == kind.class_name())
+            .count();
+        let layer = Layer::new(format!("{prefix}_{}", count + 1), kind, self.device());
+        self.add(layer)
     }
 
     /// `model.add(layers.Flatten())`, named `flatten_1`, `flatten_2`, ...
     pub fn flatten(self) -> Self {
-        self.add("flatten", LayerKind::Flatten)
+        self.add_named("flatten", Flatten {}.into())
     }
 
     /// `model.add(layers.Dropout(rate))`, named `dropout_1`, ...
     pub fn dropout(self, rate: f64) -> Self {
-        self.add("dropout", LayerKind::Dropout { rate })
+        self.add_named("dropout", Dropout { rate }.into())
     }
 
     /// `model.add(layers.Dense(units, activation=...))`, named `dense_1`, ..., initialised like
@@ -179,215 +227,196 @@ impl Sequential {
     /// the previous layer's output.
     pub fn dense(self, units: i64, activation: Activation) -> Self {
         let inputs = self.output_shape().iter().product();
-        self.add(
-            "dense",
-            LayerKind::Dense {
-                inputs,
-                units,
-                activation,
-            },
-        )
+        let kind = Dense {
+            inputs,
+            units,
+            activation,
+        };
+        self.add_named("dense", kind.into())
     }
 
-    /// `conv_base.trainable = False`: every layer of the base frozen, the head unchanged.
+    /// How many of the first layers belong to the model a [`Sequential`] started with (0 for
+    /// other models).
+    pub fn base_len(&self) -> usize {
+        self.base.as_ref().map_or(0, |(_, len)| *len)
+    }
+
+    /// The name of the model a [`Sequential`] started with, as Keras names it (`vgg16`,
+    /// `resnet50`, `mobilenetv2_1.00_224`); the model's own name for other models.
+    pub fn base_name(&self) -> &str {
+        self.base.as_ref().map_or(&self.name, |(name, _)| name)
+    }
+
+    /// Keras's `layer.trainable = trainable` for the layer `name`.
+    pub fn set_trainable(&mut self, name: &str, trainable: bool) -> Result<()> {
+        let index = self.layer_index(name)?;
+        self.layers[index].set_trainable(trainable);
+        Ok(())
+    }
+
+    /// Keras's `model.trainable = trainable`: every layer.
+    pub fn set_all_trainable(&mut self, trainable: bool) {
+        for layer in &mut self.layers {
+            layer.set_trainable(trainable);
+        }
+    }
+
+    /// `conv_base.trainable = False` for a [`Sequential`]'s base: its layers frozen, the head's
+    /// unchanged.
     pub fn freeze_base(&mut self) {
-        for layer in &mut self.stack.layers[..self.base_len] {
+        let len = self.base_len();
+        for layer in &mut self.layers[..len] {
             layer.set_trainable(false);
         }
     }
 
-    /// Fine-tuning as in the tutorial: layers before `name` frozen, `name` and every later layer
-    /// (the rest of the base and the head) trainable.
+    /// Fine-tuning as in the tutorial: layers before `name` frozen, `name` and every later
+    /// layer trainable ("train from block5_conv1 on" is `trainable_from("block5_conv1")`).
     pub fn trainable_from(&mut self, name: &str) -> Result<()> {
-        self.stack.trainable_from(name)
-    }
-
-    /// Sets one layer's `trainable` flag.
-    pub fn set_trainable(&mut self, name: &str, trainable: bool) -> Result<()> {
-        self.stack.set_trainable(name, trainable)
-    }
-
-    /// The layers, the base's first.
-    pub fn layers(&self) -> &[Layer] {
-        &self.stack.layers
-    }
-
-    /// How many of [`Sequential::layers`] belong to the conv base.
-    pub fn base_len(&self) -> usize {
-        self.base_len
-    }
-
-    /// The conv base's name as Keras names the model (`vgg16`, `resnet50`,
-    /// `mobilenetv2_1.00_224`), which the summary's first row shows.
-    pub fn base_name(&self) -> &str {
-        &self.base_name
-    }
-
-    /// The index of the layer called `name` in [`Sequential::layers`].
-    pub fn layer_index(&self, name: &str) -> Result<usize> {
-        self.stack.layer_index(name)
+        let start = self.layer_index(name)?;
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.set_trainable(i >= start);
+        }
+        Ok(())
     }
 
     /// The index of the first trainable layer: everything before it is frozen and can be
     /// computed once. `None` if the whole model is frozen.
     pub fn first_trainable(&self) -> Option<usize> {
-        self.stack.layers.iter().position(Layer::trainable)
+        self.layers.iter().position(Layer::trainable)
     }
 
-    /// The shape of one input sample, NCHW without the batch axis (e.g. `[3, 224, 224]`).
-    pub fn input_shape(&self) -> &[i64] {
-        &self.stack.input_shape
+    /// Computes in `precision` from now on (see [`crate::precision`]). A new model computes in
+    /// float32, channels-last on the CPU (as the command line does unless asked otherwise).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
+        self.compute = None;
     }
 
-    /// The last index at or before `index` where a single tensor flows into the rest of the
-    /// model, so that layers from there on can run on it alone: `index` itself in a chain of
-    /// layers, the start of the residual block that holds it in ResNet50 or MobileNetV2.
-    ///
-    /// ```
-    /// use catsdogs::applications::{Backbone, Network};
-    /// let base = Network::new(Backbone::ResNet50, false, tch::Device::Cpu);
-    /// let model = catsdogs::model::Sequential::new(base);
-    /// let inside = model.layer_index("conv5_block1_2_conv").unwrap();
-    /// assert_eq!(model.layers()[model.cut_before(inside)].name(), "conv5_block1_1_conv");
-    /// ```
-    pub fn cut_before(&self, index: usize) -> usize {
-        self.stack.cut_before(index)
+    /// The same model, computing in `precision`.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.set_precision(precision);
+        self
     }
 
-    /// The shape of one sample of the tensor that flows into layer `index` (the input's for
-    /// 0), where [`Sequential::cut_before`] is `index`.
-    pub fn shape_into(&self, index: usize) -> Vec<i64> {
-        self.stack.shape_into(index)
+    /// Computes exactly as `compute` says, whatever the device (for comparisons and tests,
+    /// e.g. bf16 on a CPU without bf16 hardware, or fp32 in NCHW); overrides the precision.
+    pub fn with_compute(mut self, compute: Compute) -> Self {
+        self.compute = Some(compute);
+        self
     }
 
-    /// Runs the whole model on a batch of images (NCHW). `train` turns dropout on.
-    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.stack
-            .forward_range(x, 0..self.stack.layers.len(), train, Compute::FP32)
+    /// The precision asked for.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
-    /// Runs layers `range` on `x`, the tensor that flows into layer `range.start` (for example
-    /// a cached output of layer `range.start - 1`); an error if several do (a range that
-    /// starts inside a residual block).
-    pub fn forward_range(&self, x: &Tensor, range: Range<usize>, train: bool) -> Result<Tensor> {
-        self.stack.forward_range(x, range, train, Compute::FP32)
+    /// Keras's `model.compile(optimizer, loss, metrics=['acc'])`: the model will train with
+    /// `optimizer` (fresh state) and `loss`. Compile again after changing which layers are
+    /// trainable, as in Keras.
+    pub fn compile(&mut self, optimizer: impl Optimizer + 'static, loss: Loss) {
+        self.compile_boxed(Box::new(optimizer), loss);
     }
 
-    /// The layers as a stack, which runs any range of them computed as a
-    /// [`Compute`] says.
-    pub(crate) fn stack(&self) -> &Stack {
-        &self.stack
+    /// [`compile`](Model::compile) with an optimizer chosen at run time (as a saved model's
+    /// training config names it).
+    pub fn compile_boxed(&mut self, optimizer: Box<dyn Optimizer>, loss: Loss) {
+        self.compiled = Some(Compiled {
+            compiled_with: optimizer.config(),
+            optimizer,
+            loss,
+        });
     }
 
-    /// Every weight with its name (`"block1_conv1/kernel"`, `"dense_1/bias"`, ...), sharing
-    /// storage with the model's own.
-    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        self.stack.named_parameters(false)
+    /// What [`compile`](Model::compile) gave the model, or an error saying to compile it.
+    pub fn compiled(&self) -> Result<&Compiled> {
+        self.compiled.as_ref().ok_or_else(|| Error::NotCompiled {
+            model: self.name.clone(),
+        })
     }
 
-    /// The weights of trainable layers, named as in [`Sequential::named_parameters`]: what the
-    /// optimiser updates.
-    pub fn trainable_parameters(&self) -> Vec<(String, Tensor)> {
-        self.stack.named_parameters(true)
+    /// [`compiled`](Model::compiled), to change (the optimizer's learning rate, its state).
+    pub fn compiled_mut(&mut self) -> Result<&mut Compiled> {
+        let name = self.name.clone();
+        self.compiled
+            .as_mut()
+            .ok_or(Error::NotCompiled { model: name })
     }
 
-    /// A content hash (SHA-256, hex) of the kinds and weights of layers `range`: a cache key for
-    /// their outputs.
-    pub fn parameters_hash(&self, range: Range<usize>) -> Result<String> {
-        self.stack.parameters_hash(range)
+    /// Keras's `model.history`: the epochs of the last `fit`, also when it was stopped.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The class folders the last `fit` trained on, with their labels (Keras's
+    /// `class_indices` of its flow).
+    pub fn class_indices(&self) -> Option<&BTreeMap<String, u32>> {
+        self.class_indices.as_ref()
+    }
+
+    /// Records the class folders `fit` trains on.
+    pub(crate) fn set_class_indices(&mut self, classes: BTreeMap<String, u32>) {
+        self.class_indices = Some(classes);
+    }
+
+    /// The history, for `fit` to extend.
+    pub(crate) fn history_mut(&mut self) -> &mut History {
+        &mut self.history
+    }
+
+    /// The device that holds the weights (the CPU for a model without weights).
+    pub fn device(&self) -> Device {
+        self.layers
+            .iter()
+            .find_map(|l| l.weights().first().map(tch::Tensor::device))
+            .unwrap_or(Device::Cpu)
     }
 
     /// Moves every weight to `device`.
     pub fn to(&mut self, device: Device) {
-        self.stack.move_to(device);
-    }
-
-    /// Keras's `model.summary()`: the base as one row (`vgg16 (Model)`), then the head's layers.
-    pub fn summary(&self) -> Summary {
-        let shapes = self.stack.output_shapes();
-        let base = &self.stack.layers[..self.base_len];
-        let mut rows = Vec::new();
-        if !base.is_empty() {
-            rows.push(Row::new(
-                format!("{} (Model)", self.base_name),
-                keras_shape(&shapes[self.base_len - 1]),
-                (
-                    base.iter().map(Layer::count_params).sum(),
-                    base.iter().map(Layer::count_trainable_params).sum(),
-                ),
-            ));
+        for layer in &mut self.layers {
+            layer.move_to(device);
         }
-        rows.extend(self.stack.summary_rows(self.base_len));
-        Summary::of_rows(&self.stack.name, rows, false)
+    }
+}
+
+/// Keras's `models.Sequential` whose first element is a model (the tutorial's conv base).
+pub struct Sequential;
+
+impl Sequential {
+    /// `model = models.Sequential(); model.add(conv_base)`: a model named `sequential_1` that
+    /// starts with a copy of `conv_base`'s layers (shown as one row in its summary, as Keras
+    /// shows a nested model) and preprocesses images and computes as it does; add the head's
+    /// layers to it with [`Model::flatten`], [`Model::dropout`] and [`Model::dense`]. The copy
+    /// leaves `conv_base` as it is, so a notebook cell that builds the model runs again.
+    #[allow(clippy::new_ret_no_self, reason = "Keras's Sequential() makes a Model")]
+    pub fn new(conv_base: &Model) -> Model {
+        let layers: Vec<Layer> = conv_base.layers.iter().map(Layer::copy).collect();
+        Sequential::nest("sequential_1", conv_base, layers)
     }
 
-    /// Saves the weights and the architecture (layers, names, `trainable` flags) as one
-    /// safetensors file, written atomically.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let architecture = Architecture {
-            name: self.stack.name.clone(),
-            input_shape: self.stack.input_shape.clone(),
-            base_name: self.base_name.clone(),
-            base_len: self.base_len,
-            layers: self
-                .stack
-                .layers
-                .iter()
-                .map(|l| LayerConfig {
-                    name: l.name().to_string(),
-                    kind: l.kind().clone(),
-                    trainable: l.trainable(),
-                    inputs: l.inputs().to_vec(),
-                })
-                .collect(),
-        };
-        let metadata = HashMap::from([(
-            ARCHITECTURE_KEY.to_string(),
-            serde_json::to_string(&architecture).expect("architectures serialise"),
-        )]);
-        tensor_file::write(path.as_ref(), &self.named_parameters(), metadata)
+    /// `Sequential([base], name=name)` taking `base` itself, its weights moved rather than
+    /// copied: how a saved Sequential with a nested model loads
+    /// ([`crate::weights::load_model`]).
+    pub fn of(name: impl Into<String>, mut base: Model) -> Model {
+        let layers = std::mem::take(&mut base.layers);
+        Sequential::nest(name, &base, layers)
     }
 
-    /// Loads a model written by [`Sequential::save`] onto `device`.
-    pub fn load(path: impl AsRef<Path>, device: Device) -> Result<Self> {
-        let path = path.as_ref();
-        let (mut tensors, metadata) = tensor_file::read(path)?;
-        let invalid = |why: String| Error::Architecture {
-            path: path.display().to_string(),
-            why,
-        };
-        let json = metadata
-            .get(ARCHITECTURE_KEY)
-            .ok_or_else(|| invalid(format!("no '{ARCHITECTURE_KEY}' entry")))?;
-        let architecture: Architecture =
-            serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
-        architecture.check().map_err(invalid)?;
-        let mut layers = Vec::with_capacity(architecture.layers.len());
-        for config in architecture.layers {
-            let weights = config
-                .kind
-                .weight_shapes()
-                .iter()
-                .map(|(weight, _)| {
-                    let name = format!("{}/{weight}", config.name);
-                    tensors
-                        .remove(&name)
-                        .ok_or_else(|| invalid(format!("the tensor {name} is missing")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut layer =
-                Layer::with_weights(config.name, config.kind, weights)?.with_inputs(config.inputs);
-            layer.set_trainable(config.trainable);
-            layers.push(layer);
+    /// The Sequential `name` of `layers`, which are `base`'s (or copies of them).
+    fn nest(name: impl Into<String>, base: &Model, layers: Vec<Layer>) -> Model {
+        Model {
+            name: name.into(),
+            base: Some((base.name.clone(), layers.len())),
+            layers,
+            graph: base.graph.clone(),
+            rejected: None,
+            preprocess: base.preprocess,
+            precision: base.precision,
+            compute: base.compute,
+            compiled: None,
+            history: History::default(),
+            class_indices: None,
         }
-        let mut stack =
-            Stack::new(architecture.name, architecture.input_shape, layers).map_err(invalid)?;
-        stack.check().map_err(invalid)?;
-        stack.move_to(device);
-        Ok(Sequential {
-            stack,
-            base_name: architecture.base_name,
-            base_len: architecture.base_len,
-        })
     }
 }

@@ -3,6 +3,9 @@
 //! layers (VGG, a Sequential) gets Keras's three columns; a network with branches (ResNet50,
 //! MobileNetV2) the fourth, "Connected to", as Keras 2.2 prints them.
 //!
+//! [`Model::summary`] makes it for a model: a model that a [`super::Sequential`] started with
+//! shows as one row, as Keras shows a nested model; other models start with their input layer.
+//!
 //! ```
 //! use catsdogs::model::Summary;
 //! let rows = vec![("dense_1 (Dense)".to_string(), "(None, 1)".to_string(), 257, 257)];
@@ -12,6 +15,8 @@
 //! ```
 
 use std::fmt;
+
+use super::{Layer, Model};
 
 /// Keras's line length and column ends for sequential-like models.
 const LINE_LENGTH: usize = 65;
@@ -174,6 +179,52 @@ impl fmt::Display for Summary {
 impl fmt::Debug for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+impl Model {
+    /// Keras's `model.summary()`: for a [`super::Sequential`], its base as one row
+    /// (`vgg16 (Model)`), then the head's layers; for other models the input layer, then every
+    /// layer, with the "Connected to" column for networks with branches.
+    pub fn summary(&self) -> Summary {
+        let shapes = self.output_shapes();
+        let base = self.base_len();
+        let mut rows = Vec::new();
+        if base > 0 {
+            let layers = &self.layers[..base];
+            rows.push(Row::new(
+                format!("{} (Model)", self.base_name()),
+                keras_shape(&shapes[base - 1]),
+                (
+                    layers.iter().map(Layer::count_params).sum(),
+                    layers.iter().map(Layer::count_trainable_params).sum(),
+                ),
+            ));
+        } else {
+            rows.push(Row::new(
+                "input_1 (InputLayer)".to_string(),
+                keras_shape(self.input_shape()),
+                (0, 0),
+            ));
+        }
+        let chain = self.layers.iter().all(|layer| layer.inputs().is_empty());
+        for (i, (layer, shape)) in self.layers.iter().zip(shapes).enumerate().skip(base) {
+            let connected = self
+                .graph
+                .inputs_of(&self.layers, i)
+                .iter()
+                .map(|name| format!("{name}[0][0]"))
+                .collect();
+            rows.push(
+                Row::new(
+                    format!("{} ({})", layer.name(), layer.kind().class_name()),
+                    keras_shape(shape),
+                    (layer.count_params(), layer.count_trainable_params()),
+                )
+                .connected_to(connected),
+            );
+        }
+        Summary::of_rows(&self.name, rows, base == 0 && !chain)
     }
 }
 

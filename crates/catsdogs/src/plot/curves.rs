@@ -10,6 +10,7 @@ use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, ValueFormatte
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
+use super::canvas::Canvas;
 use super::{blank, bold, figure, text, Area, DrawError};
 use crate::display::Png;
 use crate::history::History;
@@ -24,18 +25,19 @@ const DOT: i32 = 4;
 const SMALL_DOT: u32 = 1;
 
 /// Where a panel puts values: epoch (x) and metric (y) to pixels of the figure.
-type Axes = Cartesian2d<EpochAxis, RangedCoordf64>;
+pub(super) type Axes = Cartesian2d<EpochAxis, RangedCoordf64>;
 
 /// The x axis: epochs, with ticks only on whole epochs.
 #[derive(Clone)]
-struct EpochAxis {
+pub(super) struct EpochAxis {
     range: RangedCoordf64,
     ticks: Vec<f64>,
 }
 
 impl EpochAxis {
-    /// Half an epoch of room (or 5%) on each side of the first and last epoch; ticks on the
-    /// first epoch and on multiples of a round step, at most about ten.
+    /// Half an epoch of room (or 5%) on each side of the first and last epoch; ticks on
+    /// multiples of a round step, at most about ten, and on the first epoch unless the next
+    /// tick would crowd it (closer than three quarters of a step: 1 beside 2).
     fn new(epochs: usize) -> EpochAxis {
         let last = epochs.max(1);
         let pad = (0.05 * (last - 1) as f64).max(0.5);
@@ -43,7 +45,9 @@ impl EpochAxis {
             .into_iter()
             .find(|step| last / step <= 10)
             .unwrap_or(last);
-        let ticks = std::iter::once(1)
+        let first = (step == 1 || 4 * (step - 1) >= 3 * step).then_some(1);
+        let ticks = first
+            .into_iter()
             .chain((step..=last).step_by(step).filter(|&e| e > 1))
             .map(|e| e as f64)
             .collect();
@@ -125,14 +129,14 @@ fn draw(history: &History, title: &str) -> (Png, Vec<Axes>) {
         Panel {
             caption: "Training and validation accuracy",
             metric: "Accuracy",
-            train: ("Training acc", history.acc()),
-            validation: ("Validation acc", history.val_acc()),
+            train: ("Training acc", history.acc().to_vec()),
+            validation: ("Validation acc", history.val_acc().to_vec()),
         },
         Panel {
             caption: "Training and validation loss",
             metric: "Loss",
-            train: ("Training loss", history.loss()),
-            validation: ("Validation loss", history.val_loss()),
+            train: ("Training loss", history.loss().to_vec()),
+            validation: ("Validation loss", history.val_loss().to_vec()),
         },
     ];
     let mut axes = Vec::new();
@@ -144,33 +148,61 @@ fn draw(history: &History, title: &str) -> (Png, Vec<Axes>) {
         };
         let halves = body.split_evenly((1, 2));
         for (area, panel) in halves.iter().zip(&panels) {
-            axes.push(draw_panel(area, panel, history.epochs.len())?);
+            axes.push(draw_panel(area, panel, history.len())?);
         }
         Ok(())
     });
     (png, axes)
 }
 
-fn draw_panel(area: &Area, panel: &Panel, epochs: usize) -> Result<Axes, DrawError> {
-    let values = panel.train.1.iter().chain(&panel.validation.1);
-    let (x, y) = (EpochAxis::new(epochs), value_range(values.copied()));
-    let legend = best_corner(&panel.train.1, &panel.validation.1, &x.range(), &y);
+/// A panel's chart: `caption` above, epochs 1 to `epochs` across, `metric` from `y` up, with
+/// its grid drawn; the panels of [`history_curves`] and [`super::compare`] alike.
+pub(super) fn panel_chart<'a, 'b>(
+    area: &'a Area<'b>,
+    caption: &str,
+    metric: &str,
+    epochs: usize,
+    y: Range<f64>,
+) -> Result<ChartContext<'a, Canvas<'b>, Axes>, DrawError> {
     let mut chart = ChartBuilder::on(area)
-        .caption(panel.caption, text(18.0))
+        .caption(caption, text(18.0))
         .margin(14)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(x, y)?;
+        .build_cartesian_2d(EpochAxis::new(epochs), y)?;
     chart
         .configure_mesh()
         .x_desc("Epochs")
-        .y_desc(panel.metric)
+        .y_desc(metric)
         .y_label_formatter(&|value| format!("{value:.2}"))
         .label_style(text(14.0))
         .axis_desc_style(text(15.0))
         .light_line_style(WHITE)
         .bold_line_style(RGBColor(235, 235, 235))
         .draw()?;
+    Ok(chart)
+}
+
+/// Draws the legend of the chart's labelled series in the corner `position`.
+pub(super) fn draw_legend<'a, 'b: 'a>(
+    chart: &mut ChartContext<'a, Canvas<'b>, Axes>,
+    position: SeriesLabelPosition,
+) -> Result<(), DrawError> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(text(14.0))
+        .background_style(WHITE)
+        .border_style(RGBColor(200, 200, 200))
+        .draw()
+}
+
+fn draw_panel(area: &Area, panel: &Panel, epochs: usize) -> Result<Axes, DrawError> {
+    let values = panel.train.1.iter().chain(&panel.validation.1);
+    let y = value_range(values.copied());
+    let x = EpochAxis::new(epochs).range();
+    let legend = best_corner(&panel.train.1, &panel.validation.1, &x, &y);
+    let mut chart = panel_chart(area, panel.caption, panel.metric, epochs, y)?;
 
     let (train_label, train) = &panel.train;
     chart
@@ -184,18 +216,12 @@ fn draw_panel(area: &Area, panel: &Panel, epochs: usize) -> Result<Axes, DrawErr
         )?
         .label(*validation_label)
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(legend)
-        .label_font(text(14.0))
-        .background_style(WHITE)
-        .border_style(RGBColor(200, 200, 200))
-        .draw()?;
+    draw_legend(&mut chart, legend)?;
     Ok(chart.as_coord_spec().clone())
 }
 
 /// (epoch, value) for each finite value, epochs counted from 1.
-fn points(values: &[f64]) -> impl Iterator<Item = (f64, f64)> + '_ {
+pub(super) fn points(values: &[f64]) -> impl Iterator<Item = (f64, f64)> + '_ {
     (1..)
         .zip(values)
         .filter(|(_, v)| v.is_finite())
@@ -250,7 +276,7 @@ fn best_corner(
 }
 
 /// The y axis: the finite values with 5% of room above and below, as matplotlib does.
-fn value_range(values: impl Iterator<Item = f64>) -> Range<f64> {
+pub(super) fn value_range(values: impl Iterator<Item = f64>) -> Range<f64> {
     let (low, high) = values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
@@ -270,21 +296,21 @@ fn value_range(values: impl Iterator<Item = f64>) -> Range<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::EpochMetrics;
+    use crate::history::Logs;
     use image::{Rgb, RgbImage};
 
     const BLUE_PIXEL: Rgb<u8> = Rgb([0, 0, 255]);
 
     fn history(acc: &[f64], val_acc: &[f64]) -> History {
         let mut history = History::default();
-        for (&acc, &val_acc) in acc.iter().zip(val_acc) {
-            history.push(EpochMetrics {
-                loss: 1.0 - acc,
-                acc,
-                val_loss: 1.0 - val_acc,
-                val_acc,
-                seconds: 1.0,
-            });
+        for (epoch, (&acc, &val_acc)) in acc.iter().zip(val_acc).enumerate() {
+            let logs = Logs::from([
+                ("loss".into(), 1.0 - acc),
+                ("acc".into(), acc),
+                ("val_loss".into(), 1.0 - val_acc),
+                ("val_acc".into(), val_acc),
+            ]);
+            history.push(epoch, &logs, 1.0);
         }
         history
     }
@@ -307,6 +333,8 @@ mod tests {
         assert_eq!(axis(1), (0.5..1.5, vec![1.0]));
         assert_eq!(axis(0), (0.5..1.5, vec![1.0]));
         assert_eq!(axis(3), (0.5..3.5, vec![1.0, 2.0, 3.0]));
+        let even = vec![2.0, 4.0, 6.0, 8.0, 10.0, 12.0];
+        assert_eq!(axis(12).1, even, "no tick on 1, one epoch from 2");
         let (range, ticks) = axis(30);
         assert!((range.start + 0.45).abs() < 1e-12 && (range.end - 31.45).abs() < 1e-12);
         assert_eq!(ticks, vec![1.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0]);
@@ -410,7 +438,7 @@ mod tests {
         let png = history_curves(&History::default(), "nothing yet");
         assert_eq!(png.dimensions(), (1200, 450));
         let mut diverged = history(&[0.5, 0.6], &[0.5, 0.6]);
-        diverged.epochs[1].loss = f64::NAN;
+        diverged.history.get_mut("loss").unwrap()[1] = f64::NAN;
         let (png, axes) = draw(&diverged, "");
         assert_eq!(pixel_at(&pixels(&png), &axes[1], (1.0, 0.5)), BLUE_PIXEL);
     }

@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! # use catsdogs::prelude::*;
-//! # fn f(model: &catsdogs::train::CompiledModel, test: &catsdogs::data::DirectoryIterator) -> catsdogs::Result<()> {
+//! # fn f(model: &catsdogs::model::Model, test: &catsdogs::data::DirectoryIterator) -> catsdogs::Result<()> {
 //! let interpretation = Interpretation::new(test, &model.predict_generator(test)?)?;
 //! interpretation.confusion_matrix()?;
 //! interpretation.top_losses(8)?;
@@ -103,8 +103,9 @@ impl Interpretation {
                 let (class, confidence) = if p > 0.5 { (1, p) } else { (0, 1.0 - p) };
                 let truth = &self.class_names[self.classes[i] as usize];
                 format!(
-                    "{} {confidence:.2} (truth: {truth})",
-                    self.class_names[class]
+                    "{} {} (truth: {truth})",
+                    self.class_names[class],
+                    super::probability(f64::from(confidence))
                 )
             })
             .collect::<Vec<_>>();

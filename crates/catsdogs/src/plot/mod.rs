@@ -1,28 +1,34 @@
 //! Figures, the counterpart of the tutorial's matplotlib plots: accuracy and loss curves after
-//! each training run, grids of images with captions, and a confusion matrix.
+//! each training run (and several runs' curves overlaid, [`compare`]), grids of images with
+//! captions, and a confusion matrix.
 //!
 //! Each function draws with plotters into memory and returns a [`Png`], which a notebook shows
 //! inline and the CLI saves. Text is drawn with DejaVu Sans, matplotlib's default font, embedded
-//! in the binary (crate `dejavu`), so no system font library is needed. Each PNG names its kind in
+//! in the binary (crate `dejavu`), so no system font library is needed, glyph by glyph where the
+//! font puts them ([`canvas`]). Each PNG names its kind in
 //! a `tEXt` chunk ([`Png::figure_kind`]), so a notebook check can tell the figures apart.
 //!
 //! ```
-//! use catsdogs::history::{EpochMetrics, History};
+//! use catsdogs::history::{History, Logs};
 //! let mut history = History::default();
-//! for (acc, val_acc) in [(0.80, 0.90), (0.90, 0.93)] {
-//!     history.push(EpochMetrics { loss: 1.0 - acc, acc, val_loss: 1.0 - val_acc, val_acc, seconds: 9.0 });
+//! for (epoch, (acc, val_acc)) in [(0.80, 0.90), (0.90, 0.93)].into_iter().enumerate() {
+//!     let logs = Logs::from([("loss".into(), 1.0 - acc), ("acc".into(), acc), ("val_loss".into(), 1.0 - val_acc), ("val_acc".into(), val_acc)]);
+//!     history.push(epoch, &logs, 9.0);
 //! }
 //! let png = catsdogs::plot::history_curves(&history, "Frozen VGG16 base");
 //! assert_eq!(png.dimensions(), (1200, 450));
 //! assert_eq!(png.figure_kind().as_deref(), Some("history-curves"));
 //! ```
 
+mod canvas;
+mod compare;
 mod confusion;
 mod curves;
 mod grid;
 mod heatmap;
 mod interpretation;
 
+pub use compare::compare;
 pub use confusion::confusion_matrix;
 pub use curves::{history_curves, PlotHistory};
 pub(crate) use grid::grid_figure;
@@ -53,17 +59,19 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::display::Png;
+use canvas::Canvas;
 
 /// The drawing area of a figure in memory.
-type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+type Area<'a> = DrawingArea<Canvas<'a>, Shift>;
 
 /// Why drawing on an [`Area`] failed.
-type DrawError = DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>;
+type DrawError = DrawingAreaErrorKind<<Canvas<'static> as DrawingBackend>::ErrorType>;
 
 /// The font family every figure uses: DejaVu Sans, registered once.
 const FONT: FontFamily<'static> = FontFamily::SansSerif;
 
-/// Registers DejaVu Sans (regular and bold) as plotters' sans-serif family.
+/// Registers DejaVu Sans (regular and bold) as plotters' sans-serif family, which plotters
+/// measures text with ([`Canvas`] draws it).
 fn register_fonts() {
     static FONTS: Once = Once::new();
     FONTS.call_once(|| {
@@ -71,32 +79,10 @@ fn register_fonts() {
             (FontStyle::Normal, dejavu::sans::regular()),
             (FontStyle::Bold, dejavu::sans::bold()),
         ] {
-            let font = without_kerning(bytes);
-            let registered = plotters::style::register_font(FONT.as_str(), style, font);
+            let registered = plotters::style::register_font(FONT.as_str(), style, bytes);
             assert!(registered.is_ok(), "the embedded DejaVu Sans font parses");
         }
     });
-}
-
-/// A copy of the TrueType font `bytes` whose `kern` table lists no kerning pairs, kept for the
-/// rest of the program (plotters holds fonts by `'static` reference; this runs once per style).
-///
-/// plotters 0.3 places each glyph without its left side bearing, which is harmless on its own
-/// but makes kerned pairs such as "Tr" overlap ("Training" reads "Tiaining"); unkerned, the
-/// letters are evenly spaced. The table's subtable count (a version-0 `kern` table) is set to 0.
-fn without_kerning(bytes: &[u8]) -> &'static [u8] {
-    let mut font = bytes.to_vec();
-    let be_u32 =
-        |at: usize| u32::from_be_bytes([font[at], font[at + 1], font[at + 2], font[at + 3]]);
-    let tables = usize::from(u16::from_be_bytes([font[4], font[5]]));
-    let kern = (0..tables)
-        .map(|i| 12 + 16 * i)
-        .find(|&record| &font[record..record + 4] == b"kern")
-        .map(|record| be_u32(record + 8) as usize);
-    if let Some(table) = kern {
-        font[table + 2..table + 4].copy_from_slice(&[0, 0]);
-    }
-    Box::leak(font.into_boxed_slice())
 }
 
 /// A text style of the figures' font.
@@ -134,12 +120,27 @@ fn figure(
     register_fonts();
     let size = image.dimensions();
     {
-        let root = BitMapBackend::with_buffer(&mut image, size).into_drawing_area();
+        let root = Canvas(BitMapBackend::with_buffer(&mut image, size)).into_drawing_area();
         draw(&root).unwrap_or_else(|e| panic!("drawing the {kind} figure: {e}"));
         root.present()
             .unwrap_or_else(|e| panic!("drawing the {kind} figure: {e}"));
     }
     Png::figure(&image, kind).unwrap_or_else(|e| panic!("encoding the {kind} figure: {e}"))
+}
+
+/// A probability for a caption, with enough digits to tell a small one from zero and a large
+/// one from one: two decimals between 0.01 and 0.99 (`0.46`), two significant digits of `p` or
+/// of `1 - p` beyond them (`0.0042`, `0.99961`), in scientific notation under 1e-4 (`3.1e-7`,
+/// `1 - 4.0e-7`).
+pub(crate) fn probability(p: f64) -> String {
+    let digits = |small: f64| (1.0 - small.log10().floor()) as usize;
+    match p {
+        p if !(p > 0.0 && p < 1.0) || (0.01..=0.99).contains(&p) => format!("{p:.2}"),
+        p if p < 1e-4 => format!("{p:.1e}"),
+        p if p < 0.01 => format!("{p:.*}", digits(p)),
+        p if 1.0 - p < 1e-4 => format!("1 - {:.1e}", 1.0 - p),
+        p => format!("{p:.*}", digits(1.0 - p)),
+    }
 }
 
 /// A white canvas.
@@ -149,13 +150,18 @@ fn blank(width: u32, height: u32) -> RgbImage {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::probability;
 
     #[test]
-    fn text_is_not_kerned() {
-        // DejaVu Sans kerns "T" and "r" by about -0.07 em; here "Tr" is exactly "T" then "r".
-        let style = text(1000.0);
-        let width = |s| text_size(s, &style).0 as i64;
-        assert!((width("Tr") - width("T") - width("r")).abs() <= 1);
+    fn probabilities_keep_small_apart_from_zero_and_large_from_one() {
+        let shown = [
+            0.0, 0.4567, 0.01, 0.0042, 0.000314, 3.14e-7, 0.995, 0.99961, 0.9999996, 1.0,
+        ]
+        .map(probability);
+        let expected = [
+            "0.00", "0.46", "0.01", "0.0042", "0.00031", "3.1e-7", "0.9950", "0.99961",
+        ];
+        assert_eq!(shown[..8], expected);
+        assert_eq!(shown[8..], ["1 - 4.0e-7", "1.00"]);
     }
 }

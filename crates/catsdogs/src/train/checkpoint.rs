@@ -1,9 +1,14 @@
 //! Checkpoints: after every epoch, `fit` writes the model, the optimizer's state, the History
 //! and the epoch into `<dir>/epoch-NNNN/`. The files go into a temporary folder first, which is
-//! then renamed into place, so a checkpoint folder is either complete or absent; a failed write
-//! removes its temporary folder. The state records each file's SHA-256, so a checkpoint damaged
+//! then renamed into place ([`AtomicFolder`]), so a checkpoint folder is either complete or
+//! absent; a failed write removes its temporary folder, and the next checkpoint removes those
+//! of writes that were killed. The state records each file's SHA-256, so a checkpoint damaged
 //! later is recognised. The newest checkpoint and the one before it are kept: when the newest
 //! is damaged, [`Checkpoint::latest`] falls back to the one before, and says so.
+//!
+//! The callbacks' states go with it: their JSON in the state file, their tensors (EarlyStopping's
+//! best weights) in `callbacks.safetensors` when any has some, and the reason training stopped
+//! when a callback stopped it, so that resuming a stopped run trains no further.
 //!
 //! The random numbers need no saving: `fit` seeds libtorch with `seed + epoch` before each
 //! epoch (the dropout masks), and the data module orders each epoch by its seed and the epoch
@@ -14,7 +19,7 @@
 //! use catsdogs::train::Checkpoint;
 //! if let Some(checkpoint) = Checkpoint::latest("runs/frozen/checkpoints")? {
 //!     println!("{} epochs done", checkpoint.epoch);
-//!     let model = catsdogs::model::Sequential::load(checkpoint.model_path(), catsdogs::device())?;
+//!     let model = catsdogs::model::Model::load(checkpoint.model_path(), catsdogs::device())?;
 //! }
 //! # Ok::<(), catsdogs::Error>(())
 //! ```
@@ -25,35 +30,49 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use super::Optimizer;
+use super::callbacks::{Fit, Stop};
+use crate::console::hint;
 use crate::error::{Error, Result};
-use crate::fsutil::{sync_folder, write_atomic};
+use crate::fsutil::{write_atomic, AtomicFolder};
 use crate::hashing::sha256_hex;
 use crate::history::History;
-use crate::model::Sequential;
+use crate::model::Model;
 use crate::tensor_file::{self};
 
-const FORMAT: &str = "catsdogs checkpoint 2";
+const FORMAT: &str = "catsdogs checkpoint 3";
+/// The format before the callbacks' states and the learning rate were kept, still read.
+const FORMAT_2: &str = "catsdogs checkpoint 2";
 const MODEL: &str = "model.safetensors";
 const OPTIMIZER: &str = "optimizer.safetensors";
 const HISTORY: &str = "history.json";
 const STATE: &str = "state.json";
+/// The tensors of the callbacks' states, named `<callback key>/<tensor name>`.
+const CALLBACKS: &str = "callbacks.safetensors";
 
 /// What a run was started with; resuming needs the same, or the result would differ from an
-/// uninterrupted run.
+/// uninterrupted run (and its History would mix two validation sets).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Settings {
     pub(crate) seed: u64,
     pub(crate) batch_size: usize,
+    /// (height, width) of the images (absent in older checkpoints).
+    #[serde(default)]
+    pub(crate) target_size: (u32, u32),
     /// The training flow's image-cache key: the same images in the same order.
     pub(crate) train_images: String,
+    /// The validation flow's (absent in older checkpoints).
+    #[serde(default)]
+    pub(crate) validation_images: String,
     pub(crate) optimizer: String,
     pub(crate) loss: String,
     /// How the layers computed, e.g. `bf16`.
     pub(crate) compute: String,
+    /// What the callbacks were made with, in order.
+    #[serde(default)]
+    pub(crate) callbacks: Vec<String>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 struct State {
     format: String,
     epoch: usize,
@@ -61,6 +80,15 @@ struct State {
     settings: Settings,
     /// SHA-256 of the checkpoint's other files, by name.
     files: BTreeMap<String, String>,
+    /// The optimizer's learning rate after the epoch (callbacks may change it).
+    #[serde(default)]
+    learning_rate: Option<f64>,
+    /// The callbacks' states after the epoch, by their keys.
+    #[serde(default)]
+    callbacks: BTreeMap<String, serde_json::Value>,
+    /// Why a callback stopped training after this epoch, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stopped: Option<String>,
 }
 
 /// A checkpoint on disk: the state after `epoch` finished epochs.
@@ -72,7 +100,7 @@ pub struct Checkpoint {
     pub history: History,
     /// The checkpoint's own folder, `<dir>/epoch-NNNN`.
     pub path: PathBuf,
-    settings: Settings,
+    state: State,
 }
 
 fn folder_name(epoch: usize) -> String {
@@ -132,9 +160,10 @@ impl Checkpoint {
             std::fs::read_to_string(path.join(STATE)).map_err(|e| format!("{STATE}: {e}"))?;
         let state: State = serde_json::from_str(&text)
             .ok()
-            .filter(|s: &State| s.format == FORMAT && s.epoch == epoch)
+            .filter(|s: &State| [FORMAT, FORMAT_2].contains(&s.format.as_str()) && s.epoch == epoch)
             .ok_or_else(|| format!("{STATE} is not a checkpoint state written by fit"))?;
-        for name in [MODEL, OPTIMIZER, HISTORY] {
+        let optional = state.files.contains_key(CALLBACKS).then_some(CALLBACKS);
+        for name in [MODEL, OPTIMIZER, HISTORY].into_iter().chain(optional) {
             let bytes = std::fs::read(path.join(name)).map_err(|e| format!("{name}: {e}"))?;
             if state.files.get(name) != Some(&sha256_hex(&bytes)) {
                 return Err(format!("{name} is not as it was written"));
@@ -145,26 +174,27 @@ impl Checkpoint {
             epoch,
             history,
             path: path.to_path_buf(),
-            settings: state.settings,
+            state,
         })
     }
 
-    /// The model file, loadable with [`Sequential::load`].
+    /// The model file, loadable with [`Model::load`].
     pub fn model_path(&self) -> PathBuf {
         self.path.join(MODEL)
+    }
+
+    /// Why a callback stopped the run after this checkpoint's epoch, if one did (such a run
+    /// trains no further when resumed).
+    pub fn stopped(&self) -> Option<&str> {
+        self.state.stopped.as_deref()
     }
 
     /// Writes the checkpoint after `epoch` epochs into `dir`, then removes all but it and the
     /// newest one before it. A failure leaves the earlier checkpoints as they were and says
     /// which checkpoint could not be written.
-    pub(crate) fn save(
-        dir: &Path,
-        epoch: usize,
-        model: &Sequential,
-        optimizer: &dyn Optimizer,
-        history: &History,
-        settings: &Settings,
-    ) -> Result<()> {
+    pub(crate) fn save(dir: &Path, epoch: usize, fit: &Fit) -> Result<()> {
+        let model = &*fit.model;
+        let optimizer = model.compiled()?.optimizer.as_ref();
         let name = folder_name(epoch);
         let path = dir.join(&name);
         let failed = |e: Error| {
@@ -176,19 +206,29 @@ impl Checkpoint {
             ),
         }
         };
-        let written = (|| -> Result<tempfile::TempDir> {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create folder", dir, e))?;
-            let temp = tempfile::Builder::new()
-                .prefix(&format!(".{name}."))
-                .tempdir_in(dir)
-                .map_err(|e| Error::io("cannot create a folder in", dir, e))?;
-            model.save(temp.path().join(MODEL))?;
+        let written = (|| -> Result<AtomicFolder> {
+            let folder = AtomicFolder::create(&path, |name| folder_epoch(name).is_some())?;
+            let temp = folder.path();
+            model.save(temp.join(MODEL))?;
             let metadata = HashMap::from([("optimizer".to_string(), optimizer.config())]);
-            tensor_file::write(&temp.path().join(OPTIMIZER), &optimizer.state(), metadata)?;
-            history.save(temp.path().join(HISTORY))?;
+            tensor_file::write(&temp.join(OPTIMIZER), &optimizer.state(), metadata)?;
+            model.history().save(temp.join(HISTORY))?;
+            let tensors: Vec<(String, tch::Tensor)> = fit
+                .state_tensors
+                .iter()
+                .flat_map(|(key, tensors)| {
+                    tensors
+                        .iter()
+                        .map(move |(name, t)| (format!("{key}/{name}"), t.shallow_clone()))
+                })
+                .collect();
+            let optional = (!tensors.is_empty()).then_some(CALLBACKS);
+            if optional.is_some() {
+                tensor_file::write(&temp.join(CALLBACKS), &tensors, HashMap::new())?;
+            }
             let mut files = BTreeMap::new();
-            for file in [MODEL, OPTIMIZER, HISTORY] {
-                let at = temp.path().join(file);
+            for file in [MODEL, OPTIMIZER, HISTORY].into_iter().chain(optional) {
+                let at = temp.join(file);
                 let bytes = std::fs::read(&at).map_err(|e| Error::io("cannot read", &at, e))?;
                 files.insert(file.to_string(), sha256_hex(&bytes));
             }
@@ -197,19 +237,21 @@ impl Checkpoint {
                 epoch,
                 rng: "tch::manual_seed(seed + epoch) before each epoch (epochs counted from 0)"
                     .into(),
-                settings: settings.clone(),
+                settings: fit.settings.clone(),
                 files,
+                learning_rate: Some(optimizer.learning_rate()),
+                callbacks: fit.states.clone(),
+                stopped: match &fit.stop {
+                    Some(Stop::Finished(reason)) => Some(reason.clone()),
+                    _ => None,
+                },
             };
             let json = serde_json::to_string_pretty(&state).expect("states serialise");
-            write_atomic(&temp.path().join(STATE), json.as_bytes())?;
-            Ok(temp)
+            write_atomic(&temp.join(STATE), json.as_bytes())?;
+            Ok(folder)
         })()
         .map_err(failed)?;
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::rename(written.path(), &path)
-            .map_err(|e| failed(Error::io("cannot rename into", &path, e)))?;
-        let _ = written.keep();
-        sync_folder(dir)?;
+        written.commit().map_err(failed)?;
         let mut epochs: Vec<usize> = std::fs::read_dir(dir)
             .map_err(|e| Error::io("cannot list", dir, e))?
             .filter_map(|e| e.ok())
@@ -223,31 +265,26 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// Puts the checkpoint's weights into `model` and its state into `optimizer`, after
-    /// checking that the model has the same layers and `trainable` flags and that `settings`
-    /// equal the checkpoint's.
-    pub(crate) fn restore(
-        &self,
-        model: &Sequential,
-        optimizer: &mut dyn Optimizer,
-        settings: &Settings,
-        device: Device,
-    ) -> Result<()> {
+    /// Puts the checkpoint into the run: its weights into the model, its state and learning
+    /// rate into the optimizer, its History, the epoch to go on from, and the callbacks'
+    /// states; after checking that the model has the same layers and `trainable` flags and
+    /// that the run's settings equal the checkpoint's.
+    pub(crate) fn restore(&self, fit: &mut Fit) -> Result<()> {
         let mismatch = |why: String| Error::CheckpointMismatch {
             dir: self.path.display().to_string(),
             why,
         };
-        if &self.settings != settings {
-            return Err(mismatch(differences(&self.settings, settings)));
+        if self.state.settings != fit.settings {
+            return Err(mismatch(differences(&self.state.settings, &fit.settings)));
         }
-        let saved = Sequential::load(self.model_path(), Device::Cpu)?;
-        let describe = |m: &Sequential| -> Vec<String> {
+        let saved = Model::load(self.model_path(), Device::Cpu)?;
+        let describe = |m: &Model| -> Vec<String> {
             m.layers()
                 .iter()
                 .map(|l| format!("{} {:?} trainable={}", l.name(), l.kind(), l.trainable()))
                 .collect()
         };
-        let (ours, theirs) = (describe(model), describe(&saved));
+        let (ours, theirs) = (describe(fit.model), describe(&saved));
         if ours != theirs {
             let first = ours
                 .iter()
@@ -258,16 +295,47 @@ impl Checkpoint {
                 });
             return Err(mismatch(first));
         }
-        let _guard = tch::no_grad_guard();
-        for ((_, mut weight), (_, value)) in model
-            .named_parameters()
-            .into_iter()
-            .zip(saved.named_parameters())
         {
-            weight.f_copy_(&value)?;
+            let _guard = tch::no_grad_guard();
+            for ((_, mut weight), (_, value)) in fit
+                .model
+                .named_parameters()
+                .into_iter()
+                .zip(saved.named_parameters())
+            {
+                weight.f_copy_(&value)?;
+            }
         }
+        let device = fit.model.device();
         let (state, _) = tensor_file::read(&self.path.join(OPTIMIZER))?;
-        optimizer.load_state(state.into_iter().collect(), device)
+        let optimizer = &mut fit.model.compiled_mut()?.optimizer;
+        optimizer.load_state(state.into_iter().collect(), device)?;
+        if let Some(lr) = self.state.learning_rate {
+            optimizer.set_learning_rate(lr);
+        }
+        *fit.model.history_mut() = self.history.clone();
+        fit.initial_epoch = self.epoch;
+        fit.restored = self.state.callbacks.clone();
+        fit.restored_tensors = BTreeMap::new();
+        if self.state.files.contains_key(CALLBACKS) {
+            let (tensors, _) = tensor_file::read(&self.path.join(CALLBACKS))?;
+            for (full, tensor) in tensors {
+                let Some((key, name)) = full.split_once('/') else {
+                    continue;
+                };
+                fit.restored_tensors
+                    .entry(key.to_string())
+                    .or_default()
+                    .push((name.to_string(), tensor.f_to_device(device)?));
+            }
+            for tensors in fit.restored_tensors.values_mut() {
+                tensors.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+        }
+        if let Some(reason) = &self.state.stopped {
+            fit.stop_training(reason.clone());
+        }
+        Ok(())
     }
 }
 
@@ -280,22 +348,64 @@ fn os_reason(error: &Error) -> String {
     }
 }
 
-/// `seed 1 (now 2), batch_size 50 (now 32)`: the settings that differ.
+/// What differs between the settings of a checkpoint and of this run, in words: "the
+/// training images are not those the checkpoint was trained with (...)", "the seed is 2, the
+/// checkpoint's 1 (--seed)"... Images of another size are said once, not as changed images.
 fn differences(saved: &Settings, now: &Settings) -> String {
-    let (saved, now) = (
-        serde_json::to_value(saved).expect("settings serialise"),
-        serde_json::to_value(now).expect("settings serialise"),
-    );
-    let (Some(saved), Some(now)) = (saved.as_object(), now.as_object()) else {
-        return String::new();
-    };
-    let differing: Vec<String> = saved
-        .iter()
-        .filter(|(k, v)| now.get(*k) != Some(v))
-        .map(|(k, v)| {
-            let new = now.get(k).cloned().unwrap_or_default();
-            format!("the checkpoint has {k} {v} but this run {new}")
+    let size = |(h, w): (u32, u32)| format!("{h}x{w}");
+    let compared = [
+        (
+            "the images are",
+            size(now.target_size),
+            size(saved.target_size),
+            Some(("--target-size", "FlowOptions::target_size")),
+        ),
+        (
+            "the seed is",
+            now.seed.to_string(),
+            saved.seed.to_string(),
+            Some(("--seed", "FitOptions::seed")),
+        ),
+        (
+            "the batches hold",
+            format!("{} images", now.batch_size),
+            format!("{} images", saved.batch_size),
+            Some(("--batch-size", "FlowOptions::batch_size")),
+        ),
+        (
+            "the optimizer is",
+            now.optimizer.clone(),
+            saved.optimizer.clone(),
+            Some(("--lr", "compile")),
+        ),
+        ("the loss is", now.loss.clone(), saved.loss.clone(), None),
+        (
+            "the layers compute in",
+            now.compute.clone(),
+            saved.compute.clone(),
+            Some(("--precision", "FitOptions::precision")),
+        ),
+    ];
+    let mut said: Vec<String> = compared
+        .into_iter()
+        .filter(|(_, now, then, _)| now != then)
+        .map(|(what, now, then, flag)| {
+            let flag = flag.map_or(String::new(), |(cli, api)| format!(" ({})", hint(cli, api)));
+            format!("{what} {now}, the checkpoint's {then}{flag}")
         })
         .collect();
-    differing.join(", ")
+    if saved.target_size == now.target_size {
+        for (what, same) in [
+            ("training", saved.train_images == now.train_images),
+            (
+                "validation",
+                saved.validation_images == now.validation_images,
+            ),
+        ] {
+            if !same {
+                said.push(format!("the {what} images are not those the checkpoint was trained with (files were added, removed, renamed or changed)"));
+            }
+        }
+    }
+    said.join(", and ")
 }

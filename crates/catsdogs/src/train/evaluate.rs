@@ -5,79 +5,93 @@
 use tch::Tensor;
 
 use super::classes::{check_classes, same_classes};
-use super::inputs::Inputs;
+use super::inputs::{source, Inputs};
 use super::report::{metrics_text, Totals};
-use super::{binary_accuracy, CompiledModel};
 use crate::data::DirectoryIterator;
 use crate::device::out_of_memory;
 use crate::error::Result;
+use crate::features::CacheOptions;
 use crate::interrupt;
+use crate::losses::{binary_accuracy, Loss};
+use crate::model::Model;
 use crate::precision::Compute;
 use crate::progress::Progress;
 
-impl CompiledModel {
-    /// Refuses a flow that [`evaluate`](Self::evaluate) cannot measure this model on: not two
+/// Mean loss and accuracy of `model` over a source's images, by `loss`, without training;
+/// with a progress bar if one is given.
+pub(super) fn evaluate_source(
+    model: &Model,
+    loss: Loss,
+    source: &Inputs,
+    progress: Option<&Progress>,
+    compute: Compute,
+) -> Result<(f64, f64)> {
+    let _guard = tch::no_grad_guard();
+    let device = model.device();
+    let flow = source.flow();
+    let end = model.layers().len();
+    let mut totals = Totals::default();
+    for (step, batch) in source.batches(0, device).enumerate() {
+        let at = || {
+            format!(
+                "while evaluating on {}, step {}/{}",
+                flow.directory.display(),
+                step + 1,
+                flow.len()
+            )
+        };
+        interrupt::check(at)?;
+        let run = |(x, y): (Tensor, Tensor)| -> Result<(f64, i64, usize)> {
+            let p = model.run(&x, source.start()..end, false, compute)?;
+            let value = loss.f_compute(&p, &y)?.f_double_value(&[])?;
+            let correct = binary_accuracy(&p, &y)?.f_int64_value(&[])?;
+            Ok((value, correct, y.size()[0] as usize))
+        };
+        let (value, correct, images) = batch
+            .and_then(run)
+            .map_err(|e| out_of_memory(e, device, flow.batch_size(), at))?;
+        totals.add(value, correct, images);
+        if let Some(progress) = progress {
+            let (loss, acc) = totals.means();
+            progress.set(step as u64 + 1, &metrics_text("", loss, acc));
+        }
+    }
+    Ok(totals.means())
+}
+
+impl Model {
+    /// Refuses a flow that [`evaluate`](Model::evaluate) cannot measure this model on: not two
     /// classes, or other classes than the model was trained on.
     pub(crate) fn check_evaluation(&self, flow: &DirectoryIterator) -> Result<()> {
         check_classes(flow, "evaluation")?;
-        match &self.classes {
+        match self.class_indices() {
             Some(classes) => same_classes(classes, "the model's training folder", flow),
             None => Ok(()),
         }
     }
 
-    /// Mean loss and accuracy over a source's images, without training; with a progress bar
-    /// if one is given.
-    pub(super) fn evaluate_source(
-        &self,
-        source: &Inputs,
-        progress: Option<&Progress>,
-        compute: Compute,
-    ) -> Result<(f64, f64)> {
-        let _guard = tch::no_grad_guard();
-        let device = self.device();
-        let flow = source.flow();
-        let end = self.model.layers().len();
-        let mut totals = Totals::default();
-        for (step, batch) in source.batches(0, device).enumerate() {
-            let at = || {
-                format!(
-                    "while evaluating on {}, step {}/{}",
-                    flow.directory.display(),
-                    step + 1,
-                    flow.len()
-                )
-            };
-            interrupt::check(at)?;
-            let run = |(x, y): (Tensor, Tensor)| -> Result<(f64, i64, usize)> {
-                let p =
-                    self.model
-                        .stack()
-                        .forward_range(&x, source.start()..end, false, compute)?;
-                let loss = self.loss.f_compute(&p, &y)?.f_double_value(&[])?;
-                let correct = binary_accuracy(&p, &y)?.f_int64_value(&[])?;
-                Ok((loss, correct, y.size()[0] as usize))
-            };
-            let (loss, correct, images) = batch
-                .and_then(run)
-                .map_err(|e| out_of_memory(e, device, flow.batch_size(), at))?;
-            totals.add(loss, correct, images);
-            if let Some(progress) = progress {
-                let (loss, acc) = totals.means();
-                progress.set(step as u64 + 1, &metrics_text("", loss, acc));
-            }
-        }
-        Ok(totals.means())
+    /// Keras's `evaluate_generator(flow)`: the mean loss (the compiled one) and accuracy over
+    /// the flow's images, as `(loss, acc)`. Reuses features that `fit` cached for the same
+    /// images and weights.
+    pub fn evaluate(&self, flow: &DirectoryIterator) -> Result<(f64, f64)> {
+        self.evaluate_with(flow, &CacheOptions::default())
     }
 
-    /// Keras's `evaluate_generator(flow)`: the mean loss and accuracy over the flow's images,
-    /// as `(loss, acc)`. Reuses features that `fit` cached for the same images and weights.
-    pub fn evaluate(&mut self, flow: &DirectoryIterator) -> Result<(f64, f64)> {
+    /// [`evaluate`](Model::evaluate), looking for cached features as `cache` says (in its
+    /// folder; nowhere when it is off).
+    pub fn evaluate_with(
+        &self,
+        flow: &DirectoryIterator,
+        cache: &CacheOptions,
+    ) -> Result<(f64, f64)> {
+        self.check()?;
+        let loss = self.compiled()?.loss;
         self.check_evaluation(flow)?;
+        let compute = self.compute()?;
         let _stoppable = interrupt::stoppable();
-        let source = self.source(flow, false)?;
+        let source = source(self, cache, flow, compute, false)?;
         let progress = Progress::new(flow.len() as u64);
-        let (loss, acc) = self.evaluate_source(&source, Some(&progress), self.compute()?)?;
+        let (loss, acc) = evaluate_source(self, loss, &source, Some(&progress), compute)?;
         progress.finish(&metrics_text("", loss, acc));
         Ok((loss, acc))
     }

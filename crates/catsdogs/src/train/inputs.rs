@@ -3,12 +3,11 @@
 
 use tch::{Device, Tensor};
 
-use super::predict::model_device;
-use super::FitOptions;
 use crate::data::DirectoryIterator;
 use crate::error::Result;
-use crate::features::{Features, Request};
-use crate::model::Sequential;
+use crate::features::{self, CacheOptions, Features, Request};
+use crate::model::Model;
+use crate::precision::Compute;
 
 /// The images of a flow, or their features at a cut.
 pub(super) enum Inputs<'a> {
@@ -57,20 +56,25 @@ impl Inputs<'_> {
     }
 }
 
-/// What the feature cache is asked for a pass over `flow`.
-pub(super) fn request<'a>(
-    model: &'a Sequential,
-    options: &'a FitOptions,
+/// Where a pass over `flow` reads its inputs: the features at the model's cut if the cache has
+/// them (or, with `make`, can make them), else the images.
+pub(super) fn source<'a>(
+    model: &Model,
+    options: &CacheOptions,
     flow: &'a DirectoryIterator,
+    compute: Compute,
     make: bool,
-) -> Result<Request<'a>> {
-    let device = model_device(model);
-    Ok(Request {
+) -> Result<Inputs<'a>> {
+    let request = Request {
         model,
         flow,
-        options: &options.cache,
-        compute: options.compute_on(device)?,
-        device,
+        options,
+        compute,
+        device: model.device(),
         make,
+    };
+    Ok(match features::features(&request)? {
+        Some(features) => Inputs::Features(flow, features),
+        None => Inputs::Images(flow),
     })
 }

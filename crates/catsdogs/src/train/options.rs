@@ -1,26 +1,25 @@
-//! The options of `fit` and `evaluate`, Keras-like: a seed, the feature cache, checkpoints and
-//! resumption, and the precision of the layers.
+//! The options of `fit`, Keras-like: a seed, the feature cache, checkpoints and resumption,
+//! and callbacks. How the layers compute is the model's (`Model::set_precision`).
 
+use std::fmt;
 use std::path::PathBuf;
 
-use tch::Device;
-
-use crate::error::Result;
+use super::callbacks::Callback;
 use crate::features::CacheOptions;
-use crate::precision::{Compute, Precision};
 
-/// The options of [`CompiledModel::fit_with`](super::CompiledModel::fit_with), with Keras-like defaults: seed 0, feature cache
-/// on, no checkpoints, and the device's fast precision (`auto`: bf16 where the hardware has it,
-/// fp32 elsewhere; see [`crate::precision`]).
+/// The options of [`Model::fit_with`](crate::model::Model::fit_with), with Keras-like
+/// defaults: seed 0, feature cache on, no checkpoints, no callbacks of one's own.
 ///
 /// ```
-/// use catsdogs::precision::Precision;
 /// use catsdogs::train::FitOptions;
-/// let options = FitOptions::default().seed(7).checkpoints("runs/frozen").resume(true);
+/// use catsdogs::train::callbacks::TerminateOnNaN;
+/// let options = FitOptions::default().seed(7).checkpoints("runs/frozen").resume(true)
+///     .callback(TerminateOnNaN::default());
 /// assert_eq!(options.seed, 7);
-/// assert!(options.cache.enabled && options.precision == Precision::Auto);
+/// assert!(options.cache.enabled);
+/// assert_eq!(options.callbacks.len(), 1);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Default)]
 pub struct FitOptions {
     /// Seeds the dropout masks: libtorch is seeded with `seed + epoch` before each epoch. (The
     /// order of the images is the flow's: see `FlowOptions::seed`.)
@@ -31,11 +30,21 @@ pub struct FitOptions {
     pub checkpoint_dir: Option<PathBuf>,
     /// Continue from the latest checkpoint in `checkpoint_dir`, if there is one.
     pub resume: bool,
-    /// The precision of the layers (default `auto`).
-    pub precision: Precision,
-    /// Exactly how to compute, whatever the device: overrides `precision` (for comparisons
-    /// and tests, e.g. bf16 on a CPU without bf16 hardware, or fp32 channels-last).
-    pub compute: Option<Compute>,
+    /// Keras's `callbacks=[...]`, called in order after `fit`'s own.
+    pub callbacks: Vec<Box<dyn Callback>>,
+}
+
+impl fmt::Debug for FitOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let callbacks: Vec<String> = self.callbacks.iter().map(|c| c.config()).collect();
+        f.debug_struct("FitOptions")
+            .field("seed", &self.seed)
+            .field("cache", &self.cache)
+            .field("checkpoint_dir", &self.checkpoint_dir)
+            .field("resume", &self.resume)
+            .field("callbacks", &callbacks)
+            .finish()
+    }
 }
 
 impl FitOptions {
@@ -64,7 +73,7 @@ impl FitOptions {
         self
     }
 
-    /// Writes a checkpoint into `dir` after every epoch.
+    /// Writes a checkpoint into `dir` after every epoch (Keras's `BackupAndRestore`).
     pub fn checkpoints(mut self, dir: impl Into<PathBuf>) -> Self {
         self.checkpoint_dir = Some(dir.into());
         self
@@ -76,25 +85,9 @@ impl FitOptions {
         self
     }
 
-    /// Sets the precision of the layers.
-    pub fn precision(mut self, precision: Precision) -> Self {
-        self.precision = precision;
+    /// Adds a callback, called after `fit`'s own and those added before it.
+    pub fn callback(mut self, callback: impl Callback + 'static) -> Self {
+        self.callbacks.push(Box::new(callback));
         self
-    }
-
-    /// Computes exactly as `compute` says, whatever the device (see
-    /// [`compute`](Self::compute)).
-    pub fn compute(mut self, compute: Compute) -> Self {
-        self.compute = Some(compute);
-        self
-    }
-
-    /// How the layers compute on `device`: [`compute`](Self::compute) if set, else the
-    /// precision resolved for the device (an error says when it cannot be had there).
-    pub fn compute_on(&self, device: Device) -> Result<Compute> {
-        match self.compute {
-            Some(compute) => Ok(compute),
-            None => self.precision.resolve(device),
-        }
     }
 }

@@ -1,8 +1,10 @@
 //! What `fit` and `evaluate` say: Keras's numbers in progress lines, per-image totals, and the
 //! sentence that tells what the checkpoints hold when a run stops.
 
-use super::{Checkpoint, FitOptions};
+use std::path::Path;
+
 use crate::console::hint;
+use crate::history::Logs;
 
 /// Per-image sums over an epoch or an evaluation.
 #[derive(Default)]
@@ -45,6 +47,24 @@ fn keras_number(value: f64) -> String {
     }
 }
 
+/// Keras's logs in a progress line: `loss: 0.3012 - acc: 0.8750 - val_loss: 0.2871 -
+/// val_acc: 0.9000`, loss and accuracy first, then the others by name.
+pub(crate) fn logs_text(logs: &Logs) -> String {
+    let first = ["loss", "acc", "val_loss", "val_acc"];
+    let ordered = first
+        .iter()
+        .filter_map(|name| Some((*name, *logs.get(*name)?)))
+        .chain(
+            logs.iter()
+                .filter(|(name, _)| !first.contains(&name.as_str()))
+                .map(|(name, value)| (name.as_str(), *value)),
+        );
+    let parts: Vec<String> = ordered
+        .map(|(name, value)| format!("{name}: {}", keras_number(value)))
+        .collect();
+    parts.join(" - ")
+}
+
 /// `loss: 0.3012 - acc: 0.8750`, with `prefix` before each name (`val_`).
 pub(super) fn metrics_text(prefix: &str, loss: f64, acc: f64) -> String {
     format!(
@@ -54,18 +74,9 @@ pub(super) fn metrics_text(prefix: &str, loss: f64, acc: f64) -> String {
     )
 }
 
-/// How many epochs the checkpoint folder holds now.
-pub(super) fn saved_epochs(options: &FitOptions) -> usize {
-    options
-        .checkpoint_dir
-        .as_ref()
-        .and_then(|dir| Checkpoint::latest(dir).ok().flatten())
-        .map_or(0, |c| c.epoch)
-}
-
 /// What the checkpoints hold after `epochs` epochs, and how to continue.
-pub(super) fn saved_note(options: &FitOptions, epochs: usize) -> String {
-    match (&options.checkpoint_dir, epochs) {
+pub(crate) fn saved_note(checkpoints: Option<&Path>, epochs: usize) -> String {
+    match (checkpoints, epochs) {
         (None, _) => format!(
             "no checkpoint folder was set ({}), so nothing is saved",
             hint("--out", "FitOptions::checkpoints")
@@ -101,6 +112,17 @@ mod tests {
         assert_eq!(
             metrics_text("val_", 0.25, 0.9),
             "val_loss: 0.2500 - val_acc: 0.9000"
+        );
+        let logs = Logs::from([
+            ("val_acc".into(), 0.9),
+            ("lr".into(), 1e-5),
+            ("loss".into(), 0.25),
+            ("acc".into(), 0.5),
+            ("val_loss".into(), 0.3),
+        ]);
+        assert_eq!(
+            logs_text(&logs),
+            "loss: 0.2500 - acc: 0.5000 - val_loss: 0.3000 - val_acc: 0.9000 - lr: 1.0000e-05"
         );
     }
 }

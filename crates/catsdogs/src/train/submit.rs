@@ -7,9 +7,8 @@
 //!
 //! ```no_run
 //! use catsdogs::experiments::load_trained;
-//! let (model, preprocess) = load_trained("runs/frozen".as_ref(), None)?;
-//! let compute = catsdogs::precision::Compute::FP32;
-//! let report = catsdogs::train::submit::submit(&model, preprocess, "test1.zip".as_ref(), "submission.csv".as_ref(), 50, compute)?;
+//! let model = load_trained("runs/frozen".as_ref(), None)?;
+//! let report = catsdogs::train::submit::submit(&model, "test1.zip".as_ref(), "submission.csv".as_ref(), 50)?;
 //! println!("{} rows", report.rows);
 //! # Ok::<(), catsdogs::Error>(())
 //! ```
@@ -21,11 +20,10 @@ use zip::ZipArchive;
 
 use super::predict::probabilities;
 use super::predict::{input_size, pixels_to_batch};
-use crate::data::{decode_rgb, is_image_name, Preprocess};
+use crate::data::{decode_rgb, is_image_name};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::model::Sequential;
-use crate::precision::Compute;
+use crate::model::Model;
 use crate::progress::Progress;
 
 /// What [`submit`] wrote.
@@ -56,18 +54,19 @@ fn entry_id(name: &str) -> Option<u64> {
     (id.to_string() == stem).then_some(id)
 }
 
-/// Predicts every image `N.jpg` of `test_zip` with `model`, computing as `compute` says, and
+/// Predicts every image `N.jpg` of `test_zip` with `model`, preprocessed and computed as the
+/// model says, and
 /// writes Kaggle's `id,label` CSV to `out`, sorted by id, `batch_size` images at a time.
 pub fn submit(
-    model: &Sequential,
-    preprocess: Preprocess,
+    model: &Model,
     test_zip: &Path,
     out: &Path,
     batch_size: usize,
-    compute: Compute,
 ) -> Result<SubmitReport> {
+    let compute = model.compute()?;
+    let preprocess = model.preprocess();
     crate::data::check_batch_size(batch_size)?;
-    let file = std::fs::File::open(test_zip).map_err(|e| Error::io("cannot open", test_zip, e))?;
+    let file = crate::fsutil::open_file(test_zip)?;
     let invalid = |why: String| Error::Invalid {
         path: test_zip.display().to_string(),
         why,
@@ -121,7 +120,8 @@ pub fn submit(
                 Ok(())
             })?;
         let x = pixels_to_batch(&pixels, target_size, preprocess)?;
-        let p = probabilities(model, &x, batch_size, compute)?;
+        let name = |i: usize| format!("{} of {}", chunk[i].2, test_zip.display());
+        let p = probabilities(model, &x, batch_size, compute, &name)?;
         for (i, (id, _, _)) in chunk.iter().enumerate() {
             csv.push_str(&format!("{id},{}\n", p.f_double_value(&[i as i64])? as f32));
         }

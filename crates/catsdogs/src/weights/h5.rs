@@ -1,101 +1,54 @@
-//! Keras's legacy HDF5 weights layout (`model.save_weights`, and the official VGG16 files):
-//! the root attribute `layer_names` lists every layer; each layer is a group whose attribute
+//! Keras's HDF5 weights layout (`model.save_weights`, and the official VGG16 files): the root
+//! attribute `layer_names` lists every layer; each layer is a group whose attribute
 //! `weight_names` lists its datasets in Keras's order (kernel, then bias), e.g.
 //! `block1_conv1/block1_conv1_W_1:0`. Layers without weights are empty groups. A full-model
-//! file (`model.save`) keeps the same layout under `model_weights`.
-//!
-//! Read with `hdf5-reader`, a pure-Rust, memory-mapped HDF5 reader: no system libhdf5.
+//! file (`model.save`) keeps the same layout under `model_weights`, which
+//! [`keras_file`](super::keras_file) reads; both are read by its Keras 2 reader.
 
 use std::path::Path;
 
-use hdf5_reader::error::{Error as H5Error, Result as H5Result};
-use hdf5_reader::group::Group;
-use hdf5_reader::Hdf5File;
 use tch::Tensor;
 
-use crate::error::{Error, Result};
+use super::keras_file::h5_read::H5;
+use super::keras_file::{keras2, Values};
+use crate::error::Result;
 
-/// The HDF5 format signature, at the start of the file.
-pub(super) const SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
+pub(super) use super::keras_file::h5_read::SIGNATURE;
 
 /// A layer's weights in Keras's order: (dataset name, tensor).
 pub(super) type LayerWeights = Vec<(String, Tensor)>;
 
-/// Every layer of the file in order, with its weights.
+/// Every layer of the file with weights, in order, with its weights.
 pub(super) fn read_keras(path: &Path) -> Result<Vec<(String, LayerWeights)>> {
-    let unreadable = |why: String| Error::Unreadable {
-        path: path.display().to_string(),
-        format: "Keras HDF5 weights",
-        why,
+    let h5 = H5::open(path, "Keras HDF5 weights")?;
+    let root = h5.required_group("")?;
+    let (group, at) = match h5.group("model_weights")? {
+        // A whole-model file keeps the layout under `model_weights`.
+        Some(weights) if h5.strings(&root, "", "layer_names")?.is_none() => {
+            (weights, "model_weights")
+        }
+        _ => (root, ""),
     };
-    let h5 = |e: H5Error| unreadable(e.to_string());
-    let file = Hdf5File::open(path).map_err(h5)?;
-    let mut root = file.root_group().map_err(h5)?;
-    if root.attribute("layer_names").is_err() {
-        if let Ok(weights) = root.group("model_weights") {
-            root = weights;
+    let mut groups: Vec<(String, LayerWeights)> = Vec::new();
+    for layer in keras2::read_layers(&h5, &group, at)? {
+        let weights = layer
+            .weights
+            .into_iter()
+            .map(|weight| {
+                let shape: Vec<i64> = weight.shape.iter().map(|&d| d as i64).collect();
+                let tensor = match weight.values {
+                    Values::F32(values) => Tensor::from_slice(&values),
+                    Values::I64(values) => Tensor::from_slice(&values),
+                };
+                Ok((weight.name, tensor.f_reshape(&shape)?))
+            })
+            .collect::<Result<LayerWeights>>()?;
+        // The layer's group, whatever the names of its weights say.
+        let group = layer.path[0].clone();
+        match groups.last_mut() {
+            Some((name, tensors)) if *name == group => tensors.extend(weights),
+            _ => groups.push((group, weights)),
         }
     }
-    let layer_names = strings_attribute(&root, "layer_names")
-        .map_err(h5)?
-        .ok_or_else(|| {
-            unreadable("it has no attribute 'layer_names', so it was not written by Keras".into())
-        })?;
-    let mut layers = Vec::with_capacity(layer_names.len());
-    for layer in layer_names {
-        let group = root.group(&layer).map_err(h5)?;
-        let weight_names = strings_attribute(&group, "weight_names")
-            .map_err(h5)?
-            .unwrap_or_default();
-        let mut weights = Vec::with_capacity(weight_names.len());
-        for weight in weight_names {
-            let tensor = read_dataset(&group, &weight)
-                .map_err(|e| unreadable(format!("layer {layer}, dataset {weight}: {e}")))?;
-            weights.push((weight, tensor));
-        }
-        layers.push((layer, weights));
-    }
-    Ok(layers)
-}
-
-/// A list-of-strings attribute, `None` if absent. Keras splits long lists over `name0`,
-/// `name1`, ...; an empty list may be stored as an empty float array.
-fn strings_attribute(group: &Group, name: &str) -> H5Result<Option<Vec<String>>> {
-    let read = |name: &str| -> H5Result<Option<Vec<String>>> {
-        let Ok(attribute) = group.attribute(name) else {
-            return Ok(None);
-        };
-        if attribute.num_elements()? == 0 {
-            return Ok(Some(Vec::new()));
-        }
-        attribute.read_strings().map(Some)
-    };
-    if let Some(strings) = read(name)? {
-        return Ok(Some(strings));
-    }
-    let mut chunks = Vec::new();
-    while let Some(chunk) = read(&format!("{name}{}", chunks.len()))? {
-        chunks.push(chunk);
-    }
-    Ok((!chunks.is_empty()).then(|| chunks.concat()))
-}
-
-/// A float dataset at `path` (which may go through subgroups, as in `fc1/kernel:0`).
-fn read_dataset(group: &Group, path: &str) -> H5Result<Tensor> {
-    let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    let name = parts.pop().unwrap_or_default();
-    let mut group = group.clone();
-    for part in parts {
-        group = group.group(part)?;
-    }
-    let dataset = group.dataset(name)?;
-    let shape: Vec<i64> = dataset
-        .shape()
-        .iter()
-        .map(|&d| i64::try_from(d).unwrap_or(i64::MAX))
-        .collect();
-    let count = crate::tensor_file::checked_elements(&shape).map_err(H5Error::Other)?;
-    let mut values = vec![0f32; count as usize];
-    dataset.read_into(&mut values)?;
-    Ok(Tensor::from_slice(&values).reshape(&shape))
+    Ok(groups)
 }

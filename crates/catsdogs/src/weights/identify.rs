@@ -121,12 +121,14 @@ fn named_size(path: &Path) -> Option<i64> {
     parts.next()?.parse().ok()
 }
 
-/// Refuses weights of `holds` where `expected` is asked for, saying what to give or ask for.
-pub(super) fn expect(path: &str, holds: Backbone, expected: Backbone) -> Result<()> {
+/// Refuses weights of `holds` where `expected` is asked for, saying what to give or ask for:
+/// under the command line, the network asked for with the flag `flag` (`--model`, or
+/// `--backbone` for `train`).
+pub(super) fn expect(path: &str, holds: Backbone, expected: Backbone, flag: &str) -> Result<()> {
     if holds == expected {
         return Ok(());
     }
-    let ask = format!("--model {}", holds.name());
+    let ask = format!("{flag} {}", holds.name());
     let ask_api = format!("Backbone::{:?}", holds);
     Err(Error::WrongNetwork {
         path: path.to_string(),

@@ -12,6 +12,11 @@
 //! `fc1`'s rows in NCHW-flatten order (Keras flattens NHWC, so its `fc1` rows are permuted on
 //! import).
 //!
+//! Keras's whole-model files (Keras 2's `.h5` and Keras 3's `.keras`, with the model's config
+//! and the optimizer's variables) are read and written as plain data by [`keras_file`], whose
+//! Keras 2 reader also reads the `.h5` weights files here; [`load_model`] makes a model of one,
+//! and [`Model::save_keras`] one of a model.
+//!
 //! torchvision's `resnet50` and `mobilenet_v2` map onto the same layers, but their networks
 //! differ from Keras's in places (see [`crate::applications::resnet50`] and
 //! [`crate::applications::mobilenet_v2`]): their weights build the torchvision
@@ -29,6 +34,8 @@
 
 mod h5;
 mod identify;
+pub mod keras_file;
+mod keras_model;
 mod layout;
 mod pickle;
 mod torchvision;
@@ -37,15 +44,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::Path;
 
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 pub use crate::data::Preprocess;
+pub use keras_model::load_model;
 
-use crate::applications::{Backbone, Flavor, Network, Pooling, TOP_INPUT_SIZE};
+use crate::applications::{Application, Backbone, Flavor, Pooling, TOP_INPUT_SIZE};
 use crate::error::{Error, Result};
-use crate::model::{Layer, LayerKind, LayerSpec};
+use crate::model::{Layer, LayerKind, LayerSpec, Model};
 use crate::tensor_file;
-use crate::vgg16::Vgg16;
 use layout::Layout;
 use torchvision::VggIndex;
 
@@ -97,6 +104,16 @@ fn keras_aliases(backbone: Backbone, layer: &str) -> &'static [&'static str] {
     }
 }
 
+/// A file's first bytes (up to 16), which tell its format.
+fn head(path: &Path) -> Result<Vec<u8>> {
+    let mut head = [0u8; 16];
+    let mut file = crate::fsutil::open_file(path)?;
+    let read = file
+        .read(&mut head)
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    Ok(head[..read].to_vec())
+}
+
 /// The text of a metadata entry as a value of `T` (its serde name).
 fn parsed<T: serde::de::DeserializeOwned>(
     metadata: &HashMap<String, String>,
@@ -112,12 +129,7 @@ impl Weights {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let mut head = [0u8; 16];
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-        let read = file
-            .read(&mut head)
-            .map_err(|e| Error::io("cannot read", path, e))?;
-        let head = &head[..read];
+        let head = &head(path)?;
         let (contents, format, metadata) = if head.starts_with(h5::SIGNATURE) {
             let tensors = h5::read_keras(path)?
                 .into_iter()
@@ -217,9 +229,15 @@ impl Weights {
     }
 
     /// An error unless these are `backbone`'s weights: one sentence naming the file, what it
-    /// holds and what was asked for.
+    /// holds and what was asked for (with `--model` under the command line).
     pub fn expect(&self, backbone: Backbone) -> Result<()> {
-        identify::expect(&self.path, self.backbone, backbone)
+        self.expect_asked_with(backbone, "--model")
+    }
+
+    /// As [`expect`](Self::expect), for a command whose flag `flag` asks for the network (such
+    /// as `train`'s `--backbone`).
+    pub fn expect_asked_with(&self, backbone: Backbone, flag: &str) -> Result<()> {
+        identify::expect(&self.path, self.backbone, backbone, flag)
     }
 
     /// The weights of the layer `name` of kind `kind` (in [`LayerKind::weight_shapes`]'s
@@ -368,12 +386,14 @@ fn import(
                     shapes: Box::new((file_shape, found.tensor.size())),
                 });
             }
-            let tensor = found.tensor.f_to_kind(Kind::Float)?;
+            let tensor = tensor_file::weight(Path::new(path), &found.name_in_file, found.tensor)?;
             let tensor = layout.to_own(tensor, &kind, weight, flatten_input.as_deref())?;
             tensors.insert(format!("{name}/{weight}"), tensor);
         }
-        flatten_input = (kind == LayerKind::Flatten).then(|| input.clone());
-        previous = kind.output_shape(&input);
+        flatten_input = matches!(kind, LayerKind::Flatten(_)).then(|| input.clone());
+        previous = kind
+            .output_shape(&input)
+            .expect("a network's table gives each layer an input it takes");
         shapes.insert(name, previous.clone());
     }
     Ok(tensors)
@@ -382,15 +402,15 @@ fn import(
 /// A network with pretrained weights: Keras's `ResNet50(weights='imagenet')` and the others,
 /// here because the weights are this module's concern and the tables
 /// [`crate::applications`]'s.
-impl Network {
-    /// The network of `weights` (its backbone, in its flavor), with them (`weights='imagenet'`
-    /// once loaded), preprocessing images as they were trained. With the top, the weights
-    /// must have it too (the notop files do not).
-    pub fn from_weights(weights: &Weights, include_top: bool, device: Device) -> Result<Self> {
-        let size = TOP_INPUT_SIZE;
-        let layers = weights
-            .backbone
-            .layers(weights.flavor, include_top, Pooling::None, size, size)
+impl Application {
+    /// The network with `weights` (`weights='imagenet'` once loaded), in the weights' flavor,
+    /// preprocessing images as they were trained. Weights of another network are refused, and
+    /// with the top the weights must have it too (the notop files do not).
+    pub fn from_weights(self, weights: &Weights, device: Device) -> Result<Model> {
+        weights.expect(self.backbone)?;
+        let application = self.flavor(weights.flavor);
+        let layers = application
+            .layers()?
             .into_iter()
             .map(|spec| {
                 let tensors = weights.layer(&spec.name, &spec.kind)?;
@@ -400,35 +420,14 @@ impl Network {
                 Ok(layer)
             })
             .collect::<Result<Vec<_>>>()?;
-        let network = Network::from_layers(weights.backbone, weights.flavor, include_top, layers);
-        Ok(network.with_preprocess(weights.preprocess))
+        Ok(application
+            .assemble(layers)?
+            .with_preprocess(weights.preprocess))
     }
 
-    /// `backbone` with the weights of a file in any format [`Weights::load`] reads; a file of
+    /// The network with the weights of a file in any format [`Weights::load`] reads; a file of
     /// another network is an error that says what it holds.
-    pub fn load(
-        path: impl AsRef<Path>,
-        backbone: Backbone,
-        include_top: bool,
-        device: Device,
-    ) -> Result<Self> {
-        let weights = Weights::load(path)?;
-        weights.expect(backbone)?;
-        Network::from_weights(&weights, include_top, device)
-    }
-}
-
-/// VGG16 with pretrained weights: Keras's `VGG16(weights='imagenet')`.
-impl Vgg16 {
-    /// VGG16 with the given weights (`weights='imagenet'` once loaded). With the top, the weights
-    /// must have it too (the notop files do not); weights of another network are refused.
-    pub fn from_weights(weights: &Weights, include_top: bool, device: Device) -> Result<Self> {
-        weights.expect(Backbone::Vgg16)?;
-        Network::from_weights(weights, include_top, device).map(Vgg16::of)
-    }
-
-    /// VGG16 with the weights of a file in any format [`Weights::load`] reads.
-    pub fn load(path: impl AsRef<Path>, include_top: bool, device: Device) -> Result<Self> {
-        Vgg16::from_weights(&Weights::load(path)?, include_top, device)
+    pub fn load(self, path: impl AsRef<Path>, device: Device) -> Result<Model> {
+        self.from_weights(&Weights::load(path)?, device)
     }
 }

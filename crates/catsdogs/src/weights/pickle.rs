@@ -8,6 +8,13 @@
 //! The pickle machine below knows only what a state dict pickles to: dicts, tuples, lists,
 //! numbers, strings, `OrderedDict`, and tensors (`torch._utils._rebuild_tensor_v2` over a
 //! storage given by persistent id). Everything else becomes an opaque value.
+//!
+//! A pickle is a program, and a hostile one can make a reader build far more than its own size:
+//! a few hundred bytes that copy a memoized value into itself again and again double it each
+//! time, and a million `(` nest a million tuples. So the machine counts what it builds before it
+//! builds it (at most [`MAX_OBJECTS`] values and [`MAX_BYTES`] bytes, copies from the memo
+//! included) and how deeply values nest (at most [`MAX_DEPTH`]): a state dict needs a small
+//! fraction of each.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -20,6 +27,15 @@ use crate::error::{Error, Result};
 /// The zip signature, and the start of the older format: protocol 2, then the magic number.
 const ZIP_SIGNATURE: &[u8] = b"PK\x03\x04";
 const LEGACY_SIGNATURE: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
+
+/// The most values one pickle may build (counting a value again each time it is moved into a
+/// container or copied): torchvision's ResNet50 state dict builds 20,343 (VGG16's 2,490).
+const MAX_OBJECTS: u64 = 1 << 21;
+/// The most bytes one pickle may build (its values, strings and copies): ResNet50's state dict
+/// builds 2 MB.
+const MAX_BYTES: u64 = 128 << 20;
+/// The deepest that values may nest: a state dict nests about five deep.
+const MAX_DEPTH: usize = 100;
 
 /// Whether a file starting with `head` is a `torch.save` file.
 pub(super) fn is_torch_save(head: &[u8]) -> bool {
@@ -58,9 +74,16 @@ fn read_zip(bytes: &[u8]) -> Reading<HashMap<String, Tensor>> {
         let mut file = archive
             .by_name(&format!("{prefix}{name}"))
             .map_err(|e| format!("entry {prefix}{name}: {e}"))?;
+        // A storage holds at most the values of the largest tensor, as double precision.
+        let bound = crate::tensor_file::MAX_TENSOR_ELEMENTS * 8;
         let mut data = Vec::new();
-        file.read_to_end(&mut data)
+        (&mut file)
+            .take(bound + 1)
+            .read_to_end(&mut data)
             .map_err(|e| format!("entry {prefix}{name}: {e}"))?;
+        if data.len() as u64 > bound {
+            return Err(format!("entry {prefix}{name} is larger than any tensor"));
+        }
         Ok(data)
     };
     if let Ok(order) = entry("byteorder") {
@@ -97,6 +120,7 @@ fn read_legacy(bytes: &[u8]) -> Reading<HashMap<String, Tensor>> {
     let Value::List(keys) = next()?.value else {
         return Err("the list of storages is missing".into());
     };
+    let keys = keys.values;
     let tensors = state_dict(root.value)?;
     let mut storages = HashMap::new();
     for key in keys {
@@ -136,25 +160,32 @@ fn read_legacy(bytes: &[u8]) -> Reading<HashMap<String, Tensor>> {
 
 /// The (name, tensor) entries of the pickled state dict.
 fn state_dict(root: Value) -> Reading<Vec<(String, TensorRef)>> {
-    let Value::Dict(mut items) = root else {
+    let Value::Dict(items) = root else {
         return Err("it holds no dict of tensors (a state_dict)".into());
     };
-    if let Some(i) = items
+    let mut pairs = pairs(items.values);
+    if let Some(i) = pairs
         .iter()
         .position(|(k, v)| matches!((k, v), (Value::Str(k), Value::Dict(_)) if k == "state_dict"))
     {
-        let (_, Value::Dict(inner)) = items.swap_remove(i) else {
+        let (_, Value::Dict(inner)) = pairs.swap_remove(i) else {
             unreachable!("matched above")
         };
-        items = inner;
+        pairs = self::pairs(inner.values);
     }
-    Ok(items
+    Ok(pairs
         .into_iter()
         .filter_map(|(k, v)| match (k, v) {
             (Value::Str(name), Value::Tensor(t)) => Some((name, t)),
             _ => None,
         })
         .collect())
+}
+
+/// A dict's keys and values, which it holds one after the other, as pairs.
+fn pairs(values: Vec<Value>) -> Vec<(Value, Value)> {
+    let mut values = values.into_iter();
+    std::iter::from_fn(|| Some((values.next()?, values.next()?))).collect()
 }
 
 fn element_size(kind: Kind) -> Reading<usize> {
@@ -222,13 +253,90 @@ enum Value {
     None,
     Int(i64),
     Str(String),
-    Tuple(Vec<Value>),
-    List(Vec<Value>),
-    Dict(Vec<(Value, Value)>),
+    Tuple(Items),
+    List(Items),
+    /// Keys and values, one after the other.
+    Dict(Items),
     Global(String),
     Storage(StorageRef),
     Tensor(TensorRef),
     Other,
+}
+
+/// The values of a tuple, a list or a dict, with how deeply they nest and what they weigh, kept
+/// up to date as values come in, so that the bounds are checked without walking them.
+#[derive(Clone, Debug, Default)]
+struct Items {
+    values: Vec<Value>,
+    depth: usize,
+    weight: Weight,
+}
+
+/// What values take: how many there are, and their bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Weight {
+    objects: u64,
+    bytes: u64,
+}
+
+impl Weight {
+    fn add(self, other: Weight) -> Weight {
+        Weight {
+            objects: self.objects + other.objects,
+            bytes: self.bytes + other.bytes,
+        }
+    }
+}
+
+/// The weight of one value slot, without what it points to.
+const SLOT: Weight = Weight {
+    objects: 1,
+    bytes: std::mem::size_of::<Value>() as u64,
+};
+
+impl Items {
+    fn new(values: Vec<Value>) -> Items {
+        let mut items = Items::default();
+        items.extend(values);
+        items
+    }
+
+    fn extend(&mut self, values: impl IntoIterator<Item = Value>) {
+        for value in values {
+            self.depth = self.depth.max(value.depth() + 1);
+            self.weight = self.weight.add(value.weight());
+            self.values.push(value);
+        }
+    }
+}
+
+impl Value {
+    /// How deeply containers nest in it: 0 for a number or a string.
+    fn depth(&self) -> usize {
+        match self {
+            Value::Tuple(items) | Value::List(items) | Value::Dict(items) => items.depth,
+            _ => 0,
+        }
+    }
+
+    /// What it takes in memory, all it holds included.
+    fn weight(&self) -> Weight {
+        let held = match self {
+            Value::Str(s) | Value::Global(s) => s.len() as u64,
+            Value::Storage(storage) => storage.key.len() as u64,
+            Value::Tensor(t) => {
+                t.storage.key.len() as u64 + 8 * (t.size.len() + t.stride.len()) as u64
+            }
+            Value::Tuple(items) | Value::List(items) | Value::Dict(items) => {
+                return SLOT.add(items.weight)
+            }
+            Value::None | Value::Int(_) | Value::Other => 0,
+        };
+        SLOT.add(Weight {
+            objects: 0,
+            bytes: held,
+        })
+    }
 }
 
 /// A pickle machine over one pickle.
@@ -239,6 +347,8 @@ struct Machine<'a> {
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
     storages: HashMap<String, Kind>,
+    /// What the values built so far took (never given back: a bound on the peak).
+    built: Weight,
 }
 
 /// What one pickle holds: its value, its length in bytes, and the kinds of the storages it
@@ -258,7 +368,67 @@ impl<'a> Machine<'a> {
             marks: Vec::new(),
             memo: HashMap::new(),
             storages: HashMap::new(),
+            built: Weight::default(),
         }
+    }
+
+    /// Counts `weight` more built, or refuses to build it past the bounds.
+    fn charge(&mut self, weight: Weight) -> Reading<()> {
+        self.built = self.built.add(weight);
+        if self.built.objects > MAX_OBJECTS || self.built.bytes > MAX_BYTES {
+            return Err(format!(
+                "the pickle builds more than {MAX_OBJECTS} values or {} MiB (it copies its own values over and over), far more than a state dict: it is not a file that torch.save wrote",
+                MAX_BYTES >> 20
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses values that nest deeper than [`MAX_DEPTH`].
+    fn check_depth(depth: usize) -> Reading<()> {
+        if depth > MAX_DEPTH {
+            return Err(format!(
+                "the pickle nests values more than {MAX_DEPTH} deep, far more than a state dict: it is not a file that torch.save wrote"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Pushes a value made of values that were already counted (moved into it), counting the
+    /// slots that hold them.
+    fn push_built(&mut self, value: Value) -> Reading<()> {
+        Machine::check_depth(value.depth())?;
+        let slots = match &value {
+            Value::Tuple(items) | Value::List(items) | Value::Dict(items) => items.values.len(),
+            _ => 0,
+        } as u64;
+        self.charge(Weight {
+            objects: 1 + slots,
+            bytes: (1 + slots) * SLOT.bytes,
+        })?;
+        self.stack.push(value);
+        Ok(())
+    }
+
+    /// Pushes a new value, counting all of it (a copy from the memo, or a string just read).
+    fn push_new(&mut self, value: Value) -> Reading<()> {
+        self.charge(value.weight())?;
+        self.stack.push(value);
+        Ok(())
+    }
+
+    /// Appends `values` to the list or dict on top of the stack (anything else ignores them).
+    fn extend_top(&mut self, values: Vec<Value>) -> Reading<()> {
+        let slots = values.len() as u64;
+        self.charge(Weight {
+            objects: 0,
+            bytes: slots * SLOT.bytes,
+        })?;
+        if let Value::List(items) | Value::Dict(items) = self.top()? {
+            items.extend(values);
+            return Machine::check_depth(items.depth);
+        }
+        Ok(())
     }
 
     fn take(&mut self, n: usize) -> Reading<&'a [u8]> {
@@ -310,12 +480,14 @@ impl<'a> Machine<'a> {
             .ok_or_else(|| "the pickle's stack is empty".into())
     }
 
-    fn set_items(&mut self, items: Vec<Value>) -> Reading<()> {
-        if let Value::Dict(dict) = self.top()? {
-            let mut items = items.into_iter();
-            while let (Some(k), Some(v)) = (items.next(), items.next()) {
-                dict.push((k, v));
-            }
+    /// Sets keys and values (one after the other) in the dict on top of the stack; a list
+    /// there is left alone.
+    fn set_items(&mut self, mut items: Vec<Value>) -> Reading<()> {
+        if items.len() % 2 == 1 {
+            items.pop();
+        }
+        if let Value::Dict(_) = self.top()? {
+            self.extend_top(items)?;
         }
         Ok(())
     }
@@ -338,20 +510,23 @@ impl<'a> Machine<'a> {
                         storages: self.storages,
                     })
                 }
-                b'(' => self.marks.push(self.stack.len()),
-                b'N' => self.stack.push(Value::None),
-                0x88 | 0x89 => self.stack.push(Value::Other), // True, False
+                b'(' => {
+                    self.charge(SLOT)?;
+                    self.marks.push(self.stack.len());
+                }
+                b'N' => self.push_new(Value::None)?,
+                0x88 | 0x89 => self.push_new(Value::Other)?, // True, False
                 b'J' => {
                     let v = self.uint(4)? as u32 as i32;
-                    self.stack.push(Value::Int(v.into()));
+                    self.push_new(Value::Int(v.into()))?;
                 }
                 b'K' => {
                     let v = self.uint(1)?;
-                    self.stack.push(Value::Int(v as i64));
+                    self.push_new(Value::Int(v as i64))?;
                 }
                 b'M' => {
                     let v = self.uint(2)?;
-                    self.stack.push(Value::Int(v as i64));
+                    self.push_new(Value::Int(v as i64))?;
                 }
                 0x8a => {
                     // LONG1: little-endian two's complement; only values that fit i64 matter.
@@ -364,26 +539,26 @@ impl<'a> Machine<'a> {
                     if n > 0 && n < 8 && bytes[n - 1] & 0x80 != 0 {
                         v -= 1 << (8 * n);
                     }
-                    self.stack.push(Value::Int(v));
+                    self.push_new(Value::Int(v))?;
                 }
                 b'G' => {
                     self.take(8)?; // BINFLOAT
-                    self.stack.push(Value::Other);
+                    self.push_new(Value::Other)?;
                 }
                 b'X' => {
                     let n = self.uint(4)? as usize;
                     let s = self.text(n)?;
-                    self.stack.push(Value::Str(s));
+                    self.push_new(Value::Str(s))?;
                 }
                 0x8c => {
                     let n = self.uint(1)? as usize;
                     let s = self.text(n)?;
-                    self.stack.push(Value::Str(s));
+                    self.push_new(Value::Str(s))?;
                 }
                 0x8d => {
                     let n = self.uint(8)? as usize;
                     let s = self.text(n)?;
-                    self.stack.push(Value::Str(s));
+                    self.push_new(Value::Str(s))?;
                 }
                 b'T' | b'U' | b'B' | b'C' => {
                     let n = match opcode {
@@ -391,17 +566,17 @@ impl<'a> Machine<'a> {
                         _ => self.uint(4)?,
                     } as usize;
                     let bytes = self.take(n)?.to_vec();
-                    self.stack.push(match String::from_utf8(bytes) {
+                    self.push_new(match String::from_utf8(bytes) {
                         Ok(s) if opcode == b'T' || opcode == b'U' => Value::Str(s),
                         _ => Value::Other,
-                    });
+                    })?;
                 }
-                b')' => self.stack.push(Value::Tuple(Vec::new())),
-                b']' => self.stack.push(Value::List(Vec::new())),
-                b'}' => self.stack.push(Value::Dict(Vec::new())),
+                b')' => self.push_new(Value::Tuple(Items::default()))?,
+                b']' => self.push_new(Value::List(Items::default()))?,
+                b'}' => self.push_new(Value::Dict(Items::default()))?,
                 b't' => {
                     let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(items));
+                    self.push_built(Value::Tuple(Items::new(items)))?;
                 }
                 0x85..=0x87 => {
                     let n = (opcode - 0x84) as usize;
@@ -409,7 +584,7 @@ impl<'a> Machine<'a> {
                         return Err("the pickle's stack underflows".into());
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
-                    self.stack.push(Value::Tuple(items));
+                    self.push_built(Value::Tuple(Items::new(items)))?;
                 }
                 b'q' | b'r' | 0x94 => {
                     let key = match opcode {
@@ -417,6 +592,8 @@ impl<'a> Machine<'a> {
                         b'r' => self.uint(4)?,
                         _ => self.memo.len() as u64,
                     } as u32;
+                    let weight = self.top()?.weight();
+                    self.charge(weight)?;
                     let value = self.top()?.clone();
                     self.memo.insert(key, value);
                 }
@@ -426,33 +603,36 @@ impl<'a> Machine<'a> {
                     } else {
                         self.uint(4)?
                     } as u32;
-                    let value = self
+                    let weight = self
                         .memo
                         .get(&key)
-                        .cloned()
+                        .map(Value::weight)
                         .ok_or("the pickle's memo misses")?;
+                    self.charge(weight)?;
+                    let value = self.memo[&key].clone();
                     self.stack.push(value);
                 }
                 b'c' => {
                     let module = self.line()?;
                     let name = self.line()?;
-                    self.stack.push(Value::Global(format!("{module}.{name}")));
+                    self.push_new(Value::Global(format!("{module}.{name}")))?;
                 }
                 0x93 => {
                     let (Value::Str(name), Value::Str(module)) = (self.pop()?, self.pop()?) else {
                         return Err("a global's name is not a string".into());
                     };
-                    self.stack.push(Value::Global(format!("{module}.{name}")));
+                    self.push_new(Value::Global(format!("{module}.{name}")))?;
                 }
                 b'Q' => {
                     let storage = storage(self.pop()?)?;
                     self.storages.insert(storage.key.clone(), storage.kind);
-                    self.stack.push(Value::Storage(storage));
+                    self.push_new(Value::Storage(storage))?;
                 }
                 b'R' | 0x81 => {
                     let args = self.pop()?;
                     let callable = self.pop()?;
-                    self.stack.push(call(callable, args)?);
+                    let value = call(callable, args)?;
+                    self.push_new(value)?;
                 }
                 b'b' => {
                     self.pop()?; // BUILD: the state of an object is not needed
@@ -468,14 +648,14 @@ impl<'a> Machine<'a> {
                 }
                 b'a' => {
                     let value = self.pop()?;
-                    if let Value::List(list) = self.top()? {
-                        list.push(value);
+                    if let Value::List(_) = self.top()? {
+                        self.extend_top(vec![value])?;
                     }
                 }
                 b'e' => {
                     let items = self.pop_mark()?;
-                    if let Value::List(list) = self.top()? {
-                        list.extend(items);
+                    if let Value::List(_) = self.top()? {
+                        self.extend_top(items)?;
                     }
                 }
                 other => return Err(format!("unsupported pickle opcode 0x{other:02x}")),
@@ -489,7 +669,7 @@ fn storage(pid: Value) -> Reading<StorageRef> {
     let Value::Tuple(parts) = pid else {
         return Err("a persistent id is not a tuple".into());
     };
-    match parts.as_slice() {
+    match parts.values.as_slice() {
         [Value::Str(tag), Value::Global(storage_type), Value::Str(key), _, _, rest @ ..]
             if tag == "storage" && rest.iter().all(|v| matches!(v, Value::None)) =>
         {
@@ -520,6 +700,7 @@ fn ints(value: &Value) -> Option<Vec<i64>> {
         return None;
     };
     items
+        .values
         .iter()
         .map(|v| match v {
             Value::Int(i) => Some(*i),
@@ -533,8 +714,8 @@ fn call(callable: Value, args: Value) -> Reading<Value> {
     let (Value::Global(name), Value::Tuple(args)) = (callable, args) else {
         return Ok(Value::Other);
     };
-    Ok(match (name.as_str(), args.as_slice()) {
-        ("collections.OrderedDict", []) => Value::Dict(Vec::new()),
+    Ok(match (name.as_str(), args.values.as_slice()) {
+        ("collections.OrderedDict", []) => Value::Dict(Items::default()),
         (
             "torch._utils._rebuild_tensor_v2" | "torch._utils._rebuild_tensor",
             [Value::Storage(storage), Value::Int(offset), size, stride, ..],

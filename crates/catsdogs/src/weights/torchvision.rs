@@ -17,9 +17,9 @@ impl VggIndex {
     /// The index of the next layer, of kind `kind`, in its sequence.
     pub(super) fn next(&mut self, kind: &LayerKind) -> usize {
         let (counter, step) = match kind {
-            LayerKind::Conv2d { .. } => (&mut self.features, 2),
-            LayerKind::MaxPool2d => (&mut self.features, 1),
-            LayerKind::Dense { .. } => (&mut self.classifier, 3),
+            LayerKind::Conv2d(_) => (&mut self.features, 2),
+            LayerKind::MaxPooling2d(_) => (&mut self.features, 1),
+            LayerKind::Dense(_) => (&mut self.classifier, 3),
             _ => return 0,
         };
         let index = *counter;

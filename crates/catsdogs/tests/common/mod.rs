@@ -3,14 +3,16 @@
 
 use std::process::Command;
 
-/// The Python of the project's venv (torch, numpy, Pillow, h5py), which the tests use to make
-/// reference files and values with the peers' own code. `environment/test` sets `CATSDOGS_VENV`.
+pub mod keras_files;
+
+/// The Python of the project's venv (torch, numpy, Pillow, h5py, scipy, Keras 3 and tf_keras),
+/// which the tests use to make reference files and values with the peers' own code.
+/// `environment/test` sets `CATSDOGS_VENV`.
 pub fn python() -> Command {
     Command::new(venv_python())
 }
 
-/// The path of [`python`]'s interpreter: the project venv's, which also has Keras (on its torch
-/// backend) and scipy.
+/// The path of [`python`]'s interpreter: `$CATSDOGS_VENV`, else the venv in [`cache_root`].
 pub fn venv_python() -> std::path::PathBuf {
     std::env::var_os("CATSDOGS_VENV")
         .map(std::path::PathBuf::from)
@@ -163,12 +165,7 @@ impl References {
 
     /// `base` run on `x` to each layer that the report lists for `case`, against the peer's
     /// `CASE-LAYER.npy`.
-    pub fn assert_layers(
-        &self,
-        case: &str,
-        base: &catsdogs::applications::Network,
-        x: &tch::Tensor,
-    ) {
+    pub fn assert_layers(&self, case: &str, base: &catsdogs::model::Model, x: &tch::Tensor) {
         for layer in self.report()[case].as_array().unwrap() {
             let layer = layer.as_str().unwrap();
             let ours = base.forward_to(x, layer).unwrap();
@@ -182,7 +179,7 @@ impl References {
     pub fn assert_predictions(
         &self,
         case: &str,
-        network: &catsdogs::applications::Network,
+        network: &catsdogs::model::Model,
     ) -> (tch::Tensor, tch::Tensor) {
         let pixels = self.npy(&format!("{case}-top-pixels"));
         let x = catsdogs::data::preprocess_batch(&pixels, network.preprocess());

@@ -70,12 +70,12 @@ pub(super) fn sort_entries(input: &Input) -> Sorted<'_> {
 }
 
 /// Reads, hashes and decodes every candidate in parallel: its size and SHA-256, or why it is
-/// left out.
+/// left out. Ctrl-C (see [`crate::interrupt`]) stops it.
 pub(super) fn check_images(
     input: &Input,
     candidates: &[(usize, &Entry)],
     source: &Path,
-) -> Vec<Result<(u64, String), String>> {
+) -> Result<Vec<Result<(u64, String), String>>> {
     crate::say!(
         "Checking {} images of {}",
         candidates.len(),
@@ -88,6 +88,9 @@ pub(super) fn check_images(
         .map_init(
             || None,
             |reader, (_, entry)| {
+                crate::interrupt::check(|| {
+                    format!("while checking the images of {}", source.display())
+                })?;
                 let result = input
                     .read(reader, entry)
                     .map_err(|e| format!("unreadable: {e}"))
@@ -96,12 +99,12 @@ pub(super) fn check_images(
                         Ok((bytes.len() as u64, sha256_hex(&bytes)))
                     });
                 progress.set(done.fetch_add(1, Ordering::Relaxed) + 1, "");
-                result
+                Ok(result)
             },
         )
-        .collect();
+        .collect::<Result<_>>()?;
     progress.finish("checked");
-    checked
+    Ok(checked)
 }
 
 /// An image of the input and the path it goes to.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use memmap2::Mmap;
 use zip::ZipArchive;
 
-use super::super::decode::read_bounded;
+use super::super::decode::{read_bounded, read_image_file};
 use crate::error::{Error, Result};
 use crate::fsutil::modified_nanos;
 use crate::hashing::sha256_hex;
@@ -66,13 +66,13 @@ impl Input {
                 comment: String::new(),
             });
         }
-        let file = std::fs::File::open(source).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Missing {
+        if !source.exists() {
+            return Err(Error::Missing {
                 path: source.display().to_string(),
                 hint: "give Kaggle's train.zip or the folder it unpacks to (or make a sample with `catsdogs sample`)",
-            },
-            _ => Error::read(source, e),
-        })?;
+            });
+        }
+        let file = crate::fsutil::open_file(source)?;
         // SAFETY: the zip is only read; the split does not modify its input.
         let bytes = unsafe { Mmap::map(&file) }.map_err(|e| Error::read(source, e))?;
         let archive = ZipArchive::new(Cursor::new(Bytes(Arc::new(bytes)))).map_err(|e| {
@@ -87,15 +87,19 @@ impl Input {
         })
     }
 
-    /// The bytes of `entry`, through this thread's `reader`; at most an image file's bound.
-    pub(super) fn read(&self, reader: &mut Reader, entry: &Entry) -> std::io::Result<Vec<u8>> {
+    /// The bytes of `entry`, through this thread's `reader`; at most an image file's bound, and
+    /// only from a regular file (see [`read_image_file`]).
+    pub(super) fn read(&self, reader: &mut Reader, entry: &Entry) -> Result<Vec<u8>> {
         match (&entry.location, &self.archive) {
             (Location::Zip(index), Some(zip)) => {
                 let archive = reader.get_or_insert_with(|| zip.clone());
-                let file = archive.by_index(*index).map_err(std::io::Error::other)?;
-                read_bounded(file)
+                archive
+                    .by_index(*index)
+                    .map_err(std::io::Error::other)
+                    .and_then(read_bounded)
+                    .map_err(|e| Error::read(Path::new(&entry.name), e))
             }
-            (Location::File(path), _) => read_bounded(std::fs::File::open(path)?),
+            (Location::File(path), _) => read_image_file(path),
             (Location::Zip(_), None) => unreachable!("zip entries come from a zip"),
         }
     }

@@ -12,11 +12,17 @@
 //! - A re-run on the same input with the same options does nothing. A changed input, or other
 //!   options, is reported and refused unless `force` is set, which replaces the earlier split:
 //!   only the files that it wrote, as its manifest records them, never anything else.
-//! - An output folder that is the input or holds it is refused before anything is touched.
+//! - An output folder that is the input or holds it, or that is inside another split's
+//!   folders, is refused before anything is touched.
+//! - The files of an extracted folder may be links (relative ones too): the file a link leads
+//!   to is hard-linked (or copied), never the link.
 //! - With `all`, every image goes to train or validation (validation keeps its size), for the
 //!   tutorial's "retrain with the additional 9,000 images".
 //! - The manifest is written last, atomically; until then a pending manifest says what the split
-//!   is writing, so that an interrupted split can be replaced with `force`.
+//!   is writing, so that no reader takes it for a finished split, and a split killed midway can
+//!   be replaced with `force` (which first removes what it wrote, temporary files included, so
+//!   that it works on a disk that the killed split filled). Ctrl-C, or a failure, stops the
+//!   split and removes what it wrote.
 //!
 //! The work runs in phases, one function each: open the input (`input`), decide what the
 //! output folder allows (`output`), sort the entries, check the images and deal them out
@@ -35,15 +41,13 @@ use rayon::prelude::*;
 use self::deal::{basename, check_images, deal, sort_entries, Placement};
 use self::input::{Entry, Input};
 use self::output::Plan;
-use super::manifest::{Manifest, ManifestFile, SplitSettings};
+use super::manifest::{Manifest, ManifestFile, SplitSettings, PENDING_FILE};
 use crate::error::{Error, Result};
 
-pub(crate) use output::PENDING_FILE;
+pub use super::manifest::SPLITS;
 
 /// The class folders, in label order.
 pub const CLASSES: [&str; 2] = ["cats", "dogs"];
-/// The split folders.
-pub const SPLITS: [&str; 3] = ["train", "validation", "test"];
 /// The name of the note that marks the synthetic sample.
 pub const SYNTHETIC_NOTE: &str = "SYNTHETIC.txt";
 const MANIFEST_FORMAT: &str = "catsdogs split manifest 1";
@@ -178,6 +182,7 @@ pub fn split(source: &Path, out: &Path, options: &SplitOptions) -> Result<SplitR
         ));
     }
     output::refuse_overlap(source, out)?;
+    super::manifest::refuse_output_inside_split(out)?;
     let input = Input::open(source, out)?;
     let fingerprint = input.fingerprint();
     let earlier = match output::plan(source, out, &fingerprint, &settings, options.force, |m| {
@@ -193,7 +198,7 @@ pub fn split(source: &Path, out: &Path, options: &SplitOptions) -> Result<SplitR
         Plan::Write(earlier) => earlier,
     };
     let mut sorted = sort_entries(&input);
-    let checked = check_images(&input, &sorted.candidates, source);
+    let checked = check_images(&input, &sorted.candidates, source)?;
     let (plan, files) = deal(&mut sorted, &checked, options, source, out)?;
 
     let manifest = Manifest {
@@ -213,8 +218,9 @@ pub fn split(source: &Path, out: &Path, options: &SplitOptions) -> Result<SplitR
     })
 }
 
-/// Writes the split: the pending manifest, then the earlier split's files out, each image
-/// once (in parallel), the synthetic note, and the manifest last.
+/// Writes the split: the earlier split's files out (see [`output::clear_earlier`]), the pending
+/// manifest, each image once (in parallel, stopping at Ctrl-C), the synthetic note, and the
+/// manifest last. A failure or a stop after the pending manifest removes what was written.
 fn write(
     input: &Input,
     out: &Path,
@@ -222,28 +228,36 @@ fn write(
     earlier: &[ManifestFile],
     plan: &[Placement],
 ) -> Result<()> {
+    output::clear_earlier(out, earlier)?;
     manifest.write_to(&out.join(PENDING_FILE))?;
-    output::remove_earlier(out, earlier)?;
-    // Only the folders that get images: an empty `test/` (with `all`, or a size of 0) would
-    // read as a broken split to `flow_from_directory`.
-    let folders: std::collections::BTreeSet<&Path> =
-        plan.iter().filter_map(|(_, dest)| dest.parent()).collect();
-    for dir in folders {
-        std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
-    }
-    plan.par_iter()
-        .map_init(
-            || None,
-            |reader, (entry, dest)| output::place(input, reader, entry, dest),
-        )
-        .collect::<Result<()>>()?;
-    if manifest.synthetic {
-        crate::fsutil::write_atomic(
-            &out.join(SYNTHETIC_NOTE),
-            super::sample::SYNTHETIC_TEXT.as_bytes(),
-        )?;
-    }
-    manifest.write(out)?;
+    let placed = (|| {
+        // Only the folders that get images: an empty `test/` (with `all`, or a size of 0)
+        // would read as a broken split to `flow_from_directory`.
+        let folders: std::collections::BTreeSet<&Path> =
+            plan.iter().filter_map(|(_, dest)| dest.parent()).collect();
+        for dir in folders {
+            std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+        }
+        plan.par_iter()
+            .map_init(
+                || None,
+                |reader, (entry, dest)| {
+                    crate::interrupt::check(|| {
+                        format!("while writing the split into {}", out.display())
+                    })?;
+                    output::place(input, reader, entry, dest)
+                },
+            )
+            .collect::<Result<()>>()?;
+        if manifest.synthetic {
+            crate::fsutil::write_atomic(
+                &out.join(SYNTHETIC_NOTE),
+                super::sample::SYNTHETIC_TEXT.as_bytes(),
+            )?;
+        }
+        manifest.write(out)
+    })();
+    placed.map_err(|e| output::undo(out, &manifest.files, e))?;
     let pending = out.join(PENDING_FILE);
     std::fs::remove_file(&pending).map_err(|e| Error::write(&pending, e))
 }

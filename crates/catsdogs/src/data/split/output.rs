@@ -4,46 +4,26 @@
 //!
 //! What a split writes is recorded before it writes it: the manifest-to-be goes to
 //! [`PENDING_FILE`] first and becomes `manifest.json` when every image is in place. So a split
-//! interrupted at any point still says which files are its own, and `force` removes exactly
-//! those, never a file that the user put there.
+//! interrupted at any point still says which files are its own (with the temporary files of
+//! the images it was writing), and `force` removes exactly those, never a file that the user
+//! put there. An earlier split is removed before anything new is written, so that a split that
+//! filled the disk can be replaced; a split that fails or is stopped removes what it wrote.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::super::manifest::{Manifest, ManifestFile, SplitSettings};
+use super::super::manifest::{Manifest, ManifestFile, SplitSettings, MANIFEST_FILE, PENDING_FILE};
 use super::input::{Entry, Input, Reader};
 use super::SPLITS;
 use crate::console::hint;
 use crate::error::{Error, Result};
-use crate::fsutil::AtomicFile;
+use crate::fsutil::{remove_stale_temporaries, resolve, temporary_target, AtomicFile};
 use crate::hashing::sha256_hex;
-
-/// The manifest of a split in progress, written before its first image.
-pub(crate) const PENDING_FILE: &str = ".manifest-in-progress.json";
-
-/// `path` with every existing part resolved (links, `..`), the missing tail kept as given.
-fn resolved(path: &Path) -> PathBuf {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut missing = Vec::new();
-    let mut existing = absolute.as_path();
-    loop {
-        if let Ok(found) = existing.canonicalize() {
-            return missing.iter().rev().fold(found, |p, part| p.join(part));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                missing.push(name.to_os_string());
-                existing = parent;
-            }
-            _ => return absolute,
-        }
-    }
-}
 
 /// Refuses an output folder that is the input or holds it: replacing a split there could reach
 /// the input. (An output inside an input folder is fine: the listing leaves it out.)
 pub(super) fn refuse_overlap(source: &Path, out: &Path) -> Result<()> {
-    let (source_at, out_at) = (resolved(source), resolved(out));
+    let (source_at, out_at) = (resolve(source), resolve(out));
     if !source_at.starts_with(&out_at) {
         return Ok(());
     }
@@ -159,9 +139,15 @@ fn refuse_foreign_files(out: &Path, ours: &[ManifestFile]) -> Result<()> {
             for item in items {
                 let path = item.map_err(|e| Error::read(&dir, e))?.path();
                 let meta = path.symlink_metadata().map_err(|e| Error::read(&path, e))?;
+                // A temporary file of one of our images, left by a split that was killed.
+                let temporary = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(temporary_target)
+                    .is_some_and(|target| ours.contains(&dir.join(target)));
                 if meta.is_dir() {
                     stack.push(path);
-                } else if !ours.contains(&path) {
+                } else if !ours.contains(&path) && !temporary {
                     foreign.push(path);
                 }
             }
@@ -181,15 +167,50 @@ fn refuse_foreign_files(out: &Path, ours: &[ManifestFile]) -> Result<()> {
     Ok(())
 }
 
-/// Removes the files of an earlier split that are still as it wrote them (same size and
-/// SHA-256), then the split folders it leaves empty.
-pub(super) fn remove_earlier(out: &Path, files: &[ManifestFile]) -> Result<()> {
-    for file in files {
-        let path = out.join(&file.file);
-        let Ok(bytes) = std::fs::read(&path) else {
+/// Clears the way for a new split: marks the output as a split in progress (the earlier
+/// manifest becomes the pending one, by a rename, which needs no room on a full disk), then
+/// removes what earlier splits wrote (see [`remove_written`]) and their manifest. Afterwards
+/// only the pending manifest of the earlier split is left, until the new one replaces it.
+pub(super) fn clear_earlier(out: &Path, earlier: &[ManifestFile]) -> Result<()> {
+    let (finished, pending) = (out.join(MANIFEST_FILE), out.join(PENDING_FILE));
+    if finished.exists() && !pending.exists() {
+        std::fs::rename(&finished, &pending).map_err(|e| Error::write(&pending, e))?;
+    }
+    remove_written(out, earlier)?;
+    match std::fs::remove_file(&finished) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::write(&finished, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Removes what a split failed or was stopped in the middle of writing: its images and their
+/// temporary files, then its pending manifest, so that the output is as the split found it
+/// (less the earlier split it replaced). The error that stopped it is returned.
+pub(super) fn undo(out: &Path, files: &[ManifestFile], why: Error) -> Error {
+    if remove_written(out, files).is_ok() {
+        let _ = std::fs::remove_file(out.join(PENDING_FILE));
+    }
+    why
+}
+
+/// Removes the files of a split that are still as it wrote them (same size and SHA-256; a link
+/// that leads nowhere, as splits of linked folders once made, holds nothing and goes too), the
+/// temporary files of its images, then the split folders it leaves empty.
+pub(super) fn remove_written(out: &Path, files: &[ManifestFile]) -> Result<()> {
+    let ours: BTreeSet<PathBuf> = files.iter().map(|f| out.join(&f.file)).collect();
+    let folders: BTreeSet<&Path> = ours.iter().filter_map(|p| p.parent()).collect();
+    for folder in folders {
+        remove_stale_temporaries(folder, |target| ours.contains(&folder.join(target)));
+    }
+    for (file, path) in files.iter().zip(files.iter().map(|f| out.join(&f.file))) {
+        let Ok(meta) = path.symlink_metadata() else {
             continue; // never written, or gone already
         };
-        if bytes.len() as u64 == file.size && sha256_hex(&bytes) == file.sha256 {
+        let as_written = match std::fs::read(&path) {
+            Ok(bytes) => bytes.len() as u64 == file.size && sha256_hex(&bytes) == file.sha256,
+            Err(_) => meta.is_symlink(),
+        };
+        if as_written {
             std::fs::remove_file(&path).map_err(|e| Error::write(&path, e))?;
         }
     }
@@ -206,19 +227,19 @@ pub(super) fn remove_earlier(out: &Path, files: &[ManifestFile]) -> Result<()> {
     Ok(())
 }
 
-/// Puts one image at `dest`, which must not exist: from a folder, hard-linked (or copied when
-/// the link fails, across file systems); from a zip, written once. Copies and writes are atomic
-/// (see [`AtomicFile`]).
+/// Puts one image at `dest`, which must not exist: from a folder, its file (the file a link
+/// leads to, not the link) hard-linked, or copied when the link fails (across file systems);
+/// from a zip, written once. Copies and writes are atomic (see [`AtomicFile`]; the split
+/// removes stale temporary files itself, see [`remove_written`]).
 pub(super) fn place(input: &Input, reader: &mut Reader, entry: &Entry, dest: &Path) -> Result<()> {
     if let Some(path) = input.file_of(entry) {
-        if std::fs::hard_link(path, dest).is_ok() {
+        let file = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if std::fs::hard_link(file, dest).is_ok() {
             return Ok(());
         }
     }
-    let bytes = input
-        .read(reader, entry)
-        .map_err(|e| Error::read(Path::new(&entry.name), e))?;
-    let mut file = AtomicFile::create(dest)?;
+    let bytes = input.read(reader, entry)?;
+    let mut file = AtomicFile::create_unswept(dest)?;
     std::io::Write::write_all(&mut file, &bytes).map_err(|e| file.error(e))?;
     file.commit_new()
 }

@@ -7,7 +7,7 @@
 //!   `0.5` itself is class 0.
 //!
 //! ```
-//! use catsdogs::train::{binary_accuracy, Loss};
+//! use catsdogs::losses::{binary_accuracy, Loss};
 //! use tch::Tensor;
 //! let p = Tensor::from_slice(&[0.0f32, 0.5, 0.9]);
 //! let y = Tensor::from_slice(&[0.0f32, 1.0, 1.0]);
@@ -54,6 +54,35 @@ impl Loss {
     pub fn name(self) -> &'static str {
         match self {
             Loss::BinaryCrossentropy => "binary_crossentropy",
+        }
+    }
+
+    /// The loss of a Keras training config: its name (`"binary_crossentropy"`), or its class
+    /// with the default config (`{"class_name": "BinaryCrossentropy", "config": {...}}`); a
+    /// phrase naming what this crate does not have otherwise.
+    ///
+    /// ```
+    /// use catsdogs::losses::Loss;
+    /// let loss = serde_json::json!("binary_crossentropy");
+    /// assert_eq!(Loss::from_keras(&loss), Ok(Loss::BinaryCrossentropy));
+    /// let logits = serde_json::json!({"class_name": "BinaryCrossentropy", "config": {"from_logits": true}});
+    /// assert!(Loss::from_keras(&logits).is_err());
+    /// ```
+    pub fn from_keras(loss: &serde_json::Value) -> std::result::Result<Loss, String> {
+        let name = loss
+            .as_str()
+            .or_else(|| loss["config"].as_str())
+            .or_else(|| loss["class_name"].as_str());
+        let config = &loss["config"];
+        let plain = config["from_logits"].as_bool() != Some(true)
+            && config["label_smoothing"].as_f64().unwrap_or(0.0) == 0.0;
+        match name {
+            Some("binary_crossentropy" | "BinaryCrossentropy") if plain => {
+                Ok(Loss::BinaryCrossentropy)
+            }
+            _ => Err(format!(
+                "the loss {loss}, where catsdogs has binary_crossentropy (on probabilities) only"
+            )),
         }
     }
 }

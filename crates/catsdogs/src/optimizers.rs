@@ -22,8 +22,13 @@
 //! the square root; that is not what the tutorial ran.) The state (accumulators, moments, the
 //! step count) is named after the weights, so a checkpoint saves and restores it exactly.
 //!
+//! Each optimizer also reads and writes Keras's config of it ([`from_keras`],
+//! [`Optimizer::keras_config`]) and says how Keras's files name its state
+//! ([`Optimizer::keras_state`]), so that a Keras model file's compiled optimizer carries on here
+//! and ours in Keras.
+//!
 //! ```
-//! use catsdogs::train::{Optimizer, RMSprop};
+//! use catsdogs::optimizers::{Optimizer, RMSprop};
 //! use tch::{Kind, Tensor};
 //! let w = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
 //! let params = vec![("w".to_string(), w.shallow_clone())];
@@ -37,6 +42,7 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::{json, Value};
 use tch::{Device, Tensor};
 
 use crate::console::hint;
@@ -46,7 +52,7 @@ use crate::error::{Error, Result};
 /// checkpoints save.
 pub trait Optimizer: std::fmt::Debug {
     /// One update of every weight in `params` (named as by
-    /// [`crate::model::Sequential::trainable_parameters`]) from the gradient that the last
+    /// [`crate::model::Model::trainable_parameters`]) from the gradient that the last
     /// backward pass left in it. A weight without a gradient is left alone.
     fn step(&mut self, params: &[(String, Tensor)]) -> Result<()>;
 
@@ -62,6 +68,112 @@ pub trait Optimizer: std::fmt::Debug {
 
     /// The learning rate.
     fn learning_rate(&self) -> f64;
+
+    /// Sets the learning rate, as Keras's callbacks set `model.optimizer.lr`.
+    fn set_learning_rate(&mut self, lr: f64);
+
+    /// Keras's class name and config of this optimizer: `("RMSprop", {"learning_rate": 2e-5,
+    /// "rho": 0.9, ...})`, which [`from_keras`] reads back.
+    fn keras_config(&self) -> (&'static str, Value);
+
+    /// How Keras's files name this optimizer's state.
+    fn keras_state(&self) -> KerasState;
+}
+
+/// How Keras's files hold an optimizer's state: per trainable weight, its slots in Keras's order
+/// (tf_keras's name of each, with the suffix of its name in [`Optimizer::state`] after the
+/// weight's: RMSprop's `velocity` is `"block5_conv1/kernel"` itself, Adam's `m` and `v` are
+/// `".../m"` and `".../v"`), and where the step count Keras calls `iteration` goes, if this
+/// optimizer counts steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KerasState {
+    /// (tf_keras's slot name, suffix of the name here), in Keras's order.
+    pub slots: &'static [(&'static str, &'static str)],
+    /// The name in [`Optimizer::state`] of the step count.
+    pub iterations: Option<&'static str>,
+}
+
+/// The optimizer that Keras's `class_name` (`RMSprop`, tf_keras's `Custom>RMSprop`, `Adam`,
+/// `SGD`) and `config` describe; a phrase saying what this crate lacks when it has no such
+/// optimizer (a schedule for the learning rate, `amsgrad`, `centered`, clipping, weight decay).
+///
+/// ```
+/// use catsdogs::optimizers::{from_keras, Optimizer};
+/// let config = serde_json::json!({"learning_rate": 1e-4, "rho": 0.9, "epsilon": 1e-7});
+/// let rmsprop = from_keras("Custom>RMSprop", &config).unwrap();
+/// assert_eq!(rmsprop.config(), "RMSprop(lr=1e-4, rho=0.9, epsilon=1e-7)");
+/// assert_eq!(rmsprop.keras_config().1["learning_rate"], 1e-4);
+/// let amsgrad = serde_json::json!({"learning_rate": 1e-3, "amsgrad": true});
+/// assert_eq!(from_keras("Adam", &amsgrad).unwrap_err(), "Adam with amsgrad=true, which catsdogs's Adam does not have");
+/// ```
+pub fn from_keras(
+    class_name: &str,
+    config: &Value,
+) -> std::result::Result<Box<dyn Optimizer>, String> {
+    let class = class_name.trim_start_matches("Custom>");
+    let given = |key: &str| config.get(key).filter(|v| !v.is_null());
+    let number = |key: &str, default: f64| -> std::result::Result<f64, String> {
+        match given(key) {
+            None => Ok(default),
+            Some(value) => value.as_f64().ok_or_else(|| {
+                format!("{class} with {key}={value}, where catsdogs reads one number")
+            }),
+        }
+    };
+    // Options that change what a step does, which these optimizers do not have.
+    let absent: [(&str, Value); 8] = [
+        ("weight_decay", json!(0.0)),
+        ("clipnorm", Value::Null),
+        ("clipvalue", Value::Null),
+        ("global_clipnorm", Value::Null),
+        ("use_ema", json!(false)),
+        ("decay", json!(0.0)),
+        ("gradient_accumulation_steps", Value::Null),
+        ("amsgrad", json!(false)),
+    ];
+    for (key, neutral) in absent {
+        if let Some(value) = given(key) {
+            if *value != neutral && value.as_f64() != Some(0.0) {
+                return Err(format!(
+                    "{class} with {key}={value}, which catsdogs's {class} does not have"
+                ));
+            }
+        }
+    }
+    let lr = match given("learning_rate").or_else(|| given("lr")) {
+        Some(value) => value.as_f64().ok_or_else(|| {
+            format!("{class} with the learning rate {value}, where catsdogs takes one number (no schedule)")
+        })?,
+        None => return Err(format!("{class} without a learning_rate")),
+    };
+    let flag = |key: &str| given(key).and_then(Value::as_bool).unwrap_or(false);
+    match class {
+        "RMSprop" => {
+            if number("momentum", 0.0)? != 0.0 || flag("centered") {
+                return Err(
+                    "RMSprop with momentum or centered=true, which catsdogs's RMSprop does not have"
+                        .into(),
+                );
+            }
+            Ok(Box::new(RMSprop {
+                rho: number("rho", 0.9)?,
+                epsilon: number("epsilon", 1e-7)?,
+                ..RMSprop::new(lr)
+            }))
+        }
+        "Adam" => Ok(Box::new(Adam {
+            beta_1: number("beta_1", 0.9)?,
+            beta_2: number("beta_2", 0.999)?,
+            epsilon: number("epsilon", 1e-7)?,
+            ..Adam::new(lr)
+        })),
+        "SGD" => Ok(Box::new(
+            SGD::new(lr).with_momentum(number("momentum", 0.0)?, flag("nesterov")),
+        )),
+        other => Err(format!(
+            "the optimizer {other}, which catsdogs does not have (it has RMSprop, Adam and SGD)"
+        )),
+    }
 }
 
 /// Refuses a learning rate that is not a positive number, before training starts.
@@ -178,6 +290,28 @@ impl Optimizer for RMSprop {
     fn learning_rate(&self) -> f64 {
         self.lr
     }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn keras_config(&self) -> (&'static str, Value) {
+        let config = json!({
+            "learning_rate": self.lr,
+            "rho": self.rho,
+            "momentum": 0.0,
+            "epsilon": self.epsilon,
+            "centered": false,
+        });
+        ("RMSprop", config)
+    }
+
+    fn keras_state(&self) -> KerasState {
+        KerasState {
+            slots: &[("velocity", "")],
+            iterations: None,
+        }
+    }
 }
 
 /// Keras's `Adam(lr)`: moments with decays `beta_1` and `beta_2`, Keras 2.2's bias correction
@@ -262,6 +396,28 @@ impl Optimizer for Adam {
     fn learning_rate(&self) -> f64 {
         self.lr
     }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn keras_config(&self) -> (&'static str, Value) {
+        let config = json!({
+            "learning_rate": self.lr,
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "amsgrad": false,
+        });
+        ("Adam", config)
+    }
+
+    fn keras_state(&self) -> KerasState {
+        KerasState {
+            slots: &[("m", "/m"), ("v", "/v")],
+            iterations: Some(ADAM_STEPS),
+        }
+    }
 }
 
 /// Keras's `SGD(lr, momentum, nesterov)`: plain gradient descent, with Keras's momentum (a
@@ -331,6 +487,32 @@ impl Optimizer for SGD {
 
     fn learning_rate(&self) -> f64 {
         self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn keras_config(&self) -> (&'static str, Value) {
+        let config = json!({
+            "learning_rate": self.lr,
+            "momentum": self.momentum,
+            "nesterov": self.nesterov,
+        });
+        ("SGD", config)
+    }
+
+    /// Keras keeps a velocity only with momentum.
+    fn keras_state(&self) -> KerasState {
+        let slots: &'static [(&'static str, &'static str)] = if self.momentum == 0.0 {
+            &[]
+        } else {
+            &[("m", "")]
+        };
+        KerasState {
+            slots,
+            iterations: None,
+        }
     }
 }
 
