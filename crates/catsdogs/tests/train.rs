@@ -262,6 +262,69 @@ fn cached_training_equals_the_full_network_at_both_cuts() {
     );
 }
 
+/// Augmented training images are new every epoch, so their features are never cached, at
+/// either cut; the validation images are fixed, so theirs stay cached. Which shortcuts remain
+/// exact: a run with the cache on equals the whole network at every step (the slow path), the
+/// validation's cached features giving the same val_loss as the whole network on its
+/// unaugmented images; and the augmentation does train on other images than the plain run.
+#[test]
+fn augmented_training_runs_the_whole_network_and_caches_only_validation() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let small = sample_dir().join("small");
+    let options = FlowOptions::default()
+        .target_size(SIZE, SIZE)
+        .batch_size(20);
+    let augmented = ImageDataGenerator::classic(Preprocess::Vgg16)
+        .flow_from_directory(small.join("train"), options)
+        .unwrap();
+    let (plain, validation) = flows();
+    for (experiment, layer) in [
+        (Experiment::Frozen, "block5_pool"),
+        (Experiment::Finetune, "block4_pool"),
+    ] {
+        let fit = |train: &DirectoryIterator, cache: bool| {
+            let mut model = model(experiment, 3, 1e-4);
+            features::clear();
+            let options = FitOptions::default()
+                .seed(5)
+                .cache(cache)
+                .cache_dir(dir.path());
+            let history = model.fit_with(train, 2, &validation, options).unwrap();
+            (model, history)
+        };
+        let (full, full_history) = fit(&augmented, false);
+        assert!(features::entries().is_empty());
+        let (cached, cached_history) = fit(&augmented, true);
+        let entries = features::entries();
+        assert_eq!(
+            entries.len(),
+            1,
+            "{experiment:?}: validation's features only"
+        );
+        assert_eq!(entries[0].layer(), layer);
+        assert_eq!(entries[0].len(), validation.samples());
+        for (a, b) in metrics(&full_history).iter().zip(metrics(&cached_history)) {
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() < 1e-5, "{experiment:?}: {a:?} vs {b:?}");
+            }
+        }
+        for ((name, a), (_, b)) in weights(&full).iter().zip(weights(&cached)) {
+            let scale = a.abs().max().double_value(&[]).max(1e-3);
+            assert!(
+                max_difference(a, &b) / scale < 1e-5,
+                "{experiment:?} {name}"
+            );
+        }
+        let (_, plain_history) = fit(&plain, true);
+        assert_ne!(
+            plain_history.loss(),
+            cached_history.loss(),
+            "{experiment:?}: the augmented run trains on other images"
+        );
+    }
+}
+
 /// Training in bf16 follows fp32 on the same seed, for both experiments, on classes that
 /// overlap (where fp32 lands well below 100%, so that a difference would show): every epoch's
 /// loss and val_loss within 5% (relative), the test accuracy within 2 points.
