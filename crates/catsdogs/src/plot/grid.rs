@@ -44,6 +44,7 @@ pub fn flow_images(flow: &crate::data::DirectoryIterator, indices: &[usize]) -> 
 /// let datagen = ImageDataGenerator::classic(Preprocess::None);
 /// let png = catsdogs::plot::augmentations(&datagen, &image, 6, 0).unwrap();
 /// assert_eq!(png.dimensions(), (4 * 244, 2 * 264));
+/// assert_eq!(png.figure_kind().as_deref(), Some("augmentations"));
 /// ```
 pub fn augmentations(
     datagen: &ImageDataGenerator,
@@ -63,7 +64,7 @@ pub fn augmentations(
         })
         .collect::<Result<Vec<_>>>()?;
     let captions: Vec<String> = (1..=count).map(|i| i.to_string()).collect();
-    image_grid(&images, &captions, 4)
+    grid_figure(&images, &captions, 4, "augmentations")
 }
 
 /// The most augmentations that [`augmentations`] shows in one figure.
