@@ -173,6 +173,24 @@ fn frozen_experiment_learns_the_sample_and_writes_its_run_folder() {
     assert_eq!(again, (test_loss, test_acc));
 }
 
+/// Asserts that two runs agree: every epoch's metrics within 1e-5, and the updated weights
+/// within 1e-5 of their scale.
+fn assert_trained_alike(
+    case: &str,
+    (a, a_history): (&Model, &History),
+    (b, b_history): (&Model, &History),
+) {
+    for (x, y) in metrics(a_history).iter().zip(metrics(b_history)) {
+        for (u, v) in x.iter().zip(y) {
+            assert!((u - v).abs() < 1e-5, "{case}: {x:?} vs {y:?}");
+        }
+    }
+    for ((name, u), (_, v)) in weights(a).iter().zip(weights(b)) {
+        let scale = u.abs().max().double_value(&[]).max(1e-3);
+        assert!(max_difference(u, &v) / scale < 1e-5, "{case} {name}");
+    }
+}
+
 /// Trains `epochs` epochs of `experiment` with the cache on (in memory or, with a zero
 /// budget, on disk) or off, and returns the trained model and its History.
 fn train_with_cache(
@@ -219,15 +237,9 @@ fn cached_training_equals_the_full_network_at_both_cuts() {
                 assert_eq!(features.layer(), layer);
                 assert_eq!(features.location(), "CPU memory");
             }
-            for (a, b) in metrics(&full_history).iter().zip(metrics(&cached_history)) {
-                for (x, y) in a.iter().zip(b) {
-                    assert!((x - y).abs() < 1e-5, "{case}: {a:?} vs {b:?}");
-                }
-            }
-            // The last step's gradients and the updated weights agree.
+            assert_trained_alike(&case, (&full, &full_history), (&cached, &cached_history));
+            // The last step's gradients agree.
             for ((name, a), (_, b)) in weights(&full).iter().zip(weights(&cached)) {
-                let scale = a.abs().max().double_value(&[]).max(1e-3);
-                assert!(max_difference(a, &b) / scale < 1e-5, "{case} {name}");
                 if a.requires_grad() {
                     let (ga, gb) = (a.grad(), b.grad());
                     let scale = ga.abs().max().double_value(&[]).max(1e-6);
@@ -304,18 +316,8 @@ fn augmented_training_runs_the_whole_network_and_caches_only_validation() {
         );
         assert_eq!(entries[0].layer(), layer);
         assert_eq!(entries[0].len(), validation.samples());
-        for (a, b) in metrics(&full_history).iter().zip(metrics(&cached_history)) {
-            for (x, y) in a.iter().zip(b) {
-                assert!((x - y).abs() < 1e-5, "{experiment:?}: {a:?} vs {b:?}");
-            }
-        }
-        for ((name, a), (_, b)) in weights(&full).iter().zip(weights(&cached)) {
-            let scale = a.abs().max().double_value(&[]).max(1e-3);
-            assert!(
-                max_difference(a, &b) / scale < 1e-5,
-                "{experiment:?} {name}"
-            );
-        }
+        let case = format!("{experiment:?}, augmented");
+        assert_trained_alike(&case, (&full, &full_history), (&cached, &cached_history));
         let (_, plain_history) = fit(&plain, true);
         assert_ne!(
             plain_history.loss(),
