@@ -14,6 +14,10 @@ import time
 
 SKIPPED = 3
 
+# The classic cats-vs-dogs augmentation, as ImageDataGenerator's arguments.
+CLASSIC_AUGMENTATION = dict(rotation_range=40, width_shift_range=0.2, height_shift_range=0.2,
+                            shear_range=0.2, zoom_range=0.2, horizontal_flip=True,
+                            fill_mode="nearest")
 # Keras's VGG16 preprocess_input ('caffe'): BGR, minus ImageNet's mean pixel.
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 TARGET_SIZE = (224, 224)
@@ -46,6 +50,14 @@ def parser(description):
     gradcam.add_argument("--iterations", type=int, default=5)
     gradcam.add_argument("--threads", type=int, default=1)
     gradcam.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    augment = sub.add_parser("augment", help="time augmented epochs of flow_from_directory, the "
+                             "classic setting, preprocessed for VGG16")
+    augment.add_argument("--data", required=True, help="a folder of class folders")
+    augment.add_argument("--batch", type=int, default=32)
+    augment.add_argument("--epochs", type=int, default=1, help="timed epochs, after an untimed one")
+    augment.add_argument("--images", type=int,
+                         help="cut each epoch short after the batch that reaches this many images")
+    augment.add_argument("--threads", type=int, default=1)
     epoch = sub.add_parser("epoch", help="time epochs of the tutorial's training, end to end")
     epoch.add_argument("--phase", choices=["frozen", "finetune"], required=True)
     cached = sub.add_parser("cached", help="time fine-tune epochs on block4 output computed "

@@ -69,8 +69,12 @@ def parse_args():
                    "only VGG16 gets every precision and layout)")
     p.add_argument("--threads", type=int, help="threads for 'all cores' (the usable cores)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--parts", default="checks,b,a,c",
-                   help="which parts, in this order: checks, a, b, c")
+    p.add_argument("--augment-epochs", type=int,
+                   help="timed epochs of (e), after an untimed one (3; quick 1)")
+    p.add_argument("--augment-images", type=int,
+                   help="images of each epoch of (e) (all the training images)")
+    p.add_argument("--parts", default="checks,b,a,e,c",
+                   help="which parts, in this order: checks, a, b, e, c")
     p.add_argument("--budget", type=float, default=math.inf,
                    help="seconds for the whole run; steps that no longer fit are skipped")
     p.add_argument("--step-timeout", type=float, default=1800, help="seconds for one step")
@@ -84,10 +88,12 @@ def parse_args():
     if unknown:
         p.error(f"--backbones: unknown {', '.join(unknown)} (known: {', '.join(BACKBONES)})")
     args.images = args.images or (200 if args.quick else 2000)
+    args.augment_epochs = args.augment_epochs or (1 if args.quick else 3)
     # Even counts, so that the split gives both classes the same number of images.
     args.train = 2 * math.ceil((args.train or (20 if args.quick else 60)) / 2)
     args.validation = 2 * math.ceil((args.validation or max(2, args.train // 4)) / 2)
     args.test = 2 * math.ceil(args.test / 2)
+    args.augment_images = min(args.augment_images or args.train, args.train)
     return args
 
 
@@ -216,12 +222,14 @@ class Harness:
             "validation": a.validation, "test": a.test, "epochs": a.epochs,
             "batch": a.batch,
             "forward_batch": self.forward_batch, "forward_iterations": self.forward_iterations,
-            "backbones": self.backbones,
+            "backbones": self.backbones, "augment_epochs": a.augment_epochs,
+            "augment_images": a.augment_images,
             "threads": self.threads, "device": self.device, "quick": a.quick,
         }
         for part in [p.strip() for p in a.parts.split(",") if p.strip()]:
             {"checks": self.part_checks, "a": lambda: self.part_decode(files),
-             "b": self.part_forward, "c": lambda: self.part_epochs(split)}[part]()
+             "b": self.part_forward, "e": lambda: self.part_augment(split),
+             "c": lambda: self.part_epochs(split)}[part]()
 
     def part_checks(self):
         if self.device != "cuda":
@@ -252,6 +260,19 @@ class Harness:
                          threads, group)
             self.measure("a", "torchvision decode_jpeg", self.peer("torch", "decode", *f),
                          threads, group)
+
+    def part_augment(self, split):
+        a = self.args
+        train = split / "train"
+        print(f"(e) augmentation, the classic setting, {a.augment_images} training images at "
+              f"224x224, batch {a.batch}, {a.augment_epochs} timed epoch(s) after an untimed one")
+        for threads in sorted({1, self.threads}):
+            f = ["--data", train, "--batch", a.batch, "--epochs", a.augment_epochs,
+                 "--images", a.augment_images, "--threads", threads]
+            self.measure("e", "ours (from the decoded-image cache)", self.ours("augment", *f),
+                         threads, f"e{threads}")
+            self.measure("e", "Keras ImageDataGenerator flow (load_img + scipy)",
+                         self.peer("keras", "augment", *f), threads, f"e{threads}")
 
     def numbers(self):
         """The (precision, layout) pairs measured: ours' `auto` first (bf16 NHWC where the
@@ -483,7 +504,7 @@ class Harness:
             ref = refs.get(row["group"])
             if ref is None:
                 continue
-            if row["part"] in ("a", "b"):
+            if row["part"] in ("a", "b", "e"):
                 row["ours_speedup"] = ref["images_per_second"] / row["images_per_second"]
             else:
                 row["ours_speedup"] = row["wall_seconds"] / ref["wall_seconds"]
@@ -722,6 +743,7 @@ PART_TITLES = {
     "checks": "checks",
     "a": "(a) decode",
     "b": "(b) forward",
+    "e": "(e) augment",
     "c": "(c) experiments",
 }
 COLUMNS = ["part", "implementation", "thr", "images", "time s", "wall s", "images/s",
@@ -770,7 +792,10 @@ def machine_lines(data):
         f"(b) {', '.join(BACKBONES[b] for b in s.get('backbones', ['vgg16']))}, batch "
         f"{s['forward_batch']}, {s['forward_iterations']} timed batches; (c) "
         f"{s['epochs']} epoch(s) a row on {s['train']} training + {s['validation']} "
-        f"validation images, batch {s['batch']}.",
+        f"validation images, batch {s['batch']}"
+        + (f"; (e) the classic augmentation, {s['augment_epochs']} timed epoch(s) of "
+           f"{s.get('augment_images', s['train'])} training images" if s.get("augment_epochs")
+           else "") + ".",
         f"Run on {data['date']}, {data['seconds'] / 60:.1f} minutes in all.",
     ]
 
@@ -811,10 +836,9 @@ def cached_cells(row):
             f"{speed:.2f}x" if speed else ""]
 
 
-def tables(data):
+def tables(results):
     """(title, columns, rows) of each table of a run: every measurement, the tutorial's
     experiments over 30 epochs, and the fine-tune epoch on cached block4 output."""
-    results = data["results"]
     c = [r for r in results if r["part"] == "c" and r["group"] != "c-cached"]
     cached = [r for r in results if r["group"] in ("c-finetune", "c-cached") and r["ours"]
               and "later_epoch_seconds" in r][:1]
@@ -829,7 +853,7 @@ def tables(data):
 
 def render_text(data):
     lines = machine_lines(data)
-    for title, columns, rows in tables(data):
+    for title, columns, rows in tables(data["results"]):
         rows = [columns] + rows
         widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
         lines += [""] + ([f"{title}:"] if title else [])
@@ -840,35 +864,52 @@ def render_text(data):
     return "\n".join(lines)
 
 
-def render_markdown(data):
+def render_markdown(data, results, checks):
     lines = [f"- {l}" for l in machine_lines(data)]
-    for title, columns, rows in tables(data):
+    for title, columns, rows in tables(results):
         lines += [""] + ([f"### {title}", ""] if title else [])
         lines.append("| " + " | ".join(columns) + " |")
         lines.append("|" + "|".join("---" for _ in columns) + "|")
         lines += ["| " + " | ".join(r) + " |" for r in rows]
-    if data["checks"]:
+    if checks:
         lines.append("")
-        for c in data["checks"]:
+        for c in checks:
             lines.append(f"- Check, {c['check']}: **{'pass' if c['ok'] else 'FAIL'}** "
                          f"({c['detail']}).")
     return "\n".join(lines)
 
 
+# The sections of a device's results in BENCHMARKS.md, by the suffix of their markers: the
+# augmentation rows (e) have their own, so that a run of (e) alone leaves the others as they are.
+SECTION_PARTS = {"": lambda part: part != "e", "-augment": lambda part: part == "e"}
+
+
 def update_markdown(path, data):
-    """Replaces the text between the section markers for the run's device."""
-    section = "gpu" if data["machine"]["device"] == "cuda" else "cpu"
-    begin, end = SECTION.format(section, "begin"), SECTION.format(section, "end")
-    if not Path(path).exists():
-        Path(path).write_text(f"{begin}\n{end}\n")
-    text = Path(path).read_text()
-    if begin not in text or end not in text:
-        print(f"harness: {path} has no {begin} ... {end} markers; left as it is")
-        return
-    head, rest = text.split(begin, 1)
-    _, tail_text = rest.split(end, 1)
-    Path(path).write_text(f"{head}{begin}\n{render_markdown(data)}\n{end}{tail_text}")
-    print(f"Rewrote the {section.upper()} results in {path}")
+    """Replaces the text between the section markers for the run's device, in each section that
+    the run has rows for. A file that does not exist gets those sections alone."""
+    device = "gpu" if data["machine"]["device"] == "cuda" else "cpu"
+    path = Path(path)
+    fresh = not path.exists()
+    if fresh:
+        path.write_text("")
+    for suffix, belongs in SECTION_PARTS.items():
+        rows = [r for r in data["results"] if belongs(r["part"])]
+        checks = data["checks"] if suffix == "" else []
+        if not rows and not checks:
+            continue
+        section = device + suffix
+        begin, end = SECTION.format(section, "begin"), SECTION.format(section, "end")
+        text = path.read_text()
+        if fresh and begin not in text:
+            text += f"{begin}\n{end}\n"
+        if begin not in text or end not in text:
+            print(f"harness: {path} has no {begin} ... {end} markers; left as it is")
+            continue
+        head, rest = text.split(begin, 1)
+        _, tail_text = rest.split(end, 1)
+        markdown = render_markdown(data, rows, checks)
+        path.write_text(f"{head}{begin}\n{markdown}\n{end}{tail_text}")
+        print(f"Rewrote the {section.upper()} results in {path}")
 
 
 def main():

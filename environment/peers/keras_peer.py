@@ -3,6 +3,7 @@ MobileNetV2), and the tutorial's training as the tutorial writes it
 (ImageDataGenerator.flow_from_directory + fit).
 
     python keras_peer.py decode  --files LIST --threads N
+    python keras_peer.py augment --data DIR --batch B --epochs E --threads N
     python keras_peer.py forward --model NAME --batch B --iterations K --threads N
     python keras_peer.py epoch   --data DIR --phase frozen|finetune --epochs E --threads N
 
@@ -88,6 +89,43 @@ def pillow_load_img(path, target_size):
         image = image.convert("RGB") if image.mode != "RGB" else image
         width_height = (target_size[1], target_size[0])
         return image.resize(width_height, Image.NEAREST) if image.size != width_height else image
+
+
+def augment(args):
+    """The classic augmentation as the tutorial's readers run it: ImageDataGenerator's
+    flow_from_directory, which loads, transforms (scipy) and preprocesses every image of every
+    epoch. Several threads are a pool of processes, each computing whole batches, as Keras's
+    PyDataset workers do."""
+    global FLOW
+    # The flow is NumPy, scipy and Pillow whatever the backend; torch's starts no thread pools
+    # before the worker processes fork.
+    keras = import_keras(args.threads, backend="torch")
+    from keras.applications.vgg16 import preprocess_input
+
+    datagen = image_data_generator(keras)(preprocessing_function=preprocess_input,
+                                          **common.CLASSIC_AUGMENTATION)
+    FLOW = datagen.flow_from_directory(args.data, target_size=common.TARGET_SIZE,
+                                       batch_size=args.batch, class_mode="binary")
+    # The batches of an epoch, cut short after the one that reaches --images images.
+    wanted = min(args.images or FLOW.samples, FLOW.samples)
+    count = -(-wanted // args.batch)
+    images = sum(min(args.batch, FLOW.samples - i * args.batch) for i in range(count))
+    # common.in_pool runs the list once untimed, then once timed: the timed pass is `epochs`
+    # epochs of batches.
+    batches = list(range(count)) * args.epochs
+    seconds = common.in_pool(args.threads, lambda: None, one_batch, batches)
+    common.report({"images": images * args.epochs, "seconds": seconds,
+                   "threads": args.threads, "batch": args.batch, "epochs": args.epochs,
+                   "what": f"keras {keras.__version__} ImageDataGenerator flow_from_directory"})
+
+
+# The flow that one_batch reads, set by augment (a global, so that pool workers inherit it).
+FLOW = None
+
+
+def one_batch(index):
+    """Computes batch `index` of FLOW and drops it (returning it would time the pickling)."""
+    FLOW[index]
 
 
 # keras.applications' constructor of each backbone, by ours' names.
@@ -208,7 +246,7 @@ def epoch(args):
 
 def main():
     args = common.parser(__doc__).parse_args()
-    {"decode": decode, "forward": forward, "epoch": epoch}[args.what](args)
+    {"decode": decode, "augment": augment, "forward": forward, "epoch": epoch}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use catsdogs::applications::Backbone;
 use catsdogs::bench::{self, Timing};
-use catsdogs::data;
+use catsdogs::data::{self, FlowOptions, ImageDataGenerator, Preprocess};
 use catsdogs::experiments::{self, Experiment, RunOptions};
 use catsdogs::gradcam::{GradCam, DEFAULT_LAYER};
 use catsdogs::history::Logs;
@@ -35,6 +35,32 @@ pub enum BenchCommand {
         /// HEIGHTxWIDTH to resize to.
         #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
         target_size: (u32, u32),
+    },
+    /// Time augmented epochs of a folder's flow (Keras's classic setting unless --augment says
+    /// otherwise), transformed from the decoded-image cache and preprocessed for VGG16 on the
+    /// CPU: one untimed epoch, then the timed ones.
+    Augment {
+        /// A folder of class folders, e.g. data/train.
+        #[arg(long)]
+        data: PathBuf,
+        /// The augmentation arguments, with Keras's names (see `catsdogs augment --help`).
+        #[arg(long, default_value = "classic")]
+        augment: String,
+        /// Images per batch.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// HEIGHTxWIDTH of the images.
+        #[arg(long, default_value = "224x224", value_parser = data::parse_target_size)]
+        target_size: (u32, u32),
+        /// Timed epochs (after one untimed).
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+        /// Cut each epoch short after the batch that reaches this many images.
+        #[arg(long)]
+        images: Option<usize>,
+        /// Threads of the rayon pool that transforms the images, and libtorch's.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: u16,
     },
     /// Time a network's convolutional base (include_top=False; VGG16 unless --model says) on
     /// random batches.
@@ -239,6 +265,30 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 "device": "cpu",
                 "hash_seconds": hashed.seconds,
             });
+            (timing, details)
+        }
+        BenchCommand::Augment {
+            data: folder,
+            augment,
+            batch,
+            target_size: (height, width),
+            epochs,
+            images,
+            threads,
+        } => {
+            let datagen = ImageDataGenerator::new(Preprocess::Vgg16).arguments(&augment)?;
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(usize::from(threads))
+                .build_global()
+                .context("cannot start the transforming threads")?;
+            tch::set_num_threads(i32::from(threads));
+            let options = FlowOptions::default()
+                .target_size(height, width)
+                .batch_size(batch);
+            let flow = datagen.flow_from_directory(&folder, options)?;
+            let timing = bench::augment(&flow, epochs, images)?;
+            let details = json!({ "threads": threads, "batch": batch, "device": "cpu",
+                                  "augment": augment, "epochs": epochs });
             (timing, details)
         }
         BenchCommand::Forward {

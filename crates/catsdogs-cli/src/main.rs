@@ -17,6 +17,7 @@ macro_rules! out {
     };
 }
 
+mod augment;
 mod bench;
 mod cache;
 mod data;
@@ -40,6 +41,9 @@ struct Cli {
 enum Command {
     /// Print the compute device that libtorch sees, and the precision `auto` picks there.
     Device,
+    /// Augment one image as Keras's ImageDataGenerator does: a given transform (Keras's
+    /// apply_transform parameters) written as a float32 .npy, or random ones shown as a grid.
+    Augment(augment::AugmentArgs),
     /// Time one piece of work (decode, forward, Grad-CAM, epoch) and print it as a JSON line, for
     /// environment/bench.
     #[command(subcommand)]
@@ -93,6 +97,7 @@ fn main() {
             out!("auto precision: {auto}");
             Ok(())
         }
+        Command::Augment(args) => augment::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Data(command) => data::run(command),
         Command::Explain(args) => explain::run(args),

@@ -201,6 +201,11 @@ pub struct TrainArgs {
     /// The run folder, e.g. runs/frozen.
     #[arg(long)]
     out: PathBuf,
+    /// Augment the training images with Keras's ImageDataGenerator arguments, e.g.
+    /// rotation_range=40,width_shift_range=0.2,zoom_range=[0.8,1.2],horizontal_flip=True; or
+    /// classic (rotation 40, shifts 0.2, shear 0.2, zoom 0.2, horizontal flips, fill nearest).
+    #[arg(long, value_name = "ARGS")]
+    augment: Option<String>,
     #[command(flatten)]
     callbacks: CallbackArgs,
 }
@@ -358,6 +363,7 @@ impl TrainArgs {
             cache: self.caching.options(budget),
             resume: self.resume,
             precision: self.precision,
+            augment: self.augment,
             ..RunOptions::new(self.experiment, self.data, self.out)
         };
         (options, callbacks)

@@ -71,6 +71,42 @@ fn decode_times_every_listed_file_with_the_threads_asked_for() {
 }
 
 #[test]
+fn augment_counts_the_timed_images_and_says_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = sample(dir.path()).join("train");
+    let args = [
+        "bench",
+        "augment",
+        "--data",
+        path(&train),
+        "--target-size",
+        "48x40",
+    ];
+    // Two timed epochs of 16 images in batches of 5, the last one short.
+    let line = json_line(
+        &[
+            &args[..],
+            &["--batch", "5", "--epochs", "2", "--threads", "2"],
+        ]
+        .concat(),
+    );
+    assert_eq!(line["images"], 32);
+    assert_eq!(line["augment"], "classic");
+    assert_eq!(line["threads"], 2);
+    // Each epoch cut short after the batch that reaches 7 images: 10 a time.
+    let line = json_line(
+        &[
+            &args[..],
+            &["--batch", "5", "--epochs", "3", "--images", "7"],
+        ]
+        .concat(),
+    );
+    assert_eq!(line["images"], 30);
+    let out = run(&[&args[..], &["--augment", "zoom_range=[1.2,0.8]"]].concat());
+    assert!(cli::refused(&out).contains("wrong order"));
+}
+
+#[test]
 fn forward_counts_the_timed_batches() {
     let line = json_line(&[
         "bench",

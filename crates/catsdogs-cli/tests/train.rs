@@ -107,3 +107,57 @@ fn train_then_evaluate_predict_and_submit_from_the_run_folder() {
     let written = std::fs::read_to_string(&csv).unwrap();
     assert!(written.starts_with("id,label\n1,0."), "{written}");
 }
+
+#[test]
+fn train_augments_the_training_images_as_asked_and_refuses_unknown_arguments_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, data) = cli::sample_split(dir.path(), 20, [20, 10, 10]);
+    let run = dir.path().join("runs/augmented");
+    let args = [&cli::train_args(&data, &run)[..], &["--augment", "classic"]].concat();
+    let out = catsdogs(&args);
+    let train = data.join("train");
+    let note = format!(
+        "The images of {} are augmented, new every epoch: their features are not cached, and every step on them runs the whole network.",
+        train.display()
+    );
+    assert_eq!(out.matches(&note).count(), 1, "{out}");
+    assert!(
+        out.contains("Caching the block5_pool outputs of 10 images"),
+        "the validation features stay cached: {out}"
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(config["augment"], "classic");
+
+    // Resuming with another augmentation is refused, naming the flag.
+    let other = [
+        &cli::train_args(&data, &run)[..],
+        &["--augment", "classic,vertical_flip=True", "--resume"],
+    ]
+    .concat();
+    let refused = cli::refused(&cli::catsdogs(&other));
+    assert!(
+        refused.contains("the training images are augmented by"),
+        "{refused}"
+    );
+    assert!(refused.contains("(--augment)"), "{refused}");
+
+    // A bad argument is one sentence, before the run folder is made.
+    let fresh = dir.path().join("runs/refused");
+    for (arguments, expected) in [
+        (
+            "rotate=40",
+            "unknown augmentation argument \"rotate\": use Keras's ImageDataGenerator names",
+        ),
+        ("zoom_range=[1.2,0.8]", "is in the wrong order"),
+    ] {
+        let args = [
+            &cli::train_args(&data, &fresh)[..],
+            &["--augment", arguments],
+        ]
+        .concat();
+        let error = cli::refused(&cli::catsdogs(&args));
+        assert!(error.contains(expected), "{arguments}: {error}");
+        assert!(!fresh.exists());
+    }
+}

@@ -1,6 +1,7 @@
 //! Timings of the crate's own hot paths, for `catsdogs bench` and for notebooks: decoding and
 //! resizing JPEGs exactly as [`load_img`] does (and the content hash that keys their cache),
-//! and a model's forward pass (VGG16's, or any other's); and [`agreement`],
+//! augmented epochs of a flow ([`augment`]), and a model's forward pass (VGG16's, or any
+//! other's); and [`agreement`],
 //! which checks that the CPU and a GPU compute the same forward pass.
 //!
 //! Each timing runs the work once untimed (to warm the page cache, the allocators and, on CUDA,
@@ -23,7 +24,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
-use crate::data::{load_img, read_image_file};
+use crate::data::{load_img, read_image_file, DirectoryIterator};
 use crate::error::{Error, Result};
 use crate::gradcam::GradCam;
 use crate::model::Model;
@@ -90,6 +91,47 @@ fn over_files(
     Ok(Timing {
         images: paths.len(),
         seconds: pass()?,
+    })
+}
+
+/// Runs `epochs` epochs of `flow` (augmented when its generator augments) on the CPU, batch by
+/// batch as training reads them, each cut short after the batch that reaches `images` images
+/// when given: one untimed epoch (epoch 0), then epochs 1 to `epochs` timed.
+///
+/// ```no_run
+/// use catsdogs::data::{FlowOptions, ImageDataGenerator, Preprocess};
+/// let flow = ImageDataGenerator::classic(Preprocess::Vgg16)
+///     .flow_from_directory("data/train", FlowOptions::default())?;
+/// let timing = catsdogs::bench::augment(&flow, 2, None)?;
+/// assert_eq!(timing.images, 2 * flow.samples());
+/// # Ok::<(), catsdogs::Error>(())
+/// ```
+pub fn augment(flow: &DirectoryIterator, epochs: usize, images: Option<usize>) -> Result<Timing> {
+    if epochs == 0 || images == Some(0) {
+        return Err(Error::Options(
+            "an augmentation timing needs at least 1 epoch of at least 1 image".into(),
+        ));
+    }
+    let wanted = images.unwrap_or(usize::MAX);
+    let run = |epoch: usize| -> Result<usize> {
+        let mut seen = 0;
+        for batch in flow.epoch(epoch, Device::Cpu) {
+            seen += batch?.indices.len();
+            if seen >= wanted {
+                break;
+            }
+        }
+        Ok(seen)
+    };
+    run(0)?;
+    let start = Instant::now();
+    let mut seen = 0;
+    for epoch in 1..=epochs {
+        seen += run(epoch)?;
+    }
+    Ok(Timing {
+        images: seen,
+        seconds: start.elapsed().as_secs_f64(),
     })
 }
 

@@ -14,7 +14,8 @@
 //!
 //! A run may be given Keras's callbacks ([`run_with`]; `catsdogs train --early-stopping ...`):
 //! `run.json` lists them, and says after training the best epoch (of the highest `val_acc`)
-//! and why training stopped early, if it did. [`runs`] reads run folders back, for
+//! and why training stopped early, if it did. Its training images may be augmented as Keras's
+//! `ImageDataGenerator` does it ([`RunOptions::augment`]; `catsdogs train --augment classic`). [`runs`] reads run folders back, for
 //! `catsdogs runs` and notebook 05's table of runs side by side.
 //!
 //! One idea in one file (over 400 lines): a run of the tutorial, its folder and its reading.
@@ -179,6 +180,11 @@ pub struct RunOptions {
     pub precision: Precision,
     /// Exactly how to compute, whatever the device (overrides `precision`; for benchmarks).
     pub compute: Option<Compute>,
+    /// Keras's `ImageDataGenerator` arguments for the training images, as
+    /// [`ImageDataGenerator::arguments`] reads them (`classic`, or
+    /// `rotation_range=40,width_shift_range=0.2,...`); `None`: not augmented. The validation
+    /// and test images never are.
+    pub augment: Option<String>,
 }
 
 impl RunOptions {
@@ -200,6 +206,7 @@ impl RunOptions {
             resume: false,
             precision: Precision::Auto,
             compute: None,
+            augment: None,
         }
     }
 }
@@ -237,6 +244,9 @@ pub struct RunConfig {
     /// The precision asked for, and how the layers computed (e.g. `auto` and `bf16`).
     #[serde(default)]
     pub precision: Option<(Precision, String)>,
+    /// The augmentation of the training images, as [`RunOptions::augment`] gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<String>,
     /// The callbacks given to `fit`, as each describes itself.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub callbacks: Vec<String>,
@@ -540,6 +550,10 @@ pub fn run(options: &RunOptions) -> Result<RunReport> {
 /// # Ok::<(), catsdogs::Error>(())
 /// ```
 pub fn run_with(options: &RunOptions, callbacks: Vec<Box<dyn Callback>>) -> Result<RunReport> {
+    let augmentation = match &options.augment {
+        Some(arguments) => ImageDataGenerator::new(Preprocess::None).arguments(arguments)?,
+        None => ImageDataGenerator::new(Preprocess::None),
+    };
     crate::data::refuse_output_inside_split(&options.out)?;
     claim_run_folder(&options.out)?;
     let _lock = FolderLock::acquire(&options.out)?;
@@ -553,7 +567,11 @@ pub fn run_with(options: &RunOptions, callbacks: Vec<Box<dyn Callback>>) -> Resu
     let datagen = ImageDataGenerator::new(preprocess);
     let flow_options =
         flow_options(target_size, options.batch_size, &options.cache).seed(options.seed);
-    let train = datagen.flow_from_directory(options.data.join("train"), flow_options.clone())?;
+    let train = ImageDataGenerator {
+        preprocessing: preprocess,
+        ..augmentation
+    }
+    .flow_from_directory(options.data.join("train"), flow_options.clone())?;
     let validation = datagen.flow_from_directory(
         options.data.join("validation"),
         flow_options.clone().shuffle(false),
@@ -583,6 +601,7 @@ pub fn run_with(options: &RunOptions, callbacks: Vec<Box<dyn Callback>>) -> Resu
         preprocess,
         class_indices: Some(train.class_indices.clone()),
         precision: Some((options.precision, model.compute()?.to_string())),
+        augment: options.augment.clone(),
         callbacks: callbacks.iter().map(|c| c.config()).collect(),
         best_epoch: None,
         stopped: None,

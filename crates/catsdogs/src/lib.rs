@@ -19,7 +19,7 @@
 //!                   import (Keras .h5, torchvision, safetensors), Keras's model files
 //!                   (load_model, save_keras), ImageNet's classes
 //! 2 data          data                                            split, sample, load_img,
-//!                   preprocess, flow_from_directory, the decoded-image cache
+//!                   preprocess, flow_from_directory, the decoded-image cache, augmentation
 //! 1 utilities     error, fsutil, tensor_file, cache_file,         atomic files and locks,
 //!                 hashing, console, progress, interrupt,          tensor and cache files,
 //!                 device, precision                               messages, Ctrl-C, device,

@@ -173,6 +173,24 @@ fn frozen_experiment_learns_the_sample_and_writes_its_run_folder() {
     assert_eq!(again, (test_loss, test_acc));
 }
 
+/// Asserts that two runs agree: every epoch's metrics within 1e-5, and the updated weights
+/// within 1e-5 of their scale.
+fn assert_trained_alike(
+    case: &str,
+    (a, a_history): (&Model, &History),
+    (b, b_history): (&Model, &History),
+) {
+    for (x, y) in metrics(a_history).iter().zip(metrics(b_history)) {
+        for (u, v) in x.iter().zip(y) {
+            assert!((u - v).abs() < 1e-5, "{case}: {x:?} vs {y:?}");
+        }
+    }
+    for ((name, u), (_, v)) in weights(a).iter().zip(weights(b)) {
+        let scale = u.abs().max().double_value(&[]).max(1e-3);
+        assert!(max_difference(u, &v) / scale < 1e-5, "{case} {name}");
+    }
+}
+
 /// Trains `epochs` epochs of `experiment` with the cache on (in memory or, with a zero
 /// budget, on disk) or off, and returns the trained model and its History.
 fn train_with_cache(
@@ -222,15 +240,9 @@ fn cached_training_equals_the_full_network_at_both_cuts() {
                 let file = features.file().expect("written to disk");
                 assert_eq!(file.parent(), Some(dir.path()));
             }
-            for (a, b) in metrics(&full_history).iter().zip(metrics(&cached_history)) {
-                for (x, y) in a.iter().zip(b) {
-                    assert!((x - y).abs() < 1e-5, "{case}: {a:?} vs {b:?}");
-                }
-            }
-            // The last step's gradients and the updated weights agree.
+            assert_trained_alike(&case, (&full, &full_history), (&cached, &cached_history));
+            // The last step's gradients agree.
             for ((name, a), (_, b)) in weights(&full).iter().zip(weights(&cached)) {
-                let scale = a.abs().max().double_value(&[]).max(1e-3);
-                assert!(max_difference(a, &b) / scale < 1e-5, "{case} {name}");
                 if a.requires_grad() {
                     let (ga, gb) = (a.grad(), b.grad());
                     let scale = ga.abs().max().double_value(&[]).max(1e-6);
@@ -358,6 +370,59 @@ fn features_on_disk_serve_other_head_settings_and_stay_within_the_disk_budget() 
         assert_eq!(entries.len(), in_memory);
         assert!(entries.iter().all(|f| f.file().is_none() && !f.on_disk()));
         assert_eq!(feature_inodes(dir.path()), before);
+    }
+}
+
+/// Augmented training images are new every epoch, so their features are never cached, at
+/// either cut; the validation images are fixed, so theirs stay cached. Which shortcuts remain
+/// exact: a run with the cache on equals the whole network at every step (the slow path), the
+/// validation's cached features giving the same val_loss as the whole network on its
+/// unaugmented images; and the augmentation does train on other images than the plain run.
+#[test]
+fn augmented_training_runs_the_whole_network_and_caches_only_validation() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let small = sample_dir().join("small");
+    let options = FlowOptions::default()
+        .target_size(SIZE, SIZE)
+        .batch_size(20);
+    let augmented = ImageDataGenerator::classic(Preprocess::Vgg16)
+        .flow_from_directory(small.join("train"), options)
+        .unwrap();
+    let (plain, validation) = flows();
+    for (experiment, layer) in [
+        (Experiment::Frozen, "block5_pool"),
+        (Experiment::Finetune, "block4_pool"),
+    ] {
+        let fit = |train: &DirectoryIterator, cache: bool| {
+            let mut model = model(experiment, 3, 1e-4);
+            features::clear();
+            let options = FitOptions::default()
+                .seed(5)
+                .cache(cache)
+                .cache_dir(dir.path());
+            let history = model.fit_with(train, 2, &validation, options).unwrap();
+            (model, history)
+        };
+        let (full, full_history) = fit(&augmented, false);
+        assert!(features::entries().is_empty());
+        let (cached, cached_history) = fit(&augmented, true);
+        let entries = features::entries();
+        assert_eq!(
+            entries.len(),
+            1,
+            "{experiment:?}: validation's features only"
+        );
+        assert_eq!(entries[0].layer(), layer);
+        assert_eq!(entries[0].len(), validation.samples());
+        let case = format!("{experiment:?}, augmented");
+        assert_trained_alike(&case, (&full, &full_history), (&cached, &cached_history));
+        let (_, plain_history) = fit(&plain, true);
+        assert_ne!(
+            plain_history.loss(),
+            cached_history.loss(),
+            "{experiment:?}: the augmented run trains on other images"
+        );
     }
 }
 

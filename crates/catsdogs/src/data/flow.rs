@@ -8,6 +8,12 @@
 //! epoch number, so the same epoch and seed always give the same order and the same tensors,
 //! and the last, short batch is kept.
 //!
+//! With an augmenting generator ([`DirectoryIterator::is_augmented`]), each epoch transforms
+//! the cached images afresh, in parallel, in the pass that fills the batches: image `i` of
+//! epoch `e` gets the transform of [`transform_seed`]`(seed, e, i)`, so an epoch is the same
+//! whether it runs in one go or is resumed. [`DirectoryIterator::batch`] and the `u8` images
+//! stay the images as they are.
+//!
 //! ```no_run
 //! use catsdogs::data::{FlowOptions, ImageDataGenerator, Preprocess};
 //! let datagen = ImageDataGenerator::new(Preprocess::Vgg16);
@@ -27,6 +33,8 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
+use super::augment::{transform_seed, Layout, Shape};
+use super::generator::ImageDataGenerator;
 use super::image_cache::{default_cache_dir, ImageCache};
 use super::listing::list_images;
 use super::load::check_target_size;
@@ -36,13 +44,6 @@ use crate::error::{Error, Result};
 
 /// How many batches the background thread prepares ahead of the consumer.
 const PREFETCH: usize = 2;
-
-/// Keras's `ImageDataGenerator`, reduced to what the tutorial uses: a preprocessing function.
-#[derive(Clone, Copy, Debug)]
-pub struct ImageDataGenerator {
-    /// Applied to every batch.
-    pub preprocessing: Preprocess,
-}
 
 /// The options of [`ImageDataGenerator::flow_from_directory`], with Keras's defaults except
 /// the target size, which is VGG16's 224x224.
@@ -121,11 +122,6 @@ impl FlowOptions {
 }
 
 impl ImageDataGenerator {
-    /// A generator that applies `preprocessing` to every batch.
-    pub fn new(preprocessing: Preprocess) -> Self {
-        ImageDataGenerator { preprocessing }
-    }
-
     /// Lists the images of `dir` (one sub-folder per class), prints Keras's
     /// `Found N images belonging to K classes.`, and maps their decoded-image cache, decoding
     /// them first if the cache does not hold them yet.
@@ -136,6 +132,7 @@ impl ImageDataGenerator {
     ) -> Result<DirectoryIterator> {
         let dir = dir.as_ref();
         let (height, width) = options.target_size;
+        self.check()?;
         check_target_size(height, width)?;
         super::check_batch_size(options.batch_size)?;
         let list = list_images(dir)?;
@@ -163,7 +160,7 @@ impl ImageDataGenerator {
             classes: list.classes,
             class_indices: list.class_indices,
             options,
-            preprocessing: self.preprocessing,
+            generator: Arc::new(self.clone()),
             images: Arc::new(Images { cache, labels }),
         })
     }
@@ -187,13 +184,7 @@ struct Images {
 impl Images {
     /// (N, H, W, 3) `u8` and (N,) `f32` labels on the CPU.
     fn gather(&self, indices: &[usize], height: u32, width: u32) -> Result<(Tensor, Tensor)> {
-        let count = self.cache.count();
-        if let Some(&index) = indices.iter().find(|&&i| i >= count) {
-            return Err(Error::Index {
-                index,
-                samples: count,
-            });
-        }
+        self.check_indices(indices)?;
         let mut pixels = vec![0u8; indices.len() * self.cache.image_len()];
         pixels
             .par_chunks_mut(self.cache.image_len())
@@ -201,8 +192,71 @@ impl Images {
             .try_for_each(|(out, &i)| self.cache.image_into(i, out))?;
         let shape = [indices.len() as i64, i64::from(height), i64::from(width), 3];
         let x = Tensor::f_from_data_size(&pixels, &shape, Kind::Uint8)?;
+        Ok((x, self.labels_of(indices)?))
+    }
+
+    /// Refuses an index beyond the flow's images.
+    fn check_indices(&self, indices: &[usize]) -> Result<()> {
+        let count = self.cache.count();
+        match indices.iter().find(|&&i| i >= count) {
+            Some(&index) => Err(Error::Index {
+                index,
+                samples: count,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// (N,) `f32` labels of the images at `indices`.
+    fn labels_of(&self, indices: &[usize]) -> Result<Tensor> {
         let labels: Vec<f32> = indices.iter().map(|&i| self.labels[i]).collect();
-        Ok((x, Tensor::f_from_slice(&labels)?))
+        Ok(Tensor::f_from_slice(&labels)?)
+    }
+
+    /// (N, 3, H, W) `f32`, preprocessed: the images at `indices` transformed as `generator`
+    /// draws them for `epoch`, each on the rayon pool in one pass that writes the network's
+    /// layout (the preprocessing's channel order and arithmetic) straight into the batch's
+    /// tensor; and (N,) `f32` labels; on the CPU.
+    fn gather_augmented(
+        &self,
+        indices: &[usize],
+        (height, width): (u32, u32),
+        generator: &ImageDataGenerator,
+        (seed, epoch): (u64, usize),
+    ) -> Result<(Tensor, Tensor)> {
+        self.check_indices(indices)?;
+        let shape = Shape {
+            rows: height as usize,
+            cols: width as usize,
+            channels: 3,
+        };
+        let plane = shape.rows * shape.cols;
+        let preprocessing = generator.preprocessing;
+        let layout = Layout::planar(3, plane, |c| preprocessing.position(c));
+        let len = self.cache.image_len();
+        let size = [indices.len() as i64, 3, i64::from(height), i64::from(width)];
+        let x = Tensor::f_empty(size, (Kind::Float, Device::Cpu))?;
+        if x.numel() == 0 {
+            return Ok((x, self.labels_of(indices)?)); // no batch: nothing to write
+        }
+        // SAFETY: `x` is a new, contiguous CPU tensor of `indices.len() * len` f32 values that
+        // nothing else refers to until this function returns it, and the slice does not
+        // outlive it.
+        let values = unsafe {
+            std::slice::from_raw_parts_mut(x.data_ptr().cast::<f32>(), indices.len() * len)
+        };
+        values
+            .par_chunks_mut(len)
+            .zip(indices.par_iter())
+            .try_for_each(|(out, &i)| {
+                let dims = [shape.rows, shape.cols, shape.channels];
+                let params =
+                    generator.get_random_transform(&dims, transform_seed(seed, epoch, i))?;
+                generator.transform_into(&self.cache.image(i)?, shape, &params, out, &layout)?;
+                preprocessing.apply_planar(out, plane);
+                Ok::<(), Error>(())
+            })?;
+        Ok((x, self.labels_of(indices)?))
     }
 }
 
@@ -228,7 +282,7 @@ pub struct DirectoryIterator {
     /// Class folder name to label.
     pub class_indices: BTreeMap<String, u32>,
     options: FlowOptions,
-    preprocessing: Preprocess,
+    generator: Arc<ImageDataGenerator>,
     images: Arc<Images>,
 }
 
@@ -240,7 +294,7 @@ impl std::fmt::Debug for DirectoryIterator {
             .field("samples", &self.samples())
             .field("class_indices", &self.class_indices)
             .field("options", &self.options)
-            .field("preprocessing", &self.preprocessing)
+            .field("generator", &self.generator)
             .field("cache_key", &self.cache_key())
             .finish()
     }
@@ -274,7 +328,19 @@ impl DirectoryIterator {
 
     /// The preprocessing applied to batches.
     pub fn preprocessing(&self) -> Preprocess {
-        self.preprocessing
+        self.generator.preprocessing
+    }
+
+    /// The generator that made the flow: its preprocessing and augmentation.
+    pub fn generator(&self) -> &ImageDataGenerator {
+        &self.generator
+    }
+
+    /// Whether each epoch gives new, randomly transformed images (the generator augments):
+    /// then no two epochs see the same pixels, and features computed from them cannot be
+    /// cached.
+    pub fn is_augmented(&self) -> bool {
+        self.generator.augments()
     }
 
     /// The content key of the decoded-image cache: SHA-256 (hex) over the files' content
@@ -299,24 +365,35 @@ impl DirectoryIterator {
         order
     }
 
-    /// The batch of the images at `indices`, preprocessed, on `device`.
+    /// The batch of the images at `indices` as they are (never augmented), preprocessed, on
+    /// `device`: what `predict` and the feature cache read.
     pub fn batch(&self, indices: &[usize], device: Device) -> Result<Batch> {
         let (height, width) = self.options.target_size;
         let (x, y) = self.images.gather(indices, height, width)?;
-        self.finish(x, y, indices.to_vec(), device)
+        self.finish(x, y, indices.to_vec(), device, false)
     }
 
-    /// The batches of epoch `epoch`, in [`epoch_order`](Self::epoch_order). A background
-    /// thread gathers the next batches from the cache while the current one is in use.
+    /// The batches of epoch `epoch`, in [`epoch_order`](Self::epoch_order), augmented when
+    /// the generator augments. A background thread gathers the next batches from the cache
+    /// while the current one is in use; augmenting, it transforms and preprocesses them there
+    /// too, on the rayon pool.
     pub fn epoch(&self, epoch: usize, device: Device) -> impl Iterator<Item = Result<Batch>> + '_ {
         let order = self.epoch_order(epoch);
         let batch_size = self.options.batch_size;
         let (height, width) = self.options.target_size;
         let images = Arc::clone(&self.images);
+        let augmented = self.is_augmented();
+        let generator = Arc::clone(&self.generator);
+        let seed = self.options.seed;
         let (sender, receiver) = std::sync::mpsc::sync_channel(PREFETCH);
         std::thread::spawn(move || {
             for indices in order.chunks(batch_size) {
-                let gathered = images.gather(indices, height, width);
+                let gathered = if augmented {
+                    let size = (height, width);
+                    images.gather_augmented(indices, size, &generator, (seed, epoch))
+                } else {
+                    images.gather(indices, height, width)
+                };
                 if sender.send((gathered, indices.to_vec())).is_err() {
                     break; // the consumer stopped early
                 }
@@ -324,7 +401,7 @@ impl DirectoryIterator {
         });
         receiver.into_iter().map(move |(gathered, indices)| {
             let (x, y) = gathered?;
-            self.finish(x, y, indices, device)
+            self.finish(x, y, indices, device, augmented)
         })
     }
 
@@ -342,9 +419,22 @@ impl DirectoryIterator {
         Ok(self.images.gather(indices, height, width)?.0)
     }
 
-    /// Moves a gathered batch to `device` and preprocesses it there.
-    fn finish(&self, x: Tensor, y: Tensor, indices: Vec<usize>, device: Device) -> Result<Batch> {
-        let x = f_preprocess_batch(&x.f_to_device(device)?, self.preprocessing)?;
+    /// Moves a gathered batch to `device` and preprocesses it there, unless it is
+    /// `preprocessed` already.
+    fn finish(
+        &self,
+        x: Tensor,
+        y: Tensor,
+        indices: Vec<usize>,
+        device: Device,
+        preprocessed: bool,
+    ) -> Result<Batch> {
+        let x = x.f_to_device(device)?;
+        let x = if preprocessed {
+            x
+        } else {
+            f_preprocess_batch(&x, self.preprocessing())?
+        };
         Ok(Batch {
             x,
             y: y.f_to_device(device)?,

@@ -21,6 +21,7 @@
 //!
 //! The folder may be deleted at any time; it is rebuilt on the next call.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -174,13 +175,28 @@ impl ImageCache {
     /// [`image_len`](Self::image_len) bytes). `i` must be below the count.
     pub(crate) fn image_into(&self, i: usize, out: &mut [u8]) -> Result<()> {
         match &self.store {
-            Store::Mapped(file) => {
-                let len = self.image_len();
-                out.copy_from_slice(&file.payload()[i * len..][..len]);
+            Store::Mapped(_) => {
+                out.copy_from_slice(&self.image(i)?);
                 Ok(())
             }
             Store::Files(paths) => {
                 decode_into(&paths[i], self.header.width, self.header.height, out)
+            }
+        }
+    }
+
+    /// The pixels of image `i`, (height, width, 3) `u8`: borrowed from the images file, or
+    /// decoded with the cache off. `i` must be below the count.
+    pub(crate) fn image(&self, i: usize) -> Result<Cow<'_, [u8]>> {
+        match &self.store {
+            Store::Mapped(file) => {
+                let len = self.image_len();
+                Ok(Cow::Borrowed(&file.payload()[i * len..][..len]))
+            }
+            Store::Files(paths) => {
+                let mut out = vec![0u8; self.image_len()];
+                decode_into(&paths[i], self.header.width, self.header.height, &mut out)?;
+                Ok(Cow::Owned(out))
             }
         }
     }

@@ -7,6 +7,9 @@
 //!   pixel (JPEGs through libjpeg-turbo's decoder, as Pillow decodes them).
 //! - [`ImageDataGenerator::flow_from_directory`]: Keras's classes, file order, labels and
 //!   batches, from images decoded once into a memory-mapped cache.
+//! - [`ImageDataGenerator`]'s augmentation ([`ImageDataGenerator::get_random_transform`],
+//!   [`ImageDataGenerator::apply_transform`]): Keras's rotation, shifts, shear, zoom, flips,
+//!   fill modes, channel shift and brightness, applied to the cached images each epoch.
 //! - [`sample`]: a synthetic Kaggle-like `train.zip` for machines without Kaggle's data.
 //!
 //! The decoded images live beside the folder, in `<parent>/.catsdogs-cache/<name>/`, one file per
@@ -27,9 +30,11 @@
 
 use crate::error::{Error, Result};
 
+mod augment;
 mod decode;
 
 mod flow;
+mod generator;
 mod image_cache;
 mod listing;
 mod load;
@@ -41,8 +46,12 @@ mod sample;
 mod split;
 
 pub use crate::error::MAX_IMAGE_PIXELS;
+pub use augment::{
+    transform_seed, FillMode, ShiftRange, TransformParams, ZoomRange, AUGMENT_ARGUMENTS,
+};
 pub use decode::{decode_rgb, read_bounded, read_image_file, MAX_IMAGE_FILE_BYTES};
-pub use flow::{Batch, DirectoryIterator, FlowOptions, ImageDataGenerator};
+pub use flow::{Batch, DirectoryIterator, FlowOptions};
+pub use generator::ImageDataGenerator;
 pub use image_cache::default_cache_dir;
 pub use listing::{is_image_name, list_images, ImageList, WHITE_LIST_FORMATS};
 pub(crate) use load::resize_nearest_into;

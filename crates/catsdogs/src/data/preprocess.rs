@@ -63,6 +63,38 @@ impl FromStr for Preprocess {
     }
 }
 
+impl Preprocess {
+    /// Where RGB channel `c` (0, 1 or 2) goes in the network's input: BGR for VGG16's caffe
+    /// mode, RGB otherwise.
+    pub(crate) fn position(self, c: usize) -> usize {
+        match self {
+            Preprocess::Vgg16 => 2 - c,
+            Preprocess::None | Preprocess::Torch | Preprocess::Tf => c,
+        }
+    }
+
+    /// A value `v` of RGB channel `c` (0, 1 or 2) as the network's input.
+    pub(crate) fn value(self, c: usize, v: f32) -> f32 {
+        match self {
+            Preprocess::None => v,
+            Preprocess::Vgg16 => v - CAFFE_MEAN_BGR[2 - c],
+            Preprocess::Torch => (v / 255.0 - TORCH_MEAN[c]) / TORCH_STD[c],
+            Preprocess::Tf => v / TF_SCALE - 1.0,
+        }
+    }
+
+    /// Preprocesses, in place, an image laid out (3, H, W) with RGB channel `c` in plane
+    /// [`position(c)`](Self::position), each plane `plane` values long.
+    pub(crate) fn apply_planar(self, image: &mut [f32], plane: usize) {
+        for c in 0..3 {
+            let at = self.position(c) * plane;
+            for v in &mut image[at..at + plane] {
+                *v = self.value(c, *v);
+            }
+        }
+    }
+}
+
 /// Keras's `preprocess_input` on one image of shape (height, width, 3), RGB, values 0 to 255.
 /// An array whose last axis is not 3 long is returned unchanged.
 pub fn preprocess_input(mut x: Array3<f32>, mode: Preprocess) -> Array3<f32> {
@@ -70,22 +102,9 @@ pub fn preprocess_input(mut x: Array3<f32>, mode: Preprocess) -> Array3<f32> {
         return x;
     }
     for mut pixel in x.lanes_mut(Axis(2)) {
-        let [r, g, b] = [pixel[0], pixel[1], pixel[2]];
-        let out = match mode {
-            Preprocess::None => [r, g, b],
-            Preprocess::Vgg16 => [
-                b - CAFFE_MEAN_BGR[0],
-                g - CAFFE_MEAN_BGR[1],
-                r - CAFFE_MEAN_BGR[2],
-            ],
-            Preprocess::Torch => {
-                let rgb = [r, g, b];
-                std::array::from_fn(|c| (rgb[c] / 255.0 - TORCH_MEAN[c]) / TORCH_STD[c])
-            }
-            Preprocess::Tf => [r / TF_SCALE - 1.0, g / TF_SCALE - 1.0, b / TF_SCALE - 1.0],
-        };
-        for (c, v) in out.into_iter().enumerate() {
-            pixel[c] = v;
+        let rgb = [pixel[0], pixel[1], pixel[2]];
+        for (c, v) in rgb.into_iter().enumerate() {
+            pixel[mode.position(c)] = mode.value(c, v);
         }
     }
     x

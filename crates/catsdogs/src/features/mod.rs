@@ -6,7 +6,11 @@
 //!
 //! - **The cut** ([`cut`]) is the model's first trainable layer, or its first `Dropout` if that
 //!   comes earlier: every layer before it is frozen and computes the same in training and in
-//!   inference. The data module's flows never augment, so the images are fixed too.
+//!   inference.
+//! - **Augmentation**: a flow that augments ([`DirectoryIterator::is_augmented`]) gives new
+//!   images every epoch, so no features of it are cached, at any cut: each step on it runs the
+//!   whole network (said in one line when `fit` starts). The other flows (validation, test)
+//!   stay cached, since their images are fixed.
 //! - **The key** ([`key`]) is a SHA-256 over the flow's image-cache key (the files, their order
 //!   and the resize), its preprocessing, the content hash of the layers before the cut
 //!   ([`Sequential::parameters_hash`]), the cut layer's name and the dtype. Equal keys mean
@@ -141,6 +145,13 @@ pub(crate) struct Request<'a> {
 /// with a copy in memory if the budget allows. `None` when caching is off, the cut is 0, or
 /// there is no room on disk or in memory.
 pub(crate) fn features(request: &Request) -> Result<Option<Features>> {
+    if request.make && request.cacheable() && request.flow.is_augmented() {
+        crate::say!(
+            "The images of {} are augmented, new every epoch: their features are not cached, \
+             and every step on them runs the whole network.",
+            request.flow.directory.display()
+        );
+    }
     let Some(key) = request.key()? else {
         return Ok(None);
     };
@@ -336,14 +347,19 @@ fn compute(
 }
 
 impl Request<'_> {
-    /// The key of the features asked for; `None` when caching is off or nothing can be cached.
+    /// Whether caching is on and the model has a frozen, deterministic prefix to cache.
+    fn cacheable(&self) -> bool {
+        self.options.enabled && cut(self.model) > 0
+    }
+
+    /// The key of the features asked for; `None` when caching is off, nothing can be cached,
+    /// or the flow augments its images (its features then differ every epoch).
     pub(crate) fn key(&self) -> Result<Option<String>> {
-        let cut = cut(self.model);
-        if !self.options.enabled || cut == 0 {
+        if !self.cacheable() || self.flow.is_augmented() {
             return Ok(None);
         }
         let dtype = self.compute.to_string();
-        key(self.model, self.flow, cut, &dtype).map(Some)
+        key(self.model, self.flow, cut(self.model), &dtype).map(Some)
     }
 
     fn dir(&self) -> PathBuf {

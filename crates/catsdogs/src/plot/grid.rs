@@ -7,6 +7,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{blank, figure, text, text_size};
+use crate::data::{img_to_array, transform_seed, ImageDataGenerator};
 use crate::display::Png;
 use crate::error::{Error, Result};
 
@@ -29,6 +30,55 @@ pub fn flow_images(flow: &crate::data::DirectoryIterator, indices: &[usize]) -> 
     let images = super::rgb_images(&flow.f_images_u8(indices)?)?;
     let captions: Vec<String> = indices.iter().map(|&i| flow.filenames[i].clone()).collect();
     image_grid(&images, &captions, 4)
+}
+
+/// `count` random augmentations of `image` by `datagen`, as the model would get them before
+/// the preprocessing, four to a row and numbered: augmentation `i` is the transform seeded
+/// [`transform_seed`](crate::data::transform_seed)`(seed, 0, i)`, so the same seed shows the
+/// same grid. Values are clipped to 0-255 and truncated to 8 bits for the picture, as Keras's
+/// `array_to_img(x, scale=False)` does.
+///
+/// ```
+/// use catsdogs::data::{ImageDataGenerator, Preprocess};
+/// let image = image::RgbImage::from_fn(60, 40, |x, y| image::Rgb([x as u8 * 4, y as u8 * 6, 90]));
+/// let datagen = ImageDataGenerator::classic(Preprocess::None);
+/// let png = catsdogs::plot::augmentations(&datagen, &image, 6, 0).unwrap();
+/// assert_eq!(png.dimensions(), (4 * 244, 2 * 264));
+/// assert_eq!(png.figure_kind().as_deref(), Some("augmentations"));
+/// ```
+pub fn augmentations(
+    datagen: &ImageDataGenerator,
+    image: &RgbImage,
+    count: usize,
+    seed: u64,
+) -> Result<Png> {
+    check_augmentations(count)?;
+    let x = img_to_array(image);
+    let (width, height) = image.dimensions();
+    let images = (0..count)
+        .map(|i| {
+            let params = datagen.get_random_transform(x.shape(), transform_seed(seed, 0, i))?;
+            let y = datagen.apply_transform(x.clone(), &params)?;
+            let pixels = y.iter().map(|&v| v.clamp(0.0, 255.0) as u8).collect();
+            Ok(RgbImage::from_raw(width, height, pixels).expect("the image's own size"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let captions: Vec<String> = (1..=count).map(|i| i.to_string()).collect();
+    grid_figure(&images, &captions, 4, "augmentations")
+}
+
+/// The most augmentations that [`augmentations`] shows in one figure.
+pub const MAX_AUGMENTATIONS: usize = 64;
+
+/// Refuses a count of augmentations that [`augmentations`] cannot show: none, or more than
+/// [`MAX_AUGMENTATIONS`].
+pub fn check_augmentations(count: usize) -> Result<()> {
+    if count == 0 || count > MAX_AUGMENTATIONS {
+        return Err(Error::Options(format!(
+            "{count} augmentations cannot be shown: ask for 1 to {MAX_AUGMENTATIONS}, such as 8"
+        )));
+    }
+    Ok(())
 }
 
 /// Shows `images` in a grid of `columns` columns (fewer if there are fewer images), each fitted

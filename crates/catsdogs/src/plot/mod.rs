@@ -33,7 +33,7 @@ pub use compare::compare;
 pub use confusion::confusion_matrix;
 pub use curves::{history_curves, PlotHistory};
 pub(crate) use grid::grid_figure;
-pub use grid::{flow_images, image_grid};
+pub use grid::{augmentations, check_augmentations, flow_images, image_grid, MAX_AUGMENTATIONS};
 pub use heatmap::{overlay, Colormap};
 pub use interpretation::{Interpretation, MAX_TOP_LOSSES};
 pub use live::LiveCurves;

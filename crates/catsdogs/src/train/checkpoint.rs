@@ -70,6 +70,9 @@ pub(crate) struct Settings {
     /// What the callbacks were made with, in order.
     #[serde(default)]
     pub(crate) callbacks: Vec<String>,
+    /// The training flow's generator, when it augments (absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) augmentation: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -375,6 +378,14 @@ fn os_reason(error: &Error) -> String {
     }
 }
 
+/// The augmentation of `settings`, in words.
+fn augmentation(settings: &Settings) -> String {
+    settings
+        .augmentation
+        .clone()
+        .unwrap_or_else(|| "nothing".into())
+}
+
 /// What differs between the settings of a checkpoint and of this run, in words: "the
 /// training images are not those the checkpoint was trained with (...)", "the seed is 2, the
 /// checkpoint's 1 (--seed)"... Images of another size are said once, not as changed images.
@@ -411,6 +422,12 @@ fn differences(saved: &Settings, now: &Settings) -> String {
             now.compute.clone(),
             saved.compute.clone(),
             Some(("--precision", "FitOptions::precision")),
+        ),
+        (
+            "the training images are augmented by",
+            augmentation(now),
+            augmentation(saved),
+            Some(("--augment", "RunOptions::augment")),
         ),
     ];
     let mut said: Vec<String> = compared

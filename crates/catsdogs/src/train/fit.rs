@@ -106,6 +106,9 @@ impl Model {
             loss: compiled.loss.name().to_string(),
             compute: compute.to_string(),
             callbacks: list.configs(),
+            augmentation: train
+                .is_augmented()
+                .then(|| format!("{:?}", train.generator())),
         };
         let _stoppable = interrupt::stoppable();
         let mut fit = Fit {

@@ -5,20 +5,19 @@ use std::process::Command;
 
 pub mod keras_files;
 
-/// The Python of the project's venv (torch, numpy, Pillow, h5py, Keras 3 and tf_keras), which
-/// the tests use to make reference files and values with the peers' own code.
+/// The Python of the project's venv (torch, numpy, Pillow, h5py, scipy, Keras 3 and tf_keras),
+/// which the tests use to make reference files and values with the peers' own code.
 /// `environment/test` sets `CATSDOGS_VENV`.
-pub fn venv_python() -> std::path::PathBuf {
-    let venv = std::env::var("CATSDOGS_VENV").unwrap_or_else(|_| {
-        let home = std::env::var("HOME").expect("HOME is set");
-        format!("{home}/.cache/catsdogs/venv")
-    });
-    std::path::Path::new(&venv).join("bin/python")
-}
-
-/// [`venv_python`], to run.
 pub fn python() -> Command {
     Command::new(venv_python())
+}
+
+/// The path of [`python`]'s interpreter: `$CATSDOGS_VENV`, else the venv in [`cache_root`].
+pub fn venv_python() -> std::path::PathBuf {
+    std::env::var_os("CATSDOGS_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| cache_root().join("venv"))
+        .join("bin/python")
 }
 
 /// Runs a Python script with arguments and returns its stdout; panics with its stderr if it fails.
@@ -44,10 +43,7 @@ pub fn peer_python() -> std::path::PathBuf {
     if bench.is_file() {
         return bench;
     }
-    std::env::var_os("CATSDOGS_VENV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| cache_root().join("venv"))
-        .join("bin/python")
+    venv_python()
 }
 
 /// The machine-wide folder of the project's heavy tools and caches (`$CATSDOGS_CACHE`).

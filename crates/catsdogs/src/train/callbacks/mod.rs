@@ -270,6 +270,7 @@ impl<'a> Fit<'a> {
                 loss: String::new(),
                 compute: String::new(),
                 callbacks: Vec::new(),
+                augmentation: None,
             },
             states: BTreeMap::new(),
             state_tensors: BTreeMap::new(),
