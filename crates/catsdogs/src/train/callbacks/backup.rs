@@ -36,7 +36,7 @@ impl Callback for BackupAndRestore {
         };
         if !self.resume {
             return Err(Error::CheckpointExists {
-                dir: self.dir.display().to_string(),
+                dir: self.dir.clone(),
                 epoch: checkpoint.epoch,
             });
         }
