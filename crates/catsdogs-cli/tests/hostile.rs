@@ -606,7 +606,10 @@ fn rough_edges() {
     );
     // Under the command line, messages name its flags.
     let error = refused(&catsdogs(&train_args(&data, &run)));
-    assert!(error.contains("resume it (--resume, or FitOptions::resume(true))"), "{error}");
+    assert!(
+        error.contains("resume it (--resume, or FitOptions::resume(true))"),
+        "{error}"
+    );
 
     // Kaggle ids are unique: 01.jpg and sub-folders are not Kaggle's; two files for one id are
     // refused; a batch of 0 is refused as evaluate refuses it.

@@ -69,7 +69,7 @@ fn over_files(
     work: impl Fn(&PathBuf) -> Result<()> + Sync,
 ) -> Result<Timing> {
     if paths.is_empty() {
-        return Err(Error::NothingToTime("no images to decode"));
+        return Err(Error::NoImagesToDecode);
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -91,7 +91,7 @@ fn over_files(
 /// input size, on the device its weights are on: one untimed batch, then the timed ones.
 pub fn forward(model: &Model, batch: usize, iterations: usize) -> Result<Timing> {
     if batch == 0 || iterations == 0 {
-        return Err(Error::NothingToTime("a forward timing has nothing to run"));
+        return Err(Error::NothingToTime("forward"));
     }
     let _no_grad = tch::no_grad_guard();
     let (device, x) = random_batch(model, batch)?;
@@ -165,7 +165,7 @@ pub fn grad_cam(
     iterations: usize,
 ) -> Result<GradCamTiming> {
     if batch == 0 || iterations == 0 {
-        return Err(Error::NothingToTime("a Grad-CAM timing has nothing to run"));
+        return Err(Error::NothingToTime("Grad-CAM"));
     }
     let (device, x) = random_batch(model, batch)?;
     let grad_cam = timed(device, batch, iterations, || cam.explain(model, &x))?;

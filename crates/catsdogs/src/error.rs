@@ -517,20 +517,27 @@ pub enum Error {
     /// A target size not written `HEIGHTxWIDTH`.
     #[error("target size {0:?} is not HEIGHTxWIDTH: write it like 224x224")]
     TargetSizeSyntax(String),
-    /// A target size with a side of 0, or with a side above [`crate::data::MAX_TARGET_SIDE`].
-    #[error("target size {height}x{width} is {}", if *height == 0 || *width == 0 { "empty: give a height and a width of at least 1, such as 224x224".to_string() } else { format!("too large: each side may be at most {} pixels (VGG16 was trained on 224x224)", crate::data::MAX_TARGET_SIDE) })]
+    /// A target size with a side of 0, or with a side above `max`.
+    #[error("target size {height}x{width} is {}", if *height == 0 || *width == 0 { "empty: give a height and a width of at least 1, such as 224x224".to_string() } else { format!("too large: each side may be at most {max} pixels (VGG16 was trained on 224x224)") })]
     TargetSize {
         /// Height asked for.
         height: u32,
         /// Width asked for.
         width: u32,
+        /// The largest side.
+        max: u32,
     },
     /// Split sizes that are all 0.
     #[error("the split sizes are all 0: give at least one image to train, validation or test")]
     EmptySplit,
-    /// A sample size outside 1 to [`crate::data::MAX_PER_CLASS`].
-    #[error("a sample has 1 to {} images per class, not {0}: give --per-class (SampleOptions::per_class) a number within that (Kaggle has 12500)", crate::data::MAX_PER_CLASS)]
-    PerClass(usize),
+    /// A sample size outside 1 to `max` images per class.
+    #[error("a sample has 1 to {max} images per class, not {given}: give --per-class (SampleOptions::per_class) a number within that (Kaggle has 12500)")]
+    PerClass {
+        /// The images per class asked for.
+        given: usize,
+        /// The most a sample has.
+        max: usize,
+    },
     /// A flow that a binary model cannot train on: not exactly two class folders.
     #[error("the {role} folder {} has {} class folder(s) ({}), but a cat/dog model needs exactly two, such as cats/ and dogs/: remove or move the others", dir.display(), classes.len(), classes.join(", "))]
     ClassCount {
@@ -560,8 +567,13 @@ pub enum Error {
     #[error("{} is not a cat/dog model: it does not end in one sigmoid unit (the probability of a dog); give the model of a catsdogs run", .0.display())]
     NotCatDog(PathBuf),
     /// A run folder without a trained model.
-    #[error("{} holds no trained model ({}): train one there first (`catsdogs train --out FOLDER`, or notebook 02-feature-extraction or 03-fine-tuning), or give the run folder of a finished run", .0.display(), crate::experiments::MODEL_FILE)]
-    NoTrainedModel(PathBuf),
+    #[error("{} holds no trained model ({file}): train one there first (`catsdogs train --out FOLDER`, or notebook 02-feature-extraction or 03-fine-tuning), or give the run folder of a finished run", dir.display())]
+    NoTrainedModel {
+        /// The folder.
+        dir: PathBuf,
+        /// The model file it lacks.
+        file: &'static str,
+    },
     /// A run from a trained model (`--from`) given base weights too, which it would not use.
     #[error("--from (RunOptions::from) starts from the trained model of {}, its base's weights included, so --weights (RunOptions::weights) would not be used: leave out one of them", .0.display())]
     FromWithWeights(PathBuf),
@@ -578,8 +590,11 @@ pub enum Error {
         /// The option, e.g. `--backbone (RunOptions::backbone)`.
         flag: &'static str,
     },
-    /// Nothing to time.
-    #[error("{0}: give at least one image and at least one iteration")]
+    /// A decoding benchmark given no image files.
+    #[error("no images to decode: give at least one file")]
+    NoImagesToDecode,
+    /// A timing (of what: `forward`, `Grad-CAM`) of no image or no iteration.
+    #[error("a {0} timing needs a batch of at least 1 image and at least 1 iteration")]
     NothingToTime(&'static str),
     /// The decoding threads of a benchmark could not start.
     #[error("cannot start {threads} decoding threads ({reason}): ask for fewer threads")]
@@ -633,7 +648,9 @@ pub enum Error {
         classes: usize,
     },
     /// A heatmap's opacity outside [0, 1].
-    #[error("opacity {0} is outside 0 to 1: give --opacity (GradCam::opacity) a fraction such as 0.4")]
+    #[error(
+        "opacity {0} is outside 0 to 1: give --opacity (GradCam::opacity) a fraction such as 0.4"
+    )]
     Opacity(f32),
 
     // ----- Grad-CAM -----

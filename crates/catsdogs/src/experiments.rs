@@ -379,7 +379,10 @@ fn chosen_preprocess(
 fn load_run(path: &Path) -> Result<(Model, Option<RunConfig>)> {
     let file = model_file(path);
     if !file.is_file() {
-        return Err(Error::NoTrainedModel(path.to_path_buf()));
+        return Err(Error::NoTrainedModel {
+            dir: path.to_path_buf(),
+            file: MODEL_FILE,
+        });
     }
     let model = load_model(&file)?;
     let config = match file.parent() {

@@ -57,7 +57,11 @@ pub(crate) fn check_target_size(height: u32, width: u32) -> Result<()> {
     if (1..=MAX_TARGET_SIDE).contains(&height) && (1..=MAX_TARGET_SIDE).contains(&width) {
         return Ok(());
     }
-    Err(Error::TargetSize { height, width })
+    Err(Error::TargetSize {
+        height,
+        width,
+        max: MAX_TARGET_SIDE,
+    })
 }
 
 /// The source index that Pillow's NEAREST filter reads for each of `dst` output positions

@@ -70,7 +70,6 @@ impl Default for SampleOptions {
 }
 
 impl SampleOptions {
-
     /// An upper bound on the zip's size: JPEGs of these sizes at quality 90 stay well under it.
     fn max_bytes(&self) -> u64 {
         let per_image: u64 = if self.kaggle_sizes { 120_000 } else { 40_000 };
@@ -102,7 +101,10 @@ pub struct SampleReport {
 /// ```
 pub fn sample(out_zip: &Path, options: &SampleOptions) -> Result<SampleReport> {
     if options.per_class == 0 || options.per_class > MAX_PER_CLASS {
-        return Err(Error::PerClass(options.per_class));
+        return Err(Error::PerClass {
+            given: options.per_class,
+            max: MAX_PER_CLASS,
+        });
     }
     if out_zip.exists() && !options.force {
         return Err(Error::invalid(

@@ -123,8 +123,7 @@ impl From<&'static str> for Unpickling {
 type Reading<T> = std::result::Result<T, Unpickling>;
 
 fn read_zip(bytes: &[u8]) -> Reading<HashMap<String, Tensor>> {
-    let mut archive =
-        zip::ZipArchive::new(std::io::Cursor::new(bytes))?;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))?;
     let pickle_name = archive
         .file_names()
         .find(|n| n.ends_with("data.pkl"))
@@ -133,12 +132,10 @@ fn read_zip(bytes: &[u8]) -> Reading<HashMap<String, Tensor>> {
     let prefix = &pickle_name[..pickle_name.len() - "data.pkl".len()];
     let mut entry = |name: &str| -> Reading<Vec<u8>> {
         let entry = format!("{prefix}{name}");
-        let mut file = archive
-            .by_name(&entry)
-            .map_err(|e| Unpickling::Entry {
-                entry: entry.clone(),
-                reason: e.into(),
-            })?;
+        let mut file = archive.by_name(&entry).map_err(|e| Unpickling::Entry {
+            entry: entry.clone(),
+            reason: e.into(),
+        })?;
         // A storage holds at most the values of the largest tensor, as double precision.
         let bound = crate::tensor_file::MAX_TENSOR_ELEMENTS * 8;
         let mut data = Vec::new();

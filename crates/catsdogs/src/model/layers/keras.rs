@@ -69,10 +69,14 @@ pub enum KerasRefusal {
     #[error("ends in the activation {0}, where catsdogs's DepthwiseConv2D has none: put an Activation layer after it")]
     DepthwiseActivation(Value),
     /// A batch normalisation over another axis than the channels.
-    #[error("normalises over the axis {0}, where catsdogs normalises over the channels (axis -1) only")]
+    #[error(
+        "normalises over the axis {0}, where catsdogs normalises over the channels (axis -1) only"
+    )]
     Axis(Value),
     /// PyTorch's symmetric padding of `n` zeros, which Keras's `padding` cannot say.
-    #[error("pads {0} zeros on every side (PyTorch's padding={0}), which Keras's padding cannot say")]
+    #[error(
+        "pads {0} zeros on every side (PyTorch's padding={0}), which Keras's padding cannot say"
+    )]
     SymmetricPadding(i64),
 }
 
@@ -145,12 +149,22 @@ impl<'a> KerasConfig<'a> {
 
     /// The value of `key` as a whole number, `default` when missing.
     pub fn int(&self, key: &str, default: Option<i64>) -> Result<i64, KerasRefusal> {
-        self.typed(key, default, Value::as_i64, "catsdogs reads one whole number")
+        self.typed(
+            key,
+            default,
+            Value::as_i64,
+            "catsdogs reads one whole number",
+        )
     }
 
     /// The value of `key` as true or false, `default` when missing.
     pub fn flag(&self, key: &str, default: bool) -> Result<bool, KerasRefusal> {
-        self.typed(key, Some(default), Value::as_bool, "catsdogs reads true or false")
+        self.typed(
+            key,
+            Some(default),
+            Value::as_bool,
+            "catsdogs reads true or false",
+        )
     }
 
     /// The value of `key` as text, `default` when missing.
@@ -170,9 +184,7 @@ impl<'a> KerasConfig<'a> {
         };
         let instead = match pair.as_deref() {
             Some([a, b]) if a == b => return Ok(*a),
-            Some([_, _]) => {
-                "catsdogs runs square windows, equal strides and equal dilations only"
-            }
+            Some([_, _]) => "catsdogs runs square windows, equal strides and equal dilations only",
             _ => "catsdogs reads a number or a pair",
         };
         Err(KerasRefusal::Value {

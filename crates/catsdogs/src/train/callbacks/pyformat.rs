@@ -48,7 +48,9 @@ pub(crate) enum PatternError {
     #[error("its field {{{0} is not closed")]
     Unclosed(String),
     /// A field without a name, or with an index or a conversion.
-    #[error("its field {{{0}}} does not name a value: give a name such as {{epoch}} or {{val_loss}}")]
+    #[error(
+        "its field {{{0}}} does not name a value: give a name such as {{epoch}} or {{val_loss}}"
+    )]
     Unnamed(String),
     /// A spec outside the subset this module formats.
     #[error("the spec of its field {{{field}}} is not one catsdogs formats: give fill, alignment, sign, 0, width, precision and one of the types d, e, f, g or %, such as {{{name}:.4f}}")]
@@ -135,7 +137,9 @@ impl Pattern {
                 Number::Float(_) if spec.kind == Some('d') => {
                     return Err(PatternError::Decimals(name.to_string()))
                 }
-                Number::Int(_) if spec.precision.is_some() && matches!(spec.kind, None | Some('d')) => {
+                Number::Int(_)
+                    if spec.precision.is_some() && matches!(spec.kind, None | Some('d')) =>
+                {
                     return Err(PatternError::IntegerPrecision(name.to_string()))
                 }
                 _ => {}

@@ -153,7 +153,9 @@ enum StateRefusal {
     #[error("holds {name}, which is no slot of {optimizer} for a trainable weight of the model")]
     UnknownSlot { name: String, optimizer: String },
     /// Keras 3's variables without the step count and the learning rate.
-    #[error("has fewer than the two variables (the step count, the learning rate) that Keras keeps")]
+    #[error(
+        "has fewer than the two variables (the step count, the learning rate) that Keras keeps"
+    )]
     TooFewVariables,
     /// Keras 3's learning rate variable that is not one number.
     #[error("has a learning rate that is not one number")]

@@ -16,7 +16,7 @@ use tch::Tensor;
 use super::{flat_order, is_model, unflat_output, GraphRefusal};
 use crate::data::MAX_TARGET_SIDE;
 use crate::error::{Error, Result};
-use crate::model::{KerasConfig, Layer, LayerKind, Model, Sequential};
+use crate::model::{KerasConfig, KerasRefusal, Layer, LayerKind, Model, Sequential};
 use crate::weights::keras_file::config::ConfigLayer;
 use crate::weights::keras_file::{KerasFile, LayerWeights, Values};
 use crate::weights::layout::Layout;
@@ -240,7 +240,9 @@ impl Reader<'_> {
                 .cloned()
                 .ok_or_else(|| cannot(format!("takes {name}, which is no layer before it")))?,
         };
-        let inputs = self.inputs(&inbound).map_err(|why| cannot(why.to_string()))?;
+        let inputs = self
+            .inputs(&inbound)
+            .map_err(|why| cannot(why.to_string()))?;
         let refused = |why: KerasRefusal| cannot(why.to_string());
         let config = KerasConfig::new(&layer.entry["config"], &input).map_err(refused)?;
         let kind = match LayerKind::from_keras(class, &config) {
@@ -290,10 +292,7 @@ impl Reader<'_> {
 
     /// The inputs a layer names, empty when it takes the layer before it (or, first, the
     /// model's input).
-    fn inputs(
-        &self,
-        inbound: &[Option<String>],
-    ) -> std::result::Result<Vec<String>, GraphRefusal> {
+    fn inputs(&self, inbound: &[Option<String>]) -> std::result::Result<Vec<String>, GraphRefusal> {
         if inbound == std::slice::from_ref(&self.last) {
             return Ok(Vec::new());
         }
