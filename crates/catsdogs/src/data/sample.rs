@@ -109,9 +109,7 @@ pub fn sample(out_zip: &Path, options: &SampleOptions) -> Result<SampleReport> {
     if out_zip.exists() && !options.force {
         return Err(Error::invalid(
             out_zip,
-            format!(
-                "exists already: choose another file, or pass --force (SampleOptions::force) to replace it",
-            ),
+            "exists already: choose another file, or pass --force (SampleOptions::force) to replace it",
         ));
     }
     let needed = options.max_bytes();

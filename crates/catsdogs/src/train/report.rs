@@ -76,9 +76,10 @@ pub(super) fn metrics_text(prefix: &str, loss: f64, acc: f64) -> String {
 /// What the checkpoints hold after `epochs` epochs, and how to continue.
 pub(crate) fn saved_note(checkpoints: Option<&Path>, epochs: usize) -> String {
     match (checkpoints, epochs) {
-        (None, _) => format!(
+        (None, _) => {
             "no checkpoint folder was set (--out, or FitOptions::checkpoints), so nothing is saved"
-        ),
+                .to_string()
+        }
         (Some(dir), 0) => format!(
             "no epoch had finished, so {} holds nothing yet",
             dir.display()

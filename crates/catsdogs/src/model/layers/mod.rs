@@ -439,7 +439,9 @@ mod tests {
     fn keras_configs_in_other_forms_and_refusals() {
         let read = |class: &str, config: serde_json::Value, input: &[i64]| {
             let keras = KerasConfig::new(&config, input).unwrap();
-            LayerKind::from_keras(class, &keras).unwrap()
+            LayerKind::from_keras(class, &keras)
+                .unwrap()
+                .map_err(|why| why.to_string())
         };
         let pad = read(
             "ZeroPadding2D",
