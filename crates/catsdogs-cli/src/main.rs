@@ -89,7 +89,6 @@ fn sentence(error: &anyhow::Error) -> String {
 
 fn main() {
     let cli = Cli::parse();
-    catsdogs::console::set_command_line(true);
     let result: anyhow::Result<()> = match cli.command {
         Command::Device => {
             out!("{}", catsdogs::device::describe());

@@ -134,20 +134,21 @@ fn imagenet_maps_match_pytorch_and_bad_requests_are_refused() {
     };
     assert_eq!(
         refusal(&["--class", "1000"]),
-        "error: class index 1000 is out of range: vgg16 has 1000 classes, so give --class an \
-         index from 0 to 999"
+        "error: class index 1000 is out of range: vgg16 has 1000 classes, so give --class \
+         (Target::Class) an index from 0 to 999"
     );
     assert_eq!(
         refusal(&["--layer", "fc2"]),
         "error: fc2 is not a convolutional layer of vgg16 (a Dense layer): Grad-CAM explains a \
-         convolution's output, so give --layer one of block1_conv1, block1_conv2, \
+         convolution's output, so give --layer (GradCam::new) one of block1_conv1, block1_conv2, \
          block2_conv1, block2_conv2, block3_conv1, block3_conv2, block3_conv3, block4_conv1, \
          block4_conv2, block4_conv3, block5_conv1, block5_conv2, block5_conv3 (block5_conv3, \
          the last, is the usual choice)"
     );
     assert_eq!(
         refusal(&["--opacity", "1.5"]),
-        "error: opacity 1.5 is outside 0 to 1: give --opacity a fraction such as 0.4"
+        "error: opacity 1.5 is outside 0 to 1: give --opacity (GradCam::opacity) a fraction \
+         such as 0.4"
     );
 }
 
@@ -199,7 +200,7 @@ fn a_trained_run_explains_the_dog_and_matches_pytorch() {
     assert_eq!(
         refused(&explain(&["--class", "2"])),
         "error: class index 2 is out of range: sequential_1 has 2 classes, so give --class \
-         an index from 0 to 1 (0 is cat, 1 is dog)"
+         (Target::Class) an index from 0 to 1 (0 is cat, 1 is dog)"
     );
     assert!(refused(&explain(&["--layer", "dense_1"])).starts_with(
         "error: dense_1 is not a convolutional layer of sequential_1 (a Dense layer)"
@@ -217,7 +218,8 @@ fn a_trained_run_explains_the_dog_and_matches_pytorch() {
         ])),
         format!(
             "error: {} holds no trained model (model.safetensors): train one there first \
-             (catsdogs train --out FOLDER), or give the run folder of a finished run",
+             (`catsdogs train --out FOLDER`, or notebook 02-feature-extraction or \
+             03-fine-tuning), or give the run folder of a finished run",
             empty.display()
         )
     );

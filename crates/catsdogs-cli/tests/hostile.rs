@@ -606,7 +606,10 @@ fn rough_edges() {
     );
     // Under the command line, messages name its flags.
     let error = refused(&catsdogs(&train_args(&data, &run)));
-    assert!(error.contains("resume it (--resume)"), "{error}");
+    assert!(
+        error.contains("resume it (--resume, or FitOptions::resume(true))"),
+        "{error}"
+    );
 
     // Kaggle ids are unique: 01.jpg and sub-folders are not Kaggle's; two files for one id are
     // refused; a batch of 0 is refused as evaluate refuses it.
@@ -1282,7 +1285,7 @@ fn a_resume_says_what_changed_in_words() {
         .collect();
     let error = refused(&catsdogs(&resized));
     assert!(
-        error.contains("the images are 48x48, the checkpoint's 32x32 (--target-size)"),
+        error.contains("the images are 48x48, the checkpoint's 32x32 (--target-size, or"),
         "{error}"
     );
     assert!(!hash(&error), "{error}");
@@ -1472,7 +1475,7 @@ fn messages_say_what_is_wrong_once() {
     .concat();
     let error = refused(&catsdogs(&args));
     assert!(
-        error.contains("(--backbone vgg16)") && !error.contains("--model"),
+        error.contains("(--backbone vgg16, or Backbone::Vgg16)") && !error.contains("--model"),
         "{error}"
     );
 

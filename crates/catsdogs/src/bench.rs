@@ -70,18 +70,12 @@ fn over_files(
     work: impl Fn(&PathBuf) -> Result<()> + Sync,
 ) -> Result<Timing> {
     if paths.is_empty() {
-        return Err(Error::Options(
-            "no images to decode: give at least one file".into(),
-        ));
+        return Err(Error::NoImagesToDecode);
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| {
-            Error::Options(format!(
-                "cannot start {threads} decoding threads ({e}): ask for fewer threads"
-            ))
-        })?;
+        .map_err(|reason| Error::Threads { threads, reason })?;
     let pass = || -> Result<f64> {
         let start = Instant::now();
         pool.install(|| paths.par_iter().try_for_each(&work))?;
@@ -139,9 +133,7 @@ pub fn augment(flow: &DirectoryIterator, epochs: usize, images: Option<usize>) -
 /// input size, on the device its weights are on: one untimed batch, then the timed ones.
 pub fn forward(model: &Model, batch: usize, iterations: usize) -> Result<Timing> {
     if batch == 0 || iterations == 0 {
-        return Err(Error::Options(
-            "a forward timing needs a batch of at least 1 image and at least 1 iteration".into(),
-        ));
+        return Err(Error::NothingToTime("forward"));
     }
     let _no_grad = tch::no_grad_guard();
     let (device, x) = random_batch(model, batch)?;
@@ -215,9 +207,7 @@ pub fn grad_cam(
     iterations: usize,
 ) -> Result<GradCamTiming> {
     if batch == 0 || iterations == 0 {
-        return Err(Error::Options(
-            "a Grad-CAM timing needs a batch of at least 1 image and at least 1 iteration".into(),
-        ));
+        return Err(Error::NothingToTime("Grad-CAM"));
     }
     let (device, x) = random_batch(model, batch)?;
     let grad_cam = timed(device, batch, iterations, || cam.explain(model, &x))?;

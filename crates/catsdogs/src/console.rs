@@ -10,10 +10,6 @@
 //! - `1`: every message; progress only as its final line (Keras's one line per epoch).
 //! - `0`: nothing but warnings (on stderr).
 //!
-//! Messages that tell the reader what to do name options the way the reader sets them: the
-//! command-line flags under the `catsdogs` command (which calls [`set_command_line`]), the
-//! crate's API in a notebook; [`hint`] picks one.
-//!
 //! ```
 //! catsdogs::console::set_verbose(0);
 //! catsdogs::say!("not shown");
@@ -26,26 +22,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 static VERBOSE: AtomicU8 = AtomicU8::new(2);
-static COMMAND_LINE: AtomicBool = AtomicBool::new(false);
-
-/// Says that the crate runs under the `catsdogs` command: messages name its flags.
-pub fn set_command_line(on: bool) {
-    COMMAND_LINE.store(on, Ordering::Relaxed);
-}
-
-/// `cli` under the `catsdogs` command, `api` elsewhere: how a message names what to do, e.g.
-/// `hint("--resume", "FitOptions::resume(true)")`.
-///
-/// ```
-/// assert_eq!(catsdogs::console::hint("--force", "SplitOptions::force"), "SplitOptions::force");
-/// ```
-pub fn hint<'a>(cli: &'a str, api: &'a str) -> &'a str {
-    if COMMAND_LINE.load(Ordering::Relaxed) {
-        cli
-    } else {
-        api
-    }
-}
 
 /// True when this code runs inside an evcxr notebook kernel (evcxr sets `EVCXR_IS_RUNTIME` in
 /// the process that runs the cells' code).

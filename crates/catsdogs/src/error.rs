@@ -3,7 +3,8 @@
 //! forth. Every failure a user can meet (a bad JPEG, a missing weight file, a wrong folder
 //! layout, a batch too large for memory) reads as one sentence that names the thing and says
 //! what to do; the variants are grouped by where they arise. A message that names an option
-//! names it the way the reader sets it ([`crate::console::hint`]).
+//! names it both ways: the command's flag and the notebook's API, e.g. "--resume
+//! (FitOptions::resume(true))".
 //!
 //! One idea in one file (over 400 lines): every error the crate can give, as one enum.
 //!
@@ -13,9 +14,7 @@
 //! assert!(err.to_string().starts_with("cannot read no/such.jpg: "));
 //! ```
 
-use std::path::Path;
-
-use crate::console::hint;
+use std::path::{Path, PathBuf};
 
 /// Pillow refuses images of more than twice `Image.MAX_IMAGE_PIXELS` (2 x 89,478,485) pixels
 /// with a `DecompressionBombError`, so Keras cannot load them either. They are refused before
@@ -395,7 +394,7 @@ pub enum Error {
         value: f64,
     },
     /// A network's answer that is not a number: never printed or written as a result.
-    #[error("{what} came out as {value}, which is not a number (the network's arithmetic overflowed), so no result is printed or written: check the model file, or compute in float32 ({})", hint("--precision fp32", "Precision::Fp32"))]
+    #[error("{what} came out as {value}, which is not a number (the network's arithmetic overflowed), so no result is printed or written: check the model file, or compute in float32 (--precision fp32, or Precision::Fp32)")]
     NotFinite {
         /// The answer, e.g. "the dog probability of cat.1.jpg".
         what: String,
@@ -403,13 +402,7 @@ pub enum Error {
         value: f64,
     },
     /// Weights without the top were asked for the top.
-    #[error(
-        "{path} has no top ({top}): it is a notop file; {}",
-        hint(
-            &format!("give the weights file with the top ({file}.h5)"),
-            &format!("build {network} with include_top=false, or load the file with the top")
-        )
-    )]
+    #[error("{path} has no top ({top}): it is a notop file; build {network} without its top (leave out --include-top, or include_top=false), or give the weights file with the top ({file}.h5)")]
     NoTop {
         /// The file.
         path: String,
@@ -435,9 +428,6 @@ pub enum Error {
     /// Predictions that are not (samples, 1000).
     #[error("decode_predictions expects a batch of predictions of shape (samples, 1000), like VGG16's with its top; found shape {0:?}")]
     PredictionShape(Vec<i64>),
-    /// A name that is not a precision.
-    #[error("unknown precision {0:?}: use fp32, bf16, fp16 (CUDA) or auto")]
-    UnknownPrecision(String),
     /// A precision that the device cannot compute (fast, or at all).
     #[error("precision {precision} is not available on {device}: {instead}")]
     PrecisionUnavailable {
@@ -467,7 +457,7 @@ pub enum Error {
         saved: String,
     },
     /// A batch did not fit in memory.
-    #[error("out of memory on the {device} {during} with batches of {batch_size} images: lower {} (for example to {}); libtorch said: {message}", hint("--batch-size", "batch_size"), (batch_size / 2).max(1))]
+    #[error("out of memory on the {device} {during} with batches of {batch_size} images: lower the batch size (--batch-size, or batch_size), for example to {}; libtorch said: {message}", (batch_size / 2).max(1))]
     OutOfMemory {
         /// CPU or GPU.
         device: String,
@@ -490,10 +480,10 @@ pub enum Error {
     #[error("0 epochs train nothing: give epochs (--epochs) of at least 1")]
     NoEpochs,
     /// A checkpoint folder already holds a run, and resuming was not asked for.
-    #[error("{dir} already holds a checkpoint after epoch {epoch}: resume it ({}), or delete the folder to start over", hint("--resume", "FitOptions::resume(true)"))]
+    #[error("{} already holds a checkpoint after epoch {epoch}: resume it (--resume, or FitOptions::resume(true)), or delete the folder to start over", dir.display())]
     CheckpointExists {
         /// The checkpoint folder.
-        dir: String,
+        dir: PathBuf,
         /// Its last epoch.
         epoch: usize,
     },
@@ -509,9 +499,115 @@ pub enum Error {
         /// How to start over instead (`to start over, ...`).
         start_over: String,
     },
-    /// An option out of range, or options that do not go together.
-    #[error("{0}")]
-    Options(String),
+
+    // ----- options -----
+    /// A name that is not one of those a parser knows (an experiment, a network, a pooling, a
+    /// preprocessing, a precision, a colour map).
+    #[error("unknown {what} {given:?}: use {known}")]
+    UnknownName {
+        /// What the name is for, e.g. `pooling`.
+        what: &'static str,
+        /// The name given.
+        given: String,
+        /// The names there are, e.g. `none, avg or max`.
+        known: &'static str,
+    },
+    /// A learning rate that is not a positive number.
+    #[error("the learning rate {0} is not a positive number: give --lr (the optimizer's lr) a value such as 2e-5")]
+    LearningRate(f64),
+    /// A batch size of 0.
+    #[error("batch size 0 is empty: use at least 1, such as 50")]
+    EmptyBatch,
+    /// A target size not written `HEIGHTxWIDTH`.
+    #[error("target size {0:?} is not HEIGHTxWIDTH: write it like 224x224")]
+    TargetSizeSyntax(String),
+    /// A target size with a side of 0, or with a side above `max`.
+    #[error("target size {height}x{width} is {}", if *height == 0 || *width == 0 { "empty: give a height and a width of at least 1, such as 224x224".to_string() } else { format!("too large: each side may be at most {max} pixels (VGG16 was trained on 224x224)") })]
+    TargetSize {
+        /// Height asked for.
+        height: u32,
+        /// Width asked for.
+        width: u32,
+        /// The largest side.
+        max: u32,
+    },
+    /// Split sizes that are all 0.
+    #[error("the split sizes are all 0: give at least one image to train, validation or test")]
+    EmptySplit,
+    /// A sample size outside 1 to `max` images per class.
+    #[error("a sample has 1 to {max} images per class, not {given}: give --per-class (SampleOptions::per_class) a number within that (Kaggle has 12500)")]
+    PerClass {
+        /// The images per class asked for.
+        given: usize,
+        /// The most a sample has.
+        max: usize,
+    },
+    /// A flow that a binary model cannot train on: not exactly two class folders.
+    #[error("the {role} folder {} has {} class folder(s) ({}), but a cat/dog model needs exactly two, such as cats/ and dogs/: remove or move the others", dir.display(), classes.len(), classes.join(", "))]
+    ClassCount {
+        /// What the folder is for, e.g. `training`.
+        role: &'static str,
+        /// The folder.
+        dir: PathBuf,
+        /// Its class folders.
+        classes: Vec<String>,
+    },
+    /// A flow whose class folders differ from those a model was trained with.
+    #[error("{} has the classes {} but {what} has {}: the labels would not mean the same; give folders with the same class folders", dir.display(), classes.join(", "), expected.join(", "))]
+    ClassesDiffer {
+        /// The folder.
+        dir: PathBuf,
+        /// Its class folders.
+        classes: Vec<String>,
+        /// What the classes are compared with, e.g. `the training folder`.
+        what: String,
+        /// Their class folders.
+        expected: Vec<String>,
+    },
+    /// A model whose input is not an image batch's.
+    #[error("the model's input shape {0:?} is not (3, height, width)")]
+    InputShape(Vec<i64>),
+    /// A model that is not a cat/dog model.
+    #[error("{} is not a cat/dog model: it does not end in one sigmoid unit (the probability of a dog); give the model of a catsdogs run", .0.display())]
+    NotCatDog(PathBuf),
+    /// A run folder without a trained model.
+    #[error("{} holds no trained model ({file}): train one there first (`catsdogs train --out FOLDER`, or notebook 02-feature-extraction or 03-fine-tuning), or give the run folder of a finished run", dir.display())]
+    NoTrainedModel {
+        /// The folder.
+        dir: PathBuf,
+        /// The model file it lacks.
+        file: &'static str,
+    },
+    /// A run from a trained model (`--from`) given base weights too, which it would not use.
+    #[error("--from (RunOptions::from) starts from the trained model of {}, its base's weights included, so --weights (RunOptions::weights) would not be used: leave out one of them", .0.display())]
+    FromWithWeights(PathBuf),
+    /// A run from a trained model (`--from`) asked for another base or image size than the
+    /// model's.
+    #[error("the model of {} (--from, or RunOptions::from) has {has}, not the {asked} that {flag} asks for: leave out {flag} to use the model's, or leave out --from", from.display())]
+    FromDiffers {
+        /// The trained model's run folder.
+        from: PathBuf,
+        /// What the model has, e.g. `a VGG16 base` or `224x224 images`.
+        has: String,
+        /// What the option asks for, e.g. `ResNet50` or `160x160`.
+        asked: String,
+        /// The option, e.g. `--backbone (RunOptions::backbone)`.
+        flag: &'static str,
+    },
+    /// A decoding benchmark given no image files.
+    #[error("no images to decode: give at least one file")]
+    NoImagesToDecode,
+    /// A timing (of what: `forward`, `Grad-CAM`) of no image or no iteration.
+    #[error("a {0} timing needs a batch of at least 1 image and at least 1 iteration")]
+    NothingToTime(&'static str),
+    /// The decoding threads of a benchmark could not start.
+    #[error("cannot start {threads} decoding threads ({reason}): ask for fewer threads")]
+    Threads {
+        /// Threads asked for.
+        threads: usize,
+        /// rayon's reason.
+        reason: rayon::ThreadPoolBuildError,
+    },
     /// A callback given arguments it cannot work with (checked before the first epoch), or
     /// whose work failed.
     #[error("{callback}: {why}")]
@@ -556,15 +652,14 @@ pub enum Error {
         classes: usize,
     },
     /// A heatmap's opacity outside [0, 1].
-    #[error("opacity {0} is outside 0 to 1: give {flag} a fraction such as 0.4", flag = hint("--opacity", "GradCam::opacity"))]
+    #[error(
+        "opacity {0} is outside 0 to 1: give --opacity (GradCam::opacity) a fraction such as 0.4"
+    )]
     Opacity(f32),
-    /// A colour map's name that is not one of ours.
-    #[error("unknown colour map {0:?}: use jet or viridis")]
-    UnknownColormap(String),
 
     // ----- Grad-CAM -----
     /// The layer Grad-CAM was asked to explain is not one of the model's convolutions.
-    #[error("{layer} is not a convolutional layer of {model} ({what}): Grad-CAM explains a convolution's output, so give {} one of {} ({default}, the last, is the usual choice)", hint("--layer", "GradCam::new"), convolutions.join(", "))]
+    #[error("{layer} is not a convolutional layer of {model} ({what}): Grad-CAM explains a convolution's output, so give --layer (GradCam::new) one of {} ({default}, the last, is the usual choice)", convolutions.join(", "))]
     NotConvolutional {
         /// The model, in words.
         model: String,
@@ -584,7 +679,7 @@ pub enum Error {
         model: String,
     },
     /// A class index outside the model's classes.
-    #[error("class index {class} is out of range: {model} has {classes} classes, so give {} an index from 0 to {}{}", hint("--class", "Target::Class"), classes - 1, if *classes == 2 { " (0 is cat, 1 is dog)" } else { "" })]
+    #[error("class index {class} is out of range: {model} has {classes} classes, so give --class (Target::Class) an index from 0 to {}{}", classes - 1, if *classes == 2 { " (0 is cat, 1 is dog)" } else { "" })]
     Class {
         /// The model, in words.
         model: String,

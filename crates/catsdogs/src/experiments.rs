@@ -38,7 +38,6 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::applications::Backbone;
-use crate::console::hint;
 use crate::data::{FlowOptions, ImageDataGenerator, Preprocess};
 use crate::error::{Error, Result};
 use crate::features::CacheOptions;
@@ -92,9 +91,11 @@ impl FromStr for Experiment {
         match s {
             "frozen" => Ok(Experiment::Frozen),
             "finetune" => Ok(Experiment::Finetune),
-            _ => Err(Error::Options(format!(
-                "unknown experiment {s:?}: use frozen or finetune"
-            ))),
+            _ => Err(Error::UnknownName {
+                what: "experiment",
+                given: s.to_string(),
+                known: "frozen or finetune",
+            }),
         }
     }
 }
@@ -272,8 +273,7 @@ impl RunConfig {
             Error::invalid(
                 &path,
                 format!(
-                    "is not a {RUN_FILE} that catsdogs wrote ({e}): put back the one the run wrote, or move it away (then give {} when you use the model)",
-                    hint("--preprocess", "the preprocessing")
+                    "is not a {RUN_FILE} that catsdogs wrote ({e}): put back the one the run wrote, or move it away (then give --preprocess, or the preprocessing, when you use the model)",
                 ),
             )
         })
@@ -335,10 +335,7 @@ pub fn expect_binary(model: &Model, path: &Path) -> Result<()> {
         }))
     );
     if !binary {
-        return Err(Error::Options(format!(
-            "{} is not a cat/dog model: it does not end in one sigmoid unit (the probability of a dog); give the model of a catsdogs run",
-            model_file(path).display()
-        )));
+        return Err(Error::NotCatDog(model_file(path)));
     }
     Ok(())
 }
@@ -377,12 +374,11 @@ fn chosen_preprocess(
         (None, None) => {
             let backbone = Backbone::of_model_name(model.base_name()).unwrap_or(Backbone::Vgg16);
             crate::say!(
-                "No {RUN_FILE} beside {}: preprocessing images as Keras's {} ({:?}); give {} if \
-                 the model was trained otherwise.",
+                "No {RUN_FILE} beside {}: preprocessing images as Keras's {} ({:?}); give \
+                 --preprocess (the preprocess argument) if the model was trained otherwise.",
                 path.display(),
                 backbone.title(),
                 backbone.preprocess(),
-                hint("--preprocess", "the preprocess argument")
             );
             backbone.preprocess()
         }
@@ -393,11 +389,10 @@ fn chosen_preprocess(
 fn load_run(path: &Path) -> Result<(Model, Option<RunConfig>)> {
     let file = model_file(path);
     if !file.is_file() {
-        return Err(Error::Options(format!(
-            "{} holds no trained model ({MODEL_FILE}): train one there first ({}), or give the run folder of a finished run",
-            path.display(),
-            hint("catsdogs train --out FOLDER", "notebook 02-feature-extraction or 03-fine-tuning")
-        )));
+        return Err(Error::NoTrainedModel {
+            dir: path.to_path_buf(),
+            file: MODEL_FILE,
+        });
     }
     let model = load_model(&file)?;
     let config = match file.parent() {
@@ -434,10 +429,9 @@ fn conv_base(backbone: Backbone, weights: Option<&Path>, target_size: (u32, u32)
         }
         None => {
             crate::console::warn(format_args!(
-                "no {} given, so the {} base is randomly initialised, not ImageNet's: \
-                 accuracy will be far below the tutorial's. Give Keras's {}.h5 (see \
-                 environment/fetch-weights).",
-                hint("--weights", "RunOptions::weights"),
+                "no --weights (RunOptions::weights) given, so the {} base is randomly \
+                 initialised, not ImageNet's: accuracy will be far below the tutorial's. Give \
+                 Keras's {}.h5 (see environment/fetch-weights).",
                 backbone.title(),
                 backbone.weights_file(false)
             ));
@@ -463,9 +457,8 @@ fn claim_run_folder(out: &Path) -> Result<()> {
         (Some(name), None) => Err(Error::invalid(
             out,
             format!(
-                "holds files that are not a catsdogs run (such as {}) and no {RUN_FILE}: give {} a new or empty folder, since a run writes {} there",
+                "holds files that are not a catsdogs run (such as {}) and no {RUN_FILE}: give --out (RunOptions::out) a new or empty folder, since a run writes {} there",
                 name.to_string_lossy(),
-                hint("--out", "RunOptions::out"),
                 RUN_FILES.join(", ")
             ),
         )),
@@ -482,35 +475,28 @@ fn starting_model(options: &RunOptions) -> Result<(Model, (u32, u32))> {
         let base = conv_base(backbone, options.weights.as_deref(), target_size)?;
         return Ok((options.experiment.model(base)?, target_size));
     };
-    let with_from = hint("--from", "RunOptions::from");
     if options.weights.is_some() {
-        return Err(Error::Options(format!(
-            "{with_from} starts from the trained model of {}, its base's weights included, so {} would not be used: leave out one of them",
-            from.display(),
-            hint("--weights", "RunOptions::weights")
-        )));
+        return Err(Error::FromWithWeights(from.clone()));
     }
     let mut model = load_trained(from, None)?;
     options.experiment.set_trainable(&mut model)?;
     let size = input_size(&model)?;
     let base = Backbone::of_model_name(model.base_name());
     if let Some(asked) = options.backbone.filter(|&b| Some(b) != base) {
-        let flag = hint("--backbone", "RunOptions::backbone");
-        return Err(Error::Options(format!(
-            "the model of {} ({with_from}) has a {} base, not the {} that {flag} asks for: leave out {flag} (the run's base is used) or {with_from}",
-            from.display(),
-            base.map_or(model.base_name(), |b| b.title()),
-            asked.title(),
-        )));
+        return Err(Error::FromDiffers {
+            from: from.clone(),
+            has: format!("a {} base", base.map_or(model.base_name(), |b| b.title())),
+            asked: format!("{} base", asked.title()),
+            flag: "--backbone (RunOptions::backbone)",
+        });
     }
     if let Some((height, width)) = options.target_size.filter(|&t| t != size) {
-        let flag = hint("--target-size", "RunOptions::target_size");
-        return Err(Error::Options(format!(
-            "the model of {} ({with_from}) takes {}x{} images, not the {height}x{width} that {flag} asks for: leave out {flag} (the run's size is used) or {with_from}",
-            from.display(),
-            size.0,
-            size.1,
-        )));
+        return Err(Error::FromDiffers {
+            from: from.clone(),
+            has: format!("{}x{} images", size.0, size.1),
+            asked: format!("{height}x{width} images"),
+            flag: "--target-size (RunOptions::target_size)",
+        });
     }
     Ok((model, size))
 }

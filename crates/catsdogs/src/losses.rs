@@ -58,8 +58,8 @@ impl Loss {
     }
 
     /// The loss of a Keras training config: its name (`"binary_crossentropy"`), or its class
-    /// with the default config (`{"class_name": "BinaryCrossentropy", "config": {...}}`); a
-    /// phrase naming what this crate does not have otherwise.
+    /// with the default config (`{"class_name": "BinaryCrossentropy", "config": {...}}`); the
+    /// loss this crate does not have otherwise.
     ///
     /// ```
     /// use catsdogs::losses::Loss;
@@ -68,7 +68,7 @@ impl Loss {
     /// let logits = serde_json::json!({"class_name": "BinaryCrossentropy", "config": {"from_logits": true}});
     /// assert!(Loss::from_keras(&logits).is_err());
     /// ```
-    pub fn from_keras(loss: &serde_json::Value) -> std::result::Result<Loss, String> {
+    pub fn from_keras(loss: &serde_json::Value) -> std::result::Result<Loss, UnknownLoss> {
         let name = loss
             .as_str()
             .or_else(|| loss["config"].as_str())
@@ -80,12 +80,16 @@ impl Loss {
             Some("binary_crossentropy" | "BinaryCrossentropy") if plain => {
                 Ok(Loss::BinaryCrossentropy)
             }
-            _ => Err(format!(
-                "the loss {loss}, where catsdogs has binary_crossentropy (on probabilities) only"
-            )),
+            _ => Err(UnknownLoss(loss.clone())),
         }
     }
 }
+
+/// A Keras loss config that this crate does not compute; it reads as what a model was
+/// compiled with.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("the loss {0}, where catsdogs has binary_crossentropy (on probabilities) only")]
+pub struct UnknownLoss(pub serde_json::Value);
 
 /// How many of the probabilities `p` round to the labels `y` (an `Int64` scalar on their
 /// device): Keras's `binary_accuracy` times the batch size.

@@ -45,7 +45,6 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 use tch::{Device, Tensor};
 
-use crate::console::hint;
 use crate::error::{Error, Result};
 
 /// What `compile` takes: an update rule of the weights from their gradients, with a state that
@@ -94,8 +93,8 @@ pub struct KerasState {
 }
 
 /// The optimizer that Keras's `class_name` (`RMSprop`, tf_keras's `Custom>RMSprop`, `Adam`,
-/// `SGD`) and `config` describe; a phrase saying what this crate lacks when it has no such
-/// optimizer (a schedule for the learning rate, `amsgrad`, `centered`, clipping, weight decay).
+/// `SGD`) and `config` describe; what this crate lacks when it has no such optimizer (a
+/// schedule for the learning rate, `amsgrad`, `centered`, clipping, weight decay).
 ///
 /// ```
 /// use catsdogs::optimizers::{from_keras, Optimizer};
@@ -104,21 +103,25 @@ pub struct KerasState {
 /// assert_eq!(rmsprop.config(), "RMSprop(lr=1e-4, rho=0.9, epsilon=1e-7)");
 /// assert_eq!(rmsprop.keras_config().1["learning_rate"], 1e-4);
 /// let amsgrad = serde_json::json!({"learning_rate": 1e-3, "amsgrad": true});
-/// assert_eq!(from_keras("Adam", &amsgrad).unwrap_err(), "Adam with amsgrad=true, which catsdogs's Adam does not have");
+/// let refusal = from_keras("Adam", &amsgrad).unwrap_err();
+/// assert_eq!(refusal.to_string(), "Adam with amsgrad=true, which catsdogs's Adam does not have");
 /// ```
 pub fn from_keras(
     class_name: &str,
     config: &Value,
-) -> std::result::Result<Box<dyn Optimizer>, String> {
+) -> std::result::Result<Box<dyn Optimizer>, OptimizerRefusal> {
     let class = class_name.trim_start_matches("Custom>");
     let given = |key: &str| config.get(key).filter(|v| !v.is_null());
-    let number = |key: &str, default: f64| -> std::result::Result<f64, String> {
-        match given(key) {
-            None => Ok(default),
-            Some(value) => value.as_f64().ok_or_else(|| {
-                format!("{class} with {key}={value}, where catsdogs reads one number")
-            }),
-        }
+    let option = |key: &str, value: &Value| OptimizerOption {
+        class: class.to_string(),
+        key: key.to_string(),
+        value: value.clone(),
+    };
+    let number = |key: &str, default: f64| match given(key) {
+        None => Ok(default),
+        Some(value) => value
+            .as_f64()
+            .ok_or_else(|| OptimizerRefusal::NotANumber(option(key, value))),
     };
     // Options that change what a step does, which these optimizers do not have.
     let absent: [(&str, Value); 8] = [
@@ -134,26 +137,21 @@ pub fn from_keras(
     for (key, neutral) in absent {
         if let Some(value) = given(key) {
             if *value != neutral && value.as_f64() != Some(0.0) {
-                return Err(format!(
-                    "{class} with {key}={value}, which catsdogs's {class} does not have"
-                ));
+                return Err(OptimizerRefusal::Lacks(option(key, value)));
             }
         }
     }
     let lr = match given("learning_rate").or_else(|| given("lr")) {
-        Some(value) => value.as_f64().ok_or_else(|| {
-            format!("{class} with the learning rate {value}, where catsdogs takes one number (no schedule)")
-        })?,
-        None => return Err(format!("{class} without a learning_rate")),
+        Some(value) => value
+            .as_f64()
+            .ok_or_else(|| OptimizerRefusal::Schedule(option("learning_rate", value)))?,
+        None => return Err(OptimizerRefusal::NoLearningRate(class.to_string())),
     };
     let flag = |key: &str| given(key).and_then(Value::as_bool).unwrap_or(false);
     match class {
         "RMSprop" => {
             if number("momentum", 0.0)? != 0.0 || flag("centered") {
-                return Err(
-                    "RMSprop with momentum or centered=true, which catsdogs's RMSprop does not have"
-                        .into(),
-                );
+                return Err(OptimizerRefusal::RmspropMomentum);
             }
             Ok(Box::new(RMSprop {
                 rho: number("rho", 0.9)?,
@@ -170,10 +168,44 @@ pub fn from_keras(
         "SGD" => Ok(Box::new(
             SGD::new(lr).with_momentum(number("momentum", 0.0)?, flag("nesterov")),
         )),
-        other => Err(format!(
-            "the optimizer {other}, which catsdogs does not have (it has RMSprop, Adam and SGD)"
-        )),
+        other => Err(OptimizerRefusal::Unknown(other.to_string())),
     }
+}
+
+/// An option of a Keras optimizer's config, as [`OptimizerRefusal`] names it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerOption {
+    /// The optimizer's class, e.g. `Adam`.
+    pub class: String,
+    /// The option, e.g. `amsgrad`.
+    pub key: String,
+    /// Its value.
+    pub value: Value,
+}
+
+/// Why a Keras optimizer's config cannot be followed by this crate's optimizers: it reads as
+/// what a model was compiled with (`Adam with amsgrad=true, which catsdogs's Adam does not
+/// have`).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum OptimizerRefusal {
+    /// An option whose value is not a number.
+    #[error("{} with {}={}, where catsdogs reads one number", .0.class, .0.key, .0.value)]
+    NotANumber(OptimizerOption),
+    /// An option that this crate's optimizer does not have.
+    #[error("{} with {}={}, which catsdogs's {} does not have", .0.class, .0.key, .0.value, .0.class)]
+    Lacks(OptimizerOption),
+    /// A learning rate that is not one number (a schedule).
+    #[error("{} with the learning rate {}, where catsdogs takes one number (no schedule)", .0.class, .0.value)]
+    Schedule(OptimizerOption),
+    /// A config without a learning rate.
+    #[error("{0} without a learning_rate")]
+    NoLearningRate(String),
+    /// RMSprop with momentum, or centered.
+    #[error("RMSprop with momentum or centered=true, which catsdogs's RMSprop does not have")]
+    RmspropMomentum,
+    /// An optimizer this crate does not have.
+    #[error("the optimizer {0}, which catsdogs does not have (it has RMSprop, Adam and SGD)")]
+    Unknown(String),
 }
 
 /// Refuses a learning rate that is not a positive number, before training starts.
@@ -182,10 +214,7 @@ pub(crate) fn check_learning_rate(optimizer: &dyn Optimizer) -> Result<()> {
     if lr.is_finite() && lr > 0.0 {
         return Ok(());
     }
-    Err(Error::Options(format!(
-        "the learning rate {lr} is not a positive number: give {} such as 2e-5",
-        hint("--lr", "the optimizer's lr")
-    )))
+    Err(Error::LearningRate(lr))
 }
 
 /// Per-weight tensors of an optimizer's state, zeros at first, named after the weights (with

@@ -54,7 +54,11 @@ impl FromStr for Precision {
             "bf16" | "bfloat16" => Ok(Precision::Bf16),
             "fp16" | "float16" => Ok(Precision::Fp16),
             "auto" => Ok(Precision::Auto),
-            _ => Err(Error::UnknownPrecision(s.to_string())),
+            _ => Err(Error::UnknownName {
+                what: "precision",
+                given: s.to_string(),
+                known: "fp32, bf16, fp16 (CUDA) or auto",
+            }),
         }
     }
 }

@@ -31,8 +31,8 @@ use crate::fsutil::write_atomic;
 pub const MAX_TENSOR_ELEMENTS: u64 = 1 << 28;
 
 /// The number of values of a tensor of `shape`, if every axis is at least 0 and the total at
-/// most [`MAX_TENSOR_ELEMENTS`]; else a sentence that says what is wrong with the shape.
-pub fn checked_elements(shape: &[i64]) -> Result<u64, String> {
+/// most [`MAX_TENSOR_ELEMENTS`]; else the shape, refused.
+pub fn checked_elements(shape: &[i64]) -> Result<u64, TooManyElements> {
     shape
         .iter()
         .try_fold(1u64, |total, &axis| {
@@ -41,12 +41,13 @@ pub fn checked_elements(shape: &[i64]) -> Result<u64, String> {
                 .and_then(|axis| total.checked_mul(axis))
                 .filter(|&n| n <= MAX_TENSOR_ELEMENTS)
         })
-        .ok_or_else(|| {
-            format!(
-                "a tensor of shape {shape:?} is negative or larger than the {MAX_TENSOR_ELEMENTS} values any weight has"
-            )
-        })
+        .ok_or_else(|| TooManyElements(shape.to_vec()))
 }
+
+/// A tensor shape with a negative axis, or of more than [`MAX_TENSOR_ELEMENTS`] values.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("a tensor of shape {0:?} is negative or larger than the {MAX_TENSOR_ELEMENTS} values any weight has")]
+pub struct TooManyElements(pub Vec<i64>);
 
 /// The little-endian bytes of a tensor's values in `kind`, in row-major (NCHW) order, whatever
 /// its device and memory layout: what the caches store and the content hashes read.

@@ -246,7 +246,8 @@ fn bad_folders_and_images_say_what_to_do() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{} does not exist: split the data first (notebook 00-prepare-data), or check the path",
+            "{} does not exist: split the data first (`catsdogs split`, or notebook 00-prepare-data), or check \
+             the path",
             missing.display()
         )
     );

@@ -223,14 +223,14 @@ fn errors_name_the_layer_or_class_and_say_what_to_do() {
     assert_eq!(
         error(GradCam::new("flatten")),
         "flatten is not a convolutional layer of the tiny model (a Flatten layer): Grad-CAM \
-         explains a convolution's output, so give GradCam::new one of conv (conv, the last, is \
-         the usual choice)"
+         explains a convolution's output, so give --layer (GradCam::new) one of conv (conv, the \
+         last, is the usual choice)"
     );
     assert!(error(GradCam::new("conv9")).contains("(it has no layer of that name)"));
     assert_eq!(
         error(GradCam::new("conv").target(Target::Class(2))),
-        "class index 2 is out of range: the tiny model has 2 classes, so give Target::Class an \
-         index from 0 to 1 (0 is cat, 1 is dog)"
+        "class index 2 is out of range: the tiny model has 2 classes, so give --class \
+         (Target::Class) an index from 0 to 1 (0 is cat, 1 is dog)"
     );
     let notop = random(|| {
         Backbone::Vgg16
@@ -254,14 +254,14 @@ fn errors_name_the_layer_or_class_and_say_what_to_do() {
     let cam = GradCam::new("block5_pool");
     assert!(cam.explain(&top, &x).unwrap_err().to_string().starts_with(
         "block5_pool is not a convolutional layer of vgg16 (a MaxPooling2D layer): Grad-CAM \
-         explains a convolution's output, so give GradCam::new one of block1_conv1, \
+         explains a convolution's output, so give --layer (GradCam::new) one of block1_conv1, \
          block1_conv2, block2_conv1,"
     ));
     let cam = GradCam::default().target(Target::Class(1000));
     assert_eq!(
         cam.explain(&top, &x).unwrap_err().to_string(),
-        "class index 1000 is out of range: vgg16 has 1000 classes, so give Target::Class an \
-         index from 0 to 999"
+        "class index 1000 is out of range: vgg16 has 1000 classes, so give --class \
+         (Target::Class) an index from 0 to 999"
     );
 }
 

@@ -591,7 +591,7 @@ fn resumed_equals_uninterrupted(compute: Compute) {
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("the seed is 10, the checkpoint's 9 (FitOptions::seed)"),
+        error.contains("the seed is 10, the checkpoint's 9 (--seed, or FitOptions::seed)"),
         "{error}"
     );
 }

@@ -206,8 +206,9 @@ fn safetensors_round_trip_and_no_top() {
     assert_eq!(
         error,
         format!(
-            "{} has no top (fc1, fc2, predictions): it is a notop file; build VGG16 with \
-             include_top=false, or load the file with the top",
+            "{} has no top (fc1, fc2, predictions): it is a notop file; build VGG16 \
+             without its top (leave out --include-top, or include_top=false), or give the \
+             weights file with the top (vgg16_weights_tf_dim_ordering_tf_kernels.h5)",
             converted.display()
         )
     );

@@ -230,10 +230,10 @@ impl FromStr for Backbone {
         Backbone::ALL
             .into_iter()
             .find(|b| b.name().replace('_', "") == wanted)
-            .ok_or_else(|| {
-                Error::Options(format!(
-                    "unknown network {s:?}: use vgg16, vgg19, resnet50 or mobilenet_v2"
-                ))
+            .ok_or_else(|| Error::UnknownName {
+                what: "network",
+                given: s.to_string(),
+                known: "vgg16, vgg19, resnet50 or mobilenet_v2",
             })
     }
 }
@@ -247,9 +247,11 @@ impl FromStr for Pooling {
             "none" => Ok(Pooling::None),
             "avg" => Ok(Pooling::Avg),
             "max" => Ok(Pooling::Max),
-            _ => Err(Error::Options(format!(
-                "unknown pooling {s:?}: use none, avg or max"
-            ))),
+            _ => Err(Error::UnknownName {
+                what: "pooling",
+                given: s.to_string(),
+                known: "none, avg or max",
+            }),
         }
     }
 }

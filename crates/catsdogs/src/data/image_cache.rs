@@ -32,7 +32,7 @@ use super::decode::{decode_rgb, read_image_file};
 use super::listing::ImageList;
 use super::load::resize_nearest_into;
 use crate::cache_file::{CacheFile, CacheFileWriter};
-use crate::console::{hint, human_bytes};
+use crate::console::human_bytes;
 use crate::error::{Error, Result};
 use crate::fsutil::{available_space, remove_stale_temporaries, write_atomic};
 use crate::hashing::{content_hash, hex, sha256_hex};
@@ -126,8 +126,7 @@ impl ImageCache {
             Error::invalid(
                 cache_dir,
                 format!(
-                    "cannot create the image cache folder ({e}): set {} to a writable folder",
-                    hint("--cache-dir", "FlowOptions::cache_dir")
+                    "cannot create the image cache folder ({e}): set --cache-dir (FlowOptions::cache_dir) to a writable folder"
                 ),
             )
         })?;
@@ -263,10 +262,9 @@ fn build(path: &Path, paths: &[PathBuf], header: &Header) -> Result<()> {
             return Err(Error::invalid(
                 path,
                 format!(
-                    "the decoded images take {} but the disk has {} free: free some space, or set {} to a folder on a larger disk",
+                    "the decoded images take {} but the disk has {} free: free some space, or set --cache-dir (FlowOptions::cache_dir) to a folder on a larger disk",
                     human_bytes(total),
                     human_bytes(free),
-                    hint("--cache-dir", "FlowOptions::cache_dir")
                 ),
             ));
         }

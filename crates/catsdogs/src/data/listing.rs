@@ -74,10 +74,7 @@ pub fn list_images(dir: &Path) -> Result<ImageList> {
     if !dir.exists() {
         return Err(Error::Missing {
             path: dir.display().to_string(),
-            hint: crate::console::hint(
-                "run `catsdogs split` first, or check the path",
-                "split the data first (notebook 00-prepare-data), or check the path",
-            ),
+            hint: "split the data first (`catsdogs split`, or notebook 00-prepare-data), or check the path",
         });
     }
     if !dir.is_dir() {

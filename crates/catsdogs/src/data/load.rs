@@ -54,17 +54,14 @@ pub const MAX_TARGET_SIDE: u32 = 4096;
 /// Refuses a zero target size, which Pillow would refuse too, and one with a side above
 /// [`MAX_TARGET_SIDE`].
 pub(crate) fn check_target_size(height: u32, width: u32) -> Result<()> {
-    if height == 0 || width == 0 {
-        return Err(Error::Options(format!(
-            "target size {height}x{width} is empty: give a height and a width of at least 1, such as 224x224"
-        )));
+    if (1..=MAX_TARGET_SIDE).contains(&height) && (1..=MAX_TARGET_SIDE).contains(&width) {
+        return Ok(());
     }
-    if height > MAX_TARGET_SIDE || width > MAX_TARGET_SIDE {
-        return Err(Error::Options(format!(
-            "target size {height}x{width} is too large: each side may be at most {MAX_TARGET_SIDE} pixels (VGG16 was trained on 224x224)"
-        )));
-    }
-    Ok(())
+    Err(Error::TargetSize {
+        height,
+        width,
+        max: MAX_TARGET_SIDE,
+    })
 }
 
 /// The source index that Pillow's NEAREST filter reads for each of `dst` output positions

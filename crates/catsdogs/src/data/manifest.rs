@@ -10,7 +10,6 @@
 
 use std::path::Path;
 
-use crate::console::hint;
 use crate::error::{Error, Result};
 use crate::fsutil::{resolve, write_atomic};
 
@@ -42,12 +41,8 @@ pub(crate) fn refuse_unfinished_split(dir: &Path) -> Result<()> {
         Some(split) => Err(Error::invalid(
             dir,
             format!(
-                "is part of a split that has not finished (it was interrupted, or is still running: {} is there), so some of its images are missing: {}",
+                "is part of a split that has not finished (it was interrupted, or is still running: {} is there), so some of its images are missing: split again with --force (SplitOptions::force) to finish it",
                 split.join(PENDING_FILE).display(),
-                hint(
-                    "run `catsdogs split` again (with --force) to finish it",
-                    "split again (data::split with SplitOptions::force) to finish it"
-                )
             ),
         )),
     }

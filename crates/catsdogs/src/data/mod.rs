@@ -67,9 +67,7 @@ pub use split::{split, SplitOptions, SplitReport, CLASSES, SPLITS, SYNTHETIC_NOT
 /// Refuses a batch size of 0, which would hold no images.
 pub fn check_batch_size(batch_size: usize) -> Result<()> {
     if batch_size == 0 {
-        return Err(Error::Options(
-            "batch size 0 is empty: use at least 1, such as 50".into(),
-        ));
+        return Err(Error::EmptyBatch);
     }
     Ok(())
 }
@@ -89,8 +87,6 @@ pub fn parse_target_size(s: &str) -> Result<(u32, u32)> {
             load::check_target_size(height, width)?;
             Ok((height, width))
         }
-        None => Err(Error::Options(format!(
-            "target size {s:?} is not HEIGHTxWIDTH: write it like 224x224"
-        ))),
+        None => Err(Error::TargetSizeSyntax(s.to_string())),
     }
 }

@@ -137,7 +137,7 @@ pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
         .iter()
         .map(|&d| i64::try_from(d).unwrap_or(-1))
         .collect();
-    let count = checked_elements(&dims).map_err(unreadable)?;
+    let count = checked_elements(&dims).map_err(|why| unreadable(why.to_string()))?;
     let start = (if magic[6] == 1 { 10 } else { 12 } + header_length) as u64;
     if length.checked_sub(start) != count.checked_mul(4) {
         return Err(unreadable(format!(

@@ -56,9 +56,11 @@ impl FromStr for Preprocess {
             "vgg16" | "caffe" => Ok(Preprocess::Vgg16),
             "torch" => Ok(Preprocess::Torch),
             "tf" => Ok(Preprocess::Tf),
-            _ => Err(Error::Options(format!(
-                "unknown preprocessing {s:?}: use none, vgg16, torch or tf"
-            ))),
+            _ => Err(Error::UnknownName {
+                what: "preprocessing",
+                given: s.to_string(),
+                known: "none, vgg16, torch or tf",
+            }),
         }
     }
 }
@@ -131,9 +133,11 @@ pub fn preprocess_batch(images: &Tensor, mode: Preprocess) -> Tensor {
 pub fn f_preprocess_batch(images: &Tensor, mode: Preprocess) -> Result<Tensor> {
     let size = images.size();
     if size.len() != 4 || size[3] != 3 {
-        return Err(Error::Options(format!(
-            "preprocess_batch takes images shaped (N, H, W, 3), not {size:?}"
-        )));
+        return Err(Error::Input {
+            what: "preprocess_batch".to_string(),
+            expected: "images shaped (N, H, W, 3)".to_string(),
+            found: size,
+        });
     }
     let device = images.device();
     // Per-channel constants as (1, 3, 1, 1) tensors on the device: a plain scalar divisor

@@ -9,8 +9,9 @@
 //! other way round, and only the faces' shapes tell them apart.
 //!
 //! The same options always give the same bytes. The default (300 images per class, 80 to 320
-//! pixels a side) takes well under a second; [`SampleOptions::kaggle_scale`] makes 25,000
-//! images of Kaggle's sizes (mostly 500x375) for benchmarks.
+//! pixels a side) takes well under a second; 12,500 per class with
+//! [`SampleOptions::kaggle_sizes`] make a stand-in for Kaggle's `train.zip` (mostly 500x375)
+//! for benchmarks.
 
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -22,7 +23,7 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use super::rng::Rng;
-use crate::console::{hint, human_bytes};
+use crate::console::human_bytes;
 use crate::error::{Error, Result};
 use crate::fsutil::{available_space, AtomicFile};
 use crate::progress::Progress;
@@ -69,15 +70,6 @@ impl Default for SampleOptions {
 }
 
 impl SampleOptions {
-    /// 12,500 images per class at Kaggle's sizes: a stand-in for `train.zip` in benchmarks.
-    pub fn kaggle_scale() -> Self {
-        SampleOptions {
-            per_class: 12_500,
-            kaggle_sizes: true,
-            ..SampleOptions::default()
-        }
-    }
-
     /// An upper bound on the zip's size: JPEGs of these sizes at quality 90 stay well under it.
     fn max_bytes(&self) -> u64 {
         let per_image: u64 = if self.kaggle_sizes { 120_000 } else { 40_000 };
@@ -109,19 +101,15 @@ pub struct SampleReport {
 /// ```
 pub fn sample(out_zip: &Path, options: &SampleOptions) -> Result<SampleReport> {
     if options.per_class == 0 || options.per_class > MAX_PER_CLASS {
-        return Err(Error::Options(format!(
-            "a sample has 1 to {MAX_PER_CLASS} images per class, not {}: give {} within that (Kaggle has 12500)",
-            options.per_class,
-            hint("--per-class", "SampleOptions::per_class")
-        )));
+        return Err(Error::PerClass {
+            given: options.per_class,
+            max: MAX_PER_CLASS,
+        });
     }
     if out_zip.exists() && !options.force {
         return Err(Error::invalid(
             out_zip,
-            format!(
-                "exists already: choose another file, or pass {} to replace it",
-                hint("--force", "SampleOptions::force")
-            ),
+            "exists already: choose another file, or pass --force (SampleOptions::force) to replace it",
         ));
     }
     let needed = options.max_bytes();
@@ -130,10 +118,9 @@ pub fn sample(out_zip: &Path, options: &SampleOptions) -> Result<SampleReport> {
             return Err(Error::invalid(
                 out_zip,
                 format!(
-                    "the sample may take up to {} but the disk has {} free: give a smaller {}, or write it to another disk",
+                    "the sample may take up to {} but the disk has {} free: give a smaller --per-class (SampleOptions::per_class), or write it to another disk",
                     human_bytes(needed),
                     human_bytes(free),
-                    hint("--per-class", "SampleOptions::per_class")
                 ),
             ));
         }

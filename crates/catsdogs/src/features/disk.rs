@@ -179,9 +179,9 @@ impl std::fmt::Display for NoRoom {
         match self {
             NoRoom::OverBudget(budget) => write!(
                 f,
-                "they exceed the disk budget of {} (raise it with {})",
-                crate::console::human_gib(*budget),
-                crate::console::hint("--cache-disk", "FitOptions::cache_disk")
+                "they exceed the disk budget of {} (raise it with --cache-disk, or \
+                 FitOptions::cache_disk)",
+                crate::console::human_gib(*budget)
             ),
             NoRoom::DiskFull(free) => {
                 write!(f, "the disk has only {} free", human_bytes(*free))

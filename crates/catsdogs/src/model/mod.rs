@@ -48,7 +48,8 @@ pub use layer::{Layer, LayerSpec};
 pub use layers::{
     Activation, ActivationLayer, Add, AveragePooling2d, BatchNormalization, Conv2d, Dense,
     DepthwiseConv2d, Dropout, Flatten, GlobalAveragePooling2d, GlobalMaxPooling2d, KerasConfig,
-    KerasLayer, LayerKind, MaxPooling2d, Op, Padding, Relu, Rescaling, Window, ZeroPadding2d,
+    KerasLayer, KerasRefusal, LayerKind, MaxPooling2d, Op, Padding, Relu, Rescaling, Window,
+    ZeroPadding2d,
 };
 pub(crate) use summary::keras_shape;
 pub use summary::Summary;

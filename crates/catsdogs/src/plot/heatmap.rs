@@ -64,7 +64,11 @@ impl FromStr for Colormap {
         match s.to_ascii_lowercase().as_str() {
             "jet" => Ok(Colormap::Jet),
             "viridis" => Ok(Colormap::Viridis),
-            _ => Err(Error::UnknownColormap(s.to_string())),
+            _ => Err(Error::UnknownName {
+                what: "colour map",
+                given: s.to_string(),
+                known: "jet or viridis",
+            }),
         }
     }
 }

@@ -31,7 +31,6 @@ use serde::{Deserialize, Serialize};
 use tch::Device;
 
 use super::callbacks::{how_to_start_over, Fit, Stop};
-use crate::console::hint;
 use crate::error::{Error, Result};
 use crate::fsutil::{write_atomic, AtomicFolder};
 use crate::hashing::sha256_hex;
@@ -94,6 +93,26 @@ struct State {
     stopped: Option<String>,
 }
 
+/// What is wrong with a damaged checkpoint folder.
+#[derive(Debug, thiserror::Error)]
+enum Damage {
+    /// One of its files cannot be read.
+    #[error("{file}: {reason}")]
+    Unreadable {
+        file: &'static str,
+        reason: std::io::Error,
+    },
+    /// Its state is not one that `fit` wrote for its epoch.
+    #[error("{STATE} is not a checkpoint state written by fit")]
+    NotAState,
+    /// One of its files differs from the hash its state recorded.
+    #[error("{0} is not as it was written")]
+    Changed(&'static str),
+    /// Its history cannot be read.
+    #[error("{0}")]
+    History(Error),
+}
+
 /// A checkpoint on disk: the state after `epoch` finished epochs.
 #[derive(Debug)]
 pub struct Checkpoint {
@@ -129,7 +148,7 @@ impl Checkpoint {
             .filter_map(|e| folder_epoch(&e.file_name().to_string_lossy()))
             .collect();
         epochs.sort_unstable_by(|a, b| b.cmp(a));
-        let mut damaged: Vec<(PathBuf, String)> = Vec::new();
+        let mut damaged: Vec<(PathBuf, Damage)> = Vec::new();
         for epoch in epochs {
             let path = dir.join(folder_name(epoch));
             match Checkpoint::read(&path, epoch) {
@@ -158,16 +177,17 @@ impl Checkpoint {
     }
 
     /// The checkpoint in `path` if it is complete and every file matches its recorded hash.
-    fn read(path: &Path, epoch: usize) -> Result<Checkpoint, String> {
+    fn read(path: &Path, epoch: usize) -> Result<Checkpoint, Damage> {
+        let unreadable = |file| move |reason| Damage::Unreadable { file, reason };
         let state = read_state(path, epoch)?;
         let optional = state.files.contains_key(CALLBACKS).then_some(CALLBACKS);
         for name in [MODEL, OPTIMIZER, HISTORY].into_iter().chain(optional) {
-            let bytes = std::fs::read(path.join(name)).map_err(|e| format!("{name}: {e}"))?;
+            let bytes = std::fs::read(path.join(name)).map_err(unreadable(name))?;
             if state.files.get(name) != Some(&sha256_hex(&bytes)) {
-                return Err(format!("{name} is not as it was written"));
+                return Err(Damage::Changed(name));
             }
         }
-        let history = History::load(path.join(HISTORY)).map_err(|e| e.to_string())?;
+        let history = History::load(path.join(HISTORY)).map_err(Damage::History)?;
         Ok(Checkpoint {
             epoch,
             history,
@@ -361,12 +381,13 @@ impl Checkpoint {
 
 /// The state of the checkpoint folder `path` of `epoch`, if its state file is one that `fit`
 /// wrote (its other files may be damaged since).
-fn read_state(path: &Path, epoch: usize) -> Result<State, String> {
-    let text = std::fs::read_to_string(path.join(STATE)).map_err(|e| format!("{STATE}: {e}"))?;
+fn read_state(path: &Path, epoch: usize) -> Result<State, Damage> {
+    let text = std::fs::read_to_string(path.join(STATE))
+        .map_err(|reason| Damage::Unreadable { file: STATE, reason })?;
     serde_json::from_str(&text)
         .ok()
         .filter(|s: &State| [FORMAT, FORMAT_2].contains(&s.format.as_str()) && s.epoch == epoch)
-        .ok_or_else(|| format!("{STATE} is not a checkpoint state written by fit"))
+        .ok_or(Damage::NotAState)
 }
 
 /// The operating system's reason of a file error (not the temporary path it names), or the
@@ -388,7 +409,8 @@ fn augmentation(settings: &Settings) -> String {
 
 /// What differs between the settings of a checkpoint and of this run, in words: "the
 /// training images are not those the checkpoint was trained with (...)", "the seed is 2, the
-/// checkpoint's 1 (--seed)"... Images of another size are said once, not as changed images.
+/// checkpoint's 1 (--seed, or FitOptions::seed)"... Images of another size are said once, not
+/// as changed images.
 fn differences(saved: &Settings, now: &Settings) -> String {
     let size = |(h, w): (u32, u32)| format!("{h}x{w}");
     let compared = [
@@ -434,7 +456,7 @@ fn differences(saved: &Settings, now: &Settings) -> String {
         .into_iter()
         .filter(|(_, now, then, _)| now != then)
         .map(|(what, now, then, flag)| {
-            let flag = flag.map_or(String::new(), |(cli, api)| format!(" ({})", hint(cli, api)));
+            let flag = flag.map_or(String::new(), |(cli, api)| format!(" ({cli}, or {api})"));
             format!("{what} {now}, the checkpoint's {then}{flag}")
         })
         .collect();

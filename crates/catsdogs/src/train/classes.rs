@@ -7,24 +7,23 @@ use crate::data::DirectoryIterator;
 use crate::error::{Error, Result};
 
 /// Refuses a flow that binary cross-entropy cannot train on: exactly two classes.
-pub(super) fn check_classes(flow: &DirectoryIterator, role: &str) -> Result<()> {
+pub(super) fn check_classes(flow: &DirectoryIterator, role: &'static str) -> Result<()> {
     let names: Vec<&str> = flow.class_indices.keys().map(String::as_str).collect();
     if names.len() == 2 {
         return Ok(());
     }
-    Err(Error::Options(format!(
-        "the {role} folder {} has {} class folder(s) ({}), but a cat/dog model needs exactly two, such as cats/ and dogs/: remove or move the others",
-        flow.directory.display(),
-        names.len(),
-        names.join(", ")
-    )))
+    Err(Error::ClassCount {
+        role,
+        dir: flow.directory.clone(),
+        classes: names.into_iter().map(String::from).collect(),
+    })
 }
 
 /// Class folder name to label, as flows give them.
 pub(crate) type Classes = BTreeMap<String, u32>;
 
-fn class_names(classes: &Classes) -> String {
-    classes.keys().cloned().collect::<Vec<_>>().join(", ")
+fn class_names(classes: &Classes) -> Vec<String> {
+    classes.keys().cloned().collect()
 }
 
 /// Refuses a flow whose class folders differ from `expected` (those of `what`): label 1 would
@@ -33,10 +32,10 @@ pub(super) fn same_classes(expected: &Classes, what: &str, flow: &DirectoryItera
     if *expected == flow.class_indices {
         return Ok(());
     }
-    Err(Error::Options(format!(
-        "{} has the classes {} but {what} has {}: the labels would not mean the same; give folders with the same class folders",
-        flow.directory.display(),
-        class_names(&flow.class_indices),
-        class_names(expected)
-    )))
+    Err(Error::ClassesDiffer {
+        dir: flow.directory.clone(),
+        classes: class_names(&flow.class_indices),
+        what: what.to_string(),
+        expected: class_names(expected),
+    })
 }

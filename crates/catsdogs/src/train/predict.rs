@@ -88,9 +88,7 @@ fn predict_flow(model: &Model, flow: &DirectoryIterator, compute: Compute) -> Re
 pub fn input_size(model: &Model) -> Result<(u32, u32)> {
     match model.input_shape() {
         [3, height, width] => Ok((*height as u32, *width as u32)),
-        other => Err(Error::Options(format!(
-            "the model's input shape {other:?} is not (3, height, width)"
-        ))),
+        other => Err(Error::InputShape(other.to_vec())),
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use crate::console::hint;
 use crate::history::Logs;
 
 /// Per-image sums over an epoch or an evaluation.
@@ -77,23 +76,22 @@ pub(super) fn metrics_text(prefix: &str, loss: f64, acc: f64) -> String {
 /// What the checkpoints hold after `epochs` epochs, and how to continue.
 pub(crate) fn saved_note(checkpoints: Option<&Path>, epochs: usize) -> String {
     match (checkpoints, epochs) {
-        (None, _) => format!(
-            "no checkpoint folder was set ({}), so nothing is saved",
-            hint("--out", "FitOptions::checkpoints")
-        ),
+        (None, _) => {
+            "no checkpoint folder was set (--out, or FitOptions::checkpoints), so nothing is saved"
+                .to_string()
+        }
         (Some(dir), 0) => format!(
             "no epoch had finished, so {} holds nothing yet",
             dir.display()
         ),
         (Some(dir), n) => format!(
-            "{} saved in {}: run again with {} to continue from epoch {}",
+            "{} saved in {}: run again with --resume (FitOptions::resume(true)) to continue from epoch {}",
             if n == 1 {
                 "epoch 1 is".to_string()
             } else {
                 format!("epochs 1-{n} are")
             },
             dir.display(),
-            hint("--resume", "FitOptions::resume(true)"),
             n + 1
         ),
     }

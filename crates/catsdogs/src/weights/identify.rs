@@ -128,17 +128,16 @@ pub(super) fn expect(path: &str, holds: Backbone, expected: Backbone, flag: &str
     if holds == expected {
         return Ok(());
     }
-    let ask = format!("{flag} {}", holds.name());
-    let ask_api = format!("Backbone::{:?}", holds);
     Err(Error::WrongNetwork {
         path: path.to_string(),
         holds: format!("{}'s weights", holds.title()),
         expected: format!("{}'s", expected.title()),
         what_to_do: format!(
-            "give {}'s file ({}.h5), or use the network it holds ({})",
+            "give {}'s file ({}.h5), or use the network it holds ({flag} {}, or Backbone::{:?})",
             expected.title(),
             expected.weights_file(false),
-            crate::console::hint(&ask, &ask_api)
+            holds.name(),
+            holds
         ),
     })
 }

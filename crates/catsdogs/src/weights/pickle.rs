@@ -56,14 +56,74 @@ pub(super) fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     } else {
         read_legacy(&bytes)
     };
-    tensors.map_err(unreadable)
+    tensors.map_err(|why| unreadable(why.to_string()))
 }
 
-type Reading<T> = std::result::Result<T, String>;
+/// Why a `torch.save` file is not a state dict that this reader reads; it completes "cannot
+/// read FILE as a torch.save file: ...".
+#[derive(Debug, thiserror::Error)]
+enum Unpickling {
+    /// Something a state dict's pickle or storages always have is missing or malformed, e.g.
+    /// "the pickle's stack underflows".
+    #[error("{0}")]
+    Malformed(&'static str),
+    /// The zip archive cannot be read.
+    #[error("{0}")]
+    Zip(#[from] zip::result::ZipError),
+    /// An entry of the zip archive cannot be read.
+    #[error("entry {entry}: {reason}")]
+    Entry {
+        entry: String,
+        reason: std::io::Error,
+    },
+    /// An entry of the zip archive larger than any storage.
+    #[error("entry {0} is larger than any tensor")]
+    EntryTooLarge(String),
+    /// A storage (its key) without its type.
+    #[error("storage {0} has no type")]
+    Untyped(String),
+    /// A tensor (its name) whose storage is not in the file.
+    #[error("the storage of {0} is missing")]
+    NoStorage(String),
+    /// A storage type that this reader does not read.
+    #[error("storages of type {0} are not supported")]
+    StorageType(String),
+    /// A tensor kind that this reader does not read.
+    #[error("tensors of kind {0:?} are not supported")]
+    Kind(Kind),
+    /// A tensor of too many values.
+    #[error("{0}")]
+    Elements(#[from] crate::tensor_file::TooManyElements),
+    /// A tensor (its shape) that reads past its storage.
+    #[error("a tensor of shape {0:?} reads past its storage")]
+    PastStorage(Vec<i64>),
+    /// libtorch refused to make a tensor of the storage.
+    #[error("{0}")]
+    Torch(#[from] tch::TchError),
+    /// A string that is not UTF-8.
+    #[error("{0}")]
+    Utf8(#[from] std::string::FromUtf8Error),
+    /// A pickle that builds more than [`MAX_OBJECTS`] values or [`MAX_BYTES`] bytes.
+    #[error("the pickle builds more than {MAX_OBJECTS} values or {} MiB (it copies its own values over and over), far more than a state dict: it is not a file that torch.save wrote", MAX_BYTES >> 20)]
+    TooLarge,
+    /// A pickle that nests values deeper than [`MAX_DEPTH`].
+    #[error("the pickle nests values more than {MAX_DEPTH} deep, far more than a state dict: it is not a file that torch.save wrote")]
+    TooDeep,
+    /// An opcode that this reader does not run.
+    #[error("unsupported pickle opcode 0x{0:02x}")]
+    Opcode(u8),
+}
+
+impl From<&'static str> for Unpickling {
+    fn from(what: &'static str) -> Self {
+        Unpickling::Malformed(what)
+    }
+}
+
+type Reading<T> = std::result::Result<T, Unpickling>;
 
 fn read_zip(bytes: &[u8]) -> Reading<HashMap<String, Tensor>> {
-    let mut archive =
-        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))?;
     let pickle_name = archive
         .file_names()
         .find(|n| n.ends_with("data.pkl"))
@@ -71,18 +131,23 @@ fn read_zip(bytes: &[u8]) -> Reading<HashMap<String, Tensor>> {
         .ok_or("the zip archive has no data.pkl")?;
     let prefix = &pickle_name[..pickle_name.len() - "data.pkl".len()];
     let mut entry = |name: &str| -> Reading<Vec<u8>> {
-        let mut file = archive
-            .by_name(&format!("{prefix}{name}"))
-            .map_err(|e| format!("entry {prefix}{name}: {e}"))?;
+        let entry = format!("{prefix}{name}");
+        let mut file = archive.by_name(&entry).map_err(|e| Unpickling::Entry {
+            entry: entry.clone(),
+            reason: e.into(),
+        })?;
         // A storage holds at most the values of the largest tensor, as double precision.
         let bound = crate::tensor_file::MAX_TENSOR_ELEMENTS * 8;
         let mut data = Vec::new();
         (&mut file)
             .take(bound + 1)
             .read_to_end(&mut data)
-            .map_err(|e| format!("entry {prefix}{name}: {e}"))?;
+            .map_err(|reason| Unpickling::Entry {
+                entry: entry.clone(),
+                reason,
+            })?;
         if data.len() as u64 > bound {
-            return Err(format!("entry {prefix}{name} is larger than any tensor"));
+            return Err(Unpickling::EntryTooLarge(entry));
         }
         Ok(data)
     };
@@ -130,7 +195,7 @@ fn read_legacy(bytes: &[u8]) -> Reading<HashMap<String, Tensor>> {
         let kind = root
             .storages
             .get(&key)
-            .ok_or_else(|| format!("storage {key} has no type"))?;
+            .ok_or_else(|| Unpickling::Untyped(key.clone()))?;
         let element_size = element_size(*kind)?;
         let count = bytes
             .get(position..position + 8)
@@ -152,7 +217,7 @@ fn read_legacy(bytes: &[u8]) -> Reading<HashMap<String, Tensor>> {
         .map(|(name, tensor)| {
             let data = storages
                 .get(&tensor.storage.key)
-                .ok_or_else(|| format!("the storage of {name} is missing"))?;
+                .ok_or_else(|| Unpickling::NoStorage(name.clone()))?;
             Ok((name, tensor.build(data)?))
         })
         .collect()
@@ -194,7 +259,7 @@ fn element_size(kind: Kind) -> Reading<usize> {
         Kind::Float | Kind::Int => 4,
         Kind::Half | Kind::BFloat16 | Kind::Int16 => 2,
         Kind::Uint8 | Kind::Int8 | Kind::Bool => 1,
-        other => return Err(format!("tensors of kind {other:?} are not supported")),
+        other => return Err(Unpickling::Kind(other)),
     })
 }
 
@@ -228,22 +293,17 @@ impl TensorRef {
             });
         let empty = self.size.contains(&0);
         if !empty && last.is_none_or(|last| last >= numel) || self.offset < 0 {
-            return Err(format!(
-                "a tensor of shape {:?} reads past its storage",
-                self.size
-            ));
+            return Err(Unpickling::PastStorage(self.size.clone()));
         }
-        let torch = |e: tch::TchError| e.to_string();
-        let storage = Tensor::f_from_data_size(data, &[numel], self.storage.kind).map_err(torch)?;
-        let tensor = storage
-            .f_as_strided(self.size.as_slice(), self.stride.as_slice(), self.offset)
-            .map_err(torch)?;
+        let storage = Tensor::f_from_data_size(data, &[numel], self.storage.kind)?;
+        let tensor =
+            storage.f_as_strided(self.size.as_slice(), self.stride.as_slice(), self.offset)?;
         let tensor = if tensor.is_floating_point() {
-            tensor.f_to_kind(Kind::Float).map_err(torch)?
+            tensor.f_to_kind(Kind::Float)?
         } else {
             tensor
         };
-        tensor.f_contiguous().map_err(torch)
+        Ok(tensor.f_contiguous()?)
     }
 }
 
@@ -376,10 +436,7 @@ impl<'a> Machine<'a> {
     fn charge(&mut self, weight: Weight) -> Reading<()> {
         self.built = self.built.add(weight);
         if self.built.objects > MAX_OBJECTS || self.built.bytes > MAX_BYTES {
-            return Err(format!(
-                "the pickle builds more than {MAX_OBJECTS} values or {} MiB (it copies its own values over and over), far more than a state dict: it is not a file that torch.save wrote",
-                MAX_BYTES >> 20
-            ));
+            return Err(Unpickling::TooLarge);
         }
         Ok(())
     }
@@ -387,9 +444,7 @@ impl<'a> Machine<'a> {
     /// Refuses values that nest deeper than [`MAX_DEPTH`].
     fn check_depth(depth: usize) -> Reading<()> {
         if depth > MAX_DEPTH {
-            return Err(format!(
-                "the pickle nests values more than {MAX_DEPTH} deep, far more than a state dict: it is not a file that torch.save wrote"
-            ));
+            return Err(Unpickling::TooDeep);
         }
         Ok(())
     }
@@ -457,7 +512,7 @@ impl<'a> Machine<'a> {
     }
 
     fn text(&mut self, n: usize) -> Reading<String> {
-        String::from_utf8(self.take(n)?.to_vec()).map_err(|e| e.to_string())
+        Ok(String::from_utf8(self.take(n)?.to_vec())?)
     }
 
     fn pop(&mut self) -> Reading<Value> {
@@ -658,7 +713,7 @@ impl<'a> Machine<'a> {
                         self.extend_top(items)?;
                     }
                 }
-                other => return Err(format!("unsupported pickle opcode 0x{other:02x}")),
+                other => return Err(Unpickling::Opcode(other)),
             }
         }
     }
@@ -684,7 +739,7 @@ fn storage(pid: Value) -> Reading<StorageRef> {
                 Some("CharStorage") => Kind::Int8,
                 Some("ByteStorage") => Kind::Uint8,
                 Some("BoolStorage") => Kind::Bool,
-                _ => return Err(format!("storages of type {storage_type} are not supported")),
+                _ => return Err(Unpickling::StorageType(storage_type.to_string())),
             };
             Ok(StorageRef {
                 key: key.clone(),

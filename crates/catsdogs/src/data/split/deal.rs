@@ -75,7 +75,7 @@ pub(super) fn check_images(
     input: &Input,
     candidates: &[(usize, &Entry)],
     source: &Path,
-) -> Result<Vec<Result<(u64, String), String>>> {
+) -> Result<Vec<Result<(u64, String), Skip>>> {
     crate::say!(
         "Checking {} images of {}",
         candidates.len(),
@@ -93,9 +93,9 @@ pub(super) fn check_images(
                 })?;
                 let result = input
                     .read(reader, entry)
-                    .map_err(|e| format!("unreadable: {e}"))
+                    .map_err(Skip::Unreadable)
                     .and_then(|bytes| {
-                        decode_rgb(&bytes, Path::new(&entry.name)).map_err(|e| e.to_string())?;
+                        decode_rgb(&bytes, Path::new(&entry.name)).map_err(Skip::NotAnImage)?;
                         Ok((bytes.len() as u64, sha256_hex(&bytes)))
                     });
                 progress.set(done.fetch_add(1, Ordering::Relaxed) + 1, "");
@@ -107,6 +107,17 @@ pub(super) fn check_images(
     Ok(checked)
 }
 
+/// Why a candidate image is left out of the split: the manifest's reason.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum Skip {
+    /// Its bytes cannot be read.
+    #[error("unreadable: {0}")]
+    Unreadable(Error),
+    /// It is not an image that Keras could load.
+    #[error("{0}")]
+    NotAnImage(Error),
+}
+
 /// An image of the input and the path it goes to.
 pub(super) type Placement<'a> = (&'a Entry, PathBuf);
 
@@ -114,7 +125,7 @@ pub(super) type Placement<'a> = (&'a Entry, PathBuf);
 /// where each image goes and the manifest's files; the rest joins `sorted.skipped`.
 pub(super) fn deal<'a>(
     sorted: &mut Sorted<'a>,
-    checked: &[Result<(u64, String), String>],
+    checked: &[Result<(u64, String), Skip>],
     options: &SplitOptions,
     source: &Path,
     out: &Path,
@@ -133,7 +144,7 @@ pub(super) fn deal<'a>(
                 Err(reason) => sorted.skipped.push(SkippedEntry {
                     entry: entry.name.clone(),
                     size: entry.size,
-                    reason: reason.clone(),
+                    reason: reason.to_string(),
                 }),
             }
         }

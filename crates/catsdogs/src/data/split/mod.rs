@@ -176,10 +176,7 @@ impl fmt::Display for SplitReport {
 pub fn split(source: &Path, out: &Path, options: &SplitOptions) -> Result<SplitReport> {
     let settings = options.settings();
     if !options.all && settings.train + settings.validation + settings.test == 0 {
-        return Err(Error::Options(
-            "the split sizes are all 0: give at least one image to train, validation or test"
-                .into(),
-        ));
+        return Err(Error::EmptySplit);
     }
     output::refuse_overlap(source, out)?;
     super::manifest::refuse_output_inside_split(out)?;

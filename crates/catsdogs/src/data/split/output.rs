@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use super::super::manifest::{Manifest, ManifestFile, SplitSettings, MANIFEST_FILE, PENDING_FILE};
 use super::input::{Entry, Input, Reader};
 use super::SPLITS;
-use crate::console::hint;
 use crate::error::{Error, Result};
 use crate::fsutil::{remove_stale_temporaries, resolve, temporary_target, AtomicFile};
 use crate::hashing::sha256_hex;
@@ -65,10 +64,8 @@ pub(super) fn plan(
 ) -> Result<Plan> {
     let previous = Manifest::read(out)?;
     let pending = Manifest::read_from(&out.join(PENDING_FILE))?;
-    let force_hint = format!(
-        "pass {} to replace it, or choose another output folder",
-        hint("--force", "SplitOptions::force")
-    );
+    let force_hint =
+        "pass --force (SplitOptions::force) to replace it, or choose another output folder";
     let mut ours = Vec::new();
     if let Some(previous) = previous {
         let same_input = previous.fingerprint == fingerprint;
@@ -156,10 +153,9 @@ fn refuse_foreign_files(out: &Path, ours: &[ManifestFile]) -> Result<()> {
             return Err(Error::invalid(
                 &out.join(split),
                 format!(
-                    "holds {} file(s) that no split wrote, such as {}: move them away or choose another output folder ({} replaces only what a previous split wrote)",
+                    "holds {} file(s) that no split wrote, such as {}: move them away or choose another output folder (--force, or SplitOptions::force, replaces only what a previous split wrote)",
                     foreign.len(),
                     first.display(),
-                    hint("--force", "SplitOptions::force")
                 ),
             ));
         }

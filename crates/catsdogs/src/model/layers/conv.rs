@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tch::Tensor;
 
-use super::keras::{KerasConfig, KerasLayer};
+use super::keras::{KerasConfig, KerasLayer, KerasRefusal};
 use super::window::Window;
 use super::{Activation, Init, Mode, Op, WeightSpec};
 use crate::error::Result;
@@ -186,7 +186,7 @@ impl Op for DepthwiseConv2d {
 }
 
 impl KerasLayer for Conv2d {
-    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, KerasRefusal> {
         config.channels_last()?;
         let one = [Value::from(1)];
         config.only("groups", &one, "catsdogs's Conv2D has groups=1 only")?;
@@ -198,7 +198,7 @@ impl KerasLayer for Conv2d {
         })
     }
 
-    fn keras_config(&self) -> std::result::Result<Value, String> {
+    fn keras_config(&self) -> std::result::Result<Value, KerasRefusal> {
         let mut keys = self.window.keras_config()?;
         keys.insert("filters".into(), json!(self.filters));
         keys.insert("groups".into(), json!(1));
@@ -208,7 +208,7 @@ impl KerasLayer for Conv2d {
 }
 
 impl KerasLayer for DepthwiseConv2d {
-    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, KerasRefusal> {
         config.channels_last()?;
         let one = [Value::from(1)];
         config.only(
@@ -217,9 +217,8 @@ impl KerasLayer for DepthwiseConv2d {
             "catsdogs's DepthwiseConv2D has depth_multiplier=1 only",
         )?;
         if config.activation()? != Activation::Linear {
-            return Err(format!(
-                "ends in the activation {}, where catsdogs's DepthwiseConv2D has none: put an Activation layer after it",
-                config.get("activation").cloned().unwrap_or_default()
+            return Err(KerasRefusal::DepthwiseActivation(
+                config.get("activation").cloned().unwrap_or_default(),
             ));
         }
         Ok(DepthwiseConv2d {
@@ -228,7 +227,7 @@ impl KerasLayer for DepthwiseConv2d {
         })
     }
 
-    fn keras_config(&self) -> std::result::Result<Value, String> {
+    fn keras_config(&self) -> std::result::Result<Value, KerasRefusal> {
         let mut keys = self.window.keras_config()?;
         keys.insert("depth_multiplier".into(), json!(1));
         keys.insert("activation".into(), json!("linear"));

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tch::{Kind, Tensor};
 
-use super::keras::{KerasConfig, KerasLayer};
+use super::keras::{KerasConfig, KerasLayer, KerasRefusal};
 use super::{Init, Mode, Op, WeightSpec};
 use crate::error::Result;
 
@@ -186,7 +186,7 @@ impl Op for Relu {
 }
 
 impl KerasLayer for Dense {
-    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, KerasRefusal> {
         config.only("lora_rank", &[], "catsdogs's Dense has no LoRA")?;
         let yes = [Value::from(true)];
         config.only("use_bias", &yes, "catsdogs's Dense always has a bias")?;
@@ -197,7 +197,7 @@ impl KerasLayer for Dense {
         })
     }
 
-    fn keras_config(&self) -> std::result::Result<Value, String> {
+    fn keras_config(&self) -> std::result::Result<Value, KerasRefusal> {
         Ok(json!({
             "units": self.units,
             "activation": self.activation.keras_name(),
@@ -207,7 +207,7 @@ impl KerasLayer for Dense {
 }
 
 impl KerasLayer for Dropout {
-    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, KerasRefusal> {
         config.only(
             "noise_shape",
             &[],
@@ -218,25 +218,25 @@ impl KerasLayer for Dropout {
         })
     }
 
-    fn keras_config(&self) -> std::result::Result<Value, String> {
+    fn keras_config(&self) -> std::result::Result<Value, KerasRefusal> {
         Ok(json!({"rate": self.rate}))
     }
 }
 
 impl KerasLayer for ActivationLayer {
-    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, KerasRefusal> {
         Ok(ActivationLayer {
             activation: config.activation()?,
         })
     }
 
-    fn keras_config(&self) -> std::result::Result<Value, String> {
+    fn keras_config(&self) -> std::result::Result<Value, KerasRefusal> {
         Ok(json!({"activation": self.activation.keras_name()}))
     }
 }
 
 impl KerasLayer for Relu {
-    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, KerasRefusal> {
         let zero = [Value::from(0.0), Value::from(0)];
         config.only(
             "negative_slope",
@@ -251,7 +251,7 @@ impl KerasLayer for Relu {
         Ok(Relu { max_value })
     }
 
-    fn keras_config(&self) -> std::result::Result<Value, String> {
+    fn keras_config(&self) -> std::result::Result<Value, KerasRefusal> {
         Ok(json!({"max_value": self.max_value, "negative_slope": 0.0, "threshold": 0.0}))
     }
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tch::Tensor;
 
-use super::keras::{KerasConfig, KerasLayer};
+use super::keras::{KerasConfig, KerasLayer, KerasRefusal};
 use super::{Mode, Op};
 use crate::error::Result;
 
@@ -36,11 +36,11 @@ impl Op for Add {
 }
 
 impl KerasLayer for Add {
-    fn from_keras(_: &KerasConfig) -> std::result::Result<Self, String> {
+    fn from_keras(_: &KerasConfig) -> std::result::Result<Self, KerasRefusal> {
         Ok(Add {})
     }
 
-    fn keras_config(&self) -> std::result::Result<Value, String> {
+    fn keras_config(&self) -> std::result::Result<Value, KerasRefusal> {
         Ok(json!({}))
     }
 }

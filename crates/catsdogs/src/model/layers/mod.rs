@@ -38,7 +38,7 @@ use tch::Tensor;
 
 pub use self::core::{Activation, ActivationLayer, Dense, Dropout, Relu};
 pub use conv::{Conv2d, DepthwiseConv2d};
-pub use keras::{KerasConfig, KerasLayer};
+pub use keras::{KerasConfig, KerasLayer, KerasRefusal};
 pub use merge::Add;
 pub use normalization::BatchNormalization;
 pub use pooling::{AveragePooling2d, GlobalAveragePooling2d, GlobalMaxPooling2d, MaxPooling2d};
@@ -197,7 +197,7 @@ macro_rules! layer_kinds {
             pub fn from_keras(
                 class: &str,
                 config: &KerasConfig,
-            ) -> Option<std::result::Result<LayerKind, String>> {
+            ) -> Option<std::result::Result<LayerKind, KerasRefusal>> {
                 match class {
                     $($class => Some(<$kind as KerasLayer>::from_keras(config).map(LayerKind::$variant)),)*
                     _ => None,
@@ -205,7 +205,7 @@ macro_rules! layer_kinds {
             }
 
             /// The kind's keys of Keras's config (see [`KerasLayer::keras_config`]).
-            pub fn keras_config(&self) -> std::result::Result<serde_json::Value, String> {
+            pub fn keras_config(&self) -> std::result::Result<serde_json::Value, KerasRefusal> {
                 match self {
                     $(LayerKind::$variant(kind) => kind.keras_config(),)*
                 }
@@ -448,7 +448,9 @@ mod tests {
     fn keras_configs_in_other_forms_and_refusals() {
         let read = |class: &str, config: serde_json::Value, input: &[i64]| {
             let keras = KerasConfig::new(&config, input).unwrap();
-            LayerKind::from_keras(class, &keras).unwrap()
+            LayerKind::from_keras(class, &keras)
+                .unwrap()
+                .map_err(|why| why.to_string())
         };
         let pad = read(
             "ZeroPadding2D",

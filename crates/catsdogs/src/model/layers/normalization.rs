@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tch::{Kind, Tensor};
 
-use super::keras::{KerasConfig, KerasLayer};
+use super::keras::{KerasConfig, KerasLayer, KerasRefusal};
 use super::{Init, Mode, Op, WeightSpec};
 use crate::error::Result;
 
@@ -98,14 +98,12 @@ impl Op for BatchNormalization {
 
 impl KerasLayer for BatchNormalization {
     /// Over the channels (the last axis of Keras's maps, or the features).
-    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, KerasRefusal> {
         let last = config.input().len() as i64;
         let axis = config.get("axis").cloned().unwrap_or(json!(-1));
         let axes: Vec<Value> = vec![json!(-1), json!(last), json!([-1]), json!([last])];
         if !axes.contains(&axis) {
-            return Err(format!(
-                "normalises over the axis {axis}, where catsdogs normalises over the channels (axis -1) only"
-            ));
+            return Err(KerasRefusal::Axis(axis));
         }
         config.only(
             "renorm",
@@ -123,7 +121,7 @@ impl KerasLayer for BatchNormalization {
         })
     }
 
-    fn keras_config(&self) -> std::result::Result<Value, String> {
+    fn keras_config(&self) -> std::result::Result<Value, KerasRefusal> {
         Ok(json!({
             "axis": -1,
             "momentum": self.momentum,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tch::{Kind, Tensor};
 
-use super::keras::{padding_name, KerasConfig, KerasLayer};
+use super::keras::{padding_name, KerasConfig, KerasLayer, KerasRefusal};
 use super::window::{Padding, Window};
 use super::{Mode, Op};
 use crate::error::Result;
@@ -100,7 +100,7 @@ macro_rules! window_poolings {
         }
 
         impl KerasLayer for $kind {
-            fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+            fn from_keras(config: &KerasConfig) -> std::result::Result<Self, KerasRefusal> {
                 config.channels_last()?;
                 let pool_size = config.square("pool_size", Some(2))?;
                 Ok($kind {
@@ -110,7 +110,7 @@ macro_rules! window_poolings {
                 })
             }
 
-            fn keras_config(&self) -> std::result::Result<Value, String> {
+            fn keras_config(&self) -> std::result::Result<Value, KerasRefusal> {
                 let (k, s) = (self.pool_size, self.strides);
                 Ok(json!({
                     "pool_size": [k, k],
@@ -195,7 +195,7 @@ impl Op for GlobalMaxPooling2d {
 }
 
 /// A global pooling's config: channels last, and no `keepdims`.
-fn global_from_keras(config: &KerasConfig) -> std::result::Result<(), String> {
+fn global_from_keras(config: &KerasConfig) -> std::result::Result<(), KerasRefusal> {
     config.channels_last()?;
     config.only(
         "keepdims",
@@ -206,21 +206,21 @@ fn global_from_keras(config: &KerasConfig) -> std::result::Result<(), String> {
 }
 
 impl KerasLayer for GlobalAveragePooling2d {
-    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, KerasRefusal> {
         global_from_keras(config).map(|()| GlobalAveragePooling2d {})
     }
 
-    fn keras_config(&self) -> std::result::Result<Value, String> {
+    fn keras_config(&self) -> std::result::Result<Value, KerasRefusal> {
         Ok(json!({"data_format": "channels_last", "keepdims": false}))
     }
 }
 
 impl KerasLayer for GlobalMaxPooling2d {
-    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, KerasRefusal> {
         global_from_keras(config).map(|()| GlobalMaxPooling2d {})
     }
 
-    fn keras_config(&self) -> std::result::Result<Value, String> {
+    fn keras_config(&self) -> std::result::Result<Value, KerasRefusal> {
         Ok(json!({"data_format": "channels_last", "keepdims": false}))
     }
 }

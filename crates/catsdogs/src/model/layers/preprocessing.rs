@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use super::keras::{KerasConfig, KerasLayer};
+use super::keras::{KerasConfig, KerasLayer, KerasRefusal};
 use super::{Mode, Op};
 use crate::error::Result;
 
@@ -37,14 +37,14 @@ impl Op for Rescaling {
 }
 
 impl KerasLayer for Rescaling {
-    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, KerasRefusal> {
         Ok(Rescaling {
             scale: config.number("scale", None)?,
             offset: config.number("offset", Some(0.0))?,
         })
     }
 
-    fn keras_config(&self) -> std::result::Result<serde_json::Value, String> {
+    fn keras_config(&self) -> std::result::Result<serde_json::Value, KerasRefusal> {
         Ok(serde_json::json!({"scale": self.scale, "offset": self.offset}))
     }
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tch::Tensor;
 
-use super::keras::{KerasConfig, KerasLayer};
+use super::keras::{KerasConfig, KerasLayer, KerasRefusal};
 use super::window::MAX_WINDOW;
 use super::{Mode, Op};
 use crate::error::Result;
@@ -61,11 +61,11 @@ impl Op for ZeroPadding2d {
 }
 
 impl KerasLayer for Flatten {
-    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, KerasRefusal> {
         config.channels_last().map(|()| Flatten {})
     }
 
-    fn keras_config(&self) -> std::result::Result<Value, String> {
+    fn keras_config(&self) -> std::result::Result<Value, KerasRefusal> {
         Ok(json!({"data_format": "channels_last"}))
     }
 }
@@ -73,7 +73,7 @@ impl KerasLayer for Flatten {
 impl KerasLayer for ZeroPadding2d {
     /// Keras's `padding`: `n` on every side, `(rows, columns)`, or `((top, bottom), (left,
     /// right))`.
-    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, String> {
+    fn from_keras(config: &KerasConfig) -> std::result::Result<Self, KerasRefusal> {
         config.channels_last()?;
         let value = config.get("padding").cloned().unwrap_or(json!(1));
         let sides: Option<Vec<Vec<i64>>> = match &value {
@@ -90,13 +90,15 @@ impl KerasLayer for ZeroPadding2d {
             Some([rows, columns]) if rows.len() == 2 && columns.len() == 2 => Ok(ZeroPadding2d {
                 padding: [rows[0], rows[1], columns[0], columns[1]],
             }),
-            _ => Err(format!(
-                "has padding={value}, where catsdogs reads n, (rows, columns) or ((top, bottom), (left, right))"
-            )),
+            _ => Err(KerasRefusal::Value {
+                key: "padding".to_string(),
+                value,
+                instead: "catsdogs reads n, (rows, columns) or ((top, bottom), (left, right))",
+            }),
         }
     }
 
-    fn keras_config(&self) -> std::result::Result<Value, String> {
+    fn keras_config(&self) -> std::result::Result<Value, KerasRefusal> {
         let [top, bottom, left, right] = self.padding;
         Ok(json!({"padding": [[top, bottom], [left, right]], "data_format": "channels_last"}))
     }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::keras::{padding_name, KerasConfig};
+use super::keras::{padding_name, KerasConfig, KerasRefusal};
 
 /// Keras's `padding=` of a convolution, and PyTorch's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,7 +181,7 @@ impl Window {
 impl Window {
     /// The window of Keras's `kernel_size`, `strides`, `padding`, `use_bias` and
     /// `dilation_rate` in a convolution's config.
-    pub(super) fn from_keras(config: &KerasConfig) -> Result<Window, String> {
+    pub(super) fn from_keras(config: &KerasConfig) -> Result<Window, KerasRefusal> {
         Ok(Window::new(
             config.square("kernel_size", None)?,
             config.square("strides", Some(1))?,
@@ -192,7 +192,7 @@ impl Window {
     }
 
     /// The same keys of Keras's config.
-    pub(super) fn keras_config(&self) -> Result<Map<String, Value>, String> {
+    pub(super) fn keras_config(&self) -> Result<Map<String, Value>, KerasRefusal> {
         let (k, s, d) = (self.kernel_size, self.strides, self.dilation_rate);
         let json = json!({
             "kernel_size": [k, k],

@@ -11,7 +11,6 @@
 use std::path::{Path, PathBuf};
 
 use super::{Callback, Fit};
-use crate::console::hint;
 use crate::error::{Error, Result};
 use crate::history::Logs;
 use crate::train::checkpoint::Checkpoint;
@@ -43,15 +42,15 @@ impl BackupAndRestore {
     }
 }
 
-/// How to start over instead of carrying on from the checkpoints in `dir`, as the reader sets
-/// it: "to start over, set FRESH = true in the notebook's parameters ..., or delete DIR".
+/// How to start over instead of carrying on from the checkpoints in `dir`, in the notebook and
+/// on the command line: "to start over, set FRESH = true ..., or delete DIR (or give another
+/// --out)".
 pub(crate) fn how_to_start_over(dir: &Path) -> String {
-    let dir = dir.display();
-    let cli = format!("delete {dir} or give another --out");
-    let api = format!(
-        "set FRESH = true in the notebook's parameters (FitOptions::fresh(true)), or delete {dir}"
-    );
-    format!("to start over, {}", hint(&cli, &api))
+    format!(
+        "to start over, set FRESH = true in the notebook's parameters (FitOptions::fresh(true)), \
+         or delete {} (or give `catsdogs train` another --out)",
+        dir.display()
+    )
 }
 
 impl Callback for BackupAndRestore {
@@ -70,7 +69,7 @@ impl Callback for BackupAndRestore {
         };
         if !self.resume {
             return Err(Error::CheckpointExists {
-                dir: self.dir.display().to_string(),
+                dir: self.dir.clone(),
                 epoch: checkpoint.epoch,
             });
         }

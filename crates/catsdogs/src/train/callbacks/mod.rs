@@ -467,9 +467,12 @@ pub(crate) mod testing {
                 break;
             }
         }
-        let stopped = match fit.stopped() {
-            Some(Ok(reason)) => Some(reason.to_string()),
-            Some(Err(error)) => return Err(Error::Options(error.to_string())),
+        let stopped = match fit.stop.take() {
+            Some(Stop::Failed(error)) => return Err(error),
+            Some(Stop::Finished(reason)) => {
+                fit.stop = Some(Stop::Finished(reason.clone()));
+                Some(reason)
+            }
             None => None,
         };
         callback.on_train_end(&mut fit)?;

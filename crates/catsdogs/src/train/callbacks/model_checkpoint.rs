@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::monitor::{check_monitor, saved_best, worst, Mode, METRICS};
-use super::pyformat::{Number, Pattern};
+use super::pyformat::{NoValue, Number, Pattern, PatternError};
 use super::{parse_state, Callback, Fit};
 use crate::error::{Error, Result};
 use crate::history::Logs;
@@ -52,7 +52,7 @@ const WEIGHTS_KEY: &str = "catsdogs.weights";
 #[derive(Debug)]
 pub struct ModelCheckpoint {
     filepath: String,
-    pattern: std::result::Result<Pattern, String>,
+    pattern: std::result::Result<Pattern, PatternError>,
     monitor: String,
     save_best_only: bool,
     save_weights_only: bool,
@@ -129,7 +129,7 @@ impl ModelCheckpoint {
         let pattern = self
             .pattern
             .as_ref()
-            .map_err(|why| self.refuse(why.clone()))?;
+            .map_err(|why| self.refuse(why.to_string()))?;
         for field in pattern.fields() {
             let value = match field {
                 "epoch" => Number::Int(1),
@@ -143,7 +143,7 @@ impl ModelCheckpoint {
             };
             pattern
                 .check(field, value)
-                .map_err(|why| self.refuse(why))?;
+                .map_err(|why| self.refuse(why.to_string()))?;
         }
         Ok(pattern)
     }
@@ -157,7 +157,7 @@ impl ModelCheckpoint {
                 "epoch" => Some(Number::Int(epoch as i64 + 1)),
                 name => logs.get(name).copied().map(Number::Float),
             })
-            .map_err(|name| {
+            .map_err(|NoValue(name)| {
                 self.refuse(format!(
                     "names {{{name}}}, which the logs of epoch {} do not hold: put ReduceLROnPlateau or LearningRateScheduler before it for lr",
                     epoch + 1

@@ -34,6 +34,39 @@ enum Part {
     Field { name: String, spec: Spec },
 }
 
+/// What Python's `str.format` would refuse in a pattern, or in formatting a value with it; it
+/// reads as a phrase about the pattern ("its field {epoch is not closed").
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub(crate) enum PatternError {
+    /// A `}` that closes no field.
+    #[error("it has a single '}}' (write '}}}}' for a brace)")]
+    SingleBrace,
+    /// A field that another `{` opens inside.
+    #[error("its field {{{0}{{ is not closed")]
+    Nested(String),
+    /// A field that the pattern's end leaves open.
+    #[error("its field {{{0} is not closed")]
+    Unclosed(String),
+    /// A field without a name, or with an index or a conversion.
+    #[error(
+        "its field {{{0}}} does not name a value: give a name such as {{epoch}} or {{val_loss}}"
+    )]
+    Unnamed(String),
+    /// A spec outside the subset this module formats.
+    #[error("the spec of its field {{{field}}} is not one catsdogs formats: give fill, alignment, sign, 0, width, precision and one of the types d, e, f, g or %, such as {{{name}:.4f}}")]
+    Spec { field: String, name: String },
+    /// The type `d` for a float.
+    #[error("its field {0} is a number with decimals, which the type d does not format: use a spec such as .4f")]
+    Decimals(String),
+    /// A precision for an integer.
+    #[error("its field {0} is an integer, which takes no precision: use a spec such as 02d")]
+    IntegerPrecision(String),
+}
+
+/// A field of a pattern that has no value to format.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct NoValue(pub(crate) String);
+
 /// A `str.format` pattern with named fields, e.g. `weights.{epoch:02d}-{val_loss:.4f}.h5`.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Pattern {
@@ -41,9 +74,9 @@ pub(crate) struct Pattern {
 }
 
 impl Pattern {
-    /// Reads `text`; a sentence saying what Python would refuse (an unmatched brace, an
-    /// unnamed or indexed field, a conversion, a spec outside the subset above).
-    pub(crate) fn parse(text: &str) -> Result<Pattern, String> {
+    /// Reads `text`; what Python would refuse otherwise (an unmatched brace, an unnamed or
+    /// indexed field, a conversion, a spec outside the subset above).
+    pub(crate) fn parse(text: &str) -> Result<Pattern, PatternError> {
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut chars = text.chars().peekable();
@@ -57,17 +90,15 @@ impl Pattern {
                     chars.next();
                     literal.push('}');
                 }
-                '}' => return Err("it has a single '}' (write '}}' for a brace)".into()),
+                '}' => return Err(PatternError::SingleBrace),
                 '{' => {
                     let mut field = String::new();
                     loop {
                         match chars.next() {
                             Some('}') => break,
-                            Some('{') => {
-                                return Err(format!("its field {{{field}{{ is not closed"))
-                            }
+                            Some('{') => return Err(PatternError::Nested(field)),
                             Some(c) => field.push(c),
-                            None => return Err(format!("its field {{{field} is not closed")),
+                            None => return Err(PatternError::Unclosed(field)),
                         }
                     }
                     if !literal.is_empty() {
@@ -94,7 +125,7 @@ impl Pattern {
 
     /// Whether the field `name` can format `value`: Python refuses `d` for a float, and a
     /// precision for an integer written as one.
-    pub(crate) fn check(&self, name: &str, value: Number) -> Result<(), String> {
+    pub(crate) fn check(&self, name: &str, value: Number) -> Result<(), PatternError> {
         for part in &self.parts {
             let Part::Field { name: n, spec } = part else {
                 continue;
@@ -104,14 +135,12 @@ impl Pattern {
             }
             match value {
                 Number::Float(_) if spec.kind == Some('d') => {
-                    return Err(format!(
-                        "its field {name} is a number with decimals, which the type d does not format: use a spec such as .4f"
-                    ))
+                    return Err(PatternError::Decimals(name.to_string()))
                 }
-                Number::Int(_) if spec.precision.is_some() && matches!(spec.kind, None | Some('d')) => {
-                    return Err(format!(
-                        "its field {name} is an integer, which takes no precision: use a spec such as 02d"
-                    ))
+                Number::Int(_)
+                    if spec.precision.is_some() && matches!(spec.kind, None | Some('d')) =>
+                {
+                    return Err(PatternError::IntegerPrecision(name.to_string()))
                 }
                 _ => {}
             }
@@ -119,15 +148,15 @@ impl Pattern {
         Ok(())
     }
 
-    /// The text with every field formatted from `value(name)`; the name of a field that has
-    /// no value as the error.
-    pub(crate) fn format(&self, value: impl Fn(&str) -> Option<Number>) -> Result<String, String> {
+    /// The text with every field formatted from `value(name)`; the first field that has no
+    /// value as the error.
+    pub(crate) fn format(&self, value: impl Fn(&str) -> Option<Number>) -> Result<String, NoValue> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
                 Part::Field { name, spec } => {
-                    let number = value(name).ok_or_else(|| name.clone())?;
+                    let number = value(name).ok_or_else(|| NoValue(name.clone()))?;
                     out.push_str(&spec.format(number));
                 }
             }
@@ -137,18 +166,15 @@ impl Pattern {
 }
 
 /// A field's text between its braces: `name` or `name:spec`.
-fn field_part(field: &str) -> Result<Part, String> {
+fn field_part(field: &str) -> Result<Part, PatternError> {
     let (name, spec) = field.split_once(':').unwrap_or((field, ""));
     let plain = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_');
     if !plain || name.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-        return Err(format!(
-            "its field {{{field}}} does not name a value: give a name such as {{epoch}} or {{val_loss}}"
-        ));
+        return Err(PatternError::Unnamed(field.to_string()));
     }
-    let spec = parse_spec(spec).ok_or_else(|| {
-        format!(
-            "the spec of its field {{{field}}} is not one catsdogs formats: give fill, alignment, sign, 0, width, precision and one of the types d, e, f, g or %, such as {{{name}:.4f}}"
-        )
+    let spec = parse_spec(spec).ok_or_else(|| PatternError::Spec {
+        field: field.to_string(),
+        name: name.to_string(),
     })?;
     Ok(Part::Field {
         name: name.to_string(),

@@ -30,30 +30,42 @@ pub(super) struct SavedLayer {
     pub(super) store: String,
 }
 
+/// Why a config is not a model's that this module reads; it reads as a phrase about the
+/// config ("has a Dense without a name").
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub(in crate::weights) enum ConfigRefusal {
+    /// The config's root is a layer (its class), not a model.
+    #[error("describes a {0} rather than a Sequential or functional model, the only models catsdogs reads")]
+    NotAModel(String),
+    /// A layer without its class.
+    #[error("has a layer without a class_name")]
+    NoClassName,
+    /// A layer (its class) without a name.
+    #[error("has a {0} without a name")]
+    NoName(String),
+}
+
 impl ConfigLayer {
     /// The model of a config (`{"class_name": "Sequential", "config": {"name": ..., "layers":
-    /// [...]}}`); a sentence that says what is missing when it is not one.
-    pub(in crate::weights) fn model(config: &Value) -> Result<Self, String> {
+    /// [...]}}`); what is missing when it is not one.
+    pub(in crate::weights) fn model(config: &Value) -> Result<Self, ConfigRefusal> {
         let layer = Self::parse(config)?;
         if layer.layers.is_none() {
-            return Err(format!(
-                "describes a {} rather than a Sequential or functional model, the only models catsdogs reads",
-                layer.class_name
-            ));
+            return Err(ConfigRefusal::NotAModel(layer.class_name));
         }
         Ok(layer)
     }
 
-    fn parse(entry: &Value) -> Result<Self, String> {
+    fn parse(entry: &Value) -> Result<Self, ConfigRefusal> {
         let class_name = entry["class_name"]
             .as_str()
-            .ok_or("has a layer without a class_name")?
+            .ok_or(ConfigRefusal::NoClassName)?
             .to_string();
         let config = &entry["config"];
         let name = config["name"]
             .as_str()
             .or_else(|| entry["name"].as_str())
-            .ok_or_else(|| format!("has a {class_name} without a name"))?
+            .ok_or_else(|| ConfigRefusal::NoName(class_name.clone()))?
             .to_string();
         // Keras 2.2's Sequential config is the list of layers itself.
         let listed = config["layers"].as_array().or_else(|| config.as_array());
@@ -219,12 +231,14 @@ mod tests {
     #[test]
     fn a_config_that_is_no_model_says_what_it_is() {
         assert_eq!(
-            ConfigLayer::model(&layer("Dense", "dense")).unwrap_err(),
+            ConfigLayer::model(&layer("Dense", "dense"))
+                .unwrap_err()
+                .to_string(),
             "describes a Dense rather than a Sequential or functional model, the only models catsdogs reads"
         );
         assert_eq!(
             ConfigLayer::model(&json!({"config": {}})).unwrap_err(),
-            "has a layer without a class_name"
+            ConfigRefusal::NoClassName
         );
     }
 }

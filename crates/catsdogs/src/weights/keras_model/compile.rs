@@ -100,17 +100,20 @@ pub(super) fn compile(
         return Ok(());
     };
     let class = optimizer["class_name"].as_str().unwrap_or_default();
-    let compiled = optimizers::from_keras(class, &optimizer["config"])
-        .and_then(|optimizer| Ok((optimizer, Loss::from_keras(loss)?)));
-    let (mut optimizer, loss) = match compiled {
-        Ok(compiled) => compiled,
-        Err(why) => {
-            warn(format_args!(
-                "{} was compiled with {why}: the model is loaded uncompiled; compile it before fit",
-                path.display()
-            ));
-            return Ok(());
-        }
+    let uncompiled = |why: &dyn std::fmt::Display| {
+        warn(format_args!(
+            "{} was compiled with {why}: the model is loaded uncompiled; compile it before fit",
+            path.display()
+        ));
+        Ok(())
+    };
+    let mut optimizer = match optimizers::from_keras(class, &optimizer["config"]) {
+        Ok(optimizer) => optimizer,
+        Err(why) => return uncompiled(&why),
+    };
+    let loss = match Loss::from_keras(loss) {
+        Ok(loss) => loss,
+        Err(why) => return uncompiled(&why),
     };
     if !file.optimizer.is_empty() {
         match state(model, file, optimizer.as_ref(), flatten_inputs) {
@@ -133,15 +136,48 @@ pub(super) fn compile(
 }
 
 /// A stored variable as a tensor of its shape.
-fn tensor(weight: &Weight) -> std::result::Result<Tensor, String> {
+fn tensor(weight: &Weight) -> Result<Tensor> {
     let shape: Vec<i64> = weight.shape.iter().map(|&n| n as i64).collect();
     let tensor = match &weight.values {
         Values::F32(values) => Tensor::f_from_slice(values),
         Values::I64(values) => Tensor::f_from_slice(values),
     };
-    tensor
-        .and_then(|t| t.f_reshape(&shape))
-        .map_err(|e| e.to_string())
+    Ok(tensor?.f_reshape(&shape)?)
+}
+
+/// Why a file's optimizer variables do not fit the model's optimizer; it reads as what the
+/// state does ("holds 3 slots, where ...").
+#[derive(Debug, thiserror::Error)]
+enum StateRefusal {
+    /// A variable that is no slot of the optimizer for a trainable weight.
+    #[error("holds {name}, which is no slot of {optimizer} for a trainable weight of the model")]
+    UnknownSlot { name: String, optimizer: String },
+    /// Keras 3's variables without the step count and the learning rate.
+    #[error(
+        "has fewer than the two variables (the step count, the learning rate) that Keras keeps"
+    )]
+    TooFewVariables,
+    /// Keras 3's learning rate variable that is not one number.
+    #[error("has a learning rate that is not one number")]
+    LearningRate,
+    /// Another number of slots than the model's trainable weights make.
+    #[error("holds {found} slots, where the model's {weights} trainable weights make {expected} for {optimizer}")]
+    SlotCount {
+        found: usize,
+        weights: usize,
+        expected: usize,
+        optimizer: String,
+    },
+    /// A slot of another shape than its weight's.
+    #[error("holds a slot of shape {found:?} for {weight}, whose shape is {shape:?}")]
+    SlotShape {
+        found: Vec<i64>,
+        weight: String,
+        shape: Vec<i64>,
+    },
+    /// A variable that cannot be made a tensor of the optimizer's state.
+    #[error("cannot be read: {0}")]
+    Unreadable(#[from] crate::Error),
 }
 
 /// An optimizer's state as read from a file.
@@ -152,14 +188,14 @@ struct Restored {
     lr: Option<f64>,
 }
 
-/// The file's optimizer variables as `optimizer`'s state; a phrase when they do not fit the
+/// The file's optimizer variables as `optimizer`'s state; why not when they do not fit the
 /// model.
 fn state(
     model: &Model,
     file: &KerasFile,
     optimizer: &dyn Optimizer,
     flatten_inputs: &HashMap<String, Vec<i64>>,
-) -> std::result::Result<Restored, String> {
+) -> std::result::Result<Restored, StateRefusal> {
     let keras = optimizer.keras_state();
     let weights = trainable(model);
     let expected = weights.len() * keras.slots.len();
@@ -191,11 +227,10 @@ fn state(
                 match (suffix, weight) {
                     (Some(suffix), Some(weight)) => slots.push((weight, suffix, stored)),
                     _ => {
-                        return Err(format!(
-                            "holds {}, which is no slot of {} for a trainable weight of the model",
-                            stored.name,
-                            optimizer.config()
-                        ))
+                        return Err(StateRefusal::UnknownSlot {
+                            name: stored.name.clone(),
+                            optimizer: optimizer.config(),
+                        })
                     }
                 }
             }
@@ -203,12 +238,12 @@ fn state(
         }
         KerasFormat::Keras3Zip => {
             let [count, rate, rest @ ..] = file.optimizer.as_slice() else {
-                return Err("has fewer than the two variables (the step count, the learning rate) that Keras keeps".into());
+                return Err(StateRefusal::TooFewVariables);
             };
             iterations = Some(count);
             lr = match &rate.values {
                 Values::F32(values) if values.len() == 1 => Some(f64::from(values[0])),
-                _ => return Err("has a learning rate that is not one number".into()),
+                _ => return Err(StateRefusal::LearningRate),
             };
             // In order: each trainable weight's slots.
             let places = weights
@@ -223,33 +258,33 @@ fn state(
         }
     };
     if found != expected {
-        return Err(format!(
-            "holds {found} slots, where the model's {} trainable weights make {expected} for {}",
-            weights.len(),
-            optimizer.config()
-        ));
+        return Err(StateRefusal::SlotCount {
+            found,
+            weights: weights.len(),
+            expected,
+            optimizer: optimizer.config(),
+        });
     }
     for (weight, suffix, stored) in slots {
         let shape = weight.keras_shape();
         let found: Vec<i64> = stored.shape.iter().map(|&n| n as i64).collect();
         if found != shape {
-            return Err(format!(
-                "holds a slot of shape {found:?} for {}, whose shape is {shape:?}",
-                weight.name
-            ));
+            return Err(StateRefusal::SlotShape {
+                found,
+                weight: weight.name.clone(),
+                shape,
+            });
         }
         let kind = weight.layer.kind();
         let maps = flatten_inputs.get(weight.layer.name()).map(Vec::as_slice);
-        let own = Layout::Keras
-            .to_own(tensor(stored)?, kind, weight.weight, maps)
-            .map_err(|e| e.to_string())?;
+        let own = Layout::Keras.to_own(tensor(stored)?, kind, weight.weight, maps)?;
         state.push((format!("{}{suffix}", weight.name), own));
     }
     if let (Some(name), Some(count)) = (keras.iterations, iterations) {
         let count = tensor(count)?
             .f_to_kind(Kind::Int64)
             .and_then(|t| t.f_reshape([1]))
-            .map_err(|e| e.to_string())?;
+            .map_err(crate::Error::from)?;
         state.push((name.to_string(), count));
     }
     Ok(Restored { state, lr })

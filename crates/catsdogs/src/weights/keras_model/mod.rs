@@ -108,13 +108,12 @@ fn is_model(class: &str) -> bool {
 /// features are in `orders`: `Some(maps)` when they are a `Flatten`'s features of `maps`
 /// (`[channels, height, width]`, more than one pixel), which this crate orders channels first
 /// and Keras channels last. Only layers that keep each feature where it is pass them on, and
-/// only a `Dense` (whose kernel's rows are permuted) takes them; any other layer is refused
-/// with a phrase.
+/// only a `Dense` (whose kernel's rows are permuted) takes them; any other layer is refused.
 fn flat_order(
     kind: &LayerKind,
     input: &[i64],
     orders: &[Option<&[i64]>],
-) -> std::result::Result<Option<Vec<i64>>, String> {
+) -> std::result::Result<Option<Vec<i64>>, GraphRefusal> {
     let order = orders.first().copied().flatten().map(<[i64]>::to_vec);
     match kind {
         LayerKind::Flatten(_) => Ok(match input {
@@ -127,13 +126,38 @@ fn flat_order(
         | LayerKind::Rescaling(_) => Ok(order),
         LayerKind::Dense(_) => Ok(None),
         _ => match orders.iter().flatten().next() {
-            Some(maps) => Err(format!(
-                "takes the features of a Flatten of {} maps, which catsdogs orders channels first where Keras orders them channels last: only a Dense (after Dropout or Activation layers) may take them",
-                keras_shape(maps)
-            )),
+            Some(maps) => Err(GraphRefusal::FlattenFeatures(maps.to_vec())),
             None => Ok(None),
         },
     }
+}
+
+/// Why a layer of a Keras model's graph cannot be one of this crate's; it reads as a phrase
+/// about the layer ("is called 2 times (a shared layer), ...").
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+enum GraphRefusal {
+    /// A layer other than a `Dense` that takes a `Flatten`'s features of these maps.
+    #[error("takes the features of a Flatten of {} maps, which catsdogs orders channels first where Keras orders them channels last: only a Dense (after Dropout or Activation layers) may take them", keras_shape(.0))]
+    FlattenFeatures(Vec<i64>),
+    /// A layer that takes the model's input beside the layer before it.
+    #[error("takes the model's input beside the layer before it, where catsdogs's graph starts from the input only once")]
+    InputBeside,
+    /// A layer without an inbound node.
+    #[error("is called on nothing (it has no inbound_nodes)")]
+    NotCalled,
+    /// A layer called this many times.
+    #[error("is called {0} times (a shared layer), where catsdogs's graph calls each layer once")]
+    Shared(usize),
+    /// A layer that takes another output than the first of the first call of a layer.
+    #[error("takes output {tensor} of call {node} of {layer}, where catsdogs's layers are called once with one output")]
+    OtherOutput {
+        tensor: serde_json::Value,
+        node: serde_json::Value,
+        layer: String,
+    },
+    /// An inbound node that Keras does not write.
+    #[error("has the inbound node {0}, which is not Keras's")]
+    Inbound(serde_json::Value),
 }
 
 /// Why a model whose output is a `Flatten`'s features of `maps` cannot be Keras's.

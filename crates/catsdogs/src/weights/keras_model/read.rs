@@ -13,10 +13,10 @@ use std::path::Path;
 use serde_json::Value;
 use tch::Tensor;
 
-use super::{flat_order, is_model, unflat_output};
+use super::{flat_order, is_model, unflat_output, GraphRefusal};
 use crate::data::MAX_TARGET_SIDE;
 use crate::error::{Error, Result};
-use crate::model::{KerasConfig, Layer, LayerKind, Model, Sequential};
+use crate::model::{KerasConfig, KerasRefusal, Layer, LayerKind, Model, Sequential};
 use crate::weights::keras_file::config::ConfigLayer;
 use crate::weights::keras_file::{KerasFile, LayerWeights, Values};
 use crate::weights::layout::Layout;
@@ -167,7 +167,10 @@ impl Reader<'_> {
                 continue;
             }
             let inbound = inbound(&layer.entry)
-                .map_err(|why| self.wrong(&at, &layer.class_name, why))?
+                .map_err(|why| {
+                    let why = format!("{why}, so catsdogs cannot load this model");
+                    self.wrong(&at, &layer.class_name, why)
+                })?
                 .into_iter()
                 .map(|name| (Some(name.as_str()) != input).then_some(name))
                 .collect();
@@ -237,8 +240,11 @@ impl Reader<'_> {
                 .cloned()
                 .ok_or_else(|| cannot(format!("takes {name}, which is no layer before it")))?,
         };
-        let inputs = self.inputs(&inbound).map_err(&cannot)?;
-        let config = KerasConfig::new(&layer.entry["config"], &input).map_err(&cannot)?;
+        let inputs = self
+            .inputs(&inbound)
+            .map_err(|why| cannot(why.to_string()))?;
+        let refused = |why: KerasRefusal| cannot(why.to_string());
+        let config = KerasConfig::new(&layer.entry["config"], &input).map_err(refused)?;
         let kind = match LayerKind::from_keras(class, &config) {
             None => {
                 return Err(cannot(format!(
@@ -246,7 +252,7 @@ impl Reader<'_> {
                     LayerKind::CLASS_NAMES.join(", ")
                 )))
             }
-            Some(kind) => kind.map_err(&cannot)?,
+            Some(kind) => kind.map_err(refused)?,
         };
         let output = kind.output_shape(&input).ok_or_else(|| {
             cannot(format!(
@@ -263,7 +269,7 @@ impl Reader<'_> {
                     .map(Vec::as_slice)
             })
             .collect();
-        let order = flat_order(&kind, &input, &orders).map_err(&cannot)?;
+        let order = flat_order(&kind, &input, &orders).map_err(|why| cannot(why.to_string()))?;
         let flatten_input = match (&kind, orders.first()) {
             (LayerKind::Dense(_), Some(Some(maps))) => Some(maps.to_vec()),
             _ => None,
@@ -286,15 +292,13 @@ impl Reader<'_> {
 
     /// The inputs a layer names, empty when it takes the layer before it (or, first, the
     /// model's input).
-    fn inputs(&self, inbound: &[Option<String>]) -> std::result::Result<Vec<String>, String> {
+    fn inputs(&self, inbound: &[Option<String>]) -> std::result::Result<Vec<String>, GraphRefusal> {
         if inbound == std::slice::from_ref(&self.last) {
             return Ok(Vec::new());
         }
         inbound
             .iter()
-            .map(|name| name.clone().ok_or_else(|| {
-                "takes the model's input beside the layer before it, where catsdogs's graph starts from the input only once".to_string()
-            }))
+            .map(|name| name.clone().ok_or(GraphRefusal::InputBeside))
             .collect()
     }
 
@@ -353,24 +357,14 @@ impl Reader<'_> {
 /// The names of the layers whose outputs a layer's one node takes: Keras 2's
 /// `[[["conv", 0, 0, {}], ...]]` or Keras 3's `[{"args": [tensor or [tensors]], ...}]`, each
 /// tensor's `keras_history` naming its layer.
-fn inbound(entry: &Value) -> std::result::Result<Vec<String>, String> {
-    let cannot = |why: String| format!("{why}, so catsdogs cannot load this model");
+fn inbound(entry: &Value) -> std::result::Result<Vec<String>, GraphRefusal> {
     let nodes = entry["inbound_nodes"]
         .as_array()
         .map_or(&[][..], Vec::as_slice);
     let node = match nodes {
         [node] => node,
-        [] => {
-            return Err(cannot(
-                "is called on nothing (it has no inbound_nodes)".into(),
-            ))
-        }
-        more => {
-            return Err(cannot(format!(
-                "is called {} times (a shared layer), where catsdogs's graph calls each layer once",
-                more.len()
-            )))
-        }
+        [] => return Err(GraphRefusal::NotCalled),
+        more => return Err(GraphRefusal::Shared(more.len())),
     };
     let mut histories = Vec::new();
     match node {
@@ -384,12 +378,14 @@ fn inbound(entry: &Value) -> std::result::Result<Vec<String>, String> {
                 if node.as_i64() == Some(0) && tensor.as_i64() == Some(0) {
                     Ok(name.clone())
                 } else {
-                    Err(cannot(format!(
-                        "takes output {tensor} of call {node} of {name}, where catsdogs's layers are called once with one output"
-                    )))
+                    Err(GraphRefusal::OtherOutput {
+                        tensor: tensor.clone(),
+                        node: node.clone(),
+                        layer: name.clone(),
+                    })
                 }
             }
-            _ => Err(cannot(format!("has the inbound node {history}, which is not Keras's"))),
+            _ => Err(GraphRefusal::Inbound(history.clone())),
         })
         .collect()
 }
