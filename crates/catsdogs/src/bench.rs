@@ -102,9 +102,7 @@ fn over_files(
 /// ```
 pub fn augment(flow: &DirectoryIterator, epochs: usize, images: Option<usize>) -> Result<Timing> {
     if epochs == 0 || images == Some(0) {
-        return Err(Error::Options(
-            "an augmentation timing needs at least 1 epoch of at least 1 image".into(),
-        ));
+        return Err(Error::NothingToTime("augmentation"));
     }
     let wanted = images.unwrap_or(usize::MAX);
     let run = |epoch: usize| -> Result<usize> {

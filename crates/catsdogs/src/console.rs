@@ -18,7 +18,7 @@
 //! ```
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 static VERBOSE: AtomicU8 = AtomicU8::new(2);

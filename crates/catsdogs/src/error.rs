@@ -512,6 +512,15 @@ pub enum Error {
         /// The names there are, e.g. `none, avg or max`.
         known: &'static str,
     },
+    /// An augmentation argument (`rotation_range=-5`, `zoom_range [1.2, 0.8]`) that Keras's
+    /// ImageDataGenerator would refuse or that cannot be read.
+    #[error("{argument} {problem}")]
+    Augmentation {
+        /// The argument as given, e.g. `zoom_range [1.2, 0.8]` or `brightness_range=0.5`.
+        argument: String,
+        /// What is wrong with it.
+        problem: AugmentProblem,
+    },
     /// A learning rate that is not a positive number.
     #[error("the learning rate {0} is not a positive number: give --lr (the optimizer's lr) a value such as 2e-5")]
     LearningRate(f64),
@@ -598,7 +607,7 @@ pub enum Error {
     #[error("no images to decode: give at least one file")]
     NoImagesToDecode,
     /// A timing (of what: `forward`, `Grad-CAM`) of no image or no iteration.
-    #[error("a {0} timing needs a batch of at least 1 image and at least 1 iteration")]
+    #[error("a timing of {0} needs at least 1 image and at least 1 iteration")]
     NothingToTime(&'static str),
     /// The decoding threads of a benchmark could not start.
     #[error("cannot start {threads} decoding threads ({reason}): ask for fewer threads")]
@@ -765,4 +774,69 @@ impl Error {
             why: why.into(),
         }
     }
+}
+
+/// What is wrong with an augmentation argument ([`Error::Augmentation`]): each says what to write
+/// instead.
+#[derive(Debug, thiserror::Error)]
+pub enum AugmentProblem {
+    /// Not a number.
+    #[error("is not a number: write a number, such as 0.2")]
+    NotANumber,
+    /// Not a boolean.
+    #[error("is not True or False: write True or False")]
+    NotABoolean,
+    /// No `=value`.
+    #[error("has no value: write name=value, such as rotation_range=40 (or classic)")]
+    NoValue,
+    /// Not a `[lower,upper]` pair.
+    #[error("needs two values, a lower and an upper factor: write it like [0.5,1.5]")]
+    NotAPair,
+    /// Neither one number nor a pair.
+    #[error("needs one number or two values: write it like 0.2 or [0.8,1.2]")]
+    NotOneOrTwo,
+    /// A negative number of pixels.
+    #[error("is negative: give a number of pixels of 0 or more, such as 10")]
+    NegativePixels,
+    /// A list of choices that holds a value that is not finite.
+    #[error("holds {0}, which is not a finite number: list shifts such as [-10,0,10]")]
+    ChoiceNotFinite(f64),
+    /// A range that is not finite; an example of a good one.
+    #[error("is not a finite number: give a range of 0 or more, such as {0}")]
+    NotFinite(&'static str),
+    /// A negative range; an example of a good one.
+    #[error("is negative: give a range of 0 or more, such as {0}")]
+    Negative(&'static str),
+    /// A zoom range above 1, which would give negative zoom factors.
+    #[error("gives zoom factors below 0 (1 minus the range): give at most 1, such as 0.2")]
+    ZoomAboveOne,
+    /// A pair with a value that is not finite; an example of a good one.
+    #[error("is not a pair of finite numbers: write it like {0}")]
+    PairNotFinite(&'static str),
+    /// A pair that goes below 0; an example of a good one.
+    #[error("goes below 0: give factors of 0 or more, such as {0}")]
+    PairBelowZero(&'static str),
+    /// A fill value (`cval`) that is not finite.
+    #[error("is not a finite number: give the fill value, such as 0")]
+    CvalNotFinite,
+    /// A transform parameter that is not finite.
+    #[error("is {0}, not a finite number: give a number, such as 0")]
+    ParameterNotFinite(f64),
+    /// Text that is not Keras's parameter dictionary in JSON; the JSON reader's reason.
+    #[error("is not Keras's parameter dictionary in JSON ({0}): write it like {{\"theta\": 30, \"tx\": 5, \"flip_horizontal\": true}}")]
+    NotParameters(String),
+    /// A shape that is not an image's (height, width, channels).
+    #[error("takes an image shape (height, width, channels), not {0:?}")]
+    NotAnImageShape(Vec<usize>),
+    /// A number of augmentations to show outside 1 to the most a grid shows.
+    #[error("cannot be shown: ask for 1 to {0}, such as 8")]
+    CannotShow(usize),
+    /// A pair whose lower bound is above its upper bound.
+    #[error("is in the wrong order: write the lower bound first, as [{upper}, {lower}]")]
+    PairWrongOrder {
+        /// The first value given.
+        lower: f64,
+        /// The second value given.
+        upper: f64,
+    },
 }

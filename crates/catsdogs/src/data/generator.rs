@@ -124,10 +124,10 @@ impl ImageDataGenerator {
         self.zoom_range.check()?;
         check_range("channel_shift_range", self.channel_shift_range, "20")?;
         if !self.cval.is_finite() {
-            return Err(crate::Error::Options(format!(
-                "cval {} is not a finite number: give the fill value, such as 0",
-                self.cval
-            )));
+            return Err(crate::Error::Augmentation {
+                argument: format!("cval {}", self.cval),
+                problem: crate::error::AugmentProblem::CvalNotFinite,
+            });
         }
         Ok(())
     }

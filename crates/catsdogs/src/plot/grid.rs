@@ -74,9 +74,10 @@ pub const MAX_AUGMENTATIONS: usize = 64;
 /// [`MAX_AUGMENTATIONS`].
 pub fn check_augmentations(count: usize) -> Result<()> {
     if count == 0 || count > MAX_AUGMENTATIONS {
-        return Err(Error::Options(format!(
-            "{count} augmentations cannot be shown: ask for 1 to {MAX_AUGMENTATIONS}, such as 8"
-        )));
+        return Err(Error::Augmentation {
+            argument: format!("{count} augmentations"),
+            problem: crate::error::AugmentProblem::CannotShow(MAX_AUGMENTATIONS),
+        });
     }
     Ok(())
 }

@@ -382,8 +382,10 @@ impl Checkpoint {
 /// The state of the checkpoint folder `path` of `epoch`, if its state file is one that `fit`
 /// wrote (its other files may be damaged since).
 fn read_state(path: &Path, epoch: usize) -> Result<State, Damage> {
-    let text = std::fs::read_to_string(path.join(STATE))
-        .map_err(|reason| Damage::Unreadable { file: STATE, reason })?;
+    let text = std::fs::read_to_string(path.join(STATE)).map_err(|reason| Damage::Unreadable {
+        file: STATE,
+        reason,
+    })?;
     serde_json::from_str(&text)
         .ok()
         .filter(|s: &State| [FORMAT, FORMAT_2].contains(&s.format.as_str()) && s.epoch == epoch)

@@ -4,7 +4,7 @@
 
 use super::ranges::{FillMode, ShiftRange, ZoomRange};
 use crate::data::generator::ImageDataGenerator;
-use crate::error::{Error, Result};
+use crate::error::{AugmentProblem, Error, Result};
 
 /// The argument names, as Keras spells them.
 pub const AUGMENT_ARGUMENTS: [&str; 11] = [
@@ -20,6 +20,11 @@ pub const AUGMENT_ARGUMENTS: [&str; 11] = [
     "horizontal_flip",
     "vertical_flip",
 ];
+
+/// What an unknown argument is told to use instead: the names above (a test keeps them equal).
+const KNOWN_ARGUMENTS: &str = "Keras's ImageDataGenerator names (rotation_range, \
+    width_shift_range, height_shift_range, brightness_range, shear_range, zoom_range, \
+    channel_shift_range, fill_mode, cval, horizontal_flip, vertical_flip), or classic";
 
 /// `list` split at its commas outside brackets.
 fn split_top_level(list: &str) -> Vec<&str> {
@@ -45,10 +50,9 @@ fn split_top_level(list: &str) -> Vec<&str> {
 
 /// A number, or a sentence that says which argument wanted one.
 fn number(name: &str, value: &str) -> Result<f64> {
-    value.trim().parse().map_err(|_| {
-        Error::Options(format!(
-            "{name}={value} is not a number: write it like {name}=0.2"
-        ))
+    value.trim().parse().map_err(|_| Error::Augmentation {
+        argument: format!("{name}={value}"),
+        problem: AugmentProblem::NotANumber,
     })
 }
 
@@ -82,9 +86,10 @@ fn boolean(name: &str, value: &str) -> Result<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        _ => Err(Error::Options(format!(
-            "{name}={value} is not True or False: write it like {name}=True"
-        ))),
+        _ => Err(Error::Augmentation {
+            argument: format!("{name}={value}"),
+            problem: AugmentProblem::NotABoolean,
+        }),
     }
 }
 
@@ -113,9 +118,10 @@ impl ImageDataGenerator {
                 continue;
             }
             let Some((name, value)) = item.split_once('=') else {
-                return Err(Error::Options(format!(
-                    "augmentation argument {item:?} has no value: write name=value, such as rotation_range=40 (or classic)"
-                )));
+                return Err(Error::Augmentation {
+                    argument: format!("augmentation argument {item:?}"),
+                    problem: AugmentProblem::NoValue,
+                });
             };
             datagen = datagen.argument(name.trim(), value.trim())?;
         }
@@ -132,9 +138,10 @@ impl ImageDataGenerator {
             "brightness_range" => match list(name, value)?.as_deref() {
                 Some(&[lower, upper]) => self.brightness_range([lower, upper]),
                 _ => {
-                    return Err(Error::Options(format!(
-                        "brightness_range={value} needs two values, a lower and an upper factor: write it like brightness_range=[0.5,1.5]"
-                    )))
+                    return Err(Error::Augmentation {
+                        argument: format!("brightness_range={value}"),
+                        problem: AugmentProblem::NotAPair,
+                    })
                 }
             },
             "shear_range" => self.shear_range(number(name, value)?),
@@ -142,9 +149,10 @@ impl ImageDataGenerator {
                 None => self.zoom_range(ZoomRange::Float(number(name, value)?)),
                 Some(&[lower, upper]) => self.zoom_range([lower, upper]),
                 Some(_) => {
-                    return Err(Error::Options(format!(
-                        "zoom_range={value} needs one number or two values: write it like zoom_range=0.2 or zoom_range=[0.8,1.2]"
-                    )))
+                    return Err(Error::Augmentation {
+                        argument: format!("zoom_range={value}"),
+                        problem: AugmentProblem::NotOneOrTwo,
+                    })
                 }
             },
             "channel_shift_range" => self.channel_shift_range(number(name, value)?),
@@ -153,10 +161,11 @@ impl ImageDataGenerator {
             "horizontal_flip" => self.horizontal_flip(boolean(name, value)?),
             "vertical_flip" => self.vertical_flip(boolean(name, value)?),
             _ => {
-                return Err(Error::Options(format!(
-                    "unknown augmentation argument {name:?}: use Keras's ImageDataGenerator names ({}), or classic",
-                    AUGMENT_ARGUMENTS.join(", ")
-                )))
+                return Err(Error::UnknownName {
+                    what: "augmentation argument",
+                    given: name.to_string(),
+                    known: KNOWN_ARGUMENTS,
+                })
             }
         })
     }
@@ -164,6 +173,16 @@ impl ImageDataGenerator {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unknown_argument_is_told_every_name() {
+        let listed = super::KNOWN_ARGUMENTS
+            .split(['(', ')', ','])
+            .map(str::trim)
+            .filter(|name| name.contains('_') || *name == "cval")
+            .collect::<Vec<_>>();
+        assert_eq!(listed, super::AUGMENT_ARGUMENTS);
+    }
+
     use super::*;
     use crate::data::Preprocess;
 

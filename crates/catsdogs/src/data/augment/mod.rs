@@ -33,7 +33,7 @@ mod ranges;
 use ndarray::Array3;
 
 use super::generator::ImageDataGenerator;
-use crate::error::{Error, Result};
+use crate::error::{AugmentProblem, Error, Result};
 use affine::{Affine, Warp};
 pub(crate) use affine::{Layout, Pixel, Shape};
 pub use arguments::AUGMENT_ARGUMENTS;
@@ -102,11 +102,11 @@ impl std::str::FromStr for TransformParams {
 
     /// Reads Keras's dictionary written as JSON, such as `{"theta": 30, "tx": 5}`.
     fn from_str(json: &str) -> Result<Self> {
-        let params: TransformParams = serde_json::from_str(json).map_err(|e| {
-            Error::Options(format!(
-                "the transform {json} is not Keras's parameter dictionary in JSON ({e}): write it like {{\"theta\": 30, \"tx\": 5, \"flip_horizontal\": true}}"
-            ))
-        })?;
+        let params: TransformParams =
+            serde_json::from_str(json).map_err(|e| Error::Augmentation {
+                argument: format!("the transform {json}"),
+                problem: AugmentProblem::NotParameters(e.to_string()),
+            })?;
         params.check()?;
         Ok(params)
     }
@@ -129,9 +129,10 @@ impl TransformParams {
             .iter()
             .find(|(_, v)| v.is_some_and(|v| !v.is_finite()))
         {
-            Some((name, Some(v))) => Err(Error::Options(format!(
-                "transform parameter {name} is {v}, not a finite number: give a number, such as 0"
-            ))),
+            Some((name, Some(v))) => Err(Error::Augmentation {
+                argument: format!("transform parameter {name}"),
+                problem: AugmentProblem::ParameterNotFinite(*v),
+            }),
             _ => Ok(()),
         }
     }

@@ -6,7 +6,7 @@ use super::ranges::ShiftRange;
 use super::TransformParams;
 use crate::data::generator::ImageDataGenerator;
 use crate::data::rng::Rng;
-use crate::error::{Error, Result};
+use crate::error::{AugmentProblem, Error, Result};
 
 /// The seed of the transform of image `index` in epoch `epoch` of a flow seeded `seed`: the same
 /// triple always gives the same transform, and any other triple an independent one.
@@ -73,9 +73,10 @@ impl ImageDataGenerator {
     pub fn get_random_transform(&self, shape: &[usize], seed: u64) -> Result<TransformParams> {
         self.check()?;
         let &[rows, cols, ..] = shape else {
-            return Err(Error::Options(format!(
-                "get_random_transform takes an image shape (height, width, channels), not {shape:?}"
-            )));
+            return Err(Error::Augmentation {
+                argument: "get_random_transform".into(),
+                problem: AugmentProblem::NotAnImageShape(shape.to_vec()),
+            });
         };
         let rng = &mut Rng::new(seed, 0);
         let theta = symmetric(rng, self.rotation_range);

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{Error, Result};
+use crate::error::{AugmentProblem, Error, Result};
 
 /// How `width_shift_range` and `height_shift_range` are read, as Keras reads them.
 ///
@@ -71,14 +71,16 @@ impl ShiftRange {
     pub(crate) fn check(&self, name: &str) -> Result<()> {
         match self {
             ShiftRange::Float(v) => check_range(name, *v, "0.2 (a fifth of the side)"),
-            ShiftRange::Int(n) if *n < 0 => Err(Error::Options(format!(
-                "{name} {n} is negative: give a number of pixels of 0 or more, such as 10"
-            ))),
+            ShiftRange::Int(n) if *n < 0 => Err(Error::Augmentation {
+                argument: format!("{name} {n}"),
+                problem: AugmentProblem::NegativePixels,
+            }),
             ShiftRange::Int(_) => Ok(()),
             ShiftRange::Choices(choices) => match choices.iter().find(|v| !v.is_finite()) {
-                Some(v) => Err(Error::Options(format!(
-                    "{name} holds {v}, which is not a finite number: list shifts such as [-10,0,10]"
-                ))),
+                Some(v) => Err(Error::Augmentation {
+                    argument: name.to_string(),
+                    problem: AugmentProblem::ChoiceNotFinite(*v),
+                }),
                 None => Ok(()),
             },
         }
@@ -145,9 +147,10 @@ impl ZoomRange {
             ZoomRange::Float(z) => {
                 check_range("zoom_range", z, "0.2 (zoom factors 0.8 to 1.2)")?;
                 if z > 1.0 {
-                    return Err(Error::Options(format!(
-                        "zoom_range {z} gives zoom factors below 0 (1 - {z}): give at most 1, such as 0.2"
-                    )));
+                    return Err(Error::Augmentation {
+                        argument: format!("zoom_range {z}"),
+                        problem: AugmentProblem::ZoomAboveOne,
+                    });
                 }
                 Ok(())
             }
@@ -191,9 +194,11 @@ impl FromStr for FillMode {
             "constant" => Ok(FillMode::Constant),
             "reflect" => Ok(FillMode::Reflect),
             "wrap" => Ok(FillMode::Wrap),
-            other => Err(Error::Options(format!(
-                "unknown fill mode {other:?}: use nearest, constant, reflect or wrap"
-            ))),
+            other => Err(Error::UnknownName {
+                what: "fill mode",
+                given: other.to_string(),
+                known: "nearest, constant, reflect or wrap",
+            }),
         }
     }
 }
@@ -210,37 +215,42 @@ impl fmt::Display for FillMode {
 }
 
 /// Refuses a range that is negative or not a finite number.
-pub(crate) fn check_range(name: &str, value: f64, example: &str) -> Result<()> {
+pub(crate) fn check_range(name: &str, value: f64, example: &'static str) -> Result<()> {
     if !value.is_finite() {
-        return Err(Error::Options(format!(
-            "{name} {value} is not a finite number: give a range of 0 or more, such as {example}"
-        )));
+        return Err(Error::Augmentation {
+            argument: format!("{name} {value}"),
+            problem: AugmentProblem::NotFinite(example),
+        });
     }
     if value < 0.0 {
-        return Err(Error::Options(format!(
-            "{name} {value} is negative: give a range of 0 or more, such as {example}"
-        )));
+        return Err(Error::Augmentation {
+            argument: format!("{name} {value}"),
+            problem: AugmentProblem::Negative(example),
+        });
     }
     Ok(())
 }
 
 /// Refuses a `[lower, upper]` pair of factors that is not finite, goes below 0, or is in the
 /// wrong order.
-pub(crate) fn check_pair(name: &str, lower: f64, upper: f64, example: &str) -> Result<()> {
+pub(crate) fn check_pair(name: &str, lower: f64, upper: f64, example: &'static str) -> Result<()> {
     if !(lower.is_finite() && upper.is_finite()) {
-        return Err(Error::Options(format!(
-            "{name} [{lower}, {upper}] is not a pair of finite numbers: write it like {example}"
-        )));
+        return Err(Error::Augmentation {
+            argument: format!("{name} [{lower}, {upper}]"),
+            problem: AugmentProblem::PairNotFinite(example),
+        });
     }
     if lower < 0.0 {
-        return Err(Error::Options(format!(
-            "{name} [{lower}, {upper}] goes below 0: give factors of 0 or more, such as {example}"
-        )));
+        return Err(Error::Augmentation {
+            argument: format!("{name} [{lower}, {upper}]"),
+            problem: AugmentProblem::PairBelowZero(example),
+        });
     }
     if lower > upper {
-        return Err(Error::Options(format!(
-            "{name} [{lower}, {upper}] is in the wrong order: write the lower bound first, as [{upper}, {lower}]"
-        )));
+        return Err(Error::Augmentation {
+            argument: format!("{name} [{lower}, {upper}]"),
+            problem: AugmentProblem::PairWrongOrder { lower, upper },
+        });
     }
     Ok(())
 }

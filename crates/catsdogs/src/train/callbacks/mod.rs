@@ -278,15 +278,6 @@ impl<'a> Fit<'a> {
             restored_tensors: BTreeMap::new(),
         }
     }
-
-    /// Why training stopped, if a callback stopped it: `Ok(reason)` after the epoch, `Err` now.
-    pub(crate) fn stopped(&self) -> Option<std::result::Result<&str, &Error>> {
-        match &self.stop {
-            Some(Stop::Finished(reason)) => Some(Ok(reason)),
-            Some(Stop::Failed(error)) => Some(Err(error)),
-            None => None,
-        }
-    }
 }
 
 /// The callbacks of one `fit`, in order, each called at every hook; each callback's state is
