@@ -458,14 +458,12 @@ pub(crate) mod testing {
                 break;
             }
         }
-        let stopped = match fit.stop.take() {
-            Some(Stop::Failed(error)) => return Err(error),
-            Some(Stop::Finished(reason)) => {
-                fit.stop = Some(Stop::Finished(reason.clone()));
-                Some(reason)
+        if matches!(fit.stopped(), Some(Err(_))) {
+            if let Some(Stop::Failed(error)) = fit.stop.take() {
+                return Err(error);
             }
-            None => None,
-        };
+        }
+        let stopped = fit.stopped().and_then(Result::ok).map(str::to_string);
         callback.on_train_end(&mut fit)?;
         Ok(Driven {
             logs: seen,
