@@ -458,12 +458,14 @@ pub(crate) mod testing {
                 break;
             }
         }
-        if matches!(fit.stopped(), Some(Err(_))) {
-            if let Some(Stop::Failed(error)) = fit.stop.take() {
-                return Err(error);
+        let stopped = match fit.stop.take() {
+            Some(Stop::Failed(error)) => return Err(error),
+            Some(Stop::Finished(reason)) => {
+                fit.stop = Some(Stop::Finished(reason.clone()));
+                Some(reason)
             }
-        }
-        let stopped = fit.stopped().and_then(Result::ok).map(str::to_string);
+            None => None,
+        };
         callback.on_train_end(&mut fit)?;
         Ok(Driven {
             logs: seen,
