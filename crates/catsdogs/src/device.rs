@@ -199,7 +199,8 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "out of memory on the GPU at epoch 2/30, step 7/320 with batches of 50 images: lower \
-             batch_size (for example to 25); libtorch said: CUDA out of memory. \
+             the batch size (--batch-size, or batch_size), for example to 25; libtorch said: CUDA \
+             out of memory. \
              Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total)"
         );
         let other = out_of_memory(
