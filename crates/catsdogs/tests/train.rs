@@ -594,6 +594,17 @@ fn resumed_equals_uninterrupted(compute: Compute) {
         error.contains("the seed is 10, the checkpoint's 9 (--seed, or FitOptions::seed)"),
         "{error}"
     );
+
+    // FRESH starts over: the epoch folders that the checkpoints wrote go, anything else in the
+    // folder stays, and the run trains from its first epoch as the straight run did.
+    let notes = dir.path().join("resumed").join("notes.txt");
+    std::fs::write(&notes, b"not the run's").unwrap();
+    let mut fresh = model(1);
+    let again = fresh
+        .fit_with(&train, 2, &validation, options("resumed").fresh(true))
+        .unwrap();
+    assert_eq!(metrics(&again), metrics(&full));
+    assert_eq!(std::fs::read(&notes).unwrap(), b"not the run's");
 }
 
 #[test]

@@ -81,7 +81,7 @@ fn a_batch_too_large_for_memory_says_to_lower_the_batch_size() {
     assert!(
         message.starts_with(
             "out of memory on the CPU at epoch 1/1, step 1/1 with batches of 32 images: lower \
-             batch_size (for example to 16); libtorch said: \
+             the batch size (--batch-size, or batch_size), for example to 16; libtorch said: \
              can't allocate memory: you tried to allocate 536870912 bytes."
         ),
         "{message}"

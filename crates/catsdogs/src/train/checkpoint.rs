@@ -406,7 +406,7 @@ fn augmentation(settings: &Settings) -> String {
     settings
         .augmentation
         .clone()
-        .unwrap_or_else(|| "nothing".into())
+        .unwrap_or_else(|| "no augmentation".into())
 }
 
 /// What differs between the settings of a checkpoint and of this run, in words: "the
@@ -448,7 +448,7 @@ fn differences(saved: &Settings, now: &Settings) -> String {
             Some(("--precision", "FitOptions::precision")),
         ),
         (
-            "the training images are augmented by",
+            "the training images' augmentation is",
             augmentation(now),
             augmentation(saved),
             Some(("--augment", "RunOptions::augment")),

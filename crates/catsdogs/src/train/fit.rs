@@ -108,7 +108,7 @@ impl Model {
             callbacks: list.configs(),
             augmentation: train
                 .is_augmented()
-                .then(|| format!("{:?}", train.generator())),
+                .then(|| train.generator().keras_arguments()),
         };
         let _stoppable = interrupt::stoppable();
         let mut fit = Fit {

@@ -171,8 +171,78 @@ impl ImageDataGenerator {
     }
 }
 
+impl ImageDataGenerator {
+    /// The augmentation as Keras's keyword arguments that differ from Keras's defaults, in
+    /// [`AUGMENT_ARGUMENTS`]'s order, or `no augmentation`: what a checkpoint records and a
+    /// refused resume shows, and what [`arguments`](Self::arguments) reads back.
+    ///
+    /// ```
+    /// use catsdogs::data::{ImageDataGenerator, Preprocess};
+    /// let datagen = ImageDataGenerator::new(Preprocess::Vgg16).arguments("zoom_range=[0.8,1.2],vertical_flip=True")?;
+    /// assert_eq!(datagen.keras_arguments(), "zoom_range=[0.8, 1.2], vertical_flip=True");
+    /// # Ok::<(), catsdogs::Error>(())
+    /// ```
+    pub fn keras_arguments(&self) -> String {
+        let keras = ImageDataGenerator::new(self.preprocessing);
+        let python = |on: bool| if on { "True" } else { "False" }.to_string();
+        let zoom = |z: &ZoomRange| match z {
+            ZoomRange::Float(z) => format!("{z:?}"),
+            ZoomRange::Pair(pair) => format!("{pair:?}"),
+        };
+        let brightness = |b: &Option<[f64; 2]>| b.map_or("None".into(), |b| format!("{b:?}"));
+        let values = [
+            (self.rotation_range != keras.rotation_range)
+                .then(|| format!("{:?}", self.rotation_range)),
+            (self.width_shift_range != keras.width_shift_range)
+                .then(|| self.width_shift_range.to_string()),
+            (self.height_shift_range != keras.height_shift_range)
+                .then(|| self.height_shift_range.to_string()),
+            (self.brightness_range != keras.brightness_range)
+                .then(|| brightness(&self.brightness_range)),
+            (self.shear_range != keras.shear_range).then(|| format!("{:?}", self.shear_range)),
+            (self.zoom_range != keras.zoom_range).then(|| zoom(&self.zoom_range)),
+            (self.channel_shift_range != keras.channel_shift_range)
+                .then(|| format!("{:?}", self.channel_shift_range)),
+            (self.fill_mode != keras.fill_mode).then(|| self.fill_mode.to_string()),
+            (self.cval != keras.cval).then(|| format!("{:?}", self.cval)),
+            (self.horizontal_flip != keras.horizontal_flip).then(|| python(self.horizontal_flip)),
+            (self.vertical_flip != keras.vertical_flip).then(|| python(self.vertical_flip)),
+        ];
+        let given: Vec<String> = AUGMENT_ARGUMENTS
+            .iter()
+            .zip(values)
+            .filter_map(|(name, value)| Some(format!("{name}={}", value?)))
+            .collect();
+        if given.is_empty() {
+            "no augmentation".into()
+        } else {
+            given.join(", ")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn keras_arguments_read_back_as_the_same_generator() {
+        use crate::data::{ImageDataGenerator, Preprocess};
+        let base = ImageDataGenerator::new(Preprocess::Vgg16);
+        for given in [
+            "classic",
+            "width_shift_range=10,height_shift_range=[-4,0,4],brightness_range=[0.5,1.5]",
+            "channel_shift_range=20,fill_mode=reflect,cval=3,zoom_range=0.1",
+        ] {
+            let datagen = base.clone().arguments(given).unwrap();
+            let written = datagen.keras_arguments();
+            assert_eq!(
+                base.clone().arguments(&written).unwrap(),
+                datagen,
+                "{written}"
+            );
+        }
+        assert_eq!(base.keras_arguments(), "no augmentation");
+    }
+
     #[test]
     fn an_unknown_argument_is_told_every_name() {
         let listed = super::KNOWN_ARGUMENTS
