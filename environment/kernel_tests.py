@@ -219,7 +219,6 @@ def proxy():
               and reply.displays[0][2] == {"text/html": "<b>step 1/2</b>", "text/plain": "step 1/2"},
               "its updates (the last an image/png) come before the cell's reply", reply)
         check(reply.stdout == "the loop is done\n", "the marked lines leave the cell's stdout", reply)
-        live_training(kernel)
 
         # An interrupt_request message (a kernelspec's "message" interrupt mode) does what the
         # stop button does: the launcher ends the loop, which cannot stop on request.
@@ -234,8 +233,11 @@ def proxy():
         check(answer["msg_type"] == "interrupt_reply" and answer["content"]["status"] == "ok",
               "the interrupt_request gets its reply")
 
-        # A second stop while the crate's handler waits for the next step ends the process.
+        # The stop ended the cell process: the live training starts from the setup again.
         run_ok(kernel, setup)
+        live_training(kernel)
+
+        # A second stop while the crate's handler waits for the next step ends the process.
         stubborn = "catsdogs::interrupt::stop_on_ctrl_c();\n" + LOOP
         stops = []
 
