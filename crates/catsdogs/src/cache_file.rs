@@ -92,6 +92,21 @@ impl CacheFileWriter {
     }
 }
 
+/// Why a cache file is not used (it is computed again).
+#[derive(Debug, thiserror::Error)]
+enum Unusable {
+    #[error("it cannot be mapped: {0}")]
+    Unmappable(std::io::Error),
+    #[error("another kind of file, or another version")]
+    OtherKind,
+    #[error("its header is longer than the file")]
+    LongHeader,
+    #[error("its size is not what its header says (cut short?)")]
+    WrongSize,
+    #[error("its content does not match its checksum")]
+    WrongChecksum,
+}
+
 /// A cache file, opened and checked, its payload memory-mapped.
 #[derive(Debug)]
 pub struct CacheFile {
@@ -121,12 +136,12 @@ impl CacheFile {
     }
 
     /// The checks of [`open`](Self::open), with what is wrong.
-    fn check(path: &Path, file: &std::fs::File, magic: &[u8; 8]) -> Result<CacheFile, String> {
+    fn check(path: &Path, file: &std::fs::File, magic: &[u8; 8]) -> Result<CacheFile, Unusable> {
         // SAFETY: cache files are written once, atomically, and never modified in place; a
         // rebuilt cache is a new file renamed over the old one, so a mapping never changes.
-        let map = unsafe { Mmap::map(file) }.map_err(|e| format!("it cannot be mapped: {e}"))?;
+        let map = unsafe { Mmap::map(file) }.map_err(Unusable::Unmappable)?;
         if map.len() < PREFIX || &map[..8] != magic {
-            return Err("another kind of file, or another version".into());
+            return Err(Unusable::OtherKind);
         }
         let read_u64 = |at: usize| u64::from_le_bytes(map[at..at + 8].try_into().expect("8 bytes"));
         let (header_len, payload_len) = (read_u64(8), read_u64(16));
@@ -135,12 +150,12 @@ impl CacheFile {
             .ok()
             .filter(|&len| len <= map.len())
             .map(payload_offset)
-            .ok_or("its header is longer than the file")?;
+            .ok_or(Unusable::LongHeader)?;
         if offset as u64 + payload_len != map.len() as u64 {
-            return Err("its size is not what its header says (cut short?)".into());
+            return Err(Unusable::WrongSize);
         }
         if crc32fast::hash(&map[offset..]) != crc {
-            return Err("its content does not match its checksum".into());
+            return Err(Unusable::WrongChecksum);
         }
         Ok(CacheFile {
             path: path.to_path_buf(),
@@ -256,16 +271,16 @@ mod tests {
             let file = std::fs::File::open(&path).unwrap();
             CacheFile::check(&path, &file, magic).map(|_| ())
         };
-        assert_eq!(check(b"TESTING1"), Ok(()));
+        assert!(check(b"TESTING1").is_ok());
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        assert!(check(b"TESTING1").unwrap_err().contains("checksum"));
+        assert!(matches!(check(b"TESTING1"), Err(Unusable::WrongChecksum)));
         assert!(CacheFile::open(&path, b"TESTING1").is_none());
         std::fs::write(&path, &bytes[..last]).unwrap();
-        assert!(check(b"TESTING1").unwrap_err().contains("cut short"));
-        assert!(check(b"OTHERKND").unwrap_err().contains("another kind"));
+        assert!(matches!(check(b"TESTING1"), Err(Unusable::WrongSize)));
+        assert!(matches!(check(b"OTHERKND"), Err(Unusable::OtherKind)));
         assert!(CacheFile::open(&dir.path().join("none"), b"TESTING1").is_none());
     }
 }

@@ -26,106 +26,106 @@ pub const MAX_IMAGE_PIXELS: u64 = 2 * 89_478_485;
 pub enum Error {
     // ----- files and folders -----
     /// The operating system refused an operation on a file or folder.
-    #[error("{what} {path}: {reason}")]
+    #[error("{what} {}: {reason}", path.display())]
     Io {
         /// What was being done, e.g. "cannot write".
         what: &'static str,
         /// The file or folder.
-        path: String,
+        path: PathBuf,
         /// The operating system's reason.
         reason: std::io::Error,
     },
     /// A file or folder could not be read.
-    #[error("cannot read {path}: {reason}")]
+    #[error("cannot read {}: {reason}", path.display())]
     Read {
         /// The file or folder.
-        path: String,
+        path: PathBuf,
         /// The operating system's reason.
         reason: std::io::Error,
     },
     /// A file could not be written.
-    #[error("cannot write {path}: {reason}")]
+    #[error("cannot write {}: {reason}", path.display())]
     Write {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// The operating system's reason.
         reason: std::io::Error,
     },
     /// A file that a write must not replace exists already.
-    #[error("{path} exists already: {hint}")]
+    #[error("{} exists already: {hint}", path.display())]
     Exists {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// What to do.
         hint: &'static str,
     },
     /// Another process holds the folder.
-    #[error("{path} is in use by another catsdogs process (a run writing into it): wait for it to end, or use another folder")]
+    #[error("{} is in use by another catsdogs process (a run writing into it): wait for it to end, or use another folder", path.display())]
     Locked {
         /// The folder.
-        path: String,
+        path: PathBuf,
     },
     /// A file or folder that is needed does not exist.
-    #[error("{path} does not exist: {hint}")]
+    #[error("{} does not exist: {hint}", path.display())]
     Missing {
         /// The file or folder.
-        path: String,
+        path: PathBuf,
         /// What to do.
         hint: &'static str,
     },
     /// A file (a zip, a manifest, a cache, a run, an output folder) is not what was expected.
-    #[error("{path}: {why}")]
+    #[error("{}: {why}", path.display())]
     Invalid {
         /// The file or folder.
-        path: String,
+        path: PathBuf,
         /// What is wrong and what to do.
         why: String,
     },
 
     // ----- images and data folders -----
     /// A file that should be an image cannot be decoded.
-    #[error("{path} is not an image that Keras could load ({why}): remove it or replace it with a JPEG, PNG, BMP, PPM or TIFF file")]
+    #[error("{} is not an image that Keras could load ({why}): remove it or replace it with a JPEG, PNG, BMP, PPM or TIFF file", path.display())]
     NotAnImage {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// What the decoder said.
         why: String,
     },
     /// An image in a format that Keras (Pillow) loads but this crate does not decode.
-    #[error("{path} is a {format} image: Keras (through Pillow) would load it, but catsdogs decodes only JPEG, PNG, BMP, PPM and TIFF: convert it to one of those, or remove it")]
+    #[error("{} is a {format} image: Keras (through Pillow) would load it, but catsdogs decodes only JPEG, PNG, BMP, PPM and TIFF: convert it to one of those, or remove it", path.display())]
     Unsupported {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// The format found in its content, e.g. `GIF`.
         format: String,
     },
     /// A JPEG ends before its last row of pixels.
-    #[error("{path} is truncated (the file ends before its last row of pixels): copy or download it again, or remove it")]
+    #[error("{} is truncated (the file ends before its last row of pixels): copy or download it again, or remove it", path.display())]
     Truncated {
         /// The file.
-        path: String,
+        path: PathBuf,
     },
     /// An image header claims more pixels than Pillow would decode.
-    #[error("{path} claims to be {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS} that Pillow (and so Keras) decodes: remove it or shrink it")]
+    #[error("{} claims to be {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS} that Pillow (and so Keras) decodes: remove it or shrink it", path.display())]
     TooLarge {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// Width from the header.
         width: u64,
         /// Height from the header.
         height: u64,
     },
     /// A folder given to `flow_from_directory` has no class sub-folders.
-    #[error("{path} has no class folders (such as cats/ and dogs/): give a split folder such as data/split/train")]
+    #[error("{} has no class folders (such as cats/ and dogs/): give a split folder such as data/split/train", path.display())]
     NoClasses {
         /// The folder.
-        path: String,
+        path: PathBuf,
     },
     /// A class folder holds no image files.
-    #[error("class folder {path} holds no images (png, jpg, jpeg, bmp, ppm, tif or tiff): add images or remove the folder")]
+    #[error("class folder {} holds no images (png, jpg, jpeg, bmp, ppm, tif or tiff): add images or remove the folder", path.display())]
     EmptyClass {
         /// The class folder.
-        path: String,
+        path: PathBuf,
     },
     /// A sample index is out of range.
     #[error("image index {index} is out of range: the flow has {samples} images")]
@@ -255,16 +255,16 @@ pub enum Error {
         model: String,
     },
     /// The file is none of the known weights formats.
-    #[error("{path} is not a weights file that catsdogs reads: expected Keras .h5 (HDF5), torchvision .pth (torch.save) or safetensors")]
+    #[error("{} is not a weights file that catsdogs reads: expected Keras .h5 (HDF5), torchvision .pth (torch.save) or safetensors", path.display())]
     UnknownFormat {
         /// The file.
-        path: String,
+        path: PathBuf,
     },
     /// The file is of a known format but cannot be read.
-    #[error("cannot read {path} as {format}: {why}")]
+    #[error("cannot read {} as {format}: {why}", path.display())]
     Unreadable {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// The format it was read as.
         format: &'static str,
         /// The reader's reason.
@@ -272,11 +272,10 @@ pub enum Error {
     },
     /// A Keras file (weights, `.h5` or `.keras` model) without a part that every such file has.
     #[error(
-        "{path} has no {part}, so it is not {format} (or it is damaged): save it again with Keras"
-    )]
+        "{} has no {part}, so it is not {format} (or it is damaged): save it again with Keras", path.display())]
     KerasMissing {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// The part, e.g. `attribute model_config` or `group model_weights/dense`.
         part: String,
         /// What the file should be, e.g. `a Keras 2 .h5 model`.
@@ -284,10 +283,10 @@ pub enum Error {
     },
     /// A part of a Keras file that is not what Keras writes, or, when writing, a part of a
     /// model that Keras could not read back.
-    #[error("{path}: {part} {why}")]
+    #[error("{}: {part} {why}", path.display())]
     KerasInvalid {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// The part, e.g. `dataset model_weights/dense/dense/kernel:0`.
         part: String,
         /// What is wrong with it, and what to do.
@@ -295,10 +294,10 @@ pub enum Error {
     },
     /// A layer of a Keras model file that catsdogs cannot build, or whose weights do not
     /// belong to its config.
-    #[error("{path}: its layer {layer} ({class}) {why}")]
+    #[error("{}: its layer {layer} ({class}) {why}", path.display())]
     KerasLayer {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// The layer, after the models it is nested in: `vgg16/block1_conv1`.
         layer: String,
         /// Its Keras class.
@@ -307,20 +306,20 @@ pub enum Error {
         why: String,
     },
     /// A model that Keras's model files cannot hold as it is.
-    #[error("cannot save {model} as {path}: {why}")]
+    #[error("cannot save {model} as {}: {why}", path.display())]
     KerasExport {
         /// The file asked for.
-        path: String,
+        path: PathBuf,
         /// The model.
         model: String,
         /// Why, and what to do.
         why: String,
     },
     /// A zip member that declares far more bytes than the archive holds of it.
-    #[error("{path}: its member {member} declares {declared} bytes where the archive holds {stored} bytes of it, more than {ratio} times as many: a decompression bomb or a damaged file, so it is not unpacked")]
+    #[error("{}: its member {member} declares {declared} bytes where the archive holds {stored} bytes of it, more than {ratio} times as many: a decompression bomb or a damaged file, so it is not unpacked", path.display())]
     ZipBomb {
         /// The zip file.
-        path: String,
+        path: PathBuf,
         /// The member.
         member: String,
         /// The size it declares, unpacked.
@@ -331,10 +330,10 @@ pub enum Error {
         ratio: u64,
     },
     /// A file that ends before its header says it does.
-    #[error("{path} is truncated: its {format} header says it is {expected} bytes long but it has {found}; copy or save it again")]
+    #[error("{} is truncated: its {format} header says it is {expected} bytes long but it has {found}; copy or save it again", path.display())]
     FileTruncated {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// Its format, e.g. `HDF5`.
         format: &'static str,
         /// Its length as its header gives it.
@@ -343,10 +342,10 @@ pub enum Error {
         found: u64,
     },
     /// A layer's weights are not in the file.
-    #[error("{path} has no weights for {network} layer {layer} ({expected}){hint}")]
+    #[error("{} has no weights for {network} layer {layer} ({expected}){hint}", path.display())]
     MissingLayer {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// The network, e.g. `VGG16` or `ResNet50`.
         network: &'static str,
         /// The layer.
@@ -357,10 +356,10 @@ pub enum Error {
         hint: String,
     },
     /// A tensor of the wrong shape in a weights file.
-    #[error("{path}: {network} layer {layer} needs {weight} ({name_in_file} in the file) of shape {} but the file has shape {}", fmt_shape(&shapes.0), fmt_shape(&shapes.1))]
+    #[error("{}: {network} layer {layer} needs {weight} ({name_in_file} in the file) of shape {} but the file has shape {}", path.display(), fmt_shape(&shapes.0), fmt_shape(&shapes.1))]
     Shape {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// The network, e.g. `VGG16` or `ResNet50`.
         network: &'static str,
         /// The layer.
@@ -374,20 +373,20 @@ pub enum Error {
     },
     /// A weight tensor whose values are not floating-point numbers (an integer tensor where a
     /// layer needs a kernel or a bias).
-    #[error("{path}: the weight {tensor} holds {found} values, where a layer needs floating-point numbers: the file was not written by Keras, torchvision or catsdogs, so convert or save it again from the original")]
+    #[error("{}: the weight {tensor} holds {found} values, where a layer needs floating-point numbers: the file was not written by Keras, torchvision or catsdogs, so convert or save it again from the original", path.display())]
     WeightType {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// The tensor's name in the file.
         tensor: String,
         /// What it holds, e.g. `int32`.
         found: String,
     },
     /// A weight tensor that holds NaN or an infinity, which would make every answer NaN.
-    #[error("{path}: the weight {tensor} holds {value}, which is not a number a model can compute with: the file is damaged (or training diverged), so use another file, or train or convert it again")]
+    #[error("{}: the weight {tensor} holds {value}, which is not a number a model can compute with: the file is damaged (or training diverged), so use another file, or train or convert it again", path.display())]
     NonFiniteWeight {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// The tensor's name in the file.
         tensor: String,
         /// Its first value that is not finite.
@@ -402,10 +401,10 @@ pub enum Error {
         value: f64,
     },
     /// Weights without the top were asked for the top.
-    #[error("{path} has no top ({top}): it is a notop file; build {network} without its top (leave out --include-top, or include_top=false), or give the weights file with the top ({file}.h5)")]
+    #[error("{} has no top ({top}): it is a notop file; build {network} without its top (leave out --include-top, or include_top=false), or give the weights file with the top ({file}.h5)", path.display())]
     NoTop {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// The network, e.g. `VGG16`.
         network: &'static str,
         /// The top's layers with weights, e.g. "fc1, fc2, predictions".
@@ -414,10 +413,10 @@ pub enum Error {
         file: &'static str,
     },
     /// A weights file of another network (or another variant of it) than the one asked for.
-    #[error("{path} holds {holds} where {expected} are needed: {what_to_do}")]
+    #[error("{} holds {holds} where {expected} are needed: {what_to_do}", path.display())]
     WrongNetwork {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// What it holds, e.g. "ResNet50's weights".
         holds: String,
         /// What was asked for, e.g. "VGG16's".
@@ -489,11 +488,10 @@ pub enum Error {
     },
     /// A checkpoint made with other settings or another model.
     #[error(
-        "cannot resume from {dir}: {why}; resume with the same model and settings, or {start_over}"
-    )]
+        "cannot resume from {}: {why}; resume with the same model and settings, or {start_over}", dir.display())]
     CheckpointMismatch {
         /// The checkpoint folder.
-        dir: String,
+        dir: PathBuf,
         /// What differs.
         why: String,
         /// How to start over instead (`to start over, ...`).
@@ -738,7 +736,7 @@ impl Error {
     pub fn io(what: &'static str, path: &Path, reason: std::io::Error) -> Self {
         Error::Io {
             what,
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             reason,
         }
     }
@@ -746,7 +744,7 @@ impl Error {
     /// A file or folder that could not be read.
     pub(crate) fn read(path: &Path, reason: std::io::Error) -> Self {
         Error::Read {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             reason,
         }
     }
@@ -754,7 +752,7 @@ impl Error {
     /// A file that could not be written.
     pub(crate) fn write(path: &Path, reason: std::io::Error) -> Self {
         Error::Write {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             reason,
         }
     }
@@ -762,7 +760,7 @@ impl Error {
     /// A file or folder that is not what was expected, with what to do.
     pub(crate) fn invalid(path: &Path, why: impl Into<String>) -> Self {
         Error::Invalid {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             why: why.into(),
         }
     }
@@ -770,7 +768,7 @@ impl Error {
     /// An image file that cannot be decoded.
     pub(crate) fn not_an_image(path: &Path, why: impl Into<String>) -> Self {
         Error::NotAnImage {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             why: why.into(),
         }
     }

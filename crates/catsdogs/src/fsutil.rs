@@ -216,7 +216,7 @@ impl AtomicFile {
         };
         persisted.map_err(|e| match e.error.kind() {
             std::io::ErrorKind::AlreadyExists => Error::Exists {
-                path: path.display().to_string(),
+                path: path.to_path_buf(),
                 hint: "it was not written by this run, so it is left alone; move it away",
             },
             _ => Error::io("cannot write", &path, e.error),
@@ -334,7 +334,7 @@ impl FolderLock {
         match file.try_lock() {
             Ok(()) => Ok(FolderLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
-                path: dir.display().to_string(),
+                path: dir.to_path_buf(),
             }),
             Err(std::fs::TryLockError::Error(e)) => Err(Error::io("cannot lock", &path, e)),
         }
@@ -496,7 +496,7 @@ impl AppendFile {
             .open(path)
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::AlreadyExists => Error::Exists {
-                    path: path.display().to_string(),
+                    path: path.to_path_buf(),
                     hint: "a log is only ever written into a new file; give another name",
                 },
                 _ => Error::io("cannot create", path, e),

@@ -211,7 +211,7 @@ impl History {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
         Self::from_json(&text).map_err(|e| Error::Invalid {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             why: format!("it is not a training history ({e}); delete it and train again"),
         })
     }

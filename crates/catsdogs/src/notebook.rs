@@ -385,7 +385,7 @@ fn with_kernel_note(html: String, text: String, note: Option<String>) -> Html {
 
 fn missing(path: &Path, what_to_do: &str) -> Error {
     Error::Invalid {
-        path: path.display().to_string(),
+        path: path.to_path_buf(),
         why: format!("not found; {what_to_do}"),
     }
 }

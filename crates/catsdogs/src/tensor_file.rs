@@ -97,14 +97,14 @@ pub fn first_non_finite(tensor: &Tensor) -> Result<Option<(usize, f64)>> {
 pub fn weight(path: &Path, name: &str, tensor: Tensor) -> Result<Tensor> {
     if !tensor.is_floating_point() {
         return Err(Error::WeightType {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             tensor: name.to_string(),
             found: kind_name(tensor.kind()),
         });
     }
     if let Some((_, value)) = first_non_finite(&tensor)? {
         return Err(Error::NonFiniteWeight {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             tensor: name.to_string(),
             value,
         });
@@ -133,7 +133,7 @@ pub fn is_safetensors(head: &[u8]) -> bool {
 
 fn unreadable(path: &Path, why: String) -> Error {
     Error::Unreadable {
-        path: path.display().to_string(),
+        path: path.to_path_buf(),
         format: "safetensors",
         why,
     }

@@ -63,7 +63,7 @@ pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
 fn check_size(path: &Path, width: u64, height: u64) -> Result<()> {
     if width * height > MAX_IMAGE_PIXELS {
         return Err(Error::TooLarge {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             width,
             height,
         });
@@ -137,7 +137,7 @@ fn decode_jpeg(bytes: &[u8], path: &Path) -> Result<RgbImage> {
             };
             return Err(if ran_out.get() {
                 Error::Truncated {
-                    path: path.display().to_string(),
+                    path: path.to_path_buf(),
                 }
             } else {
                 Error::not_an_image(path, why)
@@ -146,7 +146,7 @@ fn decode_jpeg(bytes: &[u8], path: &Path) -> Result<RgbImage> {
     };
     if ran_out.get() {
         return Err(Error::Truncated {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
         });
     }
     Ok(image)
@@ -183,7 +183,7 @@ fn decode_lossless(bytes: &[u8], path: &Path) -> Result<RgbImage> {
         Some(other) => {
             let name = other.extensions_str().first().copied().unwrap_or("unknown");
             return Err(Error::Unsupported {
-                path: path.display().to_string(),
+                path: path.to_path_buf(),
                 format: name.to_uppercase(),
             });
         }

@@ -73,7 +73,7 @@ pub fn list_images(dir: &Path) -> Result<ImageList> {
     super::manifest::refuse_unfinished_split(dir)?;
     if !dir.exists() {
         return Err(Error::Missing {
-            path: dir.display().to_string(),
+            path: dir.to_path_buf(),
             hint: "split the data first (`catsdogs split`, or notebook 00-prepare-data), or check the path",
         });
     }
@@ -91,7 +91,7 @@ pub fn list_images(dir: &Path) -> Result<ImageList> {
     class_names.sort();
     if class_names.is_empty() {
         return Err(Error::NoClasses {
-            path: dir.display().to_string(),
+            path: dir.to_path_buf(),
         });
     }
     let mut list = ImageList {
@@ -112,7 +112,7 @@ pub fn list_images(dir: &Path) -> Result<ImageList> {
         }
         if list.filenames.len() == before {
             return Err(Error::EmptyClass {
-                path: dir.join(class).display().to_string(),
+                path: dir.join(class),
             });
         }
         list.classes.resize(list.filenames.len(), label);

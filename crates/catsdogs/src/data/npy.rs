@@ -67,7 +67,7 @@ const MAX_HEADER: usize = 1 << 16;
 /// ```
 pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     let unreadable = |why: String| Error::Unreadable {
-        path: path.display().to_string(),
+        path: path.to_path_buf(),
         format: "a float32 .npy array",
         why,
     };

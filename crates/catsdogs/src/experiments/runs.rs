@@ -67,7 +67,7 @@ impl RunSummary {
     pub fn read(dir: &Path) -> Result<RunSummary> {
         let history_path = dir.join("history.json");
         let text = read_json(&history_path)?.ok_or_else(|| Error::Missing {
-            path: history_path.display().to_string(),
+            path: history_path.to_path_buf(),
             hint: "a run folder holds the history.json of its training; give the folder of a run",
         })?;
         let history = History::from_json(&text).map_err(|e| {
@@ -135,7 +135,7 @@ pub fn runs(dirs: &[PathBuf]) -> Result<Vec<RunSummary>> {
             .collect();
         if folders.is_empty() {
             return Err(Error::Missing {
-                path: dir.join("history.json").display().to_string(),
+                path: dir.join("history.json"),
                 hint: "it is neither a run folder nor a folder of runs: give runs/ or a run folder such as runs/frozen",
             });
         }

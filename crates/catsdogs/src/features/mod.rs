@@ -312,7 +312,7 @@ fn compute(
                     Some(features) => features.storage,
                     None => {
                         return Err(Error::Invalid {
-                            path: path.display().to_string(),
+                            path: path.to_path_buf(),
                             why: "it was not readable right after writing; check the disk".into(),
                         })
                     }

@@ -171,7 +171,7 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     if files.is_empty() {
         return Err(Error::Invalid {
-            path: dir.display().to_string(),
+            path: dir.to_path_buf(),
             why: "holds no photos (png, jpg, jpeg, bmp, ppm, tif or tiff files): put some there, \
                   or point CATSDOGS_PHOTOS at a folder that has them"
                 .into(),

@@ -40,7 +40,7 @@ impl Interpretation {
             Vec::try_from(probabilities.f_to_kind(Kind::Float)?.f_flatten(0, -1)?)?;
         if probabilities.len() != flow.samples() {
             return Err(Error::Invalid {
-                path: flow.directory.display().to_string(),
+                path: flow.directory.to_path_buf(),
                 why: format!(
                     "{} probabilities for {} images; pass the predictions of this same flow",
                     probabilities.len(),

@@ -167,7 +167,7 @@ impl Checkpoint {
         match damaged.into_iter().next() {
             None => Ok(None),
             Some((path, why)) => Err(Error::Invalid {
-                path: path.display().to_string(),
+                path: path.to_path_buf(),
                 why: format!(
                     "is a damaged checkpoint ({why}) and there is no intact one before it: delete {} to start over",
                     dir.display()
@@ -238,7 +238,7 @@ impl Checkpoint {
         let path = dir.join(&name);
         let failed = |e: Error| {
             Error::Invalid {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             why: format!(
                 "the checkpoint of epoch {epoch} could not be written ({}); the earlier checkpoints are kept",
                 os_reason(&e)
@@ -310,7 +310,7 @@ impl Checkpoint {
     /// that the run's settings equal the checkpoint's.
     pub(crate) fn restore(&self, fit: &mut Fit) -> Result<()> {
         let mismatch = |why: String| Error::CheckpointMismatch {
-            dir: self.path.display().to_string(),
+            dir: self.path.to_path_buf(),
             why,
             start_over: how_to_start_over(self.path.parent().unwrap_or(&self.path)),
         };

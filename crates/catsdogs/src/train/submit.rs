@@ -68,7 +68,7 @@ pub fn submit(
     crate::data::check_batch_size(batch_size)?;
     let file = crate::fsutil::open_file(test_zip)?;
     let invalid = |why: String| Error::Invalid {
-        path: test_zip.display().to_string(),
+        path: test_zip.to_path_buf(),
         why,
     };
     let mut zip = ZipArchive::new(file)

@@ -51,9 +51,8 @@ pub(super) fn flavor(layout: Layout) -> Flavor {
 /// Refuses a file of a variant that catsdogs does not build: a deeper ResNet (a fourth stage of
 /// more than 6 blocks), or a MobileNetV2 of another width (alpha) or image size than 1.0, 224.
 pub(super) fn check_variant(contents: &Contents, backbone: Backbone, path: &Path) -> Result<()> {
-    let shown = path.display().to_string();
     let refuse = |holds: String, expected: &str| Error::WrongNetwork {
-        path: shown.clone(),
+        path: path.to_path_buf(),
         holds,
         expected: expected.to_string(),
         what_to_do: format!(
@@ -124,12 +123,12 @@ fn named_size(path: &Path) -> Option<i64> {
 /// Refuses weights of `holds` where `expected` is asked for, saying what to give or ask for:
 /// under the command line, the network asked for with the flag `flag` (`--model`, or
 /// `--backbone` for `train`).
-pub(super) fn expect(path: &str, holds: Backbone, expected: Backbone, flag: &str) -> Result<()> {
+pub(super) fn expect(path: &Path, holds: Backbone, expected: Backbone, flag: &str) -> Result<()> {
     if holds == expected {
         return Ok(());
     }
     Err(Error::WrongNetwork {
-        path: path.to_string(),
+        path: path.to_path_buf(),
         holds: format!("{}'s weights", holds.title()),
         expected: format!("{}'s", expected.title()),
         what_to_do: format!(

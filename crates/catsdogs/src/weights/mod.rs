@@ -42,7 +42,7 @@ mod torchvision;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tch::{Device, Tensor};
 
@@ -88,7 +88,7 @@ pub struct Weights {
     flavor: Flavor,
     preprocess: Preprocess,
     format: Format,
-    path: String,
+    path: PathBuf,
 }
 
 const PREPROCESS_KEY: &str = "catsdogs.preprocess";
@@ -128,7 +128,6 @@ impl Weights {
     /// without the top), torchvision `.pth`, or safetensors; the network is told by its layers.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let shown = path.display().to_string();
         let head = &head(path)?;
         let (contents, format, metadata) = if head.starts_with(h5::SIGNATURE) {
             let tensors = h5::read_keras(path)?
@@ -170,7 +169,9 @@ impl Weights {
             };
             (named(tensors, layout), Format::Safetensors, metadata)
         } else {
-            return Err(Error::UnknownFormat { path: shown });
+            return Err(Error::UnknownFormat {
+                path: path.to_path_buf(),
+            });
         };
         let backbone =
             parsed(&metadata, BACKBONE_KEY).unwrap_or_else(|| identify::backbone(&contents));
@@ -180,14 +181,14 @@ impl Weights {
             Flavor::Torchvision => Preprocess::Torch,
             Flavor::Keras => backbone.preprocess(),
         });
-        let tensors = import(contents, backbone, flavor, &shown)?;
+        let tensors = import(contents, backbone, flavor, path)?;
         Ok(Weights {
             tensors,
             backbone,
             flavor,
             preprocess,
             format,
-            path: shown,
+            path: path.to_path_buf(),
         })
     }
 
@@ -324,7 +325,7 @@ fn import(
     mut file: Contents,
     backbone: Backbone,
     flavor: Flavor,
-    path: &str,
+    path: &Path,
 ) -> Result<BTreeMap<String, Tensor>> {
     let layout = file.layout;
     // The name of a layer's `position`-th weight in the file, trying Keras's older names.
@@ -366,7 +367,7 @@ fn import(
                 .tensors
                 .remove(&name_in_file)
                 .ok_or_else(|| Error::MissingLayer {
-                    path: path.to_string(),
+                    path: path.to_path_buf(),
                     network: backbone.title(),
                     layer: name.clone(),
                     expected: layout.describe(backbone, &name, &kind, index),
@@ -378,7 +379,7 @@ fn import(
                 })?;
             if found.tensor.size() != file_shape {
                 return Err(Error::Shape {
-                    path: path.to_string(),
+                    path: path.to_path_buf(),
                     network: backbone.title(),
                     layer: name,
                     weight,

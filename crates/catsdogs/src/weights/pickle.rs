@@ -47,7 +47,7 @@ pub(super) fn is_torch_save(head: &[u8]) -> bool {
 pub(super) fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
     let unreadable = |why: String| Error::Unreadable {
-        path: path.display().to_string(),
+        path: path.to_path_buf(),
         format: "a torch.save file",
         why,
     };

@@ -68,7 +68,7 @@ impl Input {
         }
         if !source.exists() {
             return Err(Error::Missing {
-                path: source.display().to_string(),
+                path: source.to_path_buf(),
                 hint: "give Kaggle's train.zip or the folder it unpacks to (or make a sample with `catsdogs sample`)",
             });
         }

@@ -5,7 +5,7 @@
 //! members stored uncompressed, as Keras writes them, atomically through [`crate::fsutil`].
 
 use std::io::{Cursor, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
@@ -22,7 +22,7 @@ const BOMB_FLOOR: u64 = 1 << 20;
 /// An open zip file.
 pub(super) struct Archive {
     zip: ZipArchive<Cursor<memmap2::Mmap>>,
-    path: String,
+    path: PathBuf,
 }
 
 impl Archive {
@@ -32,13 +32,15 @@ impl Archive {
         // SAFETY: the map is only read; a file truncated by another process meanwhile is the
         // caller's risk, as with any memory-mapped read.
         let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::read(path, e))?;
-        let shown = path.display().to_string();
         let zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| Error::Unreadable {
-            path: shown.clone(),
+            path: path.to_path_buf(),
             format,
             why: format!("it is not a readable zip archive ({e}); it may be truncated"),
         })?;
-        Ok(Archive { zip, path: shown })
+        Ok(Archive {
+            zip,
+            path: path.to_path_buf(),
+        })
     }
 
     /// The unpacked bytes of the member `name`, if the archive has it.

@@ -6,7 +6,7 @@
 //! [`MAX_TENSOR_ELEMENTS`](crate::tensor_file::MAX_TENSOR_ELEMENTS). Every failure names the
 //! file and the path inside it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hdf5_reader::error::Error as H5Error;
 use hdf5_reader::group::Group;
@@ -24,7 +24,7 @@ pub(crate) const SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
 pub(crate) struct H5 {
     file: Hdf5File,
     /// The file on disk.
-    path: String,
+    path: PathBuf,
     /// The member of a `.keras` zip that holds the HDF5 bytes (`model.weights.h5`).
     member: Option<&'static str>,
     /// What the file should be, with its article: "a Keras 2 .h5 model".
@@ -34,9 +34,8 @@ pub(crate) struct H5 {
 impl H5 {
     /// Opens (maps) the file at `path`, which should be `format`.
     pub(crate) fn open(path: &Path, format: &'static str) -> Result<Self> {
-        let shown = path.display().to_string();
-        let file = Hdf5File::open(path).map_err(|e| unreadable(&shown, format, &e))?;
-        Self::checked(file, shown, None, format)
+        let file = Hdf5File::open(path).map_err(|e| unreadable(path, format, &e))?;
+        Self::checked(file, path, None, format)
     }
 
     /// Opens HDF5 bytes, the member `member` of the file at `path`.
@@ -46,15 +45,14 @@ impl H5 {
         bytes: Vec<u8>,
         format: &'static str,
     ) -> Result<Self> {
-        let shown = path.display().to_string();
-        let file = Hdf5File::from_vec(bytes).map_err(|e| unreadable(&shown, format, &e))?;
-        Self::checked(file, shown, Some(member), format)
+        let file = Hdf5File::from_vec(bytes).map_err(|e| unreadable(path, format, &e))?;
+        Self::checked(file, path, Some(member), format)
     }
 
     /// Refuses a file shorter than its superblock's end-of-file address, as libhdf5 does.
     fn checked(
         file: Hdf5File,
-        path: String,
+        path: &Path,
         member: Option<&'static str>,
         format: &'static str,
     ) -> Result<Self> {
@@ -63,8 +61,8 @@ impl H5 {
         if found < expected {
             return Err(Error::FileTruncated {
                 path: match member {
-                    Some(member) => format!("{path} (its member {member})"),
-                    None => path,
+                    Some(member) => format!("{} (its member {member})", path.display()).into(),
+                    None => path.to_path_buf(),
                 },
                 format: "HDF5",
                 expected,
@@ -73,7 +71,7 @@ impl H5 {
         }
         Ok(H5 {
             file,
-            path,
+            path: path.to_path_buf(),
             member,
             format,
         })
@@ -294,9 +292,9 @@ pub(crate) fn join(at: &str, name: &str) -> String {
     }
 }
 
-fn unreadable(path: &str, format: &'static str, error: &H5Error) -> Error {
+fn unreadable(path: &Path, format: &'static str, error: &H5Error) -> Error {
     Error::Unreadable {
-        path: path.to_string(),
+        path: path.to_path_buf(),
         format,
         why: error.to_string(),
     }

@@ -113,7 +113,7 @@ fn stage(data: &mut DatasetBuilder, weight: &Weight, path: &Path) -> Result<()> 
     if count != Some(weight.values.len()) {
         let shape: Vec<i64> = weight.shape.iter().map(|&d| d as i64).collect();
         return Err(Error::KerasInvalid {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             part: format!("weight {}", weight.name),
             why: format!(
                 "has shape {} but {} values: give a weight as many values as its shape holds",

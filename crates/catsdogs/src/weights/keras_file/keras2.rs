@@ -157,7 +157,7 @@ pub(in crate::weights) fn read_layers(
 /// the saved layers' names from the model's config.
 pub(super) fn write(file: &KerasFile, path: &Path) -> Result<()> {
     let model = ConfigLayer::model(&file.model_config).map_err(|why| Error::KerasInvalid {
-        path: path.display().to_string(),
+        path: path.to_path_buf(),
         part: "the model's config".into(),
         why: format!("{why}: give the config Keras saved with the model"),
     })?;
@@ -168,7 +168,7 @@ pub(super) fn write(file: &KerasFile, path: &Path) -> Result<()> {
         .find(|l| !l.path.first().is_some_and(|top| names.contains(top)))
     {
         return Err(Error::KerasInvalid {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             part: format!("the weights of {}", layer.path.join("/")),
             why: format!(
                 "belong to no layer that the model's config saves ({}): give the weights of the config's layers",

@@ -36,13 +36,13 @@ const WEIGHTS: &str = "model.weights.h5";
 pub(super) fn read(path: &Path) -> Result<KerasFile> {
     let mut archive = Archive::open(path, FORMAT)?;
     let missing = |member: &str| Error::KerasMissing {
-        path: path.display().to_string(),
+        path: path.to_path_buf(),
         part: format!("member {member}"),
         format: FORMAT,
     };
     let json = |member: &str, bytes: Vec<u8>| -> Result<Value> {
         serde_json::from_slice(&bytes).map_err(|e| Error::KerasInvalid {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             part: format!("member {member}"),
             why: format!("is not JSON ({e}): the file is damaged or was not written by Keras"),
         })
@@ -56,7 +56,7 @@ pub(super) fn read(path: &Path) -> Result<KerasFile> {
     let weights = archive.member(WEIGHTS)?.ok_or_else(|| missing(WEIGHTS))?;
     let h5 = H5::from_bytes(path, WEIGHTS, weights, FORMAT)?;
     let model = ConfigLayer::model(&model_config).map_err(|why| Error::KerasInvalid {
-        path: path.display().to_string(),
+        path: path.to_path_buf(),
         part: format!("member {CONFIG}"),
         why: format!("{why}: the file is damaged or was not written by Keras"),
     })?;
@@ -130,7 +130,7 @@ fn read_vars(h5: &H5, at: &str, name: Option<&str>) -> Result<Vec<Weight>> {
 /// optimizer.
 pub(super) fn write(file: &KerasFile, path: &Path) -> Result<()> {
     let invalid = |part: String, why: String| Error::KerasInvalid {
-        path: path.display().to_string(),
+        path: path.to_path_buf(),
         part,
         why,
     };

@@ -165,7 +165,7 @@ impl KerasFile {
             keras3::read(path)
         } else {
             Err(Error::KerasInvalid {
-                path: path.display().to_string(),
+                path: path.to_path_buf(),
                 part: "its content".into(),
                 why: "is neither HDF5 (a Keras 2 .h5 model) nor a zip (a Keras 3 .keras model): give a file that Keras's model.save wrote".into(),
             })

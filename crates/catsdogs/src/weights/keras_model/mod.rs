@@ -88,7 +88,7 @@ impl Model {
             "keras" => KerasFormat::Keras3Zip,
             "h5" | "hdf5" => KerasFormat::Keras2H5,
             _ => return Err(Error::KerasExport {
-                path: path.display().to_string(),
+                path: path.to_path_buf(),
                 model: self.name().to_string(),
                 why:
                     "Keras's model files end in .keras (Keras 3) or .h5 (Keras 2): name the file so"

@@ -8,7 +8,7 @@
 //! that names the layer.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tch::Tensor;
@@ -31,12 +31,12 @@ pub(super) struct Read {
 /// Builds the model that `file` (read from `path`) describes.
 pub(super) fn read(file: &KerasFile, path: &Path) -> Result<Read> {
     let root = ConfigLayer::model(&file.model_config).map_err(|why| Error::KerasInvalid {
-        path: path.display().to_string(),
+        path: path.to_path_buf(),
         part: "the model's config".into(),
         why: format!("{why}: the file is damaged or was not written by Keras"),
     })?;
     let mut reader = Reader {
-        path: path.display().to_string(),
+        path: path.to_path_buf(),
         weights: file.layers.iter().map(|l| (l.path.clone(), l)).collect(),
         input: input_shape(&root, path)?,
         shapes: HashMap::new(),
@@ -71,7 +71,7 @@ pub(super) fn read(file: &KerasFile, path: &Path) -> Result<Read> {
 
 /// The state of reading: the layers so far, and what later layers need to know of them.
 struct Reader<'a> {
-    path: String,
+    path: PathBuf,
     /// The file's weights not yet taken, by the layer's path.
     weights: HashMap<Vec<String>, &'a LayerWeights>,
     /// One input sample's shape, this crate's layout.
@@ -454,7 +454,7 @@ fn batch_shape(model: &ConfigLayer) -> Option<(String, Value)> {
 fn input_shape(model: &ConfigLayer, path: &Path) -> Result<Vec<i64>> {
     let Some((name, shape)) = batch_shape(model) else {
         return Err(Error::KerasInvalid {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             part: "the model's config".into(),
             why: "gives no input shape (no InputLayer): build the model on an Input of a fixed size, then save it again".into(),
         });
@@ -473,7 +473,7 @@ fn input_shape(model: &ConfigLayer, path: &Path) -> Result<Vec<i64>> {
     }
     let shown = shape.to_string().replace("null", "None");
     Err(Error::KerasLayer {
-        path: path.display().to_string(),
+        path: path.to_path_buf(),
         layer: name,
         class: "InputLayer".into(),
         why: format!(

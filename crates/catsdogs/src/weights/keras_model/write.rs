@@ -6,7 +6,7 @@
 //! first); what `compile` gave the model, and the optimizer's state.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
@@ -61,7 +61,7 @@ pub(super) fn keras_file(model: &Model, format: KerasFormat, path: &Path) -> Res
 struct Writer<'a> {
     model: &'a Model,
     format: KerasFormat,
-    path: String,
+    path: PathBuf,
     /// Each layer's sources: `None` for the model's input, else a layer's index.
     sources: Vec<Vec<Option<usize>>>,
     /// The name of the input layer, one no layer has.
@@ -80,7 +80,7 @@ impl<'a> Writer<'a> {
         let mut writer = Writer {
             model,
             format,
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             sources: Vec::with_capacity(layers.len()),
             input,
             flatten_inputs: HashMap::new(),
