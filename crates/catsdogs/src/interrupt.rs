@@ -10,8 +10,10 @@
 //! `predict_generator` or a feature-cache pass runs, it catches SIGINT instead: the first
 //! interrupt stops the work at the next step, the variables of the notebook stay, and `fit`
 //! prints what is saved and returns the History of the finished epochs; a second interrupt ends
-//! the process at once (evcxr starts a new one, without the variables). Elsewhere the launcher
-//! restarts the process that runs the cell (see `environment/catsdogs-kernel`).
+//! the process at once (evcxr starts a new one, without the variables). When the pass ends,
+//! SIGINT is ignored again, as before it: the launcher reads which of the two the process does
+//! (`/proc/PID/status`), and ends the process that runs any other cell (see
+//! `environment/catsdogs-kernel`).
 //!
 //! ```
 //! use catsdogs::interrupt;
@@ -21,50 +23,66 @@
 //! ```
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
-
-use signal_hook::consts::SIGINT;
-use signal_hook::SigId;
+use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 /// Whether the handler speaks to a notebook (the stop button) rather than a terminal (Ctrl-C).
 static IN_KERNEL: AtomicBool = AtomicBool::new(false);
-/// In a kernel: how many [`Stoppable`] guards are alive, and the actions the first installed.
-static STOPPABLE: Mutex<(usize, Vec<SigId>)> = Mutex::new((0, Vec::new()));
+/// Whether [`stop_on_ctrl_c`] installed the handler for the rest of the program.
+static FOR_GOOD: AtomicBool = AtomicBool::new(false);
+/// In a kernel: how many [`Stoppable`] guards are alive, and the SIGINT action that the first
+/// one replaced, given back when the last one ends.
+static STOPPABLE: Mutex<(usize, Option<Action>)> = Mutex::new((0, None));
 
 /// Installs the SIGINT handling for the rest of the program: the first Ctrl-C requests a stop,
 /// the second ends the program at once. Installing it again changes nothing.
 pub fn stop_on_ctrl_c() {
-    static INSTALLED: OnceLock<Vec<SigId>> = OnceLock::new();
-    INSTALLED.get_or_init(install);
+    let guards = STOPPABLE.lock().unwrap_or_else(|e| e.into_inner());
+    if !FOR_GOOD.swap(true, Ordering::SeqCst) && guards.0 == 0 {
+        Action::handler().set();
+    }
 }
 
-/// The two actions on SIGINT, through signal-hook: while a stop is pending, end the process at
-/// once (exit status 130, as a shell reports a Ctrl-C); otherwise ask for a stop and say so.
-fn install() -> Vec<SigId> {
-    // SAFETY: both actions only load and store atomics and call write(2) and _exit(2), which
-    // are async-signal-safe.
-    let actions = unsafe {
-        [
-            signal_hook::low_level::register(SIGINT, || {
-                if REQUESTED.load(Ordering::SeqCst) {
-                    signal_hook::low_level::exit(130);
-                }
-            }),
-            signal_hook::low_level::register(SIGINT, on_sigint),
-        ]
-    };
-    // Registering fails only for a forbidden signal, which SIGINT is not.
-    actions
-        .into_iter()
-        .filter_map(std::result::Result::ok)
-        .collect()
+/// SIGINT's action at the operating system: what the kernel's launcher reads (in
+/// `/proc/PID/status`) to tell a pass that stops on request from code that does not. So it is
+/// set and given back as a whole (with `sigaction(2)`), never left caught after a pass.
+struct Action(libc::sigaction);
+
+// SAFETY: a `sigaction` is plain data (a handler's address, a mask and flags).
+unsafe impl Send for Action {}
+
+impl Action {
+    /// The action that runs [`on_sigint`], restarting the calls it interrupts.
+    fn handler() -> Action {
+        // SAFETY: an all-zero sigaction is valid (an empty mask, no flags); it is then filled in.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        Action(action)
+    }
+
+    /// Makes this SIGINT's action; returns the one it replaces.
+    fn set(&self) -> Action {
+        // SAFETY: both pointers are valid; sigaction(2) fails only for a forbidden signal,
+        // which SIGINT is not.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGINT, &self.0, &mut old);
+            Action(old)
+        }
+    }
 }
 
-fn on_sigint() {
-    REQUESTED.store(true, Ordering::SeqCst);
+/// While a stop is pending, ends the process at once (exit status 130, as a shell reports a
+/// Ctrl-C); otherwise asks for a stop and says so. Only atomics, write(2) and _exit(2), which
+/// are async-signal-safe.
+extern "C" fn on_sigint(_: libc::c_int) {
+    if REQUESTED.swap(true, Ordering::SeqCst) {
+        // SAFETY: _exit(2) is async-signal-safe.
+        unsafe { libc::_exit(130) };
+    }
     let note: &[u8] = if IN_KERNEL.load(Ordering::SeqCst) {
         b"\nStopping at the next step (interrupt again to stop at once, losing the notebook's variables)...\n"
     } else {
@@ -97,15 +115,22 @@ pub(crate) fn stoppable() -> Stoppable {
     if !crate::console::is_notebook() {
         return Stoppable { armed: false };
     }
-    let mut guards = STOPPABLE.lock().unwrap_or_else(|e| e.into_inner());
-    if guards.0 == 0 {
-        IN_KERNEL.store(true, Ordering::SeqCst);
-        // A request that no pass took came while an earlier cell ran something else.
-        REQUESTED.store(false, Ordering::SeqCst);
-        guards.1 = install();
+    Stoppable::arm()
+}
+
+impl Stoppable {
+    /// Catches SIGINT until the last guard ends.
+    fn arm() -> Stoppable {
+        let mut guards = STOPPABLE.lock().unwrap_or_else(|e| e.into_inner());
+        if guards.0 == 0 {
+            IN_KERNEL.store(true, Ordering::SeqCst);
+            // A request that no pass took came while an earlier cell ran something else.
+            REQUESTED.store(false, Ordering::SeqCst);
+            guards.1 = Some(Action::handler().set());
+        }
+        guards.0 += 1;
+        Stoppable { armed: true }
     }
-    guards.0 += 1;
-    Stoppable { armed: true }
 }
 
 impl Drop for Stoppable {
@@ -116,10 +141,12 @@ impl Drop for Stoppable {
         let mut guards = STOPPABLE.lock().unwrap_or_else(|e| e.into_inner());
         guards.0 -= 1;
         if guards.0 == 0 {
-            // With its last action removed, signal-hook leaves SIGINT ignored: what the kernel's
-            // launcher gave the cell process.
-            for action in guards.1.drain(..) {
-                signal_hook::low_level::unregister(action);
+            // SIGINT goes back to what the kernel's launcher gave the cell process (ignored),
+            // unless stop_on_ctrl_c asked for the handler for good meanwhile.
+            if let Some(before) = guards.1.take() {
+                if !FOR_GOOD.load(Ordering::SeqCst) {
+                    before.set();
+                }
             }
             REQUESTED.store(false, Ordering::SeqCst);
         }
@@ -137,5 +164,52 @@ pub fn check(during: impl FnOnce() -> String) -> Result<()> {
         })
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SIGINT's handler at the operating system now.
+    fn current() -> libc::sighandler_t {
+        // SAFETY: a null new action only reads the current one.
+        unsafe {
+            let mut now: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGINT, std::ptr::null(), &mut now);
+            now.sa_sigaction
+        }
+    }
+
+    #[test]
+    fn a_pass_catches_sigint_only_while_it_runs_unless_stop_on_ctrl_c_keeps_it() {
+        // SAFETY: as in Action::handler.
+        let mut ignored: libc::sigaction = unsafe { std::mem::zeroed() };
+        ignored.sa_sigaction = libc::SIG_IGN;
+        Action(ignored).set(); // what the kernel's launcher gives the cell process
+        let handler = Action::handler().0.sa_sigaction;
+        let outer = Stoppable::arm();
+        assert_eq!(current(), handler);
+        drop(Stoppable::arm());
+        assert_eq!(
+            current(),
+            handler,
+            "a nested guard leaves the handler to the outer one"
+        );
+        drop(outer);
+        assert_eq!(
+            current(),
+            libc::SIG_IGN,
+            "after the pass, code that cannot stop is seen as such"
+        );
+
+        let pass = Stoppable::arm();
+        stop_on_ctrl_c();
+        drop(pass);
+        assert_eq!(
+            current(),
+            handler,
+            "stop_on_ctrl_c keeps the handler for good"
+        );
     }
 }
