@@ -36,12 +36,13 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("python prints UTF-8")
 }
 
-/// The Python with the peers (Keras on TensorFlow, torchvision): the bench's venv if there is
-/// one, else the project's (Keras on its torch backend).
+/// The Python with the peers (Keras on TensorFlow, torchvision): the bench's venv once
+/// environment/bench has installed it whole (its stamp is written last, so a venv being
+/// installed is not used), else the project's (Keras on its torch backend).
 pub fn peer_python() -> std::path::PathBuf {
-    let bench = cache_root().join("bench-venv/bin/python");
-    if bench.is_file() {
-        return bench;
+    let bench = cache_root().join("bench-venv");
+    if bench.join(".catsdogs-requirements").is_file() {
+        return bench.join("bin/python");
     }
     venv_python()
 }
