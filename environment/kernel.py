@@ -19,8 +19,13 @@ Usage: python kernel.py warm | first-cell NOTEBOOK... | live-cost [ROUNDS]
 import json
 import os
 import queue
+import secrets
+import socket
+import subprocess
 import sys
+import threading
 import time
+import urllib.request
 
 from jupyter_client.manager import KernelManager
 
@@ -137,6 +142,69 @@ class Kernel:
 
     def __exit__(self, *_):
         self.close()
+
+
+class LabServer:
+    """`environment/lab` as a person starts it, on a free port of 127.0.0.1 with a token of its
+    own and `extra` arguments for `jupyter lab`; `log` collects what it prints. Leaving the
+    `with` block asks it to shut down (its kernels too), and kills it if it does not."""
+
+    def __init__(self, within, extra=(), env=None):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.token = secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [os.path.join(ROOT, "environment", "lab"), "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+             "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            env=None if env is None else {**os.environ, **env})
+        self.log = []
+        self.reader = threading.Thread(target=lambda: self.log.extend(self.process.stdout), daemon=True)
+        self.reader.start()
+        until("the server answers", lambda: self.request("/api/status"), within)
+
+    def request(self, path, method="GET", body=None):
+        """A call of the server's REST API; its answer, read as JSON."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=30) as response:
+            text = response.read()
+        return json.loads(text) if text else None
+
+    def stop(self):
+        """Asks the server to shut down, as File > Shut Down does; its exit status."""
+        self.request("/api/shutdown", "POST")
+        self.process.wait(timeout=60)
+        self.reader.join(timeout=10)
+        return self.process.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        # After a failure too: the server shuts its kernels down (they have sessions of their own).
+        if self.process.poll() is None:
+            try:
+                self.stop()
+            except (OSError, subprocess.TimeoutExpired):
+                os.killpg(self.process.pid, 9)
+
+
+def until(what, probe, within):
+    """Calls probe() until it returns something true, at most `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            found = probe()
+        except OSError:
+            found = None
+        if found:
+            return found
+        time.sleep(0.5)
+    sys.exit(f"FAILED: {what} within {within} s")
 
 
 def warm():

@@ -27,21 +27,16 @@ Usage: python kernel_tests.py interrupts | proxy | lab
 import asyncio
 import json
 import os
-import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 import uuid
 
 import nbformat
 from tornado.websocket import websocket_connect
 
-from kernel import KERNEL, NOTEBOOKS, ROOT, Kernel, first_cell
+from kernel import KERNEL, NOTEBOOKS, ROOT, Kernel, LabServer, first_cell
 from run_notebooks import execute
 
 # Bounds that only a hang reaches: the cells interrupted here would otherwise run for minutes.
@@ -220,8 +215,11 @@ def proxy():
               "its updates (the last an image/png) come before the cell's reply", reply)
         check(reply.stdout == "the loop is done\n", "the marked lines leave the cell's stdout", reply)
 
+        live_training(kernel)
+
         # An interrupt_request message (a kernelspec's "message" interrupt mode) does what the
-        # stop button does: the launcher ends the loop, which cannot stop on request.
+        # stop button does: the launcher ends the loop, which cannot stop on request, also after
+        # a fit (which catches SIGINT only while it runs).
         def interrupt_request():
             kernel.client.control_channel.send(kernel.client.session.msg("interrupt_request", {}))
 
@@ -233,9 +231,6 @@ def proxy():
         check(answer["msg_type"] == "interrupt_reply" and answer["content"]["status"] == "ok",
               "the interrupt_request gets its reply")
 
-        # The stop ended the cell process: the live training starts from the setup again.
-        run_ok(kernel, setup)
-        live_training(kernel)
 
         # A second stop while the crate's handler waits for the next step ends the process.
         stubborn = "catsdogs::interrupt::stop_on_ctrl_c();\n" + LOOP
@@ -270,31 +265,9 @@ def proxy():
           "\n".join(str(o)[:200] for o in outputs))
 
 
-def request(url, token, method="GET", body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Authorization": f"token {token}"})
-    with urllib.request.urlopen(req, timeout=30) as response:
-        text = response.read()
-    return json.loads(text) if text else None
-
-
-def until(what, probe, within):
-    """Calls probe() until it returns something true, at most `within` seconds."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            found = probe()
-        except OSError:
-            found = None
-        if found:
-            return found
-        time.sleep(0.5)
-    sys.exit(f"FAILED: {what} within {within} s")
-
-
 async def execute_over_websocket(url, code):
     """Runs `code` through the server's websocket to the kernel, as JupyterLab does, and returns
-    the reply's status and the text the cell showed."""
+    the reply's status, the text the cell showed and what it wrote (stdout, stderr, errors)."""
     channel = await websocket_connect(url)
     msg_id = uuid.uuid4().hex
     channel.write_message(json.dumps({
@@ -303,62 +276,48 @@ async def execute_over_websocket(url, code):
         "parent_header": {}, "metadata": {}, "channel": "shell",
         "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
                     "allow_stdin": False, "stop_on_error": True}}))
-    shown = ""
+    shown, written = "", ""
     while True:
-        text = await asyncio.wait_for(channel.read_message(), START_WITHIN)
+        try:
+            text = await asyncio.wait_for(channel.read_message(), START_WITHIN)
+        except asyncio.TimeoutError:
+            return f"silent for {START_WITHIN} s", shown, written
         if text is None:
-            return "closed", shown
+            return "closed", shown, written
         msg = json.loads(text)
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
+        content = msg["content"]
         if msg["msg_type"] in ("execute_result", "display_data"):
-            shown += msg["content"]["data"].get("text/plain", "")
+            shown += content["data"].get("text/plain", "")
+        elif msg["msg_type"] == "stream":
+            written += content["text"]
+        elif msg["msg_type"] == "error":
+            written += f"{content['ename']}: {content['evalue']}\n"
         elif msg["msg_type"] == "execute_reply":
             channel.close()
-            return msg["content"]["status"], shown
+            return content["status"], shown, written
 
 
 def lab():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    token = secrets.token_hex(16)
-    server = subprocess.Popen(
-        [os.path.join(ROOT, "environment", "lab"), "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    log = []
-    reader = threading.Thread(target=lambda: log.extend(server.stdout), daemon=True)
-    reader.start()
-    api = f"http://127.0.0.1:{port}/api"
-    try:
-        until("the server answers", lambda: request(f"{api}/status", token), START_WITHIN)
-        specs = request(f"{api}/kernelspecs", token)["kernelspecs"]
+    with LabServer(START_WITHIN) as server:
+        specs = server.request("/api/kernelspecs")["kernelspecs"]
         check(KERNEL in specs, f"the server lists the kernel {KERNEL}")
-        session = request(f"{api}/sessions", token, "POST", {
+        session = server.request("/api/sessions", "POST", {
             "path": "00-prepare-data.ipynb", "name": "00-prepare-data.ipynb", "type": "notebook",
             "kernel": {"name": KERNEL}})
-        channels = f"ws://127.0.0.1:{port}/api/kernels/{session['kernel']['id']}/channels?token={token}"
-        status, shown = asyncio.run(execute_over_websocket(
+        channels = (f"ws://127.0.0.1:{server.port}/api/kernels/{session['kernel']['id']}/channels"
+                    f"?token={server.token}")
+        status, shown, written = asyncio.run(execute_over_websocket(
             channels, first_cell(os.path.join(NOTEBOOKS, "00-prepare-data.ipynb"))))
         check(status == "ok" and "00-prepare-data:" in shown,
-              "a session of the kernel on 00-prepare-data.ipynb runs its first cell, as JupyterLab does", shown)
-        request(f"{api}/sessions/{session['id']}", token, "DELETE")
-        request(f"{api}/shutdown", token, "POST")
-        server.wait(timeout=60)
-        reader.join(timeout=10)
-        check(server.returncode == 0, "the server stops when asked")
-    finally:
-        # After a failure too: the server shuts its kernels down (they have sessions of their own).
-        if server.poll() is None:
-            try:
-                request(f"{api}/shutdown", token, "POST")
-                server.wait(timeout=60)
-            except (OSError, subprocess.TimeoutExpired):
-                os.killpg(server.pid, 9)
-    said = sum("--allow-root" in line for line in log)
+              "a session of the kernel on 00-prepare-data.ipynb runs its first cell, as JupyterLab does",
+              f"reply: {status}\nshown: {shown}\nwritten: {written}\nthe server's log:\n" + "".join(server.log[-40:]))
+        server.request(f"/api/sessions/{session['id']}", "DELETE")
+        check(server.stop() == 0, "the server stops when asked")
+    said = sum("--allow-root" in line for line in server.log)
     if os.geteuid() == 0:
-        check(said == 1, "as root, environment/lab says once that it passes --allow-root", "".join(log))
+        check(said == 1, "as root, environment/lab says once that it passes --allow-root", "".join(server.log))
 
 
 if __name__ == "__main__":
