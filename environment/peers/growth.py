@@ -267,8 +267,9 @@ def render_markdown(data):
     anon_slope = slope(rows, "peak_anon_mb") * 1000
     lines = [
         f"- Machine: {m['cpu']}, {m['cores_usable']} usable cores, {m['ram_gib']} GiB RAM; "
-        f"{data['threads']} threads; load average {min(loads):.1f} to {max(loads):.1f} during "
-        f"the runs (other work shared the machine). {data['date']}.",
+        f"{data['threads']} threads; load average {min(loads):.1f} to {max(loads):.1f} before and "
+        f"after the runs, on {m['cores_usable']} cores (above that, other work shared the "
+        f"machine). {data['date']}.",
         f"- Each run: `catsdogs bench epoch --experiment frozen --epochs {data['epochs']}` on a "
         f"split in the tutorial's proportions (16000/4500/4500 of 25,000) of synthetic "
         f"Kaggle-size JPEGs, random VGG16 weights, auto precision, the decoded-image caches "
