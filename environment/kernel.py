@@ -20,6 +20,7 @@ import json
 import os
 import queue
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -73,9 +74,16 @@ class Cell:
 class Kernel:
     """A kernel started in notebooks/, as a notebook's is, with `env` added to its environment."""
 
-    def __init__(self, env=None, startup_timeout=120):
+    def __init__(self, env=None, startup_timeout=120, sigint_ignored=False):
+        """`sigint_ignored` starts the kernel as a Jupyter started from a background job or under
+        nohup does: with SIGINT ignored, which its processes inherit."""
         self.manager = KernelManager(kernel_name=KERNEL)
-        self.manager.start_kernel(cwd=NOTEBOOKS, env={**os.environ, **(env or {})})
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN) if sigint_ignored else None
+        try:
+            self.manager.start_kernel(cwd=NOTEBOOKS, env={**os.environ, **(env or {})})
+        finally:
+            if before is not None:
+                signal.signal(signal.SIGINT, before)
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=startup_timeout)
