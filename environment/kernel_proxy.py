@@ -33,6 +33,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import signal
 import socket
 import sys
@@ -103,15 +104,30 @@ class Wire:
 
 
 def free_ports(count):
-    """Ports that nothing listens on now (evcxr binds them a moment later)."""
-    sockets = [socket.socket() for _ in range(count)]
+    """Ports that nothing listens on now, for evcxr to bind a moment later. They are drawn below the
+    range from which the system takes the source ports of outgoing connections: in that moment
+    the proxy's own sockets already try to connect to them, and one of those tries, given one of
+    evcxr's ports as its source port, made evcxr fail ("Address already in use")."""
     try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+            ephemeral = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768  # Linux's default
+    low = 10000 if ephemeral > 20000 else 1024
+    draw = random.SystemRandom()
+    ports = []
+    for _ in range(1000):
+        if len(ports) == count:
+            return ports
+        port = draw.randrange(low, ephemeral)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if port not in ports:
+            ports.append(port)
+    sys.exit(f"catsdogs-kernel: no {count} free ports between {low} and {ephemeral} for evcxr_jupyter")
 
 
 def write_evcxr_connection(path, jupyter):
