@@ -107,18 +107,7 @@ def interrupts():
 
         run_ok(kernel, first_cell(os.path.join(NOTEBOOKS, "02-feature-extraction.ipynb")))
         run_ok(kernel, "let keep = 42;")
-        run_ok(kernel, f"""
-let data = nb.split_dir()?;
-let options = FlowOptions::default().target_size(32, 32).batch_size(10);
-let datagen = ImageDataGenerator::new(Preprocess::Vgg16);
-let train = datagen.flow_from_directory(data.join("train"), options.clone())?;
-let validation = datagen.flow_from_directory(data.join("validation"), options)?;
-let base = Backbone::Vgg16.application(false).input_size(32, 32).build(device())?;
-let mut model = Sequential::new(&base)
-    .flatten()
-    .dense(1, Activation::Sigmoid);
-model.freeze_base();
-model.compile(RMSprop::new(1e-4), Loss::BinaryCrossentropy);
+        run_ok(kernel, small_model(10) + f"""
 let options = FitOptions::default().cache(false).checkpoints({json.dumps(checkpoints)});""")
         # 100 epochs would take many minutes: the interrupt comes during the second.
         fit = "model.fit_with(&train, 100, &validation, options)?;"
@@ -156,10 +145,12 @@ live.update(&catsdogs::plot::history_curves(&catsdogs::History::default(), "live
 println!("the loop is done");
 """
 
-# A training cell as notebooks 02/03 have it, small: 2 epochs at 32x32 with the live curves.
-TRAINING = """
+def small_model(batch_size):
+    """Notebook 02's model, small: the sample's flows at 32x32 in batches of `batch_size`, VGG16's
+    conv base frozen under one sigmoid unit, compiled."""
+    return f"""
 let data = nb.split_dir()?;
-let options = FlowOptions::default().target_size(32, 32).batch_size(50);
+let options = FlowOptions::default().target_size(32, 32).batch_size({batch_size});
 let datagen = ImageDataGenerator::new(Preprocess::Vgg16);
 let train = datagen.flow_from_directory(data.join("train"), options.clone())?;
 let validation = datagen.flow_from_directory(data.join("validation"), options)?;
@@ -167,7 +158,11 @@ let base = Backbone::Vgg16.application(false).input_size(32, 32).build(device())
 let mut model = Sequential::new(&base).flatten().dense(1, Activation::Sigmoid);
 model.freeze_base();
 model.compile(RMSprop::new(1e-4), Loss::BinaryCrossentropy);
-model.fit_with(&train, 2, &validation, FitOptions::default().callback(LiveCurves::new(true)))?;
+"""
+
+
+# A training cell as notebooks 02/03 have it, small: 2 epochs with the live curves.
+TRAINING = small_model(50) + """model.fit_with(&train, 2, &validation, FitOptions::default().callback(LiveCurves::new(true)))?;
 """
 
 
